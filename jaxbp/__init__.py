@@ -1,0 +1,27 @@
+"""jaxbp: train and verify neural networks by backpropagation, the functional JAX way.
+
+Parameters are plain pytrees, the forward pass and the losses are pure functions, ``jax.grad``
+gives the gradients, and a hand-written SGD step applies them. ``jaxbp.manual`` is the same chain
+rule written out by hand in NumPy float64, the oracle every gradient is tested against.
+"""
+
+from jaxbp import manual
+from jaxbp.activations import ACTIVATIONS
+from jaxbp.losses import LOSSES
+from jaxbp.mlp import INITIALIZERS, MLP
+from jaxbp.sgd import loss_and_grad, optax_step, sgd, train_step
+
+__version__ = "0.1.0"
+
+__all__ = (
+    "ACTIVATIONS",
+    "INITIALIZERS",
+    "LOSSES",
+    "MLP",
+    "__version__",
+    "loss_and_grad",
+    "manual",
+    "optax_step",
+    "sgd",
+    "train_step",
+)

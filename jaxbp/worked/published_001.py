@@ -1,0 +1,71 @@
+"""Numbers published in seed document 001 (relu-2-2-1, no biases, half squared error), in document order."""
+
+from jaxbp.worked._records import Published
+
+PUBLISHED: tuple[Published, ...] = (
+    Published("001", "forward, hidden layer", "h1", "z1[0, 0]", "1.23"),
+    Published("001", "forward, hidden layer", "h2", "z1[0, 1]", "0.57"),
+    Published("001", "forward, output layer", "prediction", "a2[0, 0]", "0.2037"),
+    Published(
+        "001",
+        "backward, output layer",
+        "Delta = prediction - actual",
+        "dL_da2[0, 0]",
+        "-0.7963",
+    ),
+    Published(
+        "001",
+        "SGD update, output layer",
+        "a*Delta*h1",
+        "W2[0, 0] - W2_new[0, 0]",
+        "-0.0478",
+        erratum="arithmetic: 0.05*(-0.7963)*1.23 = -0.04897, not -0.0478",
+        correct="-0.0490",
+    ),
+    Published(
+        "001",
+        "SGD update, output layer",
+        "a*Delta*h2",
+        "W2[1, 0] - W2_new[1, 0]",
+        "-0.0222",
+        erratum="arithmetic: 0.05*(-0.7963)*0.57 = -0.02269, not -0.0222",
+        correct="-0.0227",
+    ),
+    Published("001", "SGD update, output layer", "*w5", "W2_new[0, 0]", "0.16"),
+    Published("001", "SGD update, output layer", "*w6", "W2_new[1, 0]", "0.14"),
+    Published(
+        "001",
+        "SGD update, hidden layer",
+        "a*i1*Delta*w5",
+        "W1[0, 0] - W1_new[0, 0]",
+        "-0.008",
+    ),
+    Published(
+        "001",
+        "SGD update, hidden layer",
+        "a*i1*Delta*w6",
+        "W1[0, 1] - W1_new[0, 1]",
+        "-0.009",
+    ),
+    Published(
+        "001",
+        "SGD update, hidden layer",
+        "a*i2*Delta*w5",
+        "W1[1, 0] - W1_new[1, 0]",
+        "-0.013",
+    ),
+    Published(
+        "001",
+        "SGD update, hidden layer",
+        "a*i2*Delta*w6",
+        "W1[1, 1] - W1_new[1, 1]",
+        "-0.014",
+    ),
+    Published("001", "SGD update, hidden layer", "*w1", "W1_new[0, 0]", "0.13"),
+    Published("001", "SGD update, hidden layer", "*w3", "W1_new[0, 1]", "0.16"),
+    Published("001", "SGD update, hidden layer", "*w2", "W1_new[1, 0]", "0.34"),
+    Published("001", "SGD update, hidden layer", "*w4", "W1_new[1, 1]", "0.10"),
+    Published("001", "second forward pass", "h1", "z1_new[0, 0]", "1.29"),
+    Published("001", "second forward pass", "h2", "z1_new[0, 1]", "0.63"),
+    Published("001", "second forward pass", "prediction", "a2_new[0, 0]", "0.29"),
+)
