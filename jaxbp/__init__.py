@@ -10,6 +10,7 @@ from jaxbp.activations import ACTIVATIONS
 from jaxbp.losses import LOSSES
 from jaxbp.mlp import INITIALIZERS, MLP
 from jaxbp.sgd import loss_and_grad, optax_step, sgd, train_step
+from jaxbp.train import fit, fit_ensemble, init_ensemble, per_example_grads
 
 __version__ = "0.1.0"
 
@@ -19,9 +20,13 @@ __all__ = (
     "LOSSES",
     "MLP",
     "__version__",
+    "fit",
+    "fit_ensemble",
+    "init_ensemble",
     "loss_and_grad",
     "manual",
     "optax_step",
+    "per_example_grads",
     "sgd",
     "train_step",
 )

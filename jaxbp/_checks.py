@@ -129,7 +129,7 @@ def check_learning_rate(where: str, lr: Any, *, allow_vector: bool = False) -> N
 def check_same_structure(where: str, name_a: str, a: Any, name_b: str, b: Any) -> None:
     """Check two pytrees have the same structure and leaf shapes; print both when not."""
     tree_a, tree_b = jax.tree.structure(a), jax.tree.structure(b)
-    if not tree_a == tree_b:  # PyTreeDef defines __eq__ only
+    if tree_a != tree_b:  # type: ignore[operator]
         raise ValueError(
             f"{where}: {name_a} and {name_b} differ in structure:\n"
             f"  {name_a}: {tree_a}\n  {name_b}: {tree_b}"

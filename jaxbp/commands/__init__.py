@@ -1,0 +1,1 @@
+"""Subcommands of the ``jaxbp`` command line; each module has ``add_parser`` and ``run``."""
