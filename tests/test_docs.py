@@ -1,0 +1,49 @@
+"""Code shown in the README and in docs/ runs, and the examples run."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BLOCKS = [
+    (path, index, block)
+    for path in DOCS
+    for index, block in enumerate(re.findall(r"```python\n(.*?)```", path.read_text(), re.S))
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "index", "block"), BLOCKS, ids=[f"{p.name}-{i}" for p, i, _ in BLOCKS]
+)
+def test_python_block_runs(path: Path, index: int, block: str) -> None:
+    # a fresh interpreter, as a user pasting the block would have (no x64, no test settings)
+    result = subprocess.run(
+        [sys.executable, "-c", block],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_worked_example_script_prints_published_and_computed() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "worked_example.py")],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "loss: jax 0.1279264550  manual 0.1279264550" in result.stdout
+    assert "published numbers are wrong" in result.stdout
