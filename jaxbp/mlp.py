@@ -55,6 +55,15 @@ class MLP:
 
     Raises:
         ValueError: on non-positive sizes, a count mismatch, or an unknown name.
+
+    Example:
+        >>> import jax, jaxbp
+        >>> spec = jaxbp.MLP(sizes=(1, 4, 2, 1), activations=("relu", "sigmoid", "linear"))
+        >>> params = spec.init(jax.random.key(0))
+        >>> [layer["w"].shape for layer in params]
+        [(1, 4), (4, 2), (2, 1)]
+        >>> spec.apply(params, jax.numpy.ones((3, 1))).shape
+        (3, 1)
     """
 
     sizes: tuple[int, ...]

@@ -60,6 +60,14 @@ def sgd(params: Params, grads: Grads, lr: ArrayLike) -> Params:
 
     Raises:
         ValueError: when the trees differ in structure or shapes, or ``lr`` is not finite and > 0.
+
+    Example:
+        >>> import jax.numpy as jnp, jaxbp
+        >>> params = [{"w": jnp.array([[1.0]]), "b": jnp.array([0.5])}]
+        >>> grads = [{"w": jnp.array([[2.0]]), "b": jnp.array([-1.0])}]
+        >>> new = jaxbp.sgd(params, grads, 0.25)
+        >>> float(new[0]["w"][0, 0]), float(new[0]["b"][0])
+        (0.5, 0.75)
     """
     _checks.check_same_structure("sgd", "params", params, "grads", grads)
     _checks.check_learning_rate("sgd", lr)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import os
 import re
 import subprocess
@@ -33,6 +35,12 @@ def test_python_block_runs(path: Path, index: int, block: str) -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.mark.parametrize("module", ["jaxbp.mlp", "jaxbp.sgd"])
+def test_docstring_examples_run(module: str) -> None:
+    result = doctest.testmod(importlib.import_module(module), verbose=False)
+    assert result.attempted > 0 and result.failed == 0
 
 
 def test_worked_example_script_prints_published_and_computed() -> None:
