@@ -20,19 +20,13 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxbp import _checks, manual
 from jaxbp._types import ArrayLike, Params
-from jaxbp.inspect import layer_quantities
+from jaxbp._verify import Check, jax_checks
 from jaxbp.mlp import MLP
-from jaxbp.sgd import batch_loss, check_batch
-
-#: A difference between the manual chain rule and JAX within ``ATOL + RTOL * max|manual|``
-#: counts as float64 round-off (the tolerance of the test suite's float64 comparisons).
-RTOL, ATOL = 1e-10, 1e-12
+from jaxbp.sgd import check_batch
 
 _HIDDEN_LETTERS = "jklmnpqrstuvwxyz"
 
@@ -70,19 +64,6 @@ class LayerTrace:
     products_after: np.ndarray
     pre_activations_after: np.ndarray
     activations_after: np.ndarray
-
-
-@dataclasses.dataclass
-class Check:
-    """The largest ``|manual - JAX|`` of one quantity (e.g. ``"dW2"``) and the round-off bound."""
-
-    quantity: str
-    max_abs_diff: float
-    tolerance: float
-
-    @property
-    def verified(self) -> bool:
-        return bool(self.max_abs_diff <= self.tolerance)
 
 
 @dataclasses.dataclass
@@ -172,7 +153,9 @@ class Trace:
         fields["x"], fields["y"] = _array(fields["x"]), _array(fields["y"])
         layers = []
         for layer in fields["layers"]:
-            arrays: dict[str, Any] = {k: _array(v) for k, v in layer.items()}
+            arrays: dict[str, Any] = {
+                k: _array(v) for k, v in layer.items() if k not in ("index", "activation")
+            }
             arrays |= {"index": int(layer["index"]), "activation": str(layer["activation"])}
             layers.append(LayerTrace(**arrays))
         fields["layers"] = layers
@@ -270,7 +253,7 @@ def explain(
         loss=record.loss,
         loss_after=manual.loss_value(loss, after.activations[-1], y64),
         layers=layers,
-        checks=_jax_checks(spec, loss, params64, x64, y64, record),
+        checks=jax_checks(spec, loss, params64, x64, y64, record),
         history=_history(spec, loss, params64, x64, y64, float(lr), steps),
     )
 
@@ -305,51 +288,6 @@ def _layer(
         pre_activations_after=after.pre_activations[index],
         activations_after=after.activations[index],
     )
-
-
-def _check(quantity: str, manual_value: Any, jax_value: Any) -> Check:
-    manual_value = np.asarray(manual_value, np.float64)
-    difference = np.abs(manual_value - np.asarray(jax_value, np.float64))
-    scale = float(np.max(np.abs(manual_value))) if manual_value.size else 0.0
-    return Check(quantity, float(np.max(difference, initial=0.0)), ATOL + RTOL * scale)
-
-
-def _jax_checks(
-    spec: MLP,
-    loss: str,
-    params: list[dict[str, np.ndarray]],
-    x: np.ndarray,
-    y: np.ndarray,
-    record: manual.Backward,
-) -> list[Check]:
-    # float64 inside this block only, whatever the caller's jax_enable_x64 setting.
-    with jax.enable_x64(True):
-        jax_params = [{k: jnp.asarray(v) for k, v in layer.items()} for layer in params]
-        jax_x, jax_y = jnp.asarray(x), jnp.asarray(y)
-        jax_loss, quantities = layer_quantities(spec, loss, jax_params, jax_x, jax_y)
-        dloss_dx = jax.grad(batch_loss, argnums=3)(spec, loss, jax_params, jax_x, jax_y)
-        checks = [_check("loss", record.loss, jax_loss)]
-        for index, layer in enumerate(quantities):
-            n = index + 1
-            checks += [
-                _check(f"z{n}", record.forward.pre_activations[index], layer.pre_activations),
-                _check(f"a{n}", record.forward.activations[index], layer.activations),
-            ]
-        for index in reversed(range(spec.num_layers)):
-            n, layer = index + 1, quantities[index]
-            checks += [
-                _check(f"dL_da{n}", record.dloss_dactivations[index], layer.dloss_dactivations),
-                _check(
-                    f"da_dz{n}", record.activation_derivatives[index], layer.activation_derivatives
-                ),
-                _check(f"delta{n}", record.deltas[index], layer.deltas),
-                _check(f"dW{n}", record.grads[index]["w"], layer.grads["w"]),
-            ]
-            if "b" in record.grads[index]:
-                checks.append(_check(f"db{n}", record.grads[index]["b"], layer.grads["b"]))
-        # dL/da_{l-1} of layer l > 1 is dL_da{l-1} above; only the input gradient is new.
-        checks.append(_check("dL_da0", record.dloss_dinputs[0], dloss_dx))
-    return checks
 
 
 def _history(

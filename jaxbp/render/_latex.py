@@ -123,7 +123,11 @@ def comparison_latex(rows: list[Row]) -> list[str]:
             "step & symbol & published & computed & \\\\ \\hline",
         ]
         for row in mine:
-            mark = "$\\checkmark$" if row.matches else f"$\\times$ {text(row.explanation)}"
+            mark = (
+                "$\\checkmark$"
+                if row.matches
+                else f"$\\times$ should be {text(row.correct_text)}: {text(row.explanation)}"
+            )
             lines.append(
                 f"{text(row.step)} & {text(row.symbol)} & {text(row.published)} & "
                 f"{text(row.computed_text)} & {mark} \\\\"

@@ -84,7 +84,8 @@ def comparison_markdown(rows: list[Row]) -> list[str]:
             lines += [
                 f"## Document {document}: published against computed",
                 "",
-                f"{total} published numbers, {wrong} wrong (marked ✗).",
+                f"{total} published numbers, {wrong} wrong (marked ✗). ✓: within one unit of the "
+                "last printed digit (the documents round and carry rounded values).",
                 "",
             ]
         if row.step != step:
@@ -96,7 +97,7 @@ def comparison_markdown(rows: list[Row]) -> list[str]:
                 "| symbol | published | computed | |",
                 "| --- | --- | --- | --- |",
             ]
-        mark = "✓" if row.matches else f"✗ correct {row.computed_text}: {_cell(row.explanation)}"
+        mark = "✓" if row.matches else f"✗ should be {row.correct_text}: {_cell(row.explanation)}"
         lines.append(f"| `{_cell(row.symbol)}` | {row.published} | {row.computed_text} | {mark} |")
     return [*lines, ""]
 

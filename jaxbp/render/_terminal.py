@@ -21,7 +21,7 @@ def _grid(value: np.ndarray, digits: int) -> RenderableType:
     blocks = value if value.ndim == 3 else [np.atleast_2d(value)]
     grid = Table.grid(padding=(0, 1))
     for _ in range(blocks[0].shape[1]):
-        grid.add_column(justify="right")
+        grid.add_column(justify="right", no_wrap=True)
     for position, block in enumerate(blocks):
         if position:
             grid.add_row(*[""] * block.shape[1])
@@ -32,8 +32,10 @@ def _grid(value: np.ndarray, digits: int) -> RenderableType:
 
 def _quantity_table() -> Table:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for column in ("quantity", "symbol", "formula", "value"):
-        table.add_column(column, justify="right" if column == "value" else "left")
+    table.add_column("quantity", max_width=24)
+    table.add_column("symbol", max_width=16)
+    table.add_column("formula", max_width=22)
+    table.add_column("value", justify="right", no_wrap=True)
     return table
 
 
@@ -96,7 +98,10 @@ def print_comparison(console: Console, rows: list[Row]) -> None:
         mine = [row for row in rows if row.document == document]
         wrong = sum(not row.matches for row in mine)
         console.rule(f"[bold]Document {document}: published against computed", align="left")
-        console.print(f"{len(mine)} published numbers, {wrong} wrong (marked ✗).")
+        console.print(
+            f"{len(mine)} published numbers, {wrong} wrong (marked ✗). ✓: within one unit of "
+            "the last printed digit (the documents round and carry rounded values)."
+        )
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for column in ("step", "symbol", "published", "computed", ""):
             table.add_column(
@@ -104,7 +109,11 @@ def print_comparison(console: Console, rows: list[Row]) -> None:
             )
         step = None
         for row in mine:
-            mark = "[green]✓" if row.matches else f"[red]✗ {row.explanation}"
+            mark = (
+                "[green]✓"
+                if row.matches
+                else f"[red]✗ should be {row.correct_text}: {row.explanation}"
+            )
             table.add_row(
                 row.step if row.step != step else "",
                 row.symbol,

@@ -16,7 +16,9 @@ from jaxbp.worked import WorkedExample, evaluate
 
 @dataclasses.dataclass(frozen=True)
 class Row:
-    """One published number: ``computed_text`` is the computed value at the published precision."""
+    """One published number: ``computed_text`` is the computed value with two more decimals than
+    the published one, ``correct_text`` at the published precision (the value a wrong one should
+    have been)."""
 
     document: str
     step: str
@@ -24,6 +26,7 @@ class Row:
     published: str
     computed: float
     computed_text: str
+    correct_text: str
     matches: bool
     explanation: str
 
@@ -38,9 +41,7 @@ def compare(example: WorkedExample, trace: Trace) -> list[Row]:
     for record in example.published:
         computed = evaluate(record, names)
         matches = abs(computed - record.value) <= record.tolerance
-        text = f"{computed:.{record.decimals}f}"
-        if text.startswith("-") and float(text) == 0:
-            text = text[1:]
+        text, correct = _fixed(computed, record.decimals + 2), _fixed(computed, record.decimals)
         explanation = "" if matches else (record.erratum or "no erratum recorded for this number")
         rows.append(
             Row(
@@ -50,8 +51,14 @@ def compare(example: WorkedExample, trace: Trace) -> list[Row]:
                 published=record.text,
                 computed=computed,
                 computed_text=text,
+                correct_text=correct,
                 matches=matches,
                 explanation=explanation,
             )
         )
     return rows
+
+
+def _fixed(value: float, decimals: int) -> str:
+    text = f"{value:.{decimals}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
