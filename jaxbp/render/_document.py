@@ -77,7 +77,7 @@ def _network(trace: Trace, units: Units) -> Section:
         ),
         Note(f"Units, input first: {names}."),
         Quantity("x", "input", units.letters[0], units.letters[0], "a^{(0)}", "x", "x", trace.x),
-        Quantity("y", "target", "y", "y", "y", "y", "y", trace.y),
+        Quantity("y", "target", "y", "y", "y", "", "", trace.y),
     ]
     for layer in trace.layers:
         n = layer.index

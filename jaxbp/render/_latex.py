@@ -95,15 +95,16 @@ def diagnostics_latex(diagnostics: Diagnostics) -> list[str]:
     lines = [
         "\\subsection*{Diagnostics}",
         "",
-        "\\begin{tabular}{rlrrl}",
+        "\\begin{tabular}{rlrrll}",
         "layer & activation & $\\|\\partial L/\\partial W\\|$ & ratio to layer above "
-        "& derivative range \\\\ \\hline",
+        "& derivative range & dead ReLU units \\\\ \\hline",
     ]
     for layer in diagnostics.layers:
         ratio = "" if layer.ratio_to_above is None else f"{layer.ratio_to_above:.3g}"
+        dead = ", ".join(str(j + 1) for j in layer.dead_units) or "none"
         lines.append(
             f"{layer.index} & {layer.activation} & {layer.grad_norm:.3g} & {ratio} & "
-            f"{layer.derivative_min:.3g} to {layer.derivative_max:.3g} \\\\"
+            f"{layer.derivative_min:.3g} to {layer.derivative_max:.3g} & {dead} \\\\"
         )
     lines += ["\\end{tabular}", ""]
     lines += [f"\\paragraph{{Warning.}} {text(warning)}" for warning in diagnostics.warnings]
