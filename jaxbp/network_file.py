@@ -93,7 +93,7 @@ def parse(data: Any, where: str = "network") -> NetworkFile:
     for key in data:
         if key not in REQUIRED and key not in OPTIONAL:
             valid = [*REQUIRED, *OPTIONAL]
-            close = difflib.get_close_matches(str(key), valid, n=1)
+            close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.5)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise NetworkFileError(
                 f"{where}: unknown key {key!r}{hint}; valid keys are {', '.join(valid)}."
