@@ -158,7 +158,10 @@ BAD_NETWORKS = {
         _mutate(lambda d: d["params"][1].update(w=[[0.5, -0.4, 0.1]] * 4)),
         'params[1]["w"] has shape (4, 3) but the spec expects (4, 2).',
     ),
-    "wrong-x-shape": (_mutate(lambda d: d.update(x=[[1.0, 2.0]])), "x has shape (1, 2)"),
+    "wrong-x-shape": (
+        _mutate(lambda d: d.update(x=[[1.0, 2.0]])),
+        "x has shape (1, 2) but the network expects 3 input features; pass x of shape (3,) or (batch, 3).",
+    ),
     "wrong-y-shape": (_mutate(lambda d: d.update(y=[[1.0, 0.0]])), "y has shape (1, 2)"),
     "missing-bias": (
         _mutate(lambda d: d["params"][0].pop("b")),
