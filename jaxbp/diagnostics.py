@@ -70,6 +70,13 @@ def diagnose(trace: Trace) -> Diagnostics:
         )
         layers.append(info)
         warnings += _warnings(trace, info)
+    if not np.isfinite(trace.loss) or not all(np.isfinite(n) for n in norms):
+        warnings.insert(
+            0,
+            f"The loss ({trace.loss:.4g}) or a gradient is not finite: check that the loss fits the "
+            f"output layer ({trace.loss_name} on a {trace.activations[-1]} output; cross-entropy "
+            f"losses need probabilities, e.g. a sigmoid or softmax output) and the scale of the inputs.",
+        )
     return Diagnostics(tuple(layers), tuple(warnings))
 
 

@@ -235,9 +235,13 @@ def explain(
         )
     params64 = [{k: np.asarray(v, np.float64) for k, v in layer.items()} for layer in params]
     x64, y64 = np.atleast_2d(np.asarray(x, np.float64)), np.atleast_2d(np.asarray(y, np.float64))
-    record = manual.backward(spec, loss, params64, x64, y64)
-    new_params = manual.sgd(params64, record.grads, float(lr))
-    after = manual.forward(spec, new_params, x64)
+    # inf/nan (e.g. cross-entropy of a linear output) stay in the trace for the diagnostics to name
+    with np.errstate(all="ignore"):
+        record = manual.backward(spec, loss, params64, x64, y64)
+        new_params = manual.sgd(params64, record.grads, float(lr))
+        after = manual.forward(spec, new_params, x64)
+        loss_after = manual.loss_value(loss, after.activations[-1], y64)
+        history = _history(spec, loss, params64, x64, y64, float(lr), steps)
     layers = [
         _layer(spec, index, params64, new_params, record, after) for index in range(spec.num_layers)
     ]
@@ -251,10 +255,10 @@ def explain(
         x=x64,
         y=y64,
         loss=record.loss,
-        loss_after=manual.loss_value(loss, after.activations[-1], y64),
+        loss_after=loss_after,
         layers=layers,
         checks=jax_checks(spec, loss, params64, x64, y64, record),
-        history=_history(spec, loss, params64, x64, y64, float(lr), steps),
+        history=history,
     )
 
 

@@ -291,3 +291,20 @@ def test_text_format_without_rich_falls_back_to_markdown(monkeypatch, capsys) ->
     monkeypatch.setitem(sys.modules, "rich.console", None)  # makes `import rich.console` fail
     code, out, err = run(capsys, "relu-2-2-1")
     assert code == 0 and out.startswith("# relu-2-2-1") and "pip install 'jaxbp[cli]'" in err
+
+
+def test_a_network_with_a_non_finite_loss_is_not_verified_and_exits_1(tmp_path, capsys) -> None:
+    # cross-entropy of a linear output -1: log(-1) is nan, so nothing can be verified
+    network = {
+        "sizes": [1, 1], "activations": ["linear"], "params": [{"w": [[-1.0]], "b": [0.0]}],
+        "x": [[1.0]], "y": [[1.0]], "loss": "cross_entropy", "lr": 0.1,
+    }  # fmt: skip
+    path = tmp_path / "nan.json"
+    path.write_text(json.dumps(network))
+    code, out, err = run(capsys, "--network", str(path), "--format", "markdown")
+    assert code == 1
+    assert "NOT verified" in out and "The loss (nan) or a gradient is not finite" in out
+    assert err == (
+        "jaxbp explain: warning: not verified: the manual chain rule and jax.grad differ by more "
+        "than float64 round-off (or give nan) on loss; see the diagnostics.\n"
+    )

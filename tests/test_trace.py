@@ -211,3 +211,14 @@ def test_default_units_follow_the_seeds() -> None:
     assert default_units(3) == ("i", "j", "k", "o")  # documents 000, 002, 004
     assert default_units(2) == ("i", "h", "o")  # documents 001, 003
     assert default_units(1) == ("i", "o")
+
+
+def test_round_off_tolerance_of_a_check() -> None:
+    from jaxbp._verify import _check
+
+    assert _check("q", [1.0, -3.0], [1.0 + 1e-14, -3.0]).verified  # float64 round-off
+    assert not _check("q", [1.0, -3.0], [1.0 + 1e-8, -3.0]).verified  # a float32-sized error
+    assert _check("q", [1e6], [1e6 + 1e-5]).verified  # relative to the largest entry
+    assert _check("q", [np.inf], [np.inf]).verified  # equal infinities agree
+    assert not _check("q", [np.nan], [np.nan]).verified  # nan never does
+    assert _check("q", [np.nan], [np.nan]).max_abs_diff != 0

@@ -102,7 +102,7 @@ def _trace(args: argparse.Namespace) -> tuple[Trace, str, worked.WorkedExample |
 
 
 def run(args: argparse.Namespace) -> int:
-    """Build the trace, print it in the chosen format; 0 on success."""
+    """Build the trace, print it in the chosen format; 0 when verified, 1 when not, 2 on bad input."""
     _check_args(args)
     if args.list:
         for builtin in worked.EXAMPLES.values():
@@ -139,6 +139,14 @@ def run(args: argparse.Namespace) -> int:
             ) from None
         except OSError as error:
             raise UsageError(f"cannot write {args.plot}: {error.strerror}.") from None
+    if not trace.verified:
+        failed = ", ".join(check.quantity for check in trace.checks if not check.verified)
+        print(
+            f"jaxbp explain: warning: not verified: the manual chain rule and jax.grad differ by "
+            f"more than float64 round-off (or give nan) on {failed}; see the diagnostics.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
+
 from jaxbp.diagnostics import diagnose
 from jaxbp.render import _latex, _markdown
 from jaxbp.render._document import build
@@ -22,7 +24,7 @@ __all__ = ("Row", "compare", "latex", "markdown", "print_text", "save_png", "tex
 
 
 def _summary(trace: Trace) -> str:
-    worst = max(check.max_abs_diff for check in trace.checks)
+    worst = float(np.max([check.max_abs_diff for check in trace.checks]))  # nan wins
     verdict = "verified" if trace.verified else "NOT verified"
     return (
         f"Every number computed by the manual chain rule in float64; {len(trace.checks)} quantities "

@@ -3,6 +3,8 @@ weight, the SGD update and the check against jax.grad, with formulas in text and
 
 from __future__ import annotations
 
+import numpy as np
+
 from jaxbp.render._chains import hidden_chain, weight_chain
 from jaxbp.render._items import Item, Note, Quantity, Section
 from jaxbp.render._notation import Units
@@ -184,7 +186,7 @@ def _check_line(trace: Trace, n: int) -> str:
         {"dL_da0"} if n == 1 else set()
     )
     checks = [check for check in trace.checks if check.quantity in names]
-    worst = max(check.max_abs_diff for check in checks)
+    worst = float(np.max([check.max_abs_diff for check in checks]))  # nan wins
     verdict = "verified" if all(check.verified for check in checks) else "NOT verified"
     return (
         f"Against jax.grad: largest |manual − JAX| over {', '.join(c.quantity for c in checks)} "
