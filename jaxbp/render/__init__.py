@@ -10,6 +10,7 @@ beside the computed ones. ``digits`` is the number of significant digits (defaul
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +20,9 @@ from jaxbp.render._document import build
 from jaxbp.render.compare import Row, compare
 from jaxbp.render.plot import save_png, text_plot
 from jaxbp.trace import Trace
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ("Row", "compare", "latex", "markdown", "print_text", "save_png", "text", "text_plot")
 
@@ -58,8 +62,8 @@ def latex(trace: Trace, title: str, digits: int = 4, rows: list[Row] | None = No
 
 
 def print_text(
-    console, trace: Trace, title: str, digits: int = 4, rows: list[Row] | None = None
-) -> None:  # type: ignore[no-untyped-def]
+    console: Console, trace: Trace, title: str, digits: int = 4, rows: list[Row] | None = None
+) -> None:
     """Print the worked example on a rich ``Console``."""
     from jaxbp.render import _terminal as _text
 
