@@ -10,6 +10,7 @@ from jaxbp.activations import ACTIVATIONS
 from jaxbp.losses import LOSSES
 from jaxbp.mlp import INITIALIZERS, MLP
 from jaxbp.sgd import loss_and_grad, optax_step, sgd, train_step
+from jaxbp.trace import Trace, explain
 from jaxbp.train import fit, fit_ensemble, init_ensemble, per_example_grads
 
 __version__ = "0.1.0"
@@ -19,7 +20,9 @@ __all__ = (
     "INITIALIZERS",
     "LOSSES",
     "MLP",
+    "Trace",
     "__version__",
+    "explain",
     "fit",
     "fit_ensemble",
     "init_ensemble",

@@ -1,0 +1,236 @@
+"""A user's network as a JSON file for ``jaxbp explain --network FILE``: read and validated.
+
+The file is one JSON object::
+
+    {
+      "sizes": [2, 2, 1],                    # units per layer, input first
+      "activations": ["relu", "linear"],      # one per layer, names in jaxbp.ACTIVATIONS
+      "bias": false,                          # optional (default true): a bool or one per layer
+      "params": [{"w": [[0.12, 0.15], [0.33, 0.09]]}, {"w": [[0.11], [0.12]]}],
+      "x": [[2, 3]],                          # (batch, sizes[0]) or (sizes[0],)
+      "y": [[1]],                             # (batch, sizes[-1]) or (sizes[-1],)
+      "loss": "half_se",                      # a name in jaxbp.LOSSES
+      "lr": 0.05,                             # SGD learning rate > 0
+      "units": ["i", "h", "o"],               # optional: one letter per layer, the seeds' notation
+      "name": "my network"                    # optional title
+    }
+
+``params[l - 1]`` is ``{"w": (fan_in, fan_out), "b": (fan_out,)}``, the layout of ``MLP.init``.
+Every problem raises :class:`NetworkFileError` with the file name, the key, what was expected and
+what came, before anything is computed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jaxbp import _checks
+from jaxbp.losses import LOSSES
+from jaxbp.mlp import MLP
+from jaxbp.worked import WorkedExample
+
+REQUIRED = {
+    "sizes": "units per layer, input first, e.g. [2, 2, 1]",
+    "activations": 'one name per layer, e.g. ["relu", "linear"]',
+    "params": 'one {"w": ..., "b": ...} object per layer',
+    "x": "the input, e.g. [[2, 3]]",
+    "y": "the target, e.g. [[1]]",
+    "loss": 'a loss name, e.g. "half_se"',
+    "lr": "the SGD learning rate, e.g. 0.1",
+}
+OPTIONAL = ("bias", "units", "name")
+
+
+class NetworkFileError(ValueError):
+    """A network file that cannot be used; the message says where and how to fix it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkFile:
+    """A validated network file, ready for :func:`jaxbp.trace.explain`."""
+
+    name: str
+    spec: MLP
+    params: list[dict[str, np.ndarray]]
+    x: np.ndarray
+    y: np.ndarray
+    loss: str
+    learning_rate: float
+    units: tuple[str, ...] | None
+
+
+def load(path: str | Path) -> NetworkFile:
+    """Read and validate a network file.
+
+    Raises:
+        NetworkFileError: on a missing file, invalid JSON, or any problem :func:`parse` finds.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise NetworkFileError(f"cannot read network file {path}: {error.strerror}.") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise NetworkFileError(
+            f"{path} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
+        ) from None
+    return parse(data, where=str(path))
+
+
+def parse(data: Any, where: str = "network") -> NetworkFile:
+    """Validate the decoded JSON object of a network file (see the module docstring)."""
+    if not isinstance(data, dict):
+        raise NetworkFileError(f"{where}: expected a JSON object {{...}}, got {_kind(data)}.")
+    for key in data:
+        if key not in REQUIRED and key not in OPTIONAL:
+            valid = [*REQUIRED, *OPTIONAL]
+            close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.5)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise NetworkFileError(
+                f"{where}: unknown key {key!r}{hint}; valid keys are {', '.join(valid)}."
+            )
+    for key, meaning in REQUIRED.items():
+        if key not in data:
+            raise NetworkFileError(
+                f"{where}: missing key {key!r} ({meaning}); a network file needs "
+                f"{', '.join(REQUIRED)}."
+            )
+    spec = _spec(data, where)
+    params = _params(data["params"], spec, where)
+    try:
+        x = _checks.check_input(where, spec, _numeric(data["x"], "x", where))
+        y = _checks.check_target(where, spec, x, _numeric(data["y"], "y", where))
+        loss = _checks.check_name(where, "loss", data["loss"], LOSSES)
+        if isinstance(data["lr"], bool) or not isinstance(data["lr"], int | float):
+            raise NetworkFileError(f"{where}: lr must be a number like 0.1, got {data['lr']!r}.")
+        _checks.check_learning_rate(where, data["lr"])
+    except (ValueError, TypeError) as error:
+        raise NetworkFileError(str(error)) from None
+    return NetworkFile(
+        name=str(data.get("name", Path(where).stem)),
+        spec=spec,
+        params=params,
+        x=np.asarray(x),
+        y=np.asarray(y),
+        loss=loss,
+        learning_rate=float(data["lr"]),
+        units=_units(data.get("units"), spec, where),
+    )
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), repr(value)
+    )
+
+
+def _spec(data: dict[str, Any], where: str) -> MLP:
+    sizes, activations = data["sizes"], data["activations"]
+    if not isinstance(sizes, list) or not all(
+        isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes
+    ):
+        raise NetworkFileError(
+            f"{where}: sizes must be a list of positive integers like [2, 2, 1], got {sizes!r}."
+        )
+    if not isinstance(activations, list) or not all(isinstance(a, str) for a in activations):
+        raise NetworkFileError(
+            f'{where}: activations must be a list of names like ["relu", "linear"], '
+            f"got {activations!r}."
+        )
+    bias = data.get("bias", True)
+    if isinstance(bias, list):
+        bias = tuple(bias)
+    try:
+        return MLP(sizes=tuple(sizes), activations=tuple(activations), bias=bias)
+    except (ValueError, TypeError) as error:
+        raise NetworkFileError(f"{where}: {str(error).removeprefix('MLP: ')}") from None
+
+
+def _numeric(value: Any, name: str, where: str) -> np.ndarray:
+    """A nested list of numbers as a float64 array; names the first entry that is not a number."""
+
+    def walk(item: Any, path: str) -> None:
+        if isinstance(item, list):
+            for index, entry in enumerate(item):
+                walk(entry, f"{path}[{index}]")
+        elif isinstance(item, bool) or not isinstance(item, int | float):
+            raise NetworkFileError(f"{where}: {path} is {item!r}, not a number.")
+        elif not math.isfinite(item):
+            raise NetworkFileError(f"{where}: {path} is {item!r}; use finite numbers.")
+
+    walk(value, name)
+    try:
+        return np.asarray(value, np.float64)
+    except ValueError:
+        raise NetworkFileError(
+            f"{where}: {name} is not a rectangular array (its rows have different lengths)."
+        ) from None
+
+
+def _params(value: Any, spec: MLP, where: str) -> list[dict[str, np.ndarray]]:
+    if not isinstance(value, list):
+        raise NetworkFileError(
+            f'{where}: params must be a list with one {{"w": ..., "b": ...}} object per layer, '
+            f"got {_kind(value)}."
+        )
+    params = []
+    for index, layer in enumerate(value):
+        if not isinstance(layer, dict):
+            raise NetworkFileError(
+                f'{where}: params[{index}] must be an object {{"w": ..., "b": ...}}, '
+                f"got {_kind(layer)}."
+            )
+        params.append(
+            {
+                key: _numeric(entry, f'params[{index}]["{key}"]', where)
+                for key, entry in layer.items()
+            }
+        )
+    try:
+        _checks.check_params(where, spec, params)
+    except (ValueError, TypeError) as error:
+        raise NetworkFileError(str(error)) from None
+    return params
+
+
+def _units(value: Any, spec: MLP, where: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or len(value) != len(spec.sizes)
+        or not all(isinstance(u, str) and u for u in value)
+    ):
+        raise NetworkFileError(
+            f"{where}: units must be a list of {len(spec.sizes)} names (one per layer of units, "
+            f'input first, e.g. ["i", "h", "o"]), got {value!r}.'
+        )
+    return tuple(value)
+
+
+def from_example(example: WorkedExample) -> dict[str, Any]:
+    """A built-in worked example as a network-file object (a starting point to edit)."""
+    biases = example.biases or [None] * len(example.weights)
+    return {
+        "name": example.name,
+        "sizes": list(example.sizes),
+        "activations": list(example.activations),
+        "bias": example.bias,
+        "params": [
+            {"w": [list(row) for row in w]} | ({} if b is None else {"b": list(b)})
+            for w, b in zip(example.weights, biases, strict=True)
+        ],
+        "x": [list(row) for row in example.x],
+        "y": [list(row) for row in example.y],
+        "loss": example.loss,
+        "lr": example.learning_rate,
+    }

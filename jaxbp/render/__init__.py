@@ -1,0 +1,89 @@
+"""Renderers of a :class:`jaxbp.trace.Trace`: terminal text (rich), Markdown and LaTeX.
+
+All three show the same document (:mod:`jaxbp.render._document`): the network, the forward pass
+from input to output, the loss, the backward pass from output to input with each layer's SGD
+update, the forward pass after the update and the check against ``jax.grad``; then the
+diagnostics, optionally the loss over several steps and the published numbers of a seed document
+beside the computed ones. ``digits`` is the number of significant digits (default 4).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from jaxbp.diagnostics import diagnose
+from jaxbp.render import _latex, _markdown
+from jaxbp.render._document import build
+from jaxbp.render.compare import Row, compare
+from jaxbp.render.plot import save_png, text_plot
+from jaxbp.trace import Trace
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ("Row", "compare", "latex", "markdown", "print_text", "save_png", "text", "text_plot")
+
+
+def _summary(trace: Trace) -> str:
+    worst = float(np.max([check.max_abs_diff for check in trace.checks]))  # nan wins
+    verdict = "verified" if trace.verified else "NOT verified"
+    return (
+        f"Every number computed by the manual chain rule in float64; {len(trace.checks)} quantities "
+        f"recomputed by JAX (jax.grad), largest difference {worst:.1e}: {verdict}."
+    )
+
+
+def markdown(trace: Trace, title: str, digits: int = 4, rows: list[Row] | None = None) -> str:
+    """The worked example as Markdown; ``rows`` from :func:`compare` add the published numbers."""
+    lines = [f"# {title}", "", _summary(trace), ""]
+    lines += _markdown.sections_markdown(build(trace, digits), digits)
+    lines += _markdown.diagnostics_markdown(diagnose(trace))
+    if len(trace.history) > 2:
+        lines += _markdown.history_markdown(trace.history, text_plot(trace.history))
+    if rows:
+        lines += _markdown.comparison_markdown(rows)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def latex(trace: Trace, title: str, digits: int = 4, rows: list[Row] | None = None) -> str:
+    """The worked example as a complete LaTeX document (``pdflatex`` compiles it)."""
+    lines = [*_latex.PREAMBLE, "\\begin{document}", f"\\section*{{{_latex.text(title)}}}", ""]
+    lines += [_latex.text(_summary(trace)), ""]
+    lines += _latex.sections_latex(build(trace, digits), digits)
+    lines += _latex.diagnostics_latex(diagnose(trace))
+    if len(trace.history) > 2:
+        lines += _latex.history_latex(trace.history)
+    if rows:
+        lines += _latex.comparison_latex(rows)
+    return "\n".join([*lines, "\\end{document}", ""])
+
+
+def print_text(
+    console: Console, trace: Trace, title: str, digits: int = 4, rows: list[Row] | None = None
+) -> None:
+    """Print the worked example on a rich ``Console``."""
+    from jaxbp.render import _terminal as _text
+
+    console.rule(f"[bold]{title}")
+    console.print(_summary(trace), highlight=False)
+    console.print()
+    _text.print_sections(console, build(trace, digits), digits)
+    _text.print_diagnostics(console, diagnose(trace))
+    if len(trace.history) > 2:
+        _text.print_history(console, trace.history, text_plot(trace.history))
+    if rows:
+        _text.print_comparison(console, rows)
+
+
+def text(
+    trace: Trace, title: str, digits: int = 4, rows: list[Row] | None = None, width: int = 110
+) -> str:
+    """The terminal rendering as plain text (no colours)."""
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
+    print_text(console, trace, title, digits, rows)
+    return console.file.getvalue()  # type: ignore[attr-defined]

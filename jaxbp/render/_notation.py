@@ -1,0 +1,110 @@
+"""Numbers to text, and the seeds' notation for units, weights and derivatives (plain and LaTeX).
+
+Unit ``j`` (0-based) of a layer whose letter is ``u`` is ``u{j+1}`` (just ``u`` in a one-unit
+layer); its pre-activation is ``u1_in``, its activation ``u1_out``; the weight from unit ``v1`` to
+``u1`` is ``w_v1u1`` and the input units have no in/out: ``i1``. Documents 000/002/004 write
+exactly ``j1_in``, ``k2_out``, ``w_j1k1``, ``w_k1o``; 003 writes ``h_in1`` for ``h1_in``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def number(value: float, digits: int) -> str:
+    """``value`` to ``digits`` significant digits, without a trailing ``.0`` or a ``-0``."""
+    text = f"{float(value):.{digits}g}"
+    return "0" if text in ("-0", "0", "-0e+00") else text
+
+
+def matrix_text(value: np.ndarray, digits: int) -> str:
+    """``[1 2]`` for one row, ``[1 2; 3 4]`` for several, ``[..], [..]`` per example when 3-D."""
+    value = np.asarray(value)
+    if value.ndim == 0:
+        return number(float(value), digits)
+    if value.ndim == 1:
+        return "[" + " ".join(number(v, digits) for v in value) + "]"
+    if value.ndim == 2:
+        return "[" + "; ".join(" ".join(number(v, digits) for v in row) for row in value) + "]"
+    return ", ".join(matrix_text(block, digits) for block in value)
+
+
+def latex_number(value: float, digits: int) -> str:
+    """A number for LaTeX math: ``1e-05`` becomes ``1 \\times 10^{-5}``."""
+    text = number(value, digits)
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        return f"{mantissa} \\times 10^{{{int(exponent)}}}"
+    return text
+
+
+def bmatrix(value: np.ndarray, digits: int) -> str:
+    """A ``bmatrix`` of a 1-D or 2-D array; a 3-D array is one ``bmatrix`` per example."""
+    value = np.asarray(value)
+    if value.ndim == 0:
+        return latex_number(float(value), digits)
+    if value.ndim == 3:
+        return ",\\; ".join(bmatrix(block, digits) for block in value)
+    rows = np.atleast_2d(value)
+    body = " \\\\ ".join(" & ".join(latex_number(v, digits) for v in row) for row in rows)
+    return f"\\begin{{bmatrix}} {body} \\end{{bmatrix}}"
+
+
+class Units:
+    """Symbols of the units of one network, given one letter per layer of units (input first)."""
+
+    def __init__(self, letters: tuple[str, ...], sizes: tuple[int, ...]) -> None:
+        self.letters, self.sizes = letters, sizes
+
+    def unit(self, layer: int, j: int) -> str:
+        """``j1`` for unit 0 of layer 1 with letter ``j``; ``o`` in a one-unit layer."""
+        return self.letters[layer] + ("" if self.sizes[layer] == 1 else str(j + 1))
+
+    def unit_latex(self, layer: int, j: int) -> str:
+        letter = self.letters[layer]
+        return letter if self.sizes[layer] == 1 else f"{letter}_{{{j + 1}}}"
+
+    def out(self, layer: int, j: int) -> str:
+        """The output of a unit: ``j1_out``, or the input unit itself (``i1``) for layer 0."""
+        return self.unit(0, j) if layer == 0 else self.unit(layer, j) + "_out"
+
+    def out_latex(self, layer: int, j: int) -> str:
+        base = self.unit_latex(layer, j)
+        return base if layer == 0 else f"{base}^{{\\mathrm{{out}}}}"
+
+    def in_(self, layer: int, j: int) -> str:
+        return self.unit(layer, j) + "_in"
+
+    def in_latex(self, layer: int, j: int) -> str:
+        return f"{self.unit_latex(layer, j)}^{{\\mathrm{{in}}}}"
+
+    def weight(self, layer: int, i: int, j: int) -> str:
+        """``w_j1k1``: the weight of layer ``layer`` from unit ``i`` below to unit ``j``."""
+        return f"w_{self.unit(layer - 1, i)}{self.unit(layer, j)}"
+
+    def weight_latex(self, layer: int, i: int, j: int) -> str:
+        return f"w_{{{self.unit_latex(layer - 1, i)}\\,{self.unit_latex(layer, j)}}}"
+
+    def layer_symbol(self, layer: int, kind: str) -> str:
+        """Generic symbols of a whole layer: ``j_in``, ``j_out``, ``w_ij``, ``b_j``."""
+        letter, below = self.letters[layer], self.letters[layer - 1]
+        return {"in": f"{letter}_in", "out": f"{letter}_out", "w": f"w_{below}{letter}"}.get(
+            kind, f"b_{letter}"
+        )
+
+    def layer_symbol_latex(self, layer: int, kind: str) -> str:
+        letter, below = self.letters[layer], self.letters[layer - 1]
+        return {
+            "in": f"{letter}^{{\\mathrm{{in}}}}",
+            "out": f"{letter}^{{\\mathrm{{out}}}}",
+            "w": f"w_{{{below}{letter}}}",
+        }.get(kind, f"b_{{{letter}}}")
+
+
+def partial(numerator: str, denominator: str) -> str:
+    """``∂num/∂den`` in plain text."""
+    return f"∂{numerator}/∂{denominator}"
+
+
+def partial_latex(numerator: str, denominator: str) -> str:
+    return f"\\frac{{\\partial {numerator}}}{{\\partial {denominator}}}"
