@@ -186,6 +186,8 @@ def run_process(process_id: int, num_processes: int, port: int) -> dict[str, Any
     import jax
     import jax.numpy as jnp
 
+    import jaxbp
+
     jax.distributed.initialize(
         coordinator_address=f"127.0.0.1:{port}",
         coordinator_bind_address=f"127.0.0.1:{port}",
@@ -205,7 +207,11 @@ def run_process(process_id: int, num_processes: int, port: int) -> dict[str, Any
         params, x, y = problem(case)
         rows = x.shape[0] // num_processes
         mine = slice(process_id * rows, (process_id + 1) * rows)  # this process's slice only
-        trained, history = _train(case, mesh, jax.tree.map(jnp.asarray, params), x[mine], y[mine])
+        x_in, y_in = x[mine], y[mine]
+        if name == "full":  # placed beforehand: fit gets global arrays that span the processes
+            x_in, y_in = jaxbp.shard_batch(mesh, x_in, y_in)
+            assert not x_in.is_fully_addressable and x_in.shape == x.shape
+        trained, history = _train(case, mesh, jax.tree.map(jnp.asarray, params), x_in, y_in)
         out["cases"][name] = {"sharded": _tree(trained), "loss": _tree(history["loss"])}
     jax.distributed.shutdown()
     return out

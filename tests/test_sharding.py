@@ -239,3 +239,11 @@ def test_smoke_the_example_runs_unchanged_on_four_devices() -> None:
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "devices: 4" in run.stdout, run.stdout
+
+
+def test_the_code_in_docs_scaling_runs_and_learns(capsys: pytest.CaptureFixture[str]) -> None:
+    text = (ROOT / "docs" / "scaling.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "docs/scaling.md", "exec"), {})
+    first, last = map(float, re.findall(r"[\d.]+", capsys.readouterr().out)[:2])
+    assert last < 0.5 * first
