@@ -44,12 +44,13 @@ CASES: dict[str, dict[str, Any]] = {
         "epochs": 2,
         "adam": 0.01,
     },
-    # Wide layers split by columns over "model", the batch over "data".
+    # Wide layers split by columns over "model", the batch over "data"; adam's state follows.
     "wide": {
         "mesh": ((4, 2), ("data", "model")),
         "sizes": (3, 16, 8, 3),
         "batch_size": 8,
         "epochs": 2,
+        "adam": 0.01,
     },
     # Ensembles: 8 models split over 8 devices (the batch replicated), then over a 2 x 4 mesh.
     "ensemble": {
