@@ -38,6 +38,7 @@ def make_data(seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def main(epochs: int = EPOCHS, distributed: dict | None = None) -> None:
     if distributed is not None:  # before any other JAX call
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")  # for CPU hosts
         jax.distributed.initialize(**distributed)
     mesh = jax.make_mesh((jax.device_count(),), ("data",))
     x, y = make_data(SEED)

@@ -34,10 +34,13 @@ from typing import Any
 
 import jax
 import numpy as np
-from jax.sharding import AxisType, Mesh, NamedSharding
+from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxbp._types import Array, Params
+
+#: ``jax.sharding.AxisType`` where this JAX has it (before it, every mesh axis behaves as Auto).
+_AXIS_TYPE: Any = getattr(jax.sharding, "AxisType", None)
 
 #: The mesh axis name that ``fit`` uses for wide layers and ``fit_ensemble`` for its models.
 MODEL_AXIS = "model"
@@ -50,7 +53,9 @@ def check_mesh(where: str, mesh: Any) -> Mesh:
             f"{where}: mesh must be a jax.sharding.Mesh, got {type(mesh).__name__}; "
             f'build one with jax.make_mesh((jax.device_count(),), ("data",)).'
         )
-    return mesh.update(axis_types=(AxisType.Auto,) * len(mesh.axis_names))
+    if _AXIS_TYPE is None or all(t == _AXIS_TYPE.Auto for t in mesh.axis_types):
+        return mesh
+    return Mesh(mesh.devices, mesh.axis_names, axis_types=(_AXIS_TYPE.Auto,) * mesh.devices.ndim)
 
 
 def data_axis(mesh: Mesh) -> str | None:
@@ -136,6 +141,13 @@ def _check_divides(where: str, what: str, count: int, mesh: Mesh, axis: str | No
         )
 
 
+def _check_step(where: str, mesh: Mesh, n: int, batch_size: int | None) -> None:
+    step = n if batch_size is None else batch_size
+    label = "the full batch" if batch_size is None else f"batch_size {batch_size}"
+    what = f"every step's batch ({label}) has {step} examples;"
+    _check_divides(where, what, step, mesh, data_axis(mesh))
+
+
 def _replicated_or_model(mesh: Mesh, leaf: Any, model_sizes: set[tuple[int, ...]]) -> Any:
     """A param-like leaf split by its last axis over the model axis when it divides, else replicated."""
     shape = tuple(np.shape(leaf))
@@ -154,10 +166,7 @@ def place_fit(
     optimizer-state leaves shaped like those params follow them; the rest is replicated.
     """
     mesh = check_mesh(where, mesh)
-    axis = data_axis(mesh)
-    step = n if batch_size is None else batch_size
-    label = "the full batch" if batch_size is None else f"batch_size {batch_size}"
-    _check_divides(where, f"every step's batch ({label}) has {step} examples;", step, mesh, axis)
+    _check_step(where, mesh, n, batch_size)
     shapes = {tuple(np.shape(leaf)) for leaf in jax.tree.leaves(params)}
     params = jax.tree.map(
         lambda leaf: jax.device_put(leaf, _replicated_or_model(mesh, leaf, shapes)), params
@@ -173,10 +182,7 @@ def place_ensemble(
 ) -> tuple[Params, NamedSharding]:
     """Check the sizes divide; split the models over the model axis; the in-program batch sharding."""
     mesh = check_mesh(where, mesh)
-    axis = data_axis(mesh)
-    step = n if batch_size is None else batch_size
-    label = "the full batch" if batch_size is None else f"batch_size {batch_size}"
-    _check_divides(where, f"every step's batch ({label}) has {step} examples;", step, mesh, axis)
+    _check_step(where, mesh, n, batch_size)
     models = MODEL_AXIS if MODEL_AXIS in mesh.axis_names else None
     num_models = int(np.shape(jax.tree.leaves(stacked_params)[0])[0])
     _check_divides(where, f"the ensemble has {num_models} models;", num_models, mesh, models)

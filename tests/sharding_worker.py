@@ -189,6 +189,8 @@ def run_process(process_id: int, num_processes: int, port: int) -> dict[str, Any
 
     import jaxbp
 
+    # Gloo CPU collectives: the default in JAX 0.10, to be asked for in older versions.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(
         coordinator_address=f"127.0.0.1:{port}",
         coordinator_bind_address=f"127.0.0.1:{port}",
