@@ -175,6 +175,22 @@ def test_a_mesh_of_one_device_trains_like_the_manual_chain_rule() -> None:
     assert_close(history["loss"], losses)
 
 
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (("data",), "data"),
+        (("batch", "model"), "batch"),
+        (("model", "data"), "data"),
+        (("model",), None),
+    ],
+)
+def test_the_data_axis_is_the_first_axis_not_named_model(
+    names: tuple, expected: str | None
+) -> None:
+    mesh = jax.make_mesh((1,) * len(names), names)
+    assert jaxbp.sharding.data_axis(mesh) == expected
+
+
 def test_a_mesh_that_is_not_a_mesh_is_refused() -> None:
     case = worker.CASES["full"]
     params, x, y = worker.problem(case)
