@@ -3,6 +3,7 @@
     python benchmarks/scaling.py                      # CPU: 1, 2, 4, 8 simulated devices
     python benchmarks/scaling.py --platform gpu       # GPU: 1, 2, 4, ... of the visible GPUs
     python benchmarks/scaling.py --platform gpu --preset large --devices 1 2 4 8
+    python benchmarks/scaling.py --platform tpu --preset large --devices 1 2 4 8
 
 Every device count runs in its own process: the simulated CPU device count
 (``XLA_FLAGS=--xla_force_host_platform_device_count=D``) must be set before JAX starts. The
@@ -37,13 +38,19 @@ PRESETS = {  # global examples, global batch per step, layer sizes, epochs per t
 SEED = 0
 
 
-def child(devices: int, preset: str, repeats: int) -> dict[str, Any]:
+def child(devices: int, preset: str, repeats: int, platform_name: str) -> dict[str, Any]:
     """Time ``fit`` on the first ``devices`` devices of this process; return the measurements."""
     import jax
     import jax.numpy as jnp
     import numpy as np
 
     import jaxbp
+
+    if jax.default_backend() != platform_name or jax.device_count() < devices:
+        raise SystemExit(
+            f"asked for {devices} {platform_name} devices, JAX sees {jax.device_count()} "
+            f"{jax.default_backend()} devices; install the matching jax build (docs/scaling.md)."
+        )
 
     setup = PRESETS[preset]
     sizes = setup["sizes"]
@@ -108,7 +115,7 @@ def _run_child(devices: int, args: argparse.Namespace) -> dict[str, Any]:
             f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}"
         )
     command = [sys.executable, __file__, "--child", str(devices), "--preset", args.preset]
-    command += ["--repeats", str(args.repeats)]
+    command += ["--repeats", str(args.repeats), "--platform", args.platform]
     done = subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=600, check=False
     )
@@ -127,7 +134,7 @@ def main() -> None:
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.preset, args.repeats)))
+        print(json.dumps(child(args.child, args.preset, args.repeats, args.platform)))
         return
 
     load_before = tuple(round(v, 2) for v in os.getloadavg())
