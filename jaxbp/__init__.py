@@ -5,11 +5,12 @@ gives the gradients, and a hand-written SGD step applies them. ``jaxbp.manual`` 
 rule written out by hand in NumPy float64, the oracle every gradient is tested against.
 """
 
-from jaxbp import manual
+from jaxbp import manual, sharding
 from jaxbp.activations import ACTIVATIONS
 from jaxbp.losses import LOSSES
 from jaxbp.mlp import INITIALIZERS, MLP
 from jaxbp.sgd import loss_and_grad, optax_step, sgd, train_step
+from jaxbp.sharding import shard_batch
 from jaxbp.trace import Trace, explain
 from jaxbp.train import fit, fit_ensemble, init_ensemble, per_example_grads
 
@@ -31,5 +32,7 @@ __all__ = (
     "optax_step",
     "per_example_grads",
     "sgd",
+    "shard_batch",
+    "sharding",
     "train_step",
 )

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxbp import _checks
+from jaxbp import sharding as _sharding
 from jaxbp._types import Array, ArrayLike, Grads, Params
 from jaxbp.losses import LOSSES
 from jaxbp.mlp import MLP, forward
@@ -81,7 +82,16 @@ def _nonfinite_layers(value: Array, grads: Grads) -> Array:
 
 @functools.partial(
     jax.jit,
-    static_argnames=("spec", "loss", "optimizer", "schedule", "epochs", "batch_size", "guard"),
+    static_argnames=(
+        "spec",
+        "loss",
+        "optimizer",
+        "schedule",
+        "epochs",
+        "batch_size",
+        "guard",
+        "batch_sharding",
+    ),
 )
 def _fit_program(
     params: Params,
@@ -99,6 +109,7 @@ def _fit_program(
     epochs: int,
     batch_size: int | None,
     guard: bool,
+    batch_sharding: jax.sharding.NamedSharding | None = None,
 ) -> tuple[Params, Any, dict[str, Array]]:
     steps = 1 if batch_size is None else x.shape[0] // batch_size
     value_and_grad = jax.value_and_grad(batch_loss, argnums=2)
@@ -131,6 +142,7 @@ def _fit_program(
 
     def epoch(carry, epoch_index):
         batches = _epoch_batches(x, y, batch_size, key, epoch_index)
+        batches = _sharding.constrain_batches(batches, batch_sharding)
         return jax.lax.scan(step, carry, batches)
 
     first_step = start_epoch * steps
@@ -167,6 +179,7 @@ def fit(
     opt_state: Any = None,
     start_epoch: int = 0,
     stop_on_nonfinite: bool = False,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> tuple[Params, dict[str, Any]]:
     """Train for whole epochs in one compiled program.
 
@@ -184,6 +197,8 @@ def fit(
             an SGD schedule depend on it).
         stop_on_nonfinite: check every step, inside the program, for a non-finite loss or
             gradient; at the first one, keep the last finite parameters and stop updating.
+        mesh: a ``jax.sharding.Mesh`` to train data-parallel over its devices (the batch split
+            over its first axis, params replicated); see ``jaxbp.sharding``. ``None``: one device.
 
     Returns:
         ``(params, history)``. ``history["loss"]``: the loss of each step's batch before its
@@ -198,6 +213,8 @@ def fit(
     where = "fit"
     check_batch(where, spec, loss, params, x, y)
     x, y = _as_batch_arrays(where, x, y)
+    if mesh is not None:
+        x, y = _sharding.shard_batch(mesh, x, y, where=where)
     _checks.check_positive_int(where, "epochs", epochs)
     _batches_per_epoch(where, x.shape[0], batch_size)
     if isinstance(start_epoch, bool) or not isinstance(start_epoch, int) or start_epoch < 0:
@@ -223,6 +240,11 @@ def fit(
         lr = 0.0
         if opt_state is None:
             opt_state = optimizer.init(params)
+    batch_sharding = None
+    if mesh is not None:
+        params, opt_state, batch_sharding = _sharding.place_fit(
+            where, mesh, params, opt_state, x.shape[0], batch_size
+        )
     params, opt_state, history = _fit_program(
         params,
         opt_state,
@@ -238,6 +260,7 @@ def fit(
         epochs=epochs,
         batch_size=batch_size,
         guard=stop_on_nonfinite,
+        batch_sharding=batch_sharding,
     )
     if optimizer is not None:
         history["opt_state"] = opt_state
@@ -257,7 +280,9 @@ def init_ensemble(spec: MLP, key: Array, num_models: int, dtype: Any = jnp.float
     return jax.vmap(lambda k: spec.init(k, dtype))(jax.random.split(key, num_models))
 
 
-@functools.partial(jax.jit, static_argnames=("spec", "loss", "epochs", "batch_size"))
+@functools.partial(
+    jax.jit, static_argnames=("spec", "loss", "epochs", "batch_size", "batch_sharding")
+)
 def _fit_ensemble_program(
     params: Params,
     x: Array,
@@ -269,6 +294,7 @@ def _fit_ensemble_program(
     loss: str,
     epochs: int,
     batch_size: int | None,
+    batch_sharding: jax.sharding.NamedSharding | None = None,
 ) -> tuple[Params, Array]:
     value_and_grad = jax.value_and_grad(batch_loss, argnums=2)
 
@@ -282,7 +308,8 @@ def _fit_ensemble_program(
         return ensemble_step(params, lr, *batch)
 
     def epoch(params, epoch_index):
-        return jax.lax.scan(step, params, _epoch_batches(x, y, batch_size, key, epoch_index))
+        batches = _epoch_batches(x, y, batch_size, key, epoch_index)
+        return jax.lax.scan(step, params, _sharding.constrain_batches(batches, batch_sharding))
 
     params, losses = jax.lax.scan(epoch, params, jnp.arange(epochs))
     return params, losses.reshape(-1, losses.shape[-1])
@@ -299,6 +326,7 @@ def fit_ensemble(
     epochs: int,
     batch_size: int | None = None,
     key: Array | None = None,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> tuple[Params, dict[str, Array]]:
     """Train M models at once (``vmap`` inside one compiled loop), all on the same batches.
 
@@ -306,6 +334,8 @@ def fit_ensemble(
         stacked_params: every leaf with a leading model axis M (see ``init_ensemble``).
         lr: a number for every model, or shape ``(M,)``: one learning rate per model.
         x, y, epochs, batch_size, key: as for ``fit`` (all models see the same batch order).
+        mesh: a ``jax.sharding.Mesh``: the models split over its ``"model"`` axis, the batch over
+            its first other axis; see ``jaxbp.sharding``. ``None``: one device.
 
     Returns:
         ``(stacked_params, history)`` with ``history["loss"]`` of shape ``(steps, M)``.
@@ -320,12 +350,28 @@ def fit_ensemble(
     first = jax.tree.map(lambda leaf: leaf[0], stacked_params)
     check_batch(where, spec, loss, first, x, y)
     x, y = _as_batch_arrays(where, x, y)
+    if mesh is not None:
+        x, y = _sharding.shard_batch(mesh, x, y, where=where)
     _checks.check_positive_int(where, "epochs", epochs)
     _batches_per_epoch(where, x.shape[0], batch_size)
     _checks.check_learning_rate(where, lr, allow_vector=True)
     lr = jnp.broadcast_to(jnp.asarray(lr, jnp.result_type(*leaves)), (num_models,))
+    batch_sharding = None
+    if mesh is not None:
+        stacked_params, batch_sharding = _sharding.place_ensemble(
+            where, mesh, stacked_params, x.shape[0], batch_size
+        )
     params, losses = _fit_ensemble_program(
-        stacked_params, x, y, lr, key, spec=spec, loss=loss, epochs=epochs, batch_size=batch_size
+        stacked_params,
+        x,
+        y,
+        lr,
+        key,
+        spec=spec,
+        loss=loss,
+        epochs=epochs,
+        batch_size=batch_size,
+        batch_sharding=batch_sharding,
     )
     return params, {"loss": losses}
 

@@ -1,0 +1,269 @@
+"""Data-parallel fit: 8 simulated CPU devices and 2 processes against the manual chain rule.
+
+The sharded runs happen in fresh processes (tests/sharding_worker.py), because the simulated
+device count and ``jax.distributed`` must be set before JAX starts. This process rebuilds every
+problem from its NumPy seed and trains it again with ``jaxbp.manual`` (NumPy float64, the chain
+rule by hand, SGD or optax on its gradients): the oracle. Sharded and single-device results must
+both equal it, and each other, within float64 round-off; the gradient reduction over devices
+sums in another order, so bitwise equality is not expected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxbp
+from tests import sharding_worker as worker
+from tests.helpers import assert_close
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKER = ROOT / "tests" / "sharding_worker.py"
+TIMEOUT_S = 120
+
+
+def _env(devices: int, **extra: str) -> dict[str, str]:
+    flags = f"--xla_force_host_platform_device_count={devices}"
+    if "XLA_FLAGS" in extra:
+        flags = f"{flags} {extra.pop('XLA_FLAGS')}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", "XLA_FLAGS": flags}
+    return {**env, **extra}
+
+
+@pytest.fixture(scope="module")
+def eight_devices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    directory = tmp_path_factory.mktemp("sharding")
+    dump = directory / "hlo"
+    out = directory / "devices.json"
+    flags = f"--xla_dump_to={dump} --xla_dump_hlo_as_text --xla_dump_hlo_module_re=.*fit.*"
+    run = subprocess.run(
+        [sys.executable, str(WORKER), "devices", str(out)],
+        env=_env(8, XLA_FLAGS=flags),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(out.read_text())
+    result["hlo"] = {path.name: path.read_text() for path in dump.glob("*after_optimizations.txt")}
+    return result
+
+
+# --- the oracle: manual chain rule, step by step ---------------------------------------------
+def _orders(case: dict[str, Any], n: int) -> list[np.ndarray]:
+    """Each epoch's example order, as fit documents it: a fold_in(key, epoch) permutation."""
+    if "key" not in case:
+        return [np.arange(n)] * case["epochs"]
+    key = jax.random.key(case["key"])
+    return [
+        np.asarray(jax.random.permutation(jax.random.fold_in(key, epoch), n))
+        for epoch in range(case["epochs"])
+    ]
+
+
+def _manual_fit(case: dict[str, Any], params: list, x: np.ndarray, y: np.ndarray, lr: float):
+    spec = jaxbp.MLP(case["sizes"], worker.ACTIVATIONS[len(case["sizes"]) - 1])
+    n = x.shape[0]
+    batch = case["batch_size"] or n
+    optimizer = optax.adam(case["adam"]) if "adam" in case else None
+    state = optimizer.init(jax.tree.map(jnp.asarray, params)) if optimizer else None
+    losses = []
+    for order in _orders(case, n):
+        for step in range(n // batch):
+            rows = order[step * batch : (step + 1) * batch]
+            loss, grads = jaxbp.manual.backprop(spec, worker.LOSS, params, x[rows], y[rows])
+            losses.append(loss)
+            if optimizer is None:
+                params = jaxbp.manual.sgd(params, grads, lr)
+            else:
+                updates, state = optimizer.update(grads, state, params)
+                params = optax.apply_updates(params, updates)
+    return params, np.array(losses)
+
+
+def _expected(case: dict[str, Any]) -> tuple[Any, np.ndarray]:
+    params, x, y = worker.problem(case)
+    if "models" not in case:
+        return _manual_fit(case, params, x, y, worker.LEARNING_RATE)
+    results = [
+        _manual_fit(case, jax.tree.map(lambda leaf, m=m: leaf[m], params), x, y, lr)
+        for m, lr in enumerate(worker.learning_rates(case))
+    ]
+    stacked = jax.tree.map(lambda *leaves: np.stack(leaves), *[r[0] for r in results])
+    return stacked, np.stack([r[1] for r in results], axis=-1)
+
+
+def _arrays(tree: Any) -> Any:
+    """JSON lists back to float64 arrays, leaf by leaf (a list of ``{"w", "b"}`` dicts)."""
+    return [{k: np.asarray(v, np.float64) for k, v in layer.items()} for layer in tree]
+
+
+@pytest.mark.parametrize("name", list(worker.CASES))
+def test_eight_devices_train_like_one_device_and_the_manual_chain_rule(
+    eight_devices: dict[str, Any], name: str
+) -> None:
+    assert eight_devices["device_count"] == 8
+    got = eight_devices["cases"][name]
+    params, losses = _expected(worker.CASES[name])
+    sharded, single = _arrays(got["sharded"]), _arrays(got["single"])
+    assert_close(sharded, params)
+    assert_close(single, params)
+    assert_close(sharded, single)
+    assert_close(np.array(got["loss"]), losses)
+    assert_close(np.array(got["single_loss"]), losses)
+
+
+def test_the_gradient_reduction_is_compiled_into_the_training_program(
+    eight_devices: dict[str, Any],
+) -> None:
+    # XLA's partitioner, not jaxbp, inserts the collective: it must be in a compiled fit program.
+    with_reduction = [name for name, text in eight_devices["hlo"].items() if "all-reduce" in text]
+    assert with_reduction, sorted(eight_devices["hlo"])
+
+
+@pytest.mark.parametrize(
+    ("attempt", "pattern"),
+    [
+        (
+            "rows",
+            r"fit: x has 36 rows; it must divide by the 8 devices of mesh axis 'data'.*32 or 40",
+        ),
+        ("batch_size", r"fit: every step's batch \(batch_size 12\).*divide by the 8 devices"),
+        ("models", r"fit_ensemble: the ensemble has 6 models; .*8 devices of mesh axis 'model'"),
+    ],
+)
+def test_a_remainder_is_refused_with_a_clear_error(
+    eight_devices: dict[str, Any], attempt: str, pattern: str
+) -> None:
+    message = eight_devices["errors"][attempt]
+    assert message.startswith("ValueError: "), message
+    assert re.search(pattern, message), message
+
+
+def test_a_mesh_of_one_device_trains_like_the_manual_chain_rule() -> None:
+    case = worker.CASES["mini"]
+    params, x, y = worker.problem(case)
+    spec = jaxbp.MLP(case["sizes"], worker.ACTIVATIONS[2])
+    mesh = jax.make_mesh((1,), ("data",))
+    got, history = jaxbp.fit(
+        spec,
+        worker.LOSS,
+        jax.tree.map(jnp.asarray, params),
+        x,
+        y,
+        lr=worker.LEARNING_RATE,
+        epochs=case["epochs"],
+        batch_size=case["batch_size"],
+        mesh=mesh,
+    )
+    expected, losses = _manual_fit(case, params, x, y, worker.LEARNING_RATE)
+    assert_close(got, expected)
+    assert_close(history["loss"], losses)
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (("data",), "data"),
+        (("batch", "model"), "batch"),
+        (("model", "data"), "data"),
+        (("model",), None),
+    ],
+)
+def test_the_data_axis_is_the_first_axis_not_named_model(
+    names: tuple, expected: str | None
+) -> None:
+    mesh = jax.make_mesh((1,) * len(names), names)
+    assert jaxbp.sharding.data_axis(mesh) == expected
+
+
+def test_a_mesh_that_is_not_a_mesh_is_refused() -> None:
+    case = worker.CASES["full"]
+    params, x, y = worker.problem(case)
+    spec = jaxbp.MLP(case["sizes"], worker.ACTIVATIONS[2])
+    with pytest.raises(TypeError, match=r"fit: mesh must be a jax.sharding.Mesh, got list"):
+        jaxbp.fit(spec, worker.LOSS, params, x, y, lr=0.1, epochs=1, mesh=jax.devices())
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_two_processes_feed_their_slices_and_train_like_one_process(tmp_path: Path) -> None:
+    num_processes, port = 2, _free_port()
+    outs = [tmp_path / f"process{i}.json" for i in range(num_processes)]
+    logs = [(tmp_path / f"process{i}.log").open("w") for i in range(num_processes)]
+    command = [sys.executable, str(WORKER), "process"]
+    processes = [
+        subprocess.Popen(
+            [*command, str(i), str(num_processes), str(port), str(outs[i])],
+            env=_env(2),  # 2 devices per process: 4 in all, collectives within and across
+            stdout=logs[i],
+            stderr=subprocess.STDOUT,
+        )
+        for i in range(num_processes)
+    ]
+    deadline = time.monotonic() + TIMEOUT_S
+    try:  # stop waiting at the deadline, or as soon as one process fails
+        while time.monotonic() < deadline:
+            codes = [process.poll() for process in processes]
+            if None not in codes or any(code not in (None, 0) for code in codes):
+                break
+            time.sleep(0.1)
+    finally:
+        for process in processes:  # on a timeout or any failure, never leave one running
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        for log in logs:
+            log.close()
+    texts = [(tmp_path / f"process{i}.log").read_text()[-2000:] for i in range(num_processes)]
+    assert codes == [0] * num_processes, texts
+    results = [json.loads(out.read_text()) for out in outs]
+    assert [r["process_index"] for r in results] == [0, 1]
+    assert all(r["device_count"] == 4 and r["local_device_count"] == 2 for r in results)
+    for name in worker.PROCESS_CASES:
+        first, second = (r["cases"][name] for r in results)
+        assert first == second, f"{name}: the processes ended with different params or losses"
+        params, losses = _expected(worker.CASES[name])
+        assert_close(_arrays(first["sharded"]), params)
+        assert_close(np.array(first["loss"]), losses)
+
+
+def test_smoke_the_example_runs_unchanged_on_four_devices() -> None:
+    code = "import runpy; runpy.run_path('examples/data_parallel.py')['main'](epochs=3)"
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=_env(4),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "devices: 4" in run.stdout, run.stdout
+
+
+def test_the_code_in_docs_scaling_runs_and_learns(capsys: pytest.CaptureFixture[str]) -> None:
+    text = (ROOT / "docs" / "scaling.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "docs/scaling.md", "exec"), {})
+    first, last = map(float, re.findall(r"[\d.]+", capsys.readouterr().out)[:2])
+    assert last < 0.5 * first
