@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -38,7 +39,7 @@ class TrainConfig:
     target: str = "target"  # --target: the CSV target column
     task: str = "classification"  # --task
     classes: int | None = None  # --classes (None: largest label + 1)
-    hidden: tuple[int, ...] = (128, 128)  # --hidden
+    hidden: tuple[int, ...] = (256, 256)  # --hidden
     activation: str = "relu"  # --activation (hidden layers)
     loss: str = "softmax_cross_entropy"  # --loss (regression default: mse)
     optimizer: str = "sgd"  # --optimizer
@@ -80,7 +81,7 @@ def parse(values: Mapping[str, str | None], base: TrainConfig | None = None) -> 
     if base is None and task == "regression" and values.get("loss") is None:
         changes["loss"] = "mse"
     converters: dict[str, Callable[[str, str], Any]] = {
-        "data": lambda flag, text: text,
+        "data": lambda flag, text: text if text == "digits" else str(Path(text).resolve()),
         "target": lambda flag, text: text,
         "classes": lambda flag, text: _integer(flag, text, minimum=2),
         "hidden": _hidden,

@@ -110,7 +110,7 @@ def _read_csv(path: Path, target: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        with path.open("rb") as file, np.load(file, allow_pickle=False) as archive:
             missing = [name for name in ("x", "y") if name not in archive.files]
             if missing:
                 raise DataError(

@@ -36,7 +36,7 @@ _FLAGS = [
     ("--target", "CSV target column name (default: target)"),
     ("--task", "classification (default) or regression"),
     ("--classes", "number of classes (default: largest label + 1)"),
-    ("--hidden", "hidden layer sizes, comma separated (default: 128,128; 'none' for none)"),
+    ("--hidden", "hidden layer sizes, comma separated (default: 256,256; 'none' for none)"),
     ("--activation", "hidden-layer activation: relu (default), tanh, sigmoid, linear"),
     ("--loss", "softmax_cross_entropy (classification default), cross_entropy, mse (regression default), half_se"),
     ("--optimizer", "sgd (default, the hand-written step), momentum or adam (optax)"),
