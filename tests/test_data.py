@@ -72,7 +72,7 @@ def test_undecodable_csv_and_damaged_npz(tmp_path):
         data.load_file(bad_csv)
     bad_npz = tmp_path / "bytes.npz"
     bad_npz.write_bytes(b"PK\x03\x04 not really a zip")
-    with pytest.raises(data.DataError, match="not a readable .npz file"):
+    with pytest.raises(data.DataError, match=r"not a readable \.npz file"):
         data.load_file(bad_npz)
 
 
