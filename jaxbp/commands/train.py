@@ -69,7 +69,11 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--keep", default="3", help="checkpoints to keep (default: 3)")
     parser.add_argument("--checkpoint-every", default="1", metavar="EPOCHS", help="save every N epochs (default: 1; always at the end)")  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no per-epoch output")
-    parser.add_argument("--debug-nans", action="store_true", help="turn on jax_debug_nans")
+    parser.add_argument(
+        "--debug-nans",
+        action="store_true",
+        help="turn on jax_debug_nans: the in-program guard is off, and JAX names the operation that made the first NaN",
+    )
     parser.set_defaults(run=run)
 
 
@@ -86,9 +90,16 @@ def run(args: argparse.Namespace) -> int:
     nans = jax.debug_nans(True) if args.debug_nans else contextlib.nullcontext()
     with _interrupt_flag() as interrupted, nans:
         try:
-            return _train(run_state, keep, every, args.quiet, interrupted)
+            return _train(
+                run_state, keep, every, args.quiet, interrupted, guard=not args.debug_nans
+            )
         except FloatingPointError as error:  # from --debug-nans
-            print(f"jaxbp train: stopped by --debug-nans: {error}", file=sys.stderr)
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else "NaN"
+            print(
+                f"jaxbp train: stopped by --debug-nans: {first_line}; checkpoints in "
+                f"{run_state.out} are intact",
+                file=sys.stderr,
+            )
             return EXIT_DIVERGED
         except KeyboardInterrupt:
             print(
@@ -130,8 +141,16 @@ def _interrupt_flag() -> Iterator[Callable[[], bool]]:
 
 
 def _train(
-    run: Prepared, keep: int, every: int, quiet: bool, interrupted: Callable[[], bool]
+    run: Prepared,
+    keep: int,
+    every: int,
+    quiet: bool,
+    interrupted: Callable[[], bool],
+    *,
+    guard: bool,
 ) -> int:
+    """The epoch loop. ``guard=False`` (with --debug-nans) lets NaNs reach the program's outputs,
+    where ``jax_debug_nans`` re-runs the step op by op and names the primitive that made them."""
     cfg, spec, out = run.config, run.spec, run.out
     classification = cfg.task == "classification"
     history = {key: list(run.metrics.get(key, [])) for key in metrics.EPOCH_KEYS}
@@ -171,10 +190,10 @@ def _train(
         new_params, fit_history = fit(
             spec, cfg.loss, params, *run.train, lr=run.lr, epochs=1, batch_size=cfg.batch_size,
             key=run.key, optimizer=run.optimizer, opt_state=opt_state, start_epoch=epoch,
-            stop_on_nonfinite=True,
+            stop_on_nonfinite=guard,
         )  # fmt: skip
         step_losses = np.asarray(fit_history["loss"])
-        bad_step = int(fit_history["nonfinite_step"])
+        bad_step = int(fit_history.get("nonfinite_step", -1))
         if bad_step >= 0:
             layers = np.flatnonzero(np.asarray(fit_history["nonfinite_layers"])).tolist()
             diverged = {"step": bad_step, "epoch": epoch + 1, "layers": layers}
