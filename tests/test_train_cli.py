@@ -290,7 +290,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(capsys, tmp_path):
             time.sleep(0.1)
         time.sleep(1.0)
         process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=120)
+        _, stderr = process.communicate(timeout=120)
     finally:
         if process.poll() is None:
             process.kill()
