@@ -22,6 +22,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> Path:
     path = Path(path)
     handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(temp_name, 0o666 & ~_umask())  # mkstemp makes 0600; use what open() would
         with os.fdopen(handle, "wb") as file:
             file.write(data)
             file.flush()
@@ -33,6 +34,12 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> Path:
         raise
     fsync_directory(path.parent)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def fsync_directory(directory: str | os.PathLike[str]) -> None:

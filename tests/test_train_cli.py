@@ -277,6 +277,7 @@ def test_regression_from_csv_fits_an_exact_linear_relation(capsys, tmp_path):
     assert "test loss (mse)" in stdout
 
 
+@pytest.mark.slow  # a fresh Python process: ~15 s, most of it importing JAX and compiling
 def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(capsys, tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}

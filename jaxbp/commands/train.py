@@ -242,14 +242,19 @@ def _finish(
         diverged=diverged,
         interrupted=interrupted,
     )
-    metrics.write_json(out / "metrics.json", {**summary, **history})
+    written = [metrics.write_json(out / "metrics.json", {**summary, **history}), last_saved]
     if history["train_loss"]:
-        metrics.plot_curves(out / "curves.png", history, f"{run.data_name} {summary['model']}")
-    if classification:
+        try:
+            written.insert(1, metrics.plot_curves(out / "curves.png", history, f"{run.data_name} {summary['model']}"))  # fmt: skip
+        except ModuleNotFoundError:
+            print("note: no plot: matplotlib is not installed (pip install 'jaxbp[train]')")
+    if len(run.test[0]) == 0:
+        print("no test set (--test-fraction 0)")
+    elif classification:
         print(f"test accuracy {test_accuracy:.4f} on {len(run.test[0])} examples, test loss {test_loss:.4f}")  # fmt: skip
     else:
         print(f"test loss ({cfg.loss}) {test_loss:.6g} on {len(run.test[0])} examples")
-    print(f"{epoch} epochs, {this_session:.1f} s this session; wrote {out}/metrics.json, {out}/curves.png, {last_saved}")  # fmt: skip
+    print(f"{epoch} epochs, {this_session:.1f} s this session; wrote {', '.join(map(str, written))}")  # fmt: skip
     if diverged is not None:
         layers = ", ".join(f"params[{i}]" for i in diverged["layers"])
         print(
