@@ -32,25 +32,25 @@ from jaxbp.train import fit
 EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130
 _FLAGS = [
-    ("--data", "'digits' (default, bundled with scikit-learn) or a .csv/.npz file"),
-    ("--target", "CSV target column name (default: target)"),
-    ("--task", "classification (default) or regression"),
-    ("--classes", "number of classes (default: largest label + 1)"),
-    ("--hidden", "hidden layer sizes, comma separated (default: 256,256; 'none' for none)"),
-    ("--activation", "hidden-layer activation: relu (default), tanh, sigmoid, linear"),
-    ("--loss", "softmax_cross_entropy (classification default), cross_entropy, mse (regression default), half_se"),
-    ("--optimizer", "sgd (default, the hand-written step), momentum or adam (optax)"),
-    ("--lr", "learning rate (default: 0.1)"),
-    ("--momentum", "momentum for --optimizer momentum (default: 0.9)"),
-    ("--schedule", "exponential (default), constant or cosine"),
-    ("--decay", "exponential schedule: factor per epoch (default: 0.97)"),
-    ("--decay-epochs", "cosine schedule: epochs to decay to 0 (default: 40)"),
-    ("--batch-size", "examples per step, or 'full' (default: 32)"),
-    ("--epochs", "total epochs, counting those already done when resuming (default: 40)"),
-    ("--seed", "seed for the split, the initialisation and the shuffling (default: 0)"),
-    ("--val-fraction", "fraction held out for validation (default: 0.1)"),
-    ("--test-fraction", "fraction held out for the test (default: 0.2)"),
-    ("--dtype", "float32 (default) or float64 (needs JAX_ENABLE_X64=1)"),
+    ("--data", "FILE", "'digits' (default, bundled with scikit-learn) or a .csv/.npz file"),
+    ("--target", "COLUMN", "CSV target column name (default: target)"),
+    ("--task", "TASK", "classification (default) or regression"),
+    ("--classes", "K", "number of classes (default: largest label + 1)"),
+    ("--hidden", "SIZES", "hidden layer sizes, comma separated (default: 256,256; 'none' for none)"),
+    ("--activation", "NAME", "hidden-layer activation: relu (default), tanh, sigmoid, linear"),
+    ("--loss", "NAME", "softmax_cross_entropy (classification default), cross_entropy, mse (regression default), half_se"),
+    ("--optimizer", "NAME", "sgd (default, the hand-written step), momentum or adam (optax)"),
+    ("--lr", "RATE", "learning rate (default: 0.1)"),
+    ("--momentum", "M", "momentum for --optimizer momentum (default: 0.9)"),
+    ("--schedule", "NAME", "exponential (default), constant or cosine"),
+    ("--decay", "FACTOR", "exponential schedule: factor per epoch (default: 0.97)"),
+    ("--decay-epochs", "N", "cosine schedule: epochs to decay to 0 (default: 40)"),
+    ("--batch-size", "N", "examples per step, or 'full' (default: 32)"),
+    ("--epochs", "N", "total epochs, counting those already done when resuming (default: 40)"),
+    ("--seed", "N", "seed for the split, the initialisation and the shuffling (default: 0)"),
+    ("--val-fraction", "F", "fraction held out for validation (default: 0.1)"),
+    ("--test-fraction", "F", "fraction held out for the test (default: 0.2)"),
+    ("--dtype", "DTYPE", "float32 (default) or float64 (needs JAX_ENABLE_X64=1)"),
 ]  # fmt: skip
 
 
@@ -58,15 +58,14 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "train",
         help="train an MLP (default: the bundled digits) with progress, plots and checkpoints",
-        description=__doc__.split("\n\n")[0],
+        description="Train an MLP on the bundled digits or on your own data (.csv/.npz), with "
+        "a progress bar, metrics, a plot, and checkpoints that resume exactly. Details: docs/train.md.",
     )
-    for flag, text in _FLAGS:
-        parser.add_argument(
-            flag, default=None, metavar=flag[2:].upper().replace("-", "_"), help=text
-        )
-    parser.add_argument("--out", help="output directory (default: runs/<data name>)")
+    for flag, metavar, text in _FLAGS:
+        parser.add_argument(flag, default=None, metavar=metavar, help=text)
+    parser.add_argument("--out", metavar="DIR", help="output directory (default: runs/<data name>)")
     parser.add_argument("--resume", metavar="DIR_OR_FILE", help="continue a run exactly from its newest checkpoint (or this checkpoint file)")  # fmt: skip
-    parser.add_argument("--keep", default="3", help="checkpoints to keep (default: 3)")
+    parser.add_argument("--keep", default="3", metavar="K", help="checkpoints to keep (default: 3)")
     parser.add_argument("--checkpoint-every", default="1", metavar="EPOCHS", help="save every N epochs (default: 1; always at the end)")  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no per-epoch output")
     parser.add_argument(
@@ -79,7 +78,8 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     flags = {
-        flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_")) for flag, _ in _FLAGS
+        flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_"))
+        for flag, _, _ in _FLAGS
     }
     try:
         keep = _positive("--keep", args.keep)
