@@ -302,3 +302,14 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(capsys, tmp_path):
     assert read_metrics(out)["interrupted"] is True
     code, _, _ = train(capsys, "--resume", out, "--epochs", str(saved.epoch + 1))
     assert code == 0 and checkpoint.load(checkpoint.resolve(out)).epoch == saved.epoch + 1
+
+
+def test_the_python_snippet_in_the_docs_runs(capsys, saved_run):
+    text = (ROOT / "docs" / "train.md").read_text()
+    snippet = text.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(snippet.replace('"runs/digits"', repr(str(saved_run))), namespace)
+    saved = namespace["saved"]
+    expected = manual.forward(saved.spec, saved.params, namespace["x"].astype(np.float32)).activations[-1]  # fmt: skip
+    np.testing.assert_allclose(namespace["logits"], expected, rtol=1e-5, atol=1e-5)
+    assert capsys.readouterr().out.startswith("2 [")
