@@ -115,6 +115,11 @@ def parse(values: Mapping[str, str | None], base: TrainConfig | None = None) -> 
             f"--loss {config.loss} does not fit classification; use "
             f"{' or '.join(CLASSIFICATION_LOSSES)}, or --task regression"
         )
+    if config.task == "regression" and config.loss in CLASSIFICATION_LOSSES:
+        raise ConfigError(
+            f"--loss {config.loss} needs class labels; for regression use mse, half_se or "
+            f"binary_cross_entropy (targets in [0, 1]), or --task classification"
+        )
     return config
 
 

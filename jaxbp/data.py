@@ -60,6 +60,8 @@ def load_file(path: str | Path, target: str = "target") -> Dataset:
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".npz"):
         raise DataError(f"{path}: unsupported file type {suffix or '(none)'!r}; use .csv or .npz")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; --data needs a .csv or .npz file")
     if not path.is_file():
         raise DataError(f"{path}: no such file; check the path given to --data")
     try:

@@ -37,7 +37,7 @@ def train(capsys, *args: str) -> tuple[int, str, str]:
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:
-    return {path.name: path.read_bytes() for path in sorted(directory.iterdir())}
+    return {p.name: b"<dir>" if p.is_dir() else p.read_bytes() for p in sorted(directory.iterdir())}
 
 
 def final_params(directory: Path):
@@ -135,6 +135,9 @@ FRESH_BAD_INPUTS = [
     ("loss-task", ["--loss", "mse"], r"--loss mse does not fit classification"),
     ("unwritable-out", ["--out", "{tmp}/good.csv/run"], r"cannot write to output directory .*good.csv/run"),
     ("fractions", ["--val-fraction", "0.5", "--test-fraction", "0.5"], r"leave no training data"),
+    ("regression-loss", ["--task", "regression", "--loss", "softmax_cross_entropy"], r"needs class labels; for regression use mse"),
+    ("data-is-a-folder", ["--data", "{tmp}/folder.csv"], r"folder.csv: is a directory; --data needs a .csv or .npz file"),
+    ("bad-keep", ["--keep", "0"], r"--keep must be an integer >= 1, got '0'"),
 ]  # fmt: skip
 
 
@@ -147,6 +150,7 @@ def test_bad_input_gets_one_line_exit_2_and_writes_nothing(capsys, tmp_path, sav
     _csv(tmp_path / "half.csv", "a,target\n1,0\n2,0.5\n")
     _csv(tmp_path / "empty.csv", "a,target\n")
     (tmp_path / "broken.npz").write_bytes(b"not an archive")
+    (tmp_path / "folder.csv").mkdir()
     before, files_before = snapshot(saved_run), snapshot(tmp_path)
     argv = [flag.format(tmp=tmp_path) for flag in flags]
     if "--out" not in argv:

@@ -87,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
         run_state = prepare(flags, args.out, args.resume)
     except (config.ConfigError, data.DataError, checkpoint.CheckpointError) as error:
         raise UsageError(str(error)) from None
+    except KeyboardInterrupt:
+        print("jaxbp train: interrupted before training started; nothing was written", file=sys.stderr)  # fmt: skip
+        return EXIT_INTERRUPTED
     nans = jax.debug_nans(True) if args.debug_nans else contextlib.nullcontext()
     with _interrupt_flag() as interrupted, nans:
         try:
@@ -218,8 +221,9 @@ def _train(
         if epoch % every == 0 or epoch == cfg.epochs or interrupted():
             last_saved = save()
     progress.close()
+    stopped_early = interrupted() and epoch < cfg.epochs and diverged is None
     return _finish(
-        run, params, epoch, history, summary, last_saved, diverged, interrupted(), started
+        run, params, epoch, history, summary, last_saved, diverged, stopped_early, started
     )
 
 
