@@ -96,6 +96,11 @@ def prepare(flags: dict[str, str | None], out: str | None, resume: str | None) -
     else:
         targets = data.regression_targets(dataset.y)
         outputs = targets.shape[1]
+        if cfg.loss == "binary_cross_entropy" and ((targets < 0) | (targets > 1)).any():
+            raise data.DataError(
+                f"{dataset.name}: --loss binary_cross_entropy needs targets in [0, 1], found "
+                f"{targets.min():g}..{targets.max():g}; use --loss mse"
+            )
     train, val, test = data.split(
         dataset.x,
         targets,

@@ -317,3 +317,11 @@ def test_the_python_snippet_in_the_docs_runs(capsys, saved_run):
     expected = manual.forward(saved.spec, saved.params, namespace["x"].astype(np.float32)).activations[-1]  # fmt: skip
     np.testing.assert_allclose(namespace["logits"], expected, rtol=1e-5, atol=1e-5)
     assert capsys.readouterr().out.startswith("2 [")
+
+
+def test_binary_cross_entropy_needs_targets_in_the_unit_interval(capsys, tmp_path):
+    path = _csv(tmp_path / "r.csv", "a,target\n1,0.5\n2,1.5\n3,0\n4,1\n5,0.2\n")
+    code, _, stderr = train(capsys, "--data", path, "--task", "regression", "--loss",
+                            "binary_cross_entropy", "--out", tmp_path / "run")  # fmt: skip
+    assert code == 2 and "needs targets in [0, 1], found 0..1.5; use --loss mse" in stderr
+    assert not (tmp_path / "run").exists()

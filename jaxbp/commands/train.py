@@ -132,6 +132,10 @@ def _interrupt_flag() -> Iterator[Callable[[], bool]]:
         count[0] += 1
         if count[0] > 1:
             raise KeyboardInterrupt
+        print(
+            "\njaxbp train: Ctrl-C: saving after this epoch (Ctrl-C again stops at once)",
+            file=sys.stderr,
+        )
 
     if threading.current_thread() is not threading.main_thread():
         yield lambda: False
