@@ -182,30 +182,40 @@ def build_spec(config: TrainConfig, num_features: int, num_outputs: int) -> MLP:
     return MLP(sizes, (config.activation,) * len(config.hidden) + (output,))
 
 
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """A learning-rate schedule of the step number, as a frozen dataclass.
+
+    Equal settings give equal (and equally hashing) schedules, so ``jaxbp.fit``, which takes the
+    schedule as a static argument, reuses its compiled program across runs with the same
+    settings. The value is cast to ``dtype``, so float32 params stay float32 in 64-bit mode.
+    """
+
+    kind: str  # "exponential" or "cosine"
+    lr: float
+    decay: float
+    decay_steps: int  # exponential: steps per epoch; cosine: steps to reach 0
+    dtype: str
+
+    def __call__(self, step: Any) -> Any:
+        if self.kind == "exponential":
+            value = optax.exponential_decay(self.lr, self.decay_steps, self.decay)(step)
+        else:
+            value = optax.cosine_decay_schedule(self.lr, self.decay_steps)(step)
+        return jnp.asarray(value, self.dtype)
+
+
 def build_optimizer(
     config: TrainConfig, steps_per_epoch: int
 ) -> tuple[Any, optax.GradientTransformation | None]:
     """``(lr, optimizer)`` for ``jaxbp.fit``: the hand-written SGD takes ``lr`` (a number or a
-    schedule of the step), any other optimizer is optax with ``lr=None``.
-
-    The schedule's value is cast to the parameters' dtype, so float32 params stay float32 when
-    64-bit mode is on.
-    """
-    dtype = jnp.dtype(config.dtype)
-    if config.schedule == "constant":
-        schedule = None
-    elif config.schedule == "exponential":
-        schedule = optax.exponential_decay(config.lr, steps_per_epoch, config.decay)
-    else:
-        schedule = optax.cosine_decay_schedule(config.lr, config.decay_epochs * steps_per_epoch)
-    if schedule is None:
-        rate: Any = config.lr
-    else:
-        base = schedule
-
-        def rate(step: Any) -> Any:
-            return jnp.asarray(base(step), dtype)
-
+    :class:`Schedule`), any other optimizer is optax with ``lr=None``."""
+    rate: Any = config.lr
+    if config.schedule == "exponential":
+        rate = Schedule("exponential", config.lr, config.decay, steps_per_epoch, config.dtype)
+    elif config.schedule == "cosine":
+        steps = config.decay_epochs * steps_per_epoch
+        rate = Schedule("cosine", config.lr, 0.0, steps, config.dtype)
     if config.optimizer == "sgd":
         return rate, None
     if config.optimizer == "momentum":
