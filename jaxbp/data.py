@@ -1,0 +1,246 @@
+"""Data for ``jaxbp train``: loading, validating, splitting, scaling and encoding.
+
+Sources: scikit-learn's bundled handwritten digits (``load_digits``, no download), a CSV file with
+a header row and a named target column, or an ``.npz`` file with arrays ``x`` and ``y``. Every
+problem with the data raises :class:`DataError` naming the file, what is wrong, where, and the fix,
+before anything is trained. Splits are stratified by class for classification and drawn with a
+NumPy ``default_rng(seed)``, so the same seed always gives the same split.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+TASKS = ("classification", "regression")
+
+
+class DataError(ValueError):
+    """The data cannot be used as given; the message says why and how to fix it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """Examples as loaded: ``x`` float64 ``(n, features)``; ``y`` ``(n,)`` labels or ``(n, k)``."""
+
+    x: np.ndarray
+    y: np.ndarray
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """One part of a split: features ``(n, features)`` and targets as in :class:`Dataset`."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+
+def load_digits() -> Dataset:
+    """scikit-learn's 8x8 handwritten digits: 1797 examples, 64 features in 0..16, labels 0..9."""
+    try:
+        from sklearn.datasets import load_digits as sklearn_digits
+    except ModuleNotFoundError as error:
+        raise DataError(
+            "the default digits data needs scikit-learn; pip install 'jaxbp[train]', "
+            "or pass --data FILE (.csv or .npz)"
+        ) from error
+    digits = sklearn_digits()
+    return Dataset(np.asarray(digits.data, np.float64), np.asarray(digits.target), "digits")
+
+
+def load_file(path: str | Path, target: str = "target") -> Dataset:
+    """Load a ``.csv`` (header row, numeric cells, target column ``target``) or an ``.npz``."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".npz"):
+        raise DataError(f"{path}: unsupported file type {suffix or '(none)'!r}; use .csv or .npz")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; --data needs a .csv or .npz file")
+    if not path.is_file():
+        raise DataError(f"{path}: no such file; check the path given to --data")
+    try:
+        x, y = _read_csv(path, target) if suffix == ".csv" else _read_npz(path)
+    except OSError as error:
+        raise DataError(f"{path}: cannot read the file ({error.strerror or error})") from error
+    if x.shape[0] == 0:
+        raise DataError(f"{path}: the file holds no examples; it needs at least one data row")
+    if x.shape[1] == 0:
+        raise DataError(f"{path}: there are no feature columns besides the target")
+    _check_finite(path, "features (x)", x)
+    _check_finite(path, "targets (y)", y)
+    return Dataset(x, y, path.name)
+
+
+def _read_csv(path: Path, target: str) -> tuple[np.ndarray, np.ndarray]:
+    with path.open(newline="") as file:
+        try:
+            rows = list(csv.reader(file))
+        except (csv.Error, UnicodeDecodeError) as error:
+            raise DataError(f"{path}: not a readable CSV file ({error})") from error
+    if not rows:
+        raise DataError(f"{path}: the file is empty; it needs a header row and data rows")
+    header = [name.strip() for name in rows[0]]
+    if target not in header:
+        raise DataError(
+            f"{path}: no target column {target!r}; the columns are {', '.join(header)}; "
+            f"pass --target NAME"
+        )
+    values = np.empty((len(rows) - 1, len(header)), np.float64)
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise DataError(
+                f"{path} line {line}: {len(row)} cells but the header has {len(header)} columns"
+            )
+        for column, cell in enumerate(row):
+            try:
+                values[line - 2, column] = float(cell)
+            except ValueError:
+                raise DataError(
+                    f"{path} line {line}, column {header[column]!r}: {cell!r} is not a number; "
+                    f"every cell must be numeric (encode categories as numbers)"
+                ) from None
+    target_index = header.index(target)
+    x = np.delete(values, target_index, axis=1)
+    return x, values[:, target_index]
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with path.open("rb") as file, np.load(file, allow_pickle=False) as archive:
+            missing = [name for name in ("x", "y") if name not in archive.files]
+            if missing:
+                raise DataError(
+                    f"{path}: no array {' or '.join(map(repr, missing))}; the file has "
+                    f"{', '.join(archive.files) or 'no arrays'}; save it with np.savez(path, x=..., y=...)"
+                )
+            x, y = archive["x"], archive["y"]
+    except (zipfile.BadZipFile, ValueError, EOFError) as error:
+        if isinstance(error, DataError):
+            raise
+        raise DataError(f"{path}: not a readable .npz file ({error})") from error
+    for name, array in (("x", x), ("y", y)):
+        if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+            raise DataError(f"{path}: array {name} has dtype {array.dtype}; it must be numeric")
+    if x.ndim != 2:
+        raise DataError(f"{path}: x has shape {x.shape}; it must be (examples, features)")
+    if y.ndim not in (1, 2) or y.shape[0] != x.shape[0]:
+        raise DataError(
+            f"{path}: y has shape {y.shape} but x has {x.shape[0]} examples; "
+            f"y must be ({x.shape[0]},) or ({x.shape[0]}, outputs)"
+        )
+    return x.astype(np.float64), y.astype(np.float64)
+
+
+def _check_finite(path: Path, what: str, array: np.ndarray) -> None:
+    bad = ~np.isfinite(array)
+    if bad.any():
+        row = int(np.argwhere(bad)[0][0])
+        raise DataError(
+            f"{path}: {what} contain {int(bad.sum())} NaN or Inf values (first in example {row}); "
+            f"remove or fill those rows"
+        )
+
+
+def check_labels(name: str, y: np.ndarray, num_classes: int | None) -> tuple[np.ndarray, int]:
+    """Class labels as ints ``0..num_classes-1``; returns ``(labels, num_classes)``.
+
+    ``num_classes`` is the model's output count (``None``: one more than the largest label).
+    """
+    if y.ndim != 1:
+        raise DataError(
+            f"{name}: classification needs one label per example, got targets of shape {y.shape}; "
+            f"use --task regression for several target columns"
+        )
+    if not np.all(y == np.round(y)):
+        example = y[y != np.round(y)][0]
+        raise DataError(
+            f"{name}: classification labels must be integers 0, 1, 2, ..., found {example}; "
+            f"use --task regression for a continuous target"
+        )
+    labels = y.astype(np.int64)
+    if labels.min() < 0:
+        raise DataError(f"{name}: labels must be >= 0, found {labels.min()}; number classes from 0")
+    top = int(labels.max())
+    if num_classes is None:
+        num_classes = top + 1
+        if num_classes < 2:
+            raise DataError(f"{name}: classification needs at least 2 classes, found only label 0")
+    elif top >= num_classes:
+        raise DataError(
+            f"{name}: label {top} is out of range for a model with {num_classes} classes "
+            f"(labels 0..{num_classes - 1})"
+        )
+    return labels, num_classes
+
+
+def regression_targets(y: np.ndarray) -> np.ndarray:
+    """Regression targets as ``(n, outputs)`` float64."""
+    return y.reshape(y.shape[0], -1).astype(np.float64)
+
+
+def split(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    seed: int,
+    val_fraction: float,
+    test_fraction: float,
+    stratify: bool,
+) -> tuple[Split, Split, Split]:
+    """Shuffle and split into train, validation and test parts (by class when ``stratify``).
+
+    Each class (or the whole set) gives ``round(fraction * count)`` examples to test and to
+    validation and the rest to training, so the class mix is the same in every part.
+    """
+    rng = np.random.default_rng(seed)
+    groups = (
+        [np.flatnonzero(y == label) for label in np.unique(y)] if stratify else [np.arange(len(x))]
+    )
+    parts: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
+    for group in groups:
+        order = rng.permutation(group)
+        num_test = round(test_fraction * len(order))
+        num_val = round(val_fraction * len(order))
+        parts[2].append(order[:num_test])
+        parts[1].append(order[num_test : num_test + num_val])
+        parts[0].append(order[num_test + num_val :])
+    result = []
+    for name, indices, fraction in zip(
+        ("training", "validation", "test"), parts, (1.0, val_fraction, test_fraction), strict=True
+    ):
+        index = rng.permutation(np.concatenate(indices))
+        if fraction > 0 and len(index) == 0:
+            raise DataError(
+                f"{len(x)} examples leave the {name} part empty; supply more data or change "
+                f"--val-fraction/--test-fraction"
+            )
+        result.append(Split(x[index], y[index]))
+    return result[0], result[1], result[2]
+
+
+def standardizer(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and scale of the training features (scale 1 for a constant feature)."""
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    return mean, np.where(scale > 0, scale, 1.0)
+
+
+def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """``(n,)`` int labels to ``(n, num_classes)`` float64 one-hot rows."""
+    return np.eye(num_classes)[labels]
+
+
+def fingerprint(x: np.ndarray, y: np.ndarray) -> str:
+    """SHA-256 of the features and targets (shape, dtype and bytes): the same data, the same hash."""
+    digest = hashlib.sha256()
+    for array in (x, y):
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()

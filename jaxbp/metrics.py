@@ -1,0 +1,98 @@
+"""Metrics of a run: evaluation on a data set, the metrics JSON, and the loss/accuracy plot.
+
+``evaluate`` is jitted once per (spec, loss, shapes) and returns the batch-mean loss and, for
+classification, the fraction of examples whose largest output is the true class. The JSON and the
+PNG are written atomically, so an interrupted run never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxbp import _files
+from jaxbp._types import Array, Params
+from jaxbp.mlp import MLP, forward
+from jaxbp.sgd import batch_loss
+
+#: Per-epoch lists kept in ``metrics.json`` (and in every checkpoint, so a resume continues them).
+EPOCH_KEYS = ("train_loss", "val_loss", "val_accuracy", "epoch_seconds")
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "loss"))
+def _evaluate(spec: MLP, loss: str, params: Params, x: Array, y: Array) -> tuple[Array, Array]:
+    value = batch_loss(spec, loss, params, x, y)
+    correct = jnp.argmax(forward(spec, params, x), axis=-1) == jnp.argmax(y, axis=-1)
+    return value, jnp.mean(correct.astype(jnp.float32))
+
+
+def evaluate(
+    spec: MLP, loss: str, params: Params, x: Array, y: Array, *, classification: bool
+) -> tuple[float, float | None]:
+    """``(mean loss, accuracy)`` on ``(x, y)``; accuracy is ``None`` for regression.
+
+    ``y`` is one-hot for classification. An empty set gives ``(nan, None)``.
+    """
+    if x.shape[0] == 0:
+        return float("nan"), None
+    value, accuracy = _evaluate(spec, loss, params, x, y)
+    return float(value), float(accuracy) if classification else None
+
+
+def empty_history() -> dict[str, list[Any]]:
+    """Per-epoch lists, all empty."""
+    return {key: [] for key in EPOCH_KEYS}
+
+
+def epoch_train_loss(step_losses: Any) -> float:
+    """An epoch's training loss: the mean of its steps' batch losses (before each update)."""
+    return float(np.mean(np.asarray(step_losses, np.float64)))
+
+
+def write_json(path: str | os.PathLike[str], metrics: dict[str, Any]) -> Path:
+    """Write ``metrics`` as indented JSON (NaN written as null), atomically."""
+    text = json.dumps(_null_nonfinite(metrics), indent=2, allow_nan=False) + "\n"
+    return _files.atomic_write(path, text.encode())
+
+
+def _null_nonfinite(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _null_nonfinite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_null_nonfinite(item) for item in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def plot_curves(path: str | os.PathLike[str], history: dict[str, list[Any]], title: str) -> Path:
+    """A PNG with the loss curves (train, validation) and the validation accuracy per epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    epochs = np.arange(1, len(history["train_loss"]) + 1)
+    accuracy = [np.nan if a is None else a for a in history["val_accuracy"]]
+    has_accuracy = bool(np.isfinite(np.asarray(accuracy, float)).any())
+    figure = Figure(figsize=(10 if has_accuracy else 5.5, 4), layout="constrained")
+    axes = figure.subplots(1, 2 if has_accuracy else 1, squeeze=False)[0]
+    axes[0].plot(epochs, history["train_loss"], label="train")
+    if np.isfinite(np.asarray(history["val_loss"], float)).any():
+        axes[0].plot(epochs, history["val_loss"], label="validation")
+    axes[0].set(xlabel="epoch", ylabel="loss", yscale="log", title=f"{title}: loss")
+    axes[0].legend()
+    if has_accuracy:
+        axes[1].plot(epochs, accuracy, color="tab:orange")
+        axes[1].set(xlabel="epoch", ylabel="accuracy", title=f"{title}: validation accuracy")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    return _files.atomic_write(path, buffer.getvalue())

@@ -1,0 +1,327 @@
+"""``jaxbp train`` end to end, in-process through ``jaxbp.cli.main`` (a subprocess only for Ctrl-C).
+
+Runs use tiny settings (8 hidden units, batches of 64, a few epochs) so each takes about a second
+after compiling. Oracles: a straight run for resumption, a second run for determinism, a NumPy
+forward pass for the reported accuracy, a step-by-step Python loop for the divergence guard, and
+the bytes of every saved file for "nothing saved is touched".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+import jaxbp
+from jaxbp import checkpoint, cli, data, manual
+
+pytest.importorskip("sklearn")
+pytest.importorskip("matplotlib")
+
+TINY = ["--hidden", "8", "--batch-size", "64", "--quiet"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def train(capsys, *args: str) -> tuple[int, str, str]:
+    code = cli.main(["train", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    return {p.name: b"<dir>" if p.is_dir() else p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def final_params(directory: Path):
+    return checkpoint.load(checkpoint.resolve(directory)).params
+
+
+def read_metrics(directory: Path) -> dict:
+    return json.loads((directory / "metrics.json").read_text())
+
+
+def bitwise_equal(a, b) -> bool:
+    return all(
+        np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    )
+
+
+@pytest.fixture(scope="module")
+def saved_run(tmp_path_factory) -> Path:
+    """A finished 2-epoch run on the digits, shared by the tests that must leave it intact."""
+    out = tmp_path_factory.mktemp("saved") / "run"
+    assert cli.main(["train", *TINY, "--schedule", "constant", "--epochs", "2", "--out", str(out)]) == 0  # fmt: skip
+    return out
+
+
+def test_default_outputs_and_the_reported_accuracy(capsys, tmp_path):
+    out = tmp_path / "run"
+    code, stdout, _ = train(capsys, *TINY, "--epochs", "3", "--keep", "2", "--out", out)
+    assert code == 0
+    metrics = read_metrics(out)
+    assert len(metrics["train_loss"]) == len(metrics["val_accuracy"]) == 3
+    assert metrics["epochs_done"] == 3 and metrics["examples"] == {"train": 1259, "val": 179, "test": 359}  # fmt: skip
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in checkpoint.list_checkpoints(out)] == ["checkpoint-00000002.jaxbp", "checkpoint-00000003.jaxbp"]  # fmt: skip
+    # Oracle: the test split rebuilt from the seed, the final params through NumPy float64.
+    digits = data.load_digits()
+    _, _, test = data.split(digits.x, digits.y, seed=0, val_fraction=0.1, test_fraction=0.2, stratify=True)  # fmt: skip
+    train_part, _, _ = data.split(digits.x, digits.y, seed=0, val_fraction=0.1, test_fraction=0.2, stratify=True)  # fmt: skip
+    mean, scale = data.standardizer(train_part.x)
+    spec = jaxbp.MLP((64, 8, 10), ("relu", "linear"))
+    x = ((test.x - mean) / scale).astype(np.float32)
+    logits = manual.forward(spec, final_params(out), x).activations[-1]
+    expected = np.mean(np.argmax(logits, axis=1) == test.y)
+    assert metrics["test_accuracy"] == pytest.approx(expected, abs=1.5 / len(test.y))
+    assert f"test accuracy {metrics['test_accuracy']:.4f} on 359 examples" in stdout
+
+
+def test_resume_continues_bit_exactly(capsys, tmp_path):
+    straight, split = tmp_path / "A", tmp_path / "B"
+    assert train(capsys, *TINY, "--epochs", "4", "--out", straight)[0] == 0
+    assert train(capsys, *TINY, "--epochs", "2", "--out", split)[0] == 0
+    assert len(read_metrics(split)["train_loss"]) == 2
+    assert train(capsys, "--resume", split, "--epochs", "4", "--quiet")[0] == 0
+    assert read_metrics(split)["train_loss"] == read_metrics(straight)["train_loss"]
+    assert read_metrics(split)["val_loss"] == read_metrics(straight)["val_loss"]
+    assert bitwise_equal(final_params(split), final_params(straight))
+
+
+def test_same_seed_same_bits_other_seed_other_bits(capsys, tmp_path):
+    runs = {}
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        out = tmp_path / name
+        assert train(capsys, *TINY, "--schedule", "constant", "--epochs", "2", "--seed", seed, "--out", out)[0] == 0  # fmt: skip
+        runs[name] = (final_params(out), read_metrics(out))
+    keys = ("train_loss", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
+    assert bitwise_equal(runs["a"][0], runs["b"][0])
+    assert all(runs["a"][1][key] == runs["b"][1][key] for key in keys)
+    assert not bitwise_equal(runs["a"][0], runs["c"][0])
+    assert runs["a"][1]["train_loss"] != runs["c"][1]["train_loss"]
+
+
+def _csv(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+FRESH_BAD_INPUTS = [
+    ("missing-file", ["--data", "{tmp}/absent.csv"], r"absent.csv: no such file"),
+    ("unreadable-npz", ["--data", "{tmp}/broken.npz"], r"broken.npz: not a readable \.npz file"),
+    ("text-cell", ["--data", "{tmp}/text.csv"], r"line 3, column 'a': 'x' is not a number"),
+    ("no-target", ["--data", "{tmp}/good.csv", "--target", "label"], r"no target column 'label'"),
+    ("nan-feature", ["--data", "{tmp}/nan.csv"], r"features \(x\) contain 1 NaN or Inf"),
+    ("inf-target", ["--data", "{tmp}/inf.csv", "--task", "regression"], r"targets \(y\) contain 1 NaN or Inf"),
+    ("non-integer-label", ["--data", "{tmp}/half.csv"], r"labels must be integers 0, 1, 2, \.\.\., found 0.5"),
+    ("label-out-of-range", ["--data", "{tmp}/good.csv", "--classes", "2"], r"label 2 is out of range for a model with 2 classes"),
+    ("empty-data", ["--data", "{tmp}/empty.csv"], r"holds no examples"),
+    ("batch-size-0", ["--batch-size", "0"], r"--batch-size must be a positive integer \(or 'full' for full-batch\), got '0'"),
+    ("batch-too-big", ["--batch-size", "5000"], r"--batch-size 5000 is larger than the 1259 training examples"),
+    ("lr-zero", ["--lr", "0"], r"--lr must be a finite number > 0, got '0'"),
+    ("lr-negative", ["--lr", "-0.1"], r"--lr must be a finite number > 0, got '-0.1'"),
+    ("lr-nan", ["--lr", "nan"], r"--lr must be a finite number > 0, got 'nan'"),
+    ("lr-text", ["--lr", "fast"], r"--lr must be a finite number > 0, got 'fast'"),
+    ("activation", ["--activation", "gelu"], r"unknown --activation 'gelu'; valid choices are linear, relu"),
+    ("loss", ["--loss", "hinge"], r"unknown --loss 'hinge'; valid choices are"),
+    ("optimizer", ["--optimizer", "lbfgs"], r"unknown --optimizer 'lbfgs'; valid choices are adam, momentum, sgd"),
+    ("loss-task", ["--loss", "mse"], r"--loss mse does not fit classification"),
+    ("unwritable-out", ["--out", "{tmp}/good.csv/run"], r"cannot write to output directory .*good.csv/run"),
+    ("fractions", ["--val-fraction", "0.5", "--test-fraction", "0.5"], r"leave no training data"),
+    ("regression-loss", ["--task", "regression", "--loss", "softmax_cross_entropy"], r"needs class labels; for regression use mse"),
+    ("data-is-a-folder", ["--data", "{tmp}/folder.csv"], r"folder.csv: is a directory; --data needs a .csv or .npz file"),
+    ("bad-keep", ["--keep", "0"], r"--keep must be an integer >= 1, got '0'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "flags", "match"), FRESH_BAD_INPUTS, ids=[c[0] for c in FRESH_BAD_INPUTS])  # fmt: skip
+def test_bad_input_gets_one_line_exit_2_and_writes_nothing(capsys, tmp_path, saved_run, case, flags, match):  # fmt: skip
+    _csv(tmp_path / "good.csv", "a,b,target\n1,2,0\n3,4,1\n5,6,2\n")
+    _csv(tmp_path / "text.csv", "a,target\n1,0\nx,1\n")
+    _csv(tmp_path / "nan.csv", "a,target\n1,0\nnan,1\n")
+    _csv(tmp_path / "inf.csv", "a,target\n1,0\n2,-inf\n")
+    _csv(tmp_path / "half.csv", "a,target\n1,0\n2,0.5\n")
+    _csv(tmp_path / "empty.csv", "a,target\n")
+    (tmp_path / "broken.npz").write_bytes(b"not an archive")
+    (tmp_path / "folder.csv").mkdir()
+    before, files_before = snapshot(saved_run), snapshot(tmp_path)
+    argv = [flag.format(tmp=tmp_path) for flag in flags]
+    if "--out" not in argv:
+        argv += ["--out", str(tmp_path / "new")]
+    code, _, stderr = train(capsys, *TINY, *argv)
+    assert code == 2
+    assert stderr.count("\n") == 1 and stderr.startswith("jaxbp train: error: ")
+    assert "Traceback" not in stderr
+    assert __import__("re").search(match, stderr), stderr
+    assert snapshot(saved_run) == before and snapshot(tmp_path) == files_before  # no new folder
+
+
+RESUME_BAD_INPUTS = [
+    ("another-architecture", ["--hidden", "16"], r"--hidden 16 differs from the checkpoint's 8 "),
+    ("another-dtype", ["--dtype", "float64"], r"--dtype float64 differs from the checkpoint's float32"),
+    ("another-lr", ["--lr", "0.5"], r"--lr 0.5 differs from the checkpoint's 0.1"),
+    ("wrong-feature-count", ["--data", "{tmp}/good.csv"], r"good.csv has 2 features but the resumed model takes 64"),
+    ("label-beyond-model", ["--data", "{tmp}/wide.npz"], r"label 12 is out of range for a model with 10 classes"),
+    ("nothing-left", ["--epochs", "2"], r"has already trained 2 epochs; pass --epochs greater than 2"),
+    ("unknown-optimizer", ["--optimizer", "rmsprop"], r"unknown --optimizer 'rmsprop'"),
+    ("no-run", ["--resume", "{tmp}/absent"], r"absent: no such run directory or checkpoint file"),
+    ("out-conflict", ["--out", "{tmp}/elsewhere"], r"--out .*elsewhere conflicts with --resume"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "flags", "match"), RESUME_BAD_INPUTS, ids=[c[0] for c in RESUME_BAD_INPUTS])  # fmt: skip
+def test_bad_resume_leaves_the_saved_run_intact(capsys, tmp_path, saved_run, case, flags, match):
+    _csv(tmp_path / "good.csv", "a,b,target\n1,2,0\n3,4,1\n5,6,2\n")
+    np.savez(tmp_path / "wide.npz", x=np.ones((30, 64)), y=np.arange(30) % 13)
+    before = snapshot(saved_run)
+    argv = [flag.format(tmp=tmp_path) for flag in flags]
+    if "--resume" not in argv:
+        argv = ["--resume", str(saved_run), "--epochs", "3", *argv]
+    code, _, stderr = train(capsys, "--quiet", *argv)
+    assert code == 2, stderr
+    assert stderr.count("\n") == 1 and "Traceback" not in stderr
+    assert __import__("re").search(match, stderr), stderr
+    assert snapshot(saved_run) == before
+
+
+def test_a_damaged_checkpoint_is_refused_and_kept(capsys, tmp_path, saved_run):
+    copy = tmp_path / "run"
+    copy.mkdir()
+    for name, content in snapshot(saved_run).items():
+        (copy / name).write_bytes(content)
+    newest = checkpoint.resolve(copy)
+    damaged = bytearray(newest.read_bytes())
+    damaged[-50] ^= 0xFF
+    newest.write_bytes(bytes(damaged))
+    before = snapshot(copy)
+    code, _, stderr = train(capsys, "--resume", copy, "--epochs", "3")
+    assert code == 2
+    assert "damaged checkpoint (SHA-256 checksum mismatch)" in stderr and newest.name in stderr
+    assert snapshot(copy) == before
+
+
+def test_a_fresh_run_refuses_an_output_folder_that_holds_a_run(capsys, saved_run):
+    before = snapshot(saved_run)
+    code, _, stderr = train(capsys, *TINY, "--out", saved_run)
+    assert code == 2 and f"{saved_run} already holds a run; continue it with --resume" in stderr
+    assert snapshot(saved_run) == before
+
+
+def _divergent(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3))
+    np.savez(tmp_path / "steep.npz", x=x, y=1e3 * x.sum(axis=1))
+    return tmp_path / "steep.npz"
+
+
+DIVERGENT = ["--task", "regression", "--hidden", "4", "--batch-size", "full", "--lr", "0.5",
+             "--schedule", "constant", "--epochs", "60", "--keep", "2", "--quiet"]  # fmt: skip
+
+
+def test_divergence_stops_at_the_first_bad_step_and_keeps_the_last_good_state(capsys, tmp_path):
+    path, out = _divergent(tmp_path), tmp_path / "run"
+    code, _, stderr = train(capsys, *DIVERGENT, "--data", path, "--out", out)
+    # Oracle: the same run step by step in Python, checking every loss and gradient on the host.
+    from jaxbp.prepare import prepare
+
+    run = prepare({"data": str(path), "task": "regression", "hidden": "4", "batch_size": "full",
+                   "lr": "0.5", "schedule": "constant", "epochs": "60"}, str(tmp_path / "o"), None)  # fmt: skip
+    params, bad_step, bad_layers = run.params, None, []
+    for step in range(60):
+        loss, grads = jaxbp.loss_and_grad(run.spec, "mse", params, *run.train)
+        finite = [bool(np.isfinite(loss)) and all(np.isfinite(g).all() for g in layer.values()) for layer in grads]  # fmt: skip
+        if not all(finite):
+            bad_step, bad_layers = step, [i for i, ok in enumerate(finite) if not ok]
+            break
+        params = jaxbp.sgd(params, grads, 0.5)
+    assert bad_step is not None, "the oracle run did not diverge; make the data steeper"
+    assert code == 3
+    layers = ", ".join(f"params[{i}]" for i in bad_layers)
+    assert f"diverged at step {bad_step} (epoch {bad_step + 1}): non-finite loss or gradient in {layers};" in stderr  # fmt: skip
+    with np.load(out / "last_finite_params.npz") as kept:
+        for i, layer in enumerate(params):
+            for name, leaf in layer.items():
+                np.testing.assert_allclose(kept[f"params/{i}/{name}"], leaf, rtol=1e-5)
+    newest = checkpoint.load(checkpoint.resolve(out))  # full batch: epoch == step
+    assert newest.epoch == bad_step and read_metrics(out)["diverged"]["step"] == bad_step
+    for saved_leaf, leaf in zip(
+        jax.tree.leaves(newest.params), jax.tree.leaves(params), strict=True
+    ):
+        np.testing.assert_allclose(saved_leaf, leaf, rtol=1e-5)
+        assert np.isfinite(saved_leaf).all()
+
+
+def test_debug_nans_flag_raises_inside_and_is_switched_off_after(capsys, tmp_path):
+    path = _divergent(tmp_path)
+    code, _, stderr = train(capsys, *DIVERGENT, "--data", path, "--out", tmp_path / "run", "--debug-nans")  # fmt: skip
+    assert code == 3 and "stopped by --debug-nans: " in stderr, stderr
+    assert jax.config.jax_debug_nans is False
+
+
+def test_regression_from_csv_fits_an_exact_linear_relation(capsys, tmp_path):
+    # y = 2 a - 3 b + 1 exactly, so a linear model can reach zero error (first principles).
+    rng = np.random.default_rng(1)
+    ab = rng.normal(size=(80, 2))
+    rows = "\n".join(f"{a!r},{b!r},{2 * a - 3 * b + 1!r}" for a, b in ab.tolist())
+    path = _csv(tmp_path / "line.csv", "a,b,target\n" + rows + "\n")
+    code, stdout, _ = train(capsys, "--data", path, "--task", "regression", "--hidden", "none",
+                            "--batch-size", "full", "--lr", "0.3", "--schedule", "constant",
+                            "--epochs", "300", "--checkpoint-every", "300", "--quiet",
+                            "--out", tmp_path / "run")  # fmt: skip
+    assert code == 0
+    metrics = read_metrics(tmp_path / "run")
+    assert metrics["test_accuracy"] is None and metrics["test_loss"] < 1e-8
+    assert "test loss (mse)" in stdout
+
+
+@pytest.mark.slow  # a fresh Python process: ~15 s, most of it importing JAX and compiling
+def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(capsys, tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
+    command = [sys.executable, "-m", "jaxbp", "train", *TINY, "--schedule", "constant",
+               "--epochs", "100000", "--checkpoint-every", "1000", "--out", str(out)]  # fmt: skip
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "checkpoint-00000000.jaxbp").exists():  # written just before epoch 1
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.1)
+        time.sleep(1.0)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted; saved" in stderr
+    saved = checkpoint.load(checkpoint.resolve(out))
+    assert saved.epoch >= 1 and read_metrics(out)["epochs_done"] == saved.epoch
+    assert read_metrics(out)["interrupted"] is True
+    code, _, _ = train(capsys, "--resume", out, "--epochs", str(saved.epoch + 1))
+    assert code == 0 and checkpoint.load(checkpoint.resolve(out)).epoch == saved.epoch + 1
+
+
+def test_the_python_snippet_in_the_docs_runs(capsys, saved_run):
+    text = (ROOT / "docs" / "train.md").read_text()
+    snippet = text.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(snippet.replace('"runs/digits"', repr(str(saved_run))), namespace)
+    saved = namespace["saved"]
+    expected = manual.forward(saved.spec, saved.params, namespace["x"].astype(np.float32)).activations[-1]  # fmt: skip
+    np.testing.assert_allclose(namespace["logits"], expected, rtol=1e-5, atol=1e-5)
+    assert capsys.readouterr().out.startswith("2 [")
+
+
+def test_binary_cross_entropy_needs_targets_in_the_unit_interval(capsys, tmp_path):
+    path = _csv(tmp_path / "r.csv", "a,target\n1,0.5\n2,1.5\n3,0\n4,1\n5,0.2\n")
+    code, _, stderr = train(capsys, "--data", path, "--task", "regression", "--loss",
+                            "binary_cross_entropy", "--out", tmp_path / "run")  # fmt: skip
+    assert code == 2 and "needs targets in [0, 1], found 0..1.5; use --loss mse" in stderr
+    assert not (tmp_path / "run").exists()
