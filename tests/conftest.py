@@ -3,6 +3,9 @@
 import jax
 
 jax.config.update("jax_enable_x64", True)
+# float32 matrix products at full precision on every backend (GPUs default to TF32), so that the
+# float32 tolerances of the tests mean the same on a GPU as on the CPU.
+jax.config.update("jax_default_matmul_precision", "highest")
 
 import hypothesis  # noqa: E402
 import pytest  # noqa: E402
