@@ -22,13 +22,10 @@ BLOCKS = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("path", "index", "block"), BLOCKS, ids=[f"{p.name}-{i}" for p, i, _ in BLOCKS]
-)
-def test_python_block_runs(path: Path, index: int, block: str) -> None:
-    # a fresh interpreter, as a user pasting the block would have (no x64, no test settings)
+def _run_python(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run Python in a fresh interpreter, as a user would (no x64, no test settings)."""
     result = subprocess.run(
-        [sys.executable, "-c", block],
+        [sys.executable, *args],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
@@ -36,6 +33,14 @@ def test_python_block_runs(path: Path, index: int, block: str) -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.mark.parametrize(
+    ("path", "index", "block"), BLOCKS, ids=[f"{p.name}-{i}" for p, i, _ in BLOCKS]
+)
+def test_python_block_runs(path: Path, index: int, block: str) -> None:
+    _run_python("-c", block)
 
 
 @pytest.mark.parametrize("module", ["jaxbp.mlp", "jaxbp.sgd"])
@@ -45,14 +50,6 @@ def test_docstring_examples_run(module: str) -> None:
 
 
 def test_worked_example_script_prints_published_and_computed() -> None:
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "worked_example.py")],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = _run_python(str(ROOT / "examples" / "worked_example.py"))
     assert "loss: jax 0.1279264550  manual 0.1279264550" in result.stdout
     assert "published numbers are wrong" in result.stdout
