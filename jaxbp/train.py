@@ -323,6 +323,11 @@ def fit_ensemble(
     _checks.check_positive_int(where, "epochs", epochs)
     _batches_per_epoch(where, x.shape[0], batch_size)
     _checks.check_learning_rate(where, lr, allow_vector=True)
+    if jnp.ndim(lr) == 1 and jnp.shape(lr) != (num_models,):
+        raise ValueError(
+            f"{where}: lr has shape {jnp.shape(lr)} but stacked_params holds {num_models} models; "
+            f"pass one number, or one learning rate per model (shape ({num_models},))."
+        )
     lr = jnp.broadcast_to(jnp.asarray(lr, jnp.result_type(*leaves)), (num_models,))
     params, losses = _fit_ensemble_program(
         stacked_params, x, y, lr, key, spec=spec, loss=loss, epochs=epochs, batch_size=batch_size
