@@ -215,12 +215,12 @@ def _flax_nnx(np_params, np_x, np_y):
 
     def loop(steps: int):
         for layer, values in zip(model.layers, np_params, strict=True):
-            layer.kernel.value = jnp.asarray(values["w"])
-            layer.bias.value = jnp.asarray(values["b"])
+            layer.kernel[...] = jnp.asarray(values["w"])
+            layer.bias[...] = jnp.asarray(values["b"])
         for _ in range(steps):
             step(model, x, y)
         return [
-            {"w": np.asarray(layer.kernel.value), "b": np.asarray(layer.bias.value)}
+            {"w": np.asarray(layer.kernel[...]), "b": np.asarray(layer.bias[...])}
             for layer in model.layers
         ]
 
