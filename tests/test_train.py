@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import math
+import re
+from pathlib import Path
 from typing import Any
 
 import chex
@@ -405,3 +407,15 @@ def test_fit_ensemble_rejects_bad_inputs() -> None:
         jaxbp.fit_ensemble(SPEC, LOSS, stacked, x, y, lr=0.1, epochs=1, batch_size=8)
     with pytest.raises(ValueError, match="num_models must be >= 1"):
         jaxbp.init_ensemble(SPEC, jax.random.key(0), 0)
+
+
+def test_smoke_the_code_in_docs_speed_md_runs(capsys) -> None:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "speed.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+    assert len(blocks) == 3
+    namespace: dict[str, Any] = {}
+    for block in blocks:
+        exec(block, namespace)  # the blocks build on each other, as a reader runs them
+    assert capsys.readouterr().out.split() == ["(2000,)", "(2000,", "100)"]
+    assert namespace["params"][0]["w"].dtype == jnp.float32
+    chex.assert_tree_shape_prefix(namespace["grads"], (100,))
