@@ -127,6 +127,21 @@ def contenders(sizes, batch: int, batches: int, epochs: int, loop_steps: int) ->
             lambda: jit_loop(CHECK_STEPS),
         ),
     ]
+    if sizes[1] >= 512:  # an in-run profile: the step's matrix products alone, a lower bound
+
+        def products_only(steps: int):
+            for step in range(steps):
+                i = (step % batches) * batch
+                out = _products(params, x[i : i + batch])
+            return jax.block_until_ready(out)
+
+        result.append(
+            Contender(
+                "bound: the step's matmuls alone",
+                lambda: products_only(loop_steps),
+                loop_steps * batch,
+            )
+        )
     if installed("torch"):
         loop = _torch_loop(np_params, np_x, np_y, batch, batches)
         result.append(
@@ -138,6 +153,25 @@ def contenders(sizes, batch: int, batches: int, epochs: int, loop_steps: int) ->
             )
         )
     return result
+
+
+@jax.jit
+def _products(params: Any, x: jax.Array) -> list[jax.Array]:
+    """The matrix products of one SGD step of a ReLU MLP, and nothing else.
+
+    Forward ``a_l = a_{l-1} @ W_l``; backward ``dW_l = a_{l-1}^T @ delta_l`` for every layer and
+    ``delta_{l-1} = delta_l @ W_l^T`` for all but the first: ``6 x weights x batch`` FLOPs.
+    """
+    inputs, a = [], x
+    for layer in params:
+        inputs.append(a)
+        a = a @ layer["w"]
+    delta, grads = a, []
+    for index in reversed(range(len(params))):
+        grads.append(inputs[index].T @ delta)
+        if index:
+            delta = delta @ params[index]["w"].T
+    return grads
 
 
 def check(sizes, batch: int, batches: int, all_contenders: list[Contender]) -> None:

@@ -1,11 +1,63 @@
-"""What profiling found, for targets a run may miss; printed in RESULTS.md next to the numbers."""
+"""What profiling found, for the targets a run may miss; printed in RESULTS.md next to the numbers.
+
+These are the findings of the investigation (HLO dumps of the compiled programs and side
+experiments on the 2-core development machine), not numbers of the run that prints them: every
+number in the tables above comes from that run.
+"""
 
 NOTES = {
-    "overhead": "TODO",
-    "seed-vs-loops": "TODO",
-    "mlp-vs-torch": "TODO",
-    "mlp-peak": "TODO",
-    "ensemble-1000": "TODO",
+    "overhead": """\
+`jaxbp.fit` and `fit_ensemble` compile to the same program as the hand-written raw-JAX loop:
+the optimized HLO of `fit` and of the raw `lax.scan` has the same ops and the same fusions for the
+seed network (14 fusions and 14 copies per step in both), for the 1,000-model ensemble (14
+fusions, 17 copies, 2 batched dots in both) and for the 64-128-128-10 MLP (the same fusion counts,
+one extra bitcast). To get there, `fit` runs full-batch training as a single loop over epochs with
+`x, y` as loop constants (a nested loop of one step per epoch cost a second loop level per step),
+and cuts unshuffled mini-batches once with a reshape outside the loops (no gather). What remains
+is `fit`'s Python work per call (validation, argument conversion): about 0.3 to 0.5 ms, spread
+over the whole run. A ratio below 0.95 in a run therefore comes from timing noise, not from extra
+work: compare the *spread* column and the load average above; what closes it is a quiet machine
+and more rounds.""",
+    "seed-vs-loops": """\
+A fused step of the seed network costs tens of nanoseconds, and the reason is not arithmetic
+(about 60 FLOPs): in the compiled loop body XLA's CPU runtime runs 14 fusions and 14 copies of the
+carried parameters per step, each dispatched separately, a few nanoseconds each. Tried: unrolling
+the `lax.scan` (`unroll=2..16` made the loop 8 to 14 times slower on this jaxlib, measured); one
+flat parameter vector as the carry (10 fusions and 5 copies instead of 14 and 14, but not faster
+in an A/B on the shared machine); XLA's former whole-loop CPU code generation
+(`--xla_cpu_use_thunk_runtime=false` is no longer supported by this jaxlib). A per-step loop in
+Equinox or Flax pays its Python dispatch every step (tens to hundreds of microseconds). What would
+close a missed 1,000x: a CPU runtime that compiles the whole loop body into one kernel, or a
+custom kernel for the step; or more work per program (ensembles: see the per model-step cost).""",
+    "mlp-vs-torch": """\
+Both run the same matrix products through optimized BLAS-style kernels; the gap to PyTorch eager
+is its per-op dispatch and autograd bookkeeping, which shrink relative to the matmuls as the
+network grows. On a busy machine both slow down and the ratio wanders; see *cores busy*.""",
+    "mlp-peak": """\
+The training step is bound by its matrix products: the row *bound: the step's matmuls alone* runs
+only the 8 products of a step (3 forward, 3 weight gradients, 2 input gradients) without
+activations, loss or update, and `jaxbp.fit` runs within a few per cent of it. The shortfall
+against the square-matrix peak is therefore the matmul kernels' efficiency at this step's shapes:
+the weight-gradient products `a^T @ delta` contract over the batch (256) with a transposed
+operand, and the 1024x10 output layer is too thin to use the vector units fully. What would close
+it: a larger batch (more work per weight update), or matmul kernels tuned for these shapes; no
+change in `fit` can, since it adds nothing around the products.""",
+    "ensemble-1000": """\
+Per step, the 1,000-model program (the same HLO for `fit_ensemble` and the raw loop) runs 14 loop
+fusions over the `(1000, ...)` parameter arrays, 17 copies of the carried parameters, and 2
+batched dots (the 4x2 layer's forward product and its backward product, `f32[1000,1,4] x
+f32[1000,4,2]`), which XLA's CPU runtime executes as 1,000 tiny matrix products. Tried: writing
+the products as multiply-and-sum with the model axis first (10 times slower: reductions over
+2- and 4-wide inner axes); with the model axis last, so that models are SIMD lanes (about 1.6x
+faster at M = 100 and 1,000, 2.3x slower at M = 10,000, in an A/B on the shared machine). What
+would close it: that lanes layout inside `fit_ensemble`, chosen by size, or a custom kernel.""",
 }
 
-STUDY_NOTE = "TODO"
+STUDY_NOTE = """\
+How to read it: XLA's CPU runtime parallelises inside one operation (its matmul thread pool) only
+when the operation is large enough, and runs the operations of one program one after another, so
+one small-MLP program keeps about one core busy. Two `fit` calls on two Python threads are two
+programs running at the same time (JAX releases the GIL while a program runs); `fit_ensemble`
+makes each matmul M times larger within one program. The table shows which of these turned the
+second core into throughput in this run; *cores busy* above 1 with no gain in model-examples/s
+means the second core was busy but not useful."""
