@@ -99,6 +99,8 @@ def workloads(config: Config, check_only: bool) -> list[Workload]:
             f"ensemble of {num_models} seed networks", contenders, "model-step", models=num_models
         )
 
+    if check_only:  # the study has no parameters to check
+        return results
     batches, epochs = config.study
     measure("item 6: MLP 64-128-128-10 batch 64, ways to use both cores",
             study.contenders(batches, epochs), "model-example")  # fmt: skip

@@ -7,25 +7,29 @@ against jaxbp's NumPy float64 chain rule.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
-from benchmarks import run
+from benchmarks import ensemble, mlp, run, seed
 from benchmarks._harness import Timing, check_same_params, installed
 from benchmarks.report import Workload, targets
 
 
-def test_smoke_quick_benchmark_contenders_compute_the_same_parameters() -> None:
-    config = dataclasses.replace(run.QUICK, ensemble_sizes=(1, 10))
-    results = run.workloads(config, check_only=True)
-    seed = results[0]
+def test_smoke_benchmark_contenders_compute_the_same_parameters() -> None:
+    # The checks `python benchmarks/run.py --quick --check-only` runs, on the seed network, the
+    # small MLP and one ensemble (the large MLP's check is the same code on bigger arrays).
+    contenders = seed.contenders(fused_steps=10, loop_steps=10)
+    seed.check(contenders)
+    names = {c.name for c in contenders}
     expected = {"jaxbp.fit", "raw lax.scan", "jit step, Python loop", "NumPy chain rule (float64)"}
-    assert expected <= set(seed.names)
-    assert ("PyTorch eager" in seed.names) == installed("torch")
-    assert ("Equinox (filter_jit step, loop)" in seed.names) == installed("equinox")
-    assert ("Flax NNX (nnx.jit step, loop)" in seed.names) == installed("flax")
+    assert expected <= names
+    assert ("PyTorch eager" in names) == installed("torch")
+    assert ("Equinox (filter_jit step, loop)" in names) == installed("equinox")
+    assert ("Flax NNX (nnx.jit step, loop)" in names) == installed("flax")
+    sizes, batch = run.SMALL
+    batches, epochs, loop_steps = run.QUICK.small_mlp
+    mlp.check(sizes, batch, batches, mlp.contenders(sizes, batch, batches, epochs, loop_steps))
+    ensemble.check(10, ensemble.contenders(10, steps=20))
 
 
 def test_the_parameter_check_can_fail() -> None:
