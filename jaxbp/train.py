@@ -287,6 +287,12 @@ def _float_dtype(params: Params) -> np.dtype:
 def init_ensemble(spec: MLP, key: Array, num_models: int, dtype: Any = jnp.float32) -> Params:
     """``num_models`` independent initialisations, stacked: every leaf gets a leading model axis."""
     _checks.check_positive_int("init_ensemble", "num_models", num_models)
+    return _init_ensemble(spec, key, num_models, jnp.dtype(dtype))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 2, 3))
+def _init_ensemble(spec: MLP, key: Array, num_models: int, dtype: Any) -> Params:
+    # One compiled program rather than one dispatch per random op per layer.
     return jax.vmap(lambda k: spec.init(k, dtype))(jax.random.split(key, num_models))
 
 

@@ -291,9 +291,9 @@ def test_fit_ensemble_equals_training_each_model_alone(batch_size, seed) -> None
 
 def test_fit_ensemble_takes_one_scalar_lr_for_every_model() -> None:
     _, x, y = _data()
-    stacked = jaxbp.init_ensemble(SPEC, jax.random.key(12), 2, jnp.float64)
+    stacked = jaxbp.init_ensemble(SPEC, jax.random.key(12), 3, jnp.float64)
     trained, _ = jaxbp.fit_ensemble(SPEC, LOSS, stacked, x, y, lr=0.05, epochs=2)
-    for i in range(2):
+    for i in range(3):
         expected, _ = _manual_fit(_model(stacked, i), x, y, lr=0.05, epochs=2)
         assert_close(_model(trained, i), expected)
 
