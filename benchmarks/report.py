@@ -113,6 +113,16 @@ def render(command: str, info: dict[str, str], results: list[Workload], quick: b
     lines = ["# jaxbp benchmarks", ""]
     if quick:
         lines += ["**Quick smoke run: tiny sizes and 2 rounds; these numbers mean little.**", ""]
+    loads = [info.get(f"load average at {when} (1, 5, 15 min)", "0") for when in ("start", "end")]
+    if max(float(load.split()[0]) for load in loads) >= 1.0:
+        lines += [
+            f"**Caveat: the machine was busy during this run** (1-minute load average "
+            f"{loads[0].split()[0]} at the start, {loads[1].split()[0]} at the end, on "
+            f"{info.get('cpu cores (os.cpu_count)', '?')} cores; other jobs shared the CPU). "
+            "Contenders were interleaved, so ratios suffer less than absolute times, but every "
+            "number here is slower and noisier than on a quiet machine; see *spread*.",
+            "",
+        ]
     lines += [
         f"Regenerate with `{command}` from the repository root (contenders from "
         "`pip install -e .[bench]`). Every workload first checks that its contenders compute the "
