@@ -61,6 +61,7 @@ QUICK = Config(
     ensemble_model_steps=20_000,
     study=(4, 4),
 )
+LOADS: list[float] = []  # the 1-minute load average after each workload, for the report
 SMALL, LARGE = ((64, 128, 128, 10), 64), ((784, 1024, 1024, 10), 256)
 
 
@@ -74,6 +75,7 @@ def workloads(config: Config, check_only: bool) -> list[Workload]:
         if not check_only:
             timings = interleave(contenders, config.rounds)
         results.append(Workload(name, unit, [c.name for c in contenders], timings, extra))
+        LOADS.append(os.getloadavg()[0])
 
     contenders = seed.contenders(config.seed_fused_steps, config.seed_loop_steps)
     seed.check(contenders)
@@ -122,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check_only:
         return 0
     info["load average at end (1, 5, 15 min)"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    info["1-minute load average after each workload"] = " ".join(f"{v:.2f}" for v in LOADS)
     info["wall time of the whole run"] = f"{time.perf_counter() - start:.0f} s"
     text = render(command, info, results, quick=args.quick)
     out = args.out or (None if args.quick else Path(__file__).resolve().parent / "RESULTS.md")
