@@ -15,9 +15,11 @@ one extra bitcast). To get there, `fit` runs full-batch training as a single loo
 `x, y` as loop constants (a nested loop of one step per epoch cost a second loop level per step),
 and cuts unshuffled mini-batches once with a reshape outside the loops (no gather). What remains
 is `fit`'s Python work per call (validation, argument conversion): about 0.3 to 0.5 ms, spread
-over the whole run. A ratio below 0.95 in a run therefore comes from timing noise, not from extra
-work: compare the *spread* column and the load average above; what closes it is a quiet machine
-and more rounds.""",
+over the whole run. A ratio a few per cent below 0.95 therefore comes from timing noise, not from
+extra work: on the seed network, a separate A/B of the two alone (3 repetitions of 15 interleaved
+rounds, 300,000 steps a run, load average about 1.2) gave raw/fit speed ratios of 0.993, 0.956 and
+0.998, with a spread of 16 to 22% within each. Compare the *spread* column and the load average
+above; what closes it is a quiet machine and more rounds, not a change to `fit`.""",
     "seed-vs-loops": """\
 A fused step of the seed network costs tens of nanoseconds, and the reason is not arithmetic
 (about 60 FLOPs): in the compiled loop body XLA's CPU runtime runs 14 fusions and 14 copies of the
@@ -30,9 +32,13 @@ Equinox or Flax pays its Python dispatch every step (tens to hundreds of microse
 close a missed 1,000x: a CPU runtime that compiles the whole loop body into one kernel, or a
 custom kernel for the step; or more work per program (ensembles: see the per model-step cost).""",
     "mlp-vs-torch": """\
-Both run the same matrix products through optimized BLAS-style kernels; the gap to PyTorch eager
-is its per-op dispatch and autograd bookkeeping, which shrink relative to the matmuls as the
-network grows. On a busy machine both slow down and the ratio wanders; see *cores busy*.""",
+On this network both run the same matrix products through optimized CPU matmul kernels, and the
+products are the whole cost (`jaxbp.fit` runs at the speed of the row *bound: the step's matmuls
+alone*). PyTorch eager's per-op dispatch and autograd bookkeeping are small next to matmuls of this
+size, so it runs close to the peak too, and no library can be 2x faster than a contender that is
+above 50% of the peak. The 2x target assumes PyTorch eager at about 40% of the peak (the issue's
+earlier measurement); on this machine and torch build (2 threads, see above) it was not. What
+would close it: nothing in jaxbp; the ceiling below is the machine's.""",
     "mlp-peak": """\
 The training step is bound by its matrix products: the row *bound: the step's matmuls alone* runs
 only the 8 products of a step (3 forward, 3 weight gradients, 2 input gradients) without
@@ -56,8 +62,11 @@ would close it: that lanes layout inside `fit_ensemble`, chosen by size, or a cu
 STUDY_NOTE = """\
 How to read it: XLA's CPU runtime parallelises inside one operation (its matmul thread pool) only
 when the operation is large enough, and runs the operations of one program one after another, so
-one small-MLP program keeps about one core busy. Two `fit` calls on two Python threads are two
-programs running at the same time (JAX releases the GIL while a program runs); `fit_ensemble`
-makes each matmul M times larger within one program. The table shows which of these turned the
-second core into throughput in this run; *cores busy* above 1 with no gain in model-examples/s
-means the second core was busy but not useful."""
+one small-MLP program keeps about one core busy. `fit_ensemble` makes each matmul M times larger
+within one program; a batch of 128 makes it twice as large; two `fit` calls on two Python threads
+are two programs running at the same time (JAX releases the GIL while a program runs). *cores
+busy* above 1 with no gain in model-examples/s means the second core was busy but not useful.
+In the development runs on this machine, only the two-threads layout turned the second core into
+throughput (when a core was free), while vmap over 2 or 4 models and batch 128 stayed near one
+core: independent runs (a sweep, a set of seeds) of a small network should go on separate threads
+or processes, not into one vmapped program, to use both cores."""

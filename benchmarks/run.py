@@ -33,7 +33,7 @@ class Config:
     seed_loop_steps: int
     small_mlp: tuple[int, int, int]  # batches per epoch, epochs, loop steps
     large_mlp: tuple[int, int, int]
-    matmul: tuple[int, int]  # size, repeats
+    matmul: tuple[tuple[int, int], ...]  # (size, repeats) of square matmuls; the peak is the best
     ensemble_sizes: tuple[int, ...]
     ensemble_model_steps: int  # model-steps per run (steps = this // M, clamped)
     study: tuple[int, int]  # batches per epoch, epochs
@@ -45,7 +45,7 @@ FULL = Config(
     seed_loop_steps=2_000,
     small_mlp=(16, 60, 300),
     large_mlp=(4, 5, 20),
-    matmul=(2048, 4),
+    matmul=((1024, 16), (2048, 4)),
     ensemble_sizes=(1, 10, 100, 1_000, 10_000),
     ensemble_model_steps=10_000_000,
     study=(16, 30),
@@ -56,7 +56,7 @@ QUICK = Config(
     seed_loop_steps=50,
     small_mlp=(4, 4, 20),
     large_mlp=(3, 1, 2),
-    matmul=(512, 2),
+    matmul=((256, 8), (512, 2)),
     ensemble_sizes=(1, 10, 100),
     ensemble_model_steps=20_000,
     study=(4, 4),
@@ -81,8 +81,8 @@ def workloads(config: Config, check_only: bool) -> list[Workload]:
     seed.check(contenders)
     measure("seed network 1-4-2-1, one example", contenders, "step")
 
-    size, repeats = config.matmul
-    measure(f"float32 matmul peak ({size}x{size})", mlp.matmul_contenders(size, repeats), "FLOP")
+    sizes = [mlp.matmul_contenders(size, repeats) for size, repeats in config.matmul]
+    measure("float32 matmul peak (square matrices)", [c for pair in sizes for c in pair], "FLOP")
 
     for (sizes, batch), (batches, epochs, loop_steps) in (
         (SMALL, config.small_mlp),
