@@ -4,8 +4,10 @@ A ``Contender`` is a name, a ``run()`` that does ``units`` units of work (SGD st
 model-steps) and blocks until the result is ready, and ``params()`` giving the parameters after a
 fixed short run, in jaxbp's layout, for the correctness check that precedes any timing.
 
-``interleave`` runs every contender once per round, rotating the order each round so that no
-contender always runs first or last (when the machine is warm, or busy), and reports per contender
+``interleave`` runs every contender once per round, rotating the order each round (and reversing
+it every other round) so that no contender always runs first, last or after the same neighbour,
+with Python's garbage collector run before and paused during each timed call (as ``timeit``
+does), and reports per contender
 the median seconds per unit over the rounds, and the CPU cores it kept busy: process CPU time
 divided by wall time, measured around each timed call.
 """
@@ -13,6 +15,7 @@ divided by wall time, measured around each timed call.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 import platform
 import statistics
@@ -90,11 +93,19 @@ def interleave(contenders: list[Contender], rounds: int) -> dict[str, Timing]:
     cores: dict[str, list[float]] = {c.name: [] for c in contenders}
     for round_index in range(rounds):
         shift = round_index % len(contenders)
-        for contender in contenders[shift:] + contenders[:shift]:
-            cpu, wall = time.process_time(), time.perf_counter()
-            contender.run()
-            wall = time.perf_counter() - wall
-            cpu = time.process_time() - cpu
+        order = contenders[shift:] + contenders[:shift]
+        if round_index % 2:  # reversed every other round, so neighbours change too
+            order = order[::-1]
+        for contender in order:
+            gc.collect()  # garbage left by one contender is not collected in another's time
+            gc.disable()
+            try:
+                cpu, wall = time.process_time(), time.perf_counter()
+                contender.run()
+                wall = time.perf_counter() - wall
+                cpu = time.process_time() - cpu
+            finally:
+                gc.enable()
             walls[contender.name].append(wall / contender.units)
             cores[contender.name].append(cpu / wall)
     return {

@@ -18,8 +18,12 @@ is `fit`'s Python work per call (validation, argument conversion): about 0.3 to 
 over the whole run. A ratio a few per cent below 0.95 therefore comes from timing noise, not from
 extra work: on the seed network, a separate A/B of the two alone (3 repetitions of 15 interleaved
 rounds, 300,000 steps a run, load average about 1.2) gave raw/fit speed ratios of 0.993, 0.956 and
-0.998, with a spread of 16 to 22% within each. Compare the *spread* column and the load average
-above; what closes it is a quiet machine and more rounds, not a change to `fit`.""",
+0.998, with a spread of 16 to 22% within each. An earlier version of the harness rotated the
+order without reversing it and let garbage collection run inside timed calls, so `jaxbp.fit`
+always ran right after Flax NNX's loop and paid for its garbage: two full runs gave 0.90 and 0.83
+on the seed network; with the fix, the same workload alone gave 1.004 (spread 8 to 11%). Compare
+the *spread* column and the load average above; what closes a remaining shortfall is a quiet
+machine and more rounds, not a change to `fit`.""",
     "seed-vs-loops": """\
 A fused step of the seed network costs tens of nanoseconds, and the reason is not arithmetic
 (about 60 FLOPs): in the compiled loop body XLA's CPU runtime runs 14 fusions and 14 copies of the

@@ -137,7 +137,8 @@ def render(command: str, info: dict[str, str], results: list[Workload], quick: b
         f"Regenerate with `{command}` from the repository root (contenders from "
         "`pip install -e .[bench]`). Every workload first checks that its contenders compute the "
         "same parameters, then runs them interleaved in one process: "
-        f"{next(iter(results[0].timings.values())).rounds} rounds, the order rotated each round; "
+        f"{next(iter(results[0].timings.values())).rounds} rounds, the order rotated each round and reversed every other round, garbage "
+        "collection paused during each timed call; "
         "the tables show medians. *cores busy* is process CPU time / wall time during a timed "
         "call; *spread* is (max - min) / median over the rounds; *setup* includes compilation.",
         "",
