@@ -29,13 +29,24 @@ LOSS = "mse"
 N = 7  # examples: equal to no layer width, and 7 % 3 == 1 leaves a remainder
 
 
+#: ``SPEC.init`` compiled once per dtype (eager random ops would compile one by one).
+_INIT = jax.jit(SPEC.init, static_argnums=1)
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _draw(key: Any, dtype: Any) -> tuple[Any, Any, Any]:
+    key_w, key_x, key_y = jax.random.split(key, 3)
+    return (
+        SPEC.init(key_w, dtype),
+        jax.random.normal(key_x, (N, 3), dtype),
+        jax.random.normal(key_y, (N, 2), dtype),
+    )
+
+
 @functools.cache
 def _numpy_data(dtype: Any, seed: int) -> tuple[Any, np.ndarray, np.ndarray]:
-    key_w, key_x, key_y = jax.random.split(jax.random.key(seed), 3)
-    params = jax.tree.map(np.asarray, SPEC.init(key_w, dtype))
+    params, x, y = jax.tree.map(np.asarray, _draw(jax.random.key(seed), dtype))
     params[0]["b"] = np.array([-0.5, 0.3, -1.0, 0.2, 0.0], dtype)  # some relu inputs < 0
-    x = np.asarray(jax.random.normal(key_x, (N, 3), dtype))
-    y = np.asarray(jax.random.normal(key_y, (N, 2), dtype))
     return params, x, y
 
 
@@ -264,7 +275,7 @@ def test_float32_stays_float32() -> None:
 
 def test_init_ensemble_stacks_independent_initialisations(key) -> None:
     stacked = jaxbp.init_ensemble(SPEC, key, 4)
-    init = jax.jit(SPEC.init)
+    init = functools.partial(_INIT, dtype=jnp.float32)
     for i, model_key in enumerate(jax.random.split(key, 4)):
         chex.assert_trees_all_equal(_model(stacked, i), init(model_key))
     assert not np.allclose(stacked[0]["w"][0], stacked[0]["w"][1])
