@@ -118,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     config = QUICK if args.quick else FULL
     command = "python benchmarks/run.py" + (" --quick" if args.quick else "")
     info = machine()
+    info["seeds"] = (
+        "the seed network's published weights; MLP params jax.random.key(0), data "
+        "numpy default_rng(0); ensembles jaxbp.init_ensemble(spec, jax.random.key(0), M); "
+        "shuffling jax.random.key(0); item-6 ensembles jax.random.key(1)"
+    )
     start = time.perf_counter()
     results = workloads(config, args.check_only)
     print("[bench] every contender computes the same parameters (checked before timing)")
