@@ -25,6 +25,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxbp import _checks
@@ -49,20 +50,50 @@ def _batches_per_epoch(where: str, n: int, batch_size: int | None) -> int:
     return n // batch_size
 
 
-def _epoch_batches(x: Array, y: Array, batch_size: int | None, key: Array | None, epoch: Array):
-    """The epoch's batches, stacked: ``(steps, batch, features)``."""
-    if batch_size is None:
-        return x[None], y[None]
+def _shuffled_batches(x: Array, y: Array, batch_size: int, key: Array, epoch: Array):
+    """The epoch's batches in the order ``permutation(fold_in(key, epoch))``: ``(steps, batch, .)``."""
     steps = x.shape[0] // batch_size
-    if key is None:
-        used = steps * batch_size
-        return (
-            x[:used].reshape(steps, batch_size, -1),
-            y[:used].reshape(steps, batch_size, -1),
-        )
     order = jax.random.permutation(jax.random.fold_in(key, epoch), x.shape[0])
     index = order[: steps * batch_size].reshape(steps, batch_size)
     return x[index], y[index]
+
+
+def _ordered_batches(x: Array, y: Array, batch_size: int):
+    """The data's own order, cut into ``(steps, batch, .)`` without copying (a reshape)."""
+    steps = x.shape[0] // batch_size
+    used = steps * batch_size
+    return (
+        x[:used].reshape(steps, batch_size, x.shape[1]),
+        y[:used].reshape(steps, batch_size, y.shape[1]),
+    )
+
+
+def _run_epochs(step, carry, x, y, *, epochs, batch_size, key, start_epoch, batch_sharding=None):
+    """Apply ``step(carry, (xb, yb)) -> (carry, out)`` to every batch of every epoch.
+
+    Returns the final carry and the outputs stacked over all steps. The loop shape is chosen so
+    that XLA sees as little per-step bookkeeping as possible: full batch is a single loop over
+    epochs with ``x, y`` as loop constants; without shuffling the batches are cut once, outside
+    the loops; with shuffling each epoch gathers its permuted batches once, then loops over them.
+    With a ``batch_sharding`` (data-parallel training), the stacked batches are constrained to
+    it, so every step's batch stays split over the mesh's data axis; full-batch data arrives
+    already split by rows.
+    """
+    if batch_size is None:
+        return jax.lax.scan(lambda c, _: step(c, (x, y)), carry, None, length=epochs)
+    if key is None:
+        batches = _sharding.constrain_batches(_ordered_batches(x, y, batch_size), batch_sharding)
+
+        def epoch(c, _):
+            return jax.lax.scan(step, c, batches)
+    else:
+
+        def epoch(c, epoch_index):
+            batches = _shuffled_batches(x, y, batch_size, key, epoch_index)
+            return jax.lax.scan(step, c, _sharding.constrain_batches(batches, batch_sharding))
+
+    carry, outs = jax.lax.scan(epoch, carry, start_epoch + jnp.arange(epochs))
+    return carry, jax.tree.map(lambda out: out.reshape(-1, *out.shape[2:]), outs)
 
 
 def _sgd_update(params: Params, grads: Grads, lr: Array) -> Params:
@@ -140,11 +171,6 @@ def _fit_program(
             value = jnp.where(stopped, jnp.nan, value)
         return (new_params, new_state, stop_step, stop_layers, step_index + 1), value
 
-    def epoch(carry, epoch_index):
-        batches = _epoch_batches(x, y, batch_size, key, epoch_index)
-        batches = _sharding.constrain_batches(batches, batch_sharding)
-        return jax.lax.scan(step, carry, batches)
-
     first_step = start_epoch * steps
     carry = (
         params,
@@ -153,11 +179,18 @@ def _fit_program(
         jnp.zeros(spec.num_layers, bool),
         jnp.asarray(first_step, jnp.int32),
     )
-    epoch_indices = start_epoch + jnp.arange(epochs)
-    (params, opt_state, stop_step, stop_layers, _), losses = jax.lax.scan(
-        epoch, carry, epoch_indices
+    (params, opt_state, stop_step, stop_layers, _), losses = _run_epochs(
+        step,
+        carry,
+        x,
+        y,
+        epochs=epochs,
+        batch_size=batch_size,
+        key=key,
+        start_epoch=start_epoch,
+        batch_sharding=batch_sharding,
     )
-    history = {"loss": losses.reshape(-1)}
+    history = {"loss": losses}
     if guard:
         history["nonfinite_step"] = stop_step
         history["nonfinite_layers"] = stop_layers
@@ -250,9 +283,9 @@ def fit(
         opt_state,
         x,
         y,
-        jnp.asarray(lr, jnp.result_type(*jax.tree.leaves(params))),
+        np.asarray(lr, _float_dtype(params)),  # NumPy: no device dispatch before the call
         key,
-        jnp.asarray(start_epoch, jnp.int32),
+        np.int32(start_epoch),
         spec=spec,
         loss=loss,
         optimizer=optimizer,
@@ -268,15 +301,32 @@ def fit(
 
 
 def _as_batch_arrays(where: str, x: Any, y: Any) -> tuple[Array, Array]:
-    x, y = jnp.asarray(x), jnp.asarray(y)
+    # Device arrays pass through untouched (no dispatch); anything else is converted once.
+    x = x if isinstance(x, jax.Array) else jnp.asarray(x)
+    y = y if isinstance(y, jax.Array) else jnp.asarray(y)
     if x.ndim != 2:
         raise ValueError(f"{where}: x must be a batch (n, features), got shape {tuple(x.shape)}.")
     return x, y
 
 
+def _dtype_of(leaf: Any) -> np.dtype:
+    return leaf.dtype if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
+
+
+def _float_dtype(params: Params) -> np.dtype:
+    """The dtype the parameters promote to (float32 params keep float32 learning rates)."""
+    return np.dtype(jnp.result_type(*(_dtype_of(leaf) for leaf in jax.tree.leaves(params))))
+
+
 def init_ensemble(spec: MLP, key: Array, num_models: int, dtype: Any = jnp.float32) -> Params:
     """``num_models`` independent initialisations, stacked: every leaf gets a leading model axis."""
     _checks.check_positive_int("init_ensemble", "num_models", num_models)
+    return _init_ensemble(spec, key, num_models, jnp.dtype(dtype))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 2, 3))
+def _init_ensemble(spec: MLP, key: Array, num_models: int, dtype: Any) -> Params:
+    # One compiled program rather than one dispatch per random op per layer.
     return jax.vmap(lambda k: spec.init(k, dtype))(jax.random.split(key, num_models))
 
 
@@ -307,12 +357,17 @@ def _fit_ensemble_program(
     def step(params, batch):
         return ensemble_step(params, lr, *batch)
 
-    def epoch(params, epoch_index):
-        batches = _epoch_batches(x, y, batch_size, key, epoch_index)
-        return jax.lax.scan(step, params, _sharding.constrain_batches(batches, batch_sharding))
-
-    params, losses = jax.lax.scan(epoch, params, jnp.arange(epochs))
-    return params, losses.reshape(-1, losses.shape[-1])
+    return _run_epochs(
+        step,
+        params,
+        x,
+        y,
+        epochs=epochs,
+        batch_size=batch_size,
+        key=key,
+        start_epoch=0,
+        batch_sharding=batch_sharding,
+    )
 
 
 def fit_ensemble(
@@ -347,7 +402,8 @@ def fit_ensemble(
     num_models = jnp.shape(leaves[0])[0]
     if any(jnp.shape(leaf)[0] != num_models for leaf in leaves):
         raise ValueError(f"{where}: every leaf of stacked_params needs the same model axis M.")
-    first = jax.tree.map(lambda leaf: leaf[0], stacked_params)
+    # Model 0's shapes and dtypes, for validation only (no device work).
+    first = jax.tree.map(lambda leaf: np.empty(np.shape(leaf)[1:], _dtype_of(leaf)), stacked_params)
     check_batch(where, spec, loss, first, x, y)
     x, y = _as_batch_arrays(where, x, y)
     if mesh is not None:
@@ -355,7 +411,12 @@ def fit_ensemble(
     _checks.check_positive_int(where, "epochs", epochs)
     _batches_per_epoch(where, x.shape[0], batch_size)
     _checks.check_learning_rate(where, lr, allow_vector=True)
-    lr = jnp.broadcast_to(jnp.asarray(lr, jnp.result_type(*leaves)), (num_models,))
+    if jnp.ndim(lr) == 1 and jnp.shape(lr) != (num_models,):
+        raise ValueError(
+            f"{where}: lr has shape {jnp.shape(lr)} but stacked_params holds {num_models} models; "
+            f"pass one number, or one learning rate per model (shape ({num_models},))."
+        )
+    lr = np.broadcast_to(np.asarray(lr, _float_dtype(stacked_params)), (num_models,))
     batch_sharding = None
     if mesh is not None:
         stacked_params, batch_sharding = _sharding.place_ensemble(
