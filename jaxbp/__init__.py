@@ -7,12 +7,13 @@ rule written out by hand in NumPy float64, the oracle every gradient is tested a
 
 from jaxbp import manual, sharding
 from jaxbp.activations import ACTIVATIONS
+from jaxbp.ensemble import fit_ensemble, init_ensemble
 from jaxbp.losses import LOSSES
 from jaxbp.mlp import INITIALIZERS, MLP
 from jaxbp.sgd import loss_and_grad, optax_step, sgd, train_step
 from jaxbp.sharding import shard_batch
 from jaxbp.trace import Trace, explain
-from jaxbp.train import fit, fit_ensemble, init_ensemble, per_example_grads
+from jaxbp.train import fit, per_example_grads
 
 __version__ = "0.1.0"
 
