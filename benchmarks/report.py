@@ -180,5 +180,11 @@ def render(command: str, info: dict[str, str], results: list[Workload], quick: b
         "",
         STUDY_NOTE,
         "",
+        "## Data-parallel scaling, and a GPU",
+        "",
+        "`python benchmarks/scaling.py` measures `jaxbp.fit(..., mesh=...)` on 1, 2, 4, 8 devices (each",
+        "device count in its own process); its results, on this CPU and on one H100, are in",
+        "[RESULTS_scaling.md](RESULTS_scaling.md).",
+        "",
     ]
     return "\n".join(lines)
