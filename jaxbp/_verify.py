@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxbp import manual
+from jaxbp import _compat, manual
 from jaxbp.inspect import LayerQuantities, layer_quantities
 from jaxbp.mlp import MLP
 from jaxbp.sgd import batch_loss
@@ -75,7 +75,7 @@ def jax_checks(
 ) -> list[Check]:
     """Every forward and backward quantity of ``record`` against JAX, output layer first."""
     # float64 inside this block only, whatever the caller's jax_enable_x64 setting.
-    with jax.enable_x64(True):
+    with _compat.enable_x64():
         jax_params = [{k: jnp.asarray(v) for k, v in layer.items()} for layer in params]
         jax_x, jax_y = jnp.asarray(x), jnp.asarray(y)
         jax_loss, quantities, dloss_dx = _jax_quantities(spec, loss, jax_params, jax_x, jax_y)

@@ -220,7 +220,12 @@ class _CompileCounter:
             self.count += 1
 
     def __exit__(self, *exc: object) -> None:
-        jax.monitoring.unregister_event_duration_listener(self._listen)
+        unregister = getattr(jax.monitoring, "unregister_event_duration_listener", None)
+        if unregister is None:  # JAX < 0.7 (Python 3.10) has only the private spelling
+            from jax._src import monitoring
+
+            unregister = monitoring._unregister_event_duration_listener_by_callback
+        unregister(self._listen)
 
 
 @pytest.mark.parametrize(
