@@ -23,6 +23,8 @@ import numpy as np
 from jaxbp import _checks
 from jaxbp import sharding as _sharding
 from jaxbp._types import Array, Grads, Params
+from jaxbp.mlp import MLP
+from jaxbp.sgd import check_batch
 
 
 def batches_per_epoch(where: str, n: int, batch_size: int | None) -> int:
@@ -103,3 +105,29 @@ def dtype_of(leaf: Any) -> np.dtype:
 def float_dtype(params: Params) -> np.dtype:
     """The dtype the parameters promote to (float32 params keep float32 learning rates)."""
     return np.dtype(jnp.result_type(*(dtype_of(leaf) for leaf in jax.tree.leaves(params))))
+
+
+def check_run(
+    where: str,
+    spec: MLP,
+    loss: str,
+    params: Params,
+    x: Any,
+    y: Any,
+    *,
+    epochs: int,
+    batch_size: int | None,
+    mesh: jax.sharding.Mesh | None,
+) -> tuple[Array, Array]:
+    """Validate a training run's inputs once, before compiling; return ``x, y`` as placed arrays.
+
+    ``params`` may be shape-and-dtype stand-ins (a NumPy array per leaf). With a mesh, the data is
+    split over its data axis first, so the batch-size check sees the global row count.
+    """
+    check_batch(where, spec, loss, params, x, y)
+    x, y = as_batch_arrays(where, x, y)
+    if mesh is not None:
+        x, y = _sharding.shard_batch(mesh, x, y, where=where)
+    _checks.check_positive_int(where, "epochs", epochs)
+    batches_per_epoch(where, x.shape[0], batch_size)
+    return x, y

@@ -17,8 +17,7 @@ import numpy as np
 from jaxbp import _checks
 from jaxbp import sharding as _sharding
 from jaxbp._epochs import (
-    as_batch_arrays,
-    batches_per_epoch,
+    check_run,
     dtype_of,
     float_dtype,
     run_epochs,
@@ -26,7 +25,7 @@ from jaxbp._epochs import (
 )
 from jaxbp._types import Array, ArrayLike, Params
 from jaxbp.mlp import MLP
-from jaxbp.sgd import batch_loss, check_batch
+from jaxbp.sgd import batch_loss
 
 
 def init_ensemble(spec: MLP, key: Array, num_models: int, dtype: Any = jnp.float32) -> Params:
@@ -115,12 +114,9 @@ def fit_ensemble(
         raise ValueError(f"{where}: every leaf of stacked_params needs the same model axis M.")
     # Model 0's shapes and dtypes, for validation only (no device work).
     first = jax.tree.map(lambda leaf: np.empty(np.shape(leaf)[1:], dtype_of(leaf)), stacked_params)
-    check_batch(where, spec, loss, first, x, y)
-    x, y = as_batch_arrays(where, x, y)
-    if mesh is not None:
-        x, y = _sharding.shard_batch(mesh, x, y, where=where)
-    _checks.check_positive_int(where, "epochs", epochs)
-    batches_per_epoch(where, x.shape[0], batch_size)
+    x, y = check_run(
+        where, spec, loss, first, x, y, epochs=epochs, batch_size=batch_size, mesh=mesh
+    )
     _checks.check_learning_rate(where, lr, allow_vector=True)
     if jnp.ndim(lr) == 1 and jnp.shape(lr) != (num_models,):
         raise ValueError(

@@ -20,7 +20,13 @@ import optax
 
 from jaxbp import _checks
 from jaxbp import sharding as _sharding
-from jaxbp._epochs import as_batch_arrays, batches_per_epoch, float_dtype, run_epochs, sgd_update
+from jaxbp._epochs import (
+    as_batch_arrays,
+    check_run,
+    float_dtype,
+    run_epochs,
+    sgd_update,
+)
 from jaxbp._types import Array, ArrayLike, Grads, Params
 from jaxbp.losses import LOSSES
 from jaxbp.mlp import MLP, forward
@@ -173,12 +179,9 @@ def fit(
         ValueError, TypeError: on any input that does not fit, before anything is compiled.
     """
     where = "fit"
-    check_batch(where, spec, loss, params, x, y)
-    x, y = as_batch_arrays(where, x, y)
-    if mesh is not None:
-        x, y = _sharding.shard_batch(mesh, x, y, where=where)
-    _checks.check_positive_int(where, "epochs", epochs)
-    batches_per_epoch(where, x.shape[0], batch_size)
+    x, y = check_run(
+        where, spec, loss, params, x, y, epochs=epochs, batch_size=batch_size, mesh=mesh
+    )
     if isinstance(start_epoch, bool) or not isinstance(start_epoch, int) or start_epoch < 0:
         raise ValueError(f"{where}: start_epoch must be an int >= 0, got {start_epoch!r}.")
     schedule = None
