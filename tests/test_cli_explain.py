@@ -308,3 +308,13 @@ def test_a_network_with_a_non_finite_loss_is_not_verified_and_exits_1(tmp_path, 
         "jaxbp explain: warning: not verified: the manual chain rule and jax.grad differ by more "
         "than float64 round-off (or give nan) on loss; see the diagnostics.\n"
     )
+
+
+def test_compare_published_shows_small_updates_to_six_digits(capsys) -> None:
+    # b2' = 1 - 0.25 * dL/db2: the manual chain rule gives 1.0003119 and 1.0004203, which four
+    # significant digits would show as 1; the documents print 1.00031 and 1.00042.
+    code, out, _ = run(capsys, "relu-sigmoid-linear", "--compare-published", "--format", "markdown")
+    assert code == 0
+    assert "| b2 − 0.25 db2 | `[1.00031 1.00042]` |" in out
+    code, out, _ = run(capsys, "relu-sigmoid-linear", "--format", "markdown")
+    assert "| b2 − 0.25 db2 | `[1 1]` |" in out
