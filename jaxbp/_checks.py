@@ -9,7 +9,6 @@ pass through untouched, so the checks also run, once, while a function is being 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -155,11 +154,3 @@ def check_positive_int(where: str, name: str, value: Any) -> int:
     if value < 1:
         raise ValueError(f"{where}: {name} must be >= 1, got {value}.")
     return int(value)
-
-
-def is_finite_number(value: Any) -> bool:
-    """True for a concrete finite real number."""
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False

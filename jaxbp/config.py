@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxbp.activations import ACTIVATIONS
+from jaxbp.data import TASKS
 from jaxbp.losses import LOSSES
 from jaxbp.mlp import MLP
 
@@ -76,7 +77,7 @@ def parse(values: Mapping[str, str | None], base: TrainConfig | None = None) -> 
     """A config from flag strings (``None``: keep ``base``'s value, or the default); validated."""
     config = base or TrainConfig()
     task = values.get("task") or config.task
-    _choice("--task", task, ("classification", "regression"))
+    _choice("--task", task, TASKS)
     changes: dict[str, Any] = {"task": task}
     if base is None and task == "regression" and values.get("loss") is None:
         changes["loss"] = "mse"

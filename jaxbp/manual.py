@@ -99,22 +99,20 @@ PER_EXAMPLE_LOSSES: dict[str, Callable[[Matrix, Matrix], Matrix]] = {
     "binary_cross_entropy": lambda p, t: -np.sum(_xlogy(t, p) + _xlogy(1 - t, 1 - p), axis=-1),
 }
 
-#: d(per-example loss)/d(pred), shape (batch, n).
-PER_EXAMPLE_DERIVATIVES: dict[str, Callable[[Matrix, Matrix], Matrix]] = {
-    "half_se": lambda p, t: p - t,  # d/dp 0.5 (p - t)^2
-    "mse": lambda p, t: 2.0 * (p - t) / p.shape[-1],  # d/dp mean_k (p - t)^2
-    "cross_entropy": lambda p, t: -t / p,  # d/dp -t log p
-    "softmax_cross_entropy": lambda p, t: _softmax(p) - t * 1.0,  # softmax(z) - t (sum_k t_k = 1)
-    "binary_cross_entropy": lambda p, t: (p - t) / (p * (1.0 - p)),  # -t/p + (1-t)/(1-p)
-}
-
 
 def _softmax_ce_from_logits_derivative(z: Matrix, t: Matrix) -> Matrix:
     # d/dz_j -sum_k t_k log softmax(z)_k = softmax(z)_j * sum_k t_k - t_j (targets need not sum to 1)
     return _softmax(z) * t.sum(axis=-1, keepdims=True) - t
 
 
-PER_EXAMPLE_DERIVATIVES["softmax_cross_entropy"] = _softmax_ce_from_logits_derivative
+#: d(per-example loss)/d(pred), shape (batch, n).
+PER_EXAMPLE_DERIVATIVES: dict[str, Callable[[Matrix, Matrix], Matrix]] = {
+    "half_se": lambda p, t: p - t,  # d/dp 0.5 (p - t)^2
+    "mse": lambda p, t: 2.0 * (p - t) / p.shape[-1],  # d/dp mean_k (p - t)^2
+    "cross_entropy": lambda p, t: -t / p,  # d/dp -t log p
+    "softmax_cross_entropy": _softmax_ce_from_logits_derivative,  # softmax(z) sum_k t_k - t
+    "binary_cross_entropy": lambda p, t: (p - t) / (p * (1.0 - p)),  # -t/p + (1-t)/(1-p)
+}
 
 
 def loss_value(name: str, pred: Matrix, target: Matrix) -> float:

@@ -47,11 +47,6 @@ def evaluate(
     return float(value), float(accuracy) if classification else None
 
 
-def empty_history() -> dict[str, list[Any]]:
-    """Per-epoch lists, all empty."""
-    return {key: [] for key in EPOCH_KEYS}
-
-
 def epoch_train_loss(step_losses: Any) -> float:
     """An epoch's training loss: the mean of its steps' batch losses (before each update)."""
     return float(np.mean(np.asarray(step_losses, np.float64)))
