@@ -26,7 +26,7 @@ from jaxbp import _checks, manual
 from jaxbp._types import ArrayLike, Params
 from jaxbp._verify import Check, jax_checks
 from jaxbp.mlp import MLP
-from jaxbp.sgd import check_batch
+from jaxbp.steps import check_batch
 
 _HIDDEN_LETTERS = "jklmnpqrstuvwxyz"
 
