@@ -136,7 +136,7 @@ def check_learning_rate_for_run(where: str, lr: Any, dtype: Any, first: int, ste
     if bad.any():
         index = int(np.argmax(bad))
         raise ValueError(
-            f"{where}: the learning-rate schedule gives {values[index]!r} at step "
+            f"{where}: the learning-rate schedule gives {float(values[index]):.6g} at step "
             f"{int(points[index])}; it must be finite and >= 0 on every step of the run "
             f"({first} to {first + steps - 1}). Check its end value and horizon."
         )
