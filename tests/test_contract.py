@@ -8,6 +8,8 @@ docs promise, and ``p - lr * g`` or ``optax`` updates: nothing from jaxbp's trai
 from __future__ import annotations
 
 import functools
+import re
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -252,3 +254,13 @@ def test_the_guard_stops_adam_when_the_loss_blows_up() -> None:
     assert history["nonfinite_path"] is None
     expected, _, _ = plain_fit(params, x, y, epochs=bad, optimizer=optimizer)
     assert_close(trained, expected)
+
+
+def test_the_code_in_docs_models_md_runs(capsys) -> None:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "models.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+    namespace: dict[str, Any] = {}
+    for block in blocks:
+        exec(block, namespace)  # the blocks build on each other, as a reader runs them
+    assert capsys.readouterr().out.split() == ["(20,)", "(64,", "3,", "2,", "4)", "(3,", "4)"]
+    assert namespace["stacked"]["kernel"].shape == (4, 3, 2, 4)
