@@ -16,6 +16,7 @@ still sane. From that step on, params and optimizer state stay as they were and 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -23,8 +24,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxbp import _epochs
 from jaxbp._types import Array, Loss, Model, Params
 from jaxbp.steps import batch_loss
+from jaxbp.updates import sgd_transformation
 
 #: A finite loss above this many times ``max(|reference loss|, 1)`` counts as blown up.
 BLOWUP_FACTOR = 1e6
@@ -85,6 +88,45 @@ def make_train_step(
         return _guarded(carry, value, grads, new_params, new_state)
 
     return step
+
+
+def update_rule(
+    optimizer: optax.GradientTransformation | None,
+    lr: Array,
+    schedule: Callable[[Array], Array] | None,
+) -> optax.GradientTransformation:
+    """``optimizer``, or the hand-written SGD at ``lr`` (traced) or following ``schedule``."""
+    if optimizer is not None:
+        return optimizer
+    return sgd_transformation(lr if schedule is None else schedule)
+
+
+@functools.partial(
+    jax.jit,
+    static_argnames=("model", "loss", "optimizer", "schedule", "guard", "batch_sharding"),
+    donate_argnums=0,
+)
+def train_on_batches(
+    carry: TrainCarry,
+    batches: tuple[Array, Array],
+    lr: Array,
+    *,
+    model: Model,
+    loss: Loss,
+    optimizer: optax.GradientTransformation | None,
+    schedule: Callable[[Array], Array] | None,
+    guard: bool,
+    batch_sharding: jax.sharding.NamedSharding | None = None,
+) -> tuple[TrainCarry, Array]:
+    """One compiled program: the step over pre-cut batches ``(steps, batch, ...)``.
+
+    For data that arrives in chunks: cut each chunk into batches, call this with the carry the
+    previous call returned (``init_carry`` first; with the hand-written SGD, its state is
+    ``sgd_transformation(lr).init(params)`` with ``steps`` set to the first step). The carry is
+    donated. Returns the carry and each step's loss.
+    """
+    step = make_train_step(model, loss, update_rule(optimizer, lr, schedule), guard)
+    return _epochs.run_batches(step, carry, batches, batch_sharding)
 
 
 def _guarded(

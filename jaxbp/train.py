@@ -24,10 +24,9 @@ import optax
 from jaxbp import _checks, _run_checks
 from jaxbp import sharding as _sharding
 from jaxbp._epochs import run_epochs
-from jaxbp._train_step import guard_report, init_carry, make_train_step
+from jaxbp._train_step import guard_report, init_carry, make_train_step, update_rule
 from jaxbp._types import Array, ArrayLike, Grads, Loss, Model, Params
 from jaxbp.steps import batch_loss, check_batch
-from jaxbp.updates import sgd_transformation
 
 LearningRate = float | Array | Callable[[Array], Array]
 
@@ -66,10 +65,10 @@ def _fit_program(
 ) -> tuple[Any, dict[str, Array]]:
     steps = 1 if batch_size is None else x.shape[0] // batch_size
     first_step = start_epoch * steps
+    rule = update_rule(optimizer, lr, schedule)
     if optimizer is None:  # the hand-written SGD, counting steps from the run's start
-        optimizer = sgd_transformation(lr if schedule is None else schedule)
-        opt_state = optimizer.init(params)._replace(steps=jnp.asarray(first_step, jnp.int32))
-    step = make_train_step(model, loss, optimizer, guard)
+        opt_state = rule.init(params)._replace(steps=jnp.asarray(first_step, jnp.int32))
+    step = make_train_step(model, loss, rule, guard)
     carry, losses = run_epochs(
         step,
         init_carry(params, opt_state, first_step, reference),
