@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from html import escape
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,7 +28,7 @@ def _q(name: str, index: tuple[int, ...]) -> str:
 
 
 def _attributes(q: str, value: float, digits: int) -> tuple[str, str]:
-    return f'data-q="{q}" data-value="{repr(float(value))}"', escape(number(value, digits))
+    return f'data-q="{q}" data-value="{float(value)!r}"', escape(number(value, digits))
 
 
 def scalar(q: str, value: float, digits: int, big: bool = False) -> str:
@@ -116,7 +116,7 @@ def quantity_block(key: str, title_html: str, symbol: str, formula_html: str, bo
     )
 
 
-def _value(values: dict[str, object], q: str) -> float:
+def _value(values: dict[str, Any], q: str) -> float:
     match = re.fullmatch(r"(\w+)(?:\[([\d,]+)\])?", q)
     if match is None:
         raise KeyError(q)
@@ -125,14 +125,14 @@ def _value(values: dict[str, object], q: str) -> float:
     return float(value[index])
 
 
-def _products(pairs: list[tuple[str, str]], values: dict[str, object], digits: int) -> str:
+def _products(pairs: list[tuple[str, str]], values: dict[str, Any], digits: int) -> str:
     return " + ".join(
         f"({scalar(a, _value(values, a), digits)})·({scalar(b, _value(values, b), digits)})"
         for a, b in pairs
     )
 
 
-def chain_block(trace: Trace, chain: Chain, values: dict[str, object], digits: int) -> str:
+def chain_block(trace: Trace, chain: Chain, values: dict[str, Any], digits: int) -> str:
     """The chain rule of one weight (``dW{l}-chain``) or one hidden output (``dL_da{l}-chain``)
     with live numbers: each factor is the element of the quantity it comes from."""
     match = _CHAIN.match(chain.key)
@@ -164,8 +164,12 @@ def chain_block(trace: Trace, chain: Chain, values: dict[str, object], digits: i
                 )
                 numbers += f"·{prev_html}"
             result = f"dW{n}[0,0]"
-        numbers += f' = <b>{scalar(result, _value(values, result), digits)}</b>'
-    label = "Chain rule for one weight" if chain.key.startswith("dW") else "Chain rule for one hidden output"
+        numbers += f" = <b>{scalar(result, _value(values, result), digits)}</b>"
+    label = (
+        "Chain rule for one weight"
+        if chain.key.startswith("dW")
+        else "Chain rule for one hidden output"
+    )
     return (
         f'<div class="jaxbp-chain"><div class="jaxbp-chain-label">{label}</div>'
         f'<div class="jaxbp-chain-sym">{escape(chain.symbolic)}</div>'

@@ -20,13 +20,14 @@ import uuid
 from collections.abc import Sequence
 from html import escape
 from importlib import resources
+from typing import Any
 
 import numpy as np
 
 from jaxbp import manual
 from jaxbp.render._document import build
 from jaxbp.render._html_blocks import chain_block, matrix, quantity_block, scalar
-from jaxbp.render._items import Chain, Note, Quantity, Section
+from jaxbp.render._items import Chain, Item, Note, Quantity, Section
 from jaxbp.trace import Trace
 
 __all__ = ("fragment", "page")
@@ -104,7 +105,9 @@ def _frozen(trace: Trace, frozen: Sequence[str] | None) -> tuple[str, ...]:
     if frozen is None:
         frozen = getattr(trace, "frozen", None) or ()
     if isinstance(frozen, str):
-        raise TypeError(f"html.page: frozen must be a list of names such as ['b1'], got {frozen!r}.")
+        raise TypeError(
+            f"html.page: frozen must be a list of names such as ['b1'], got {frozen!r}."
+        )
     valid = _parameter_names(trace)
     unknown = [name for name in frozen if name not in valid]
     if unknown:
@@ -115,9 +118,9 @@ def _frozen(trace: Trace, frozen: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(frozen)
 
 
-def _values(trace: Trace, frozen: tuple[str, ...]) -> dict[str, object]:
+def _values(trace: Trace, frozen: tuple[str, ...]) -> dict[str, Any]:
     """Every number of the page under its name; frozen parameters keep their values."""
-    values: dict[str, object] = dict(trace.names()) | {"lr": trace.learning_rate}
+    values: dict[str, Any] = dict(trace.names()) | {"lr": trace.learning_rate}
     new_params, changed = [], False
     for layer in trace.layers:
         updated = {}
@@ -141,7 +144,7 @@ def _values(trace: Trace, frozen: tuple[str, ...]) -> dict[str, object]:
 
 
 def _data(trace: Trace, title: str, digits: int, frozen: tuple[str, ...]) -> str:
-    initial: dict[str, object] = {
+    initial: dict[str, Any] = {
         "x": trace.x.tolist(),
         "y": trace.y.tolist(),
         "lr": trace.learning_rate,
@@ -187,13 +190,15 @@ def _header(trace: Trace, title: str, digits: int) -> str:
     )
 
 
-def _network(trace: Trace, values: dict[str, object], frozen: tuple[str, ...], digits: int) -> str:
+def _network(trace: Trace, values: dict[str, Any], frozen: tuple[str, ...], digits: int) -> str:
     from jaxbp.render._notation import Units
 
     units = Units(trace.units, trace.sizes)
     batch = trace.x.shape[0]
     blocks = [
-        quantity_block("x", "input", units.letters[0], "", matrix("x", trace.x, units, digits, True)),
+        quantity_block(
+            "x", "input", units.letters[0], "", matrix("x", trace.x, units, digits, True)
+        ),
         quantity_block("y", "target", "y", "", matrix("y", trace.y, units, digits, True)),
     ]
     for layer in trace.layers:
@@ -218,9 +223,7 @@ def _network(trace: Trace, values: dict[str, object], frozen: tuple[str, ...], d
         f"Sizes {'-'.join(map(str, trace.sizes))}; activations {', '.join(trace.activations)}; "
         f"loss {trace.loss_name}; batch of {batch}. Learning rate lr = {lr}"
     )
-    frozen_note = (
-        f" Frozen (no update): {', '.join(frozen)}." if frozen else ""
-    )
+    frozen_note = f" Frozen (no update): {', '.join(frozen)}." if frozen else ""
     return (
         '<section class="jaxbp-section jaxbp-network"><h2>Network and initial values</h2>\n'
         f'<p class="jaxbp-note">{description}.{frozen_note}</p>\n'
@@ -237,7 +240,7 @@ _UPDATE = re.compile(r"^(W|b)(\d+)_new$")
 
 
 def _section(
-    trace: Trace, section: Section, values: dict[str, object], frozen: tuple[str, ...], digits: int
+    trace: Trace, section: Section, values: dict[str, Any], frozen: tuple[str, ...], digits: int
 ) -> str:
     from jaxbp.render._notation import Units
 
@@ -252,7 +255,7 @@ def _section(
             html_items.append(f'<div class="jaxbp-quantities">{"".join(blocks)}</div>')
             blocks.clear()
 
-    for item in section.items:
+    for item in _with_products_after(trace, section.items):
         if isinstance(item, Quantity):
             value = np.asarray(values.get(item.key, item.value))
             formula = escape(f"= {item.formula}") if item.formula else ""
@@ -284,3 +287,28 @@ def _section(
         + "\n".join(html_items)
         + "</section>"
     )
+
+
+def _with_products_after(trace: Trace, items: tuple[Item, ...]) -> list[Item]:
+    """The items, with ``xw{l}_new`` before ``z{l}_new`` where layer ``l`` has a bias (as the
+    forward pass shows ``xw{l}`` before ``z{l}``)."""
+    out: list[Item] = []
+    for item in items:
+        match = re.match(r"^z(\d+)_new$", item.key) if isinstance(item, Quantity) else None
+        if match and trace.layers[int(match[1]) - 1].bias is not None:
+            n = int(match[1])
+            layer = trace.layers[n - 1]
+            out.append(
+                Quantity(
+                    f"xw{n}_new",
+                    "inputs times weights",
+                    "",
+                    "",
+                    "",
+                    f"a{n - 1}' W{n}'",
+                    "",
+                    layer.products_after,
+                )
+            )
+        out.append(item)
+    return out
