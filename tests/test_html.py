@@ -8,18 +8,21 @@ Without Chromium the browser tests skip locally and fail in CI (``CI=true``).
 
 from __future__ import annotations
 
+import json
 import os
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import jaxbp
-from jaxbp import manual
+from jaxbp import cli, manual, network_file, worked
 from jaxbp import trace as trace_module
 from jaxbp._verify import Check
 from jaxbp.render import html as html_render
+from jaxbp.render._notation import number
 from jaxbp.trace import Trace, explain
 
 CHROMIUM = os.environ.get("JAXBP_CHROMIUM", "/usr/bin/chromium")
@@ -191,11 +194,14 @@ def _split(q: str) -> tuple[str, tuple[int, ...]]:
     return match[1], tuple(int(i) for i in match[2].split(",")) if match[2] else ()
 
 
-def _assert_matches(numbers: list[tuple[str, str, str]], expected: dict[str, np.ndarray]) -> None:
+def _assert_matches(
+    numbers: list[tuple[str, str, str]], expected: dict[str, np.ndarray], digits: int = 4
+) -> None:
     """Every number on the page equals the oracle's to RTOL (relative to its quantity's largest
-    entry), and every entry of every computed quantity is on the page."""
+    entry) and reads as Python rounds it, and every entry of every computed quantity is there."""
     seen = set()
-    for q, value, _ in numbers:
+    for q, value, text in numbers:
+        assert text == number(float(value), digits), (q, value, text)
         name, index = _split(q)
         want = expected[name][index]
         got = float(value)
@@ -264,3 +270,241 @@ def test_every_activation_and_loss_is_drawn() -> None:
     assert any(net["x"].shape[0] > 1 for net in nets) and any(
         net["x"].shape[0] == 1 for net in nets
     )
+
+
+# --- the built-in examples, no browser: the numbers Python writes into the page ---------------
+def _example_net(name: str) -> dict:
+    example = worked.EXAMPLES[name]
+    biases = example.biases or [None] * len(example.weights)
+    params = [
+        {"w": np.asarray(w, np.float64)} | ({} if b is None else {"b": np.asarray(b, np.float64)})
+        for w, b in zip(example.weights, biases, strict=True)
+    ]
+    return {
+        "spec": worked.spec_of(example),
+        "loss": example.loss,
+        "params": params,
+        "x": np.asarray(example.x, np.float64),
+        "y": np.asarray(example.y, np.float64),
+        "lr": example.learning_rate,
+        "frozen": [],
+    }
+
+
+class _Numbers(HTMLParser):
+    """``data-q`` elements of a page as Python wrote it: computed numbers and inputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.computed: list[tuple[str, str]] = []
+        self.inputs: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if "data-q" in found and tag == "input":
+            self.inputs[str(found["data-q"])] = str(found["value"])
+        elif "data-q" in found:
+            self.computed.append((str(found["data-q"]), str(found["data-value"])))
+
+
+def _written(text: str) -> _Numbers:
+    parser = _Numbers()
+    parser.feed(text)
+    return parser
+
+
+@pytest.mark.parametrize("name", list(worked.EXAMPLES))
+def test_python_writes_every_number_of_a_builtin_example(name) -> None:
+    net = _example_net(name)
+    expected = _oracle(net)
+    assert all(
+        expected[k].shape == np.shape(v)
+        for k, v in worked.quantities(worked.EXAMPLES[name]).items()
+        if k in expected
+    )
+    trace = explain(*(net[k] for k in ("spec", "loss", "params", "x", "y", "lr")))
+    written = _written(html_render.page(trace, name))
+    _assert_matches([(q, v, number(float(v), 4)) for q, v in written.computed], expected)
+    for q, text in written.inputs.items():
+        name_, index = _split(q)
+        assert float(text) == expected[name_][index], q  # exact: the page starts from these
+
+
+def test_frozen_parameters_are_written_without_update(monkeypatch) -> None:
+    net = _example_net("relu-sigmoid-linear") | {"frozen": ["b1", "b2", "W3"]}
+    trace = _trace(net, monkeypatch)
+    text = html_render.page(trace, "frozen", frozen=net["frozen"])
+    written = _written(text)
+    expected = _oracle(net)
+    _assert_matches([(q, v, number(float(v), 4)) for q, v in written.computed], expected)
+    assert text.count('class="jaxbp-frozen"') == 3
+    assert "= b1 (frozen: no update)" in text and "= W3 (frozen: no update)" in text
+    assert expected["loss_new"] != _oracle(net | {"frozen": []})["loss_new"]
+
+
+@pytest.mark.parametrize(
+    ("frozen", "error", "match"),
+    [
+        (["b3"], ValueError, r"html.page: frozen has unknown parameter names \['b3'\].*W1, W2"),
+        ("b1", TypeError, "html.page: frozen must be a list of names"),
+    ],
+)
+def test_bad_frozen_names_are_refused(frozen, error, match) -> None:
+    net = _example_net("relu-2-2-1")
+    trace = explain(*(net[k] for k in ("spec", "loss", "params", "x", "y", "lr")))
+    with pytest.raises(error, match=match):
+        html_render.page(trace, "t", frozen=frozen)
+    with pytest.raises(ValueError, match="digits must be an int from 1 to 17, got 0"):
+        html_render.page(trace, "t", digits=0)
+
+
+def test_the_page_is_self_contained() -> None:
+    net = _example_net("sigmoid-softmax")
+    trace = explain(*(net[k] for k in ("spec", "loss", "params", "x", "y", "lr")))
+    text = html_render.page(trace, "t")
+    assert text.startswith("<!DOCTYPE html>")
+    for outside in ("<link", " src=", "@import", "url(", "http://", "https://", "//cdn"):
+        assert outside not in text, outside
+
+
+# --- the command line and Jupyter ------------------------------------------------------------
+def test_cli_writes_the_page(capsys) -> None:
+    assert cli.main(["explain", "relu-sigmoid-linear", "--format", "html", "--precision", "5"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("<!DOCTYPE html>") and out.rstrip().endswith("</html>")
+    written = _written(out)
+    expected = _oracle(_example_net("relu-sigmoid-linear"))
+    _assert_matches([(q, v, number(float(v), 5)) for q, v in written.computed], expected, digits=5)
+    assert 'data-q="lr" value="0.25"' in out and '<option value="5" selected>' in out
+
+
+def test_cli_refuses_html_with_published_numbers(capsys) -> None:
+    argv = ["explain", "relu-2-2-1", "--format", "html", "--compare-published"]
+    assert cli.main(argv) == 2
+    assert "--compare-published is not shown on the html page" in capsys.readouterr().err
+
+
+def test_trace_renders_itself_in_jupyter() -> None:
+    net = _example_net("relu-2-2-1")
+    trace = explain(*(net[k] for k in ("spec", "loss", "params", "x", "y", "lr")))
+    first, second = trace._repr_html_(), trace._repr_html_()
+    ids = [
+        re.search(r'<div class="jaxbp-page" id="(jaxbp-[0-9a-f]+)">', t)[1] for t in (first, second)
+    ]  # type: ignore[index]
+    assert ids[0] != ids[1]
+    assert f'jaxbpPage(document.getElementById("{ids[0]}"))' in first
+    assert "<!DOCTYPE" not in first and "<body" not in first
+    expected = _oracle(net)
+    _assert_matches([(q, v, number(float(v), 4)) for q, v in _written(first).computed], expected)
+    markdown = trace._repr_markdown_()
+    assert markdown.startswith("# 2-2-1 network: relu, linear; half_se; lr 0.05\n")
+    # z1 = [2 3] W1 = [1.23 0.57], a2 = 1.23 * 0.11 + 0.57 * 0.12 = 0.2037, loss 0.5 (a2 - 1)^2
+    assert "## Loss" in markdown and "| `0.317` |" in markdown
+
+
+# --- the page in the browser: formatting, bad input, reset, digits, several pages at once ----
+TRICKY = [0.1 + 0.2, 0.125, 2.5, 0.5, 1.0, -1.5, 1e-5, 1.5e-5, 0.0001, 123456.789, 1e16, 1.5e16,
+          9999999999999998.0, 1e22, 2.675, 5e-324, 1.7976931348623157e308, -0.0, 0.0, 0.3333333333333333,
+          -2.220446049250313e-16, 12345.678901234567, 0.00049999999999999996, 99.995, 1.0000000000000002]  # fmt: skip
+
+
+def _builtin(tab, tmp_path: Path, name: str, frozen: list[str] | None = None):
+    net = _example_net(name) | {"frozen": frozen or []}
+    trace = explain(*(net[k] for k in ("spec", "loss", "params", "x", "y", "lr")))
+    return _open(tab, tmp_path / f"{name}.html", html_render.page(trace, name, frozen=frozen)), net
+
+
+def test_numbers_are_written_as_python_writes_them(page, tmp_path) -> None:
+    _builtin(page, tmp_path, "relu-2-2-1")
+    values = [*TRICKY, float("nan"), float("inf"), float("-inf")]
+    got = page.evaluate(
+        """values => {
+            const j = document.querySelector('.jaxbp-page').jaxbp;
+            return values.map(v => [j.repr(v), [...Array(17).keys()].map(d => j.format(v, d + 1))]);
+        }""",
+        values,
+    )
+    for value, (text, formatted) in zip(values, got, strict=True):
+        assert text == repr(value)
+        assert formatted == [number(value, digits) for digits in range(1, 18)], value
+
+
+def test_the_builtin_examples_recompute_in_the_browser(page, tmp_path) -> None:
+    for name in worked.EXAMPLES:
+        _, net = _builtin(page, tmp_path, name)
+        _assert_matches(_numbers(page), _oracle(net))
+
+
+def test_a_bad_number_is_marked_and_changes_nothing(page, tmp_path) -> None:
+    _, net = _builtin(page, tmp_path, "relu-sigmoid-linear")
+    before = _numbers(page)
+    for q, text in (("W2[1,0]", "abc"), ("lr", "0"), ("x[0,0]", ""), ("b1[2]", "0x10")):
+        page.fill(f'input[data-q="{q}"]', text)
+        assert "jaxbp-invalid" in page.get_attribute(f'input[data-q="{q}"]', "class")
+        assert q in page.text_content(".jaxbp-status")
+        assert _numbers(page) == before
+        page.fill(f'input[data-q="{q}"]', page.get_attribute(f'input[data-q="{q}"]', "value"))
+    page.fill('input[data-q="W2[1,0]"]', "1e-1")  # a valid number again: recomputed
+    net["params"][1]["w"][1, 0] = 0.1
+    _assert_matches(_numbers(page), _oracle(net))
+    assert page.query_selector(".jaxbp-invalid") is None
+
+
+def test_reset_restores_the_initial_numbers(page, tmp_path) -> None:
+    _builtin(page, tmp_path, "sigmoid-softmax")
+    initial = _numbers(page)
+    page.fill('input[data-q="W1[0,1]"]', "3")
+    page.fill('input[data-q="y[0,0]"]', "0.25")
+    assert _numbers(page) != initial
+    changed = page.evaluate("document.querySelectorAll('.jaxbp-changed').length")
+    assert changed > 10  # the numbers that changed are highlighted
+    page.click(".jaxbp-reset")
+    assert _numbers(page) == initial
+    assert "jaxbp-edited" not in page.evaluate("document.querySelector('.jaxbp-page').className")
+
+
+def test_digits_select_rounds_every_number(page, tmp_path) -> None:
+    _, net = _builtin(page, tmp_path, "relu-sigmoid-linear")
+    page.select_option(".jaxbp-digits", "9")
+    _assert_matches(_numbers(page), _oracle(net), digits=9)
+
+
+def test_download_gives_a_network_file_of_the_edited_values(page, tmp_path) -> None:
+    _, net = _builtin(page, tmp_path, "relu-sigmoid-linear", frozen=["b2"])
+    page.fill('input[data-q="W3[1,0]"]', "-0.75")
+    page.fill('input[data-q="lr"]', "0.1")
+    with page.expect_download() as download:
+        page.click(".jaxbp-download")
+    path = tmp_path / "network.json"
+    download.value.save_as(path)
+    data = json.loads(path.read_text())
+    assert data["frozen"] == ["b2"] and data["lr"] == 0.1
+    assert data["params"][2]["w"] == [[1.0], [-0.75]]
+    if "frozen" not in network_file.OPTIONAL:  # a loader without frozen parameters
+        del data["frozen"]
+    path.write_text(json.dumps(data))
+    loaded = network_file.load(path)
+    assert loaded.learning_rate == 0.1 and loaded.spec.layer_bias == net["spec"].layer_bias
+    assert (loaded.spec.sizes, loaded.spec.activations) == (
+        net["spec"].sizes,
+        net["spec"].activations,
+    )
+    np.testing.assert_array_equal(loaded.params[2]["w"], [[1.0], [-0.75]])
+
+
+def test_several_pages_on_one_page_stay_apart(page, tmp_path) -> None:
+    """Two notebook outputs of different traces: each script works on its own output only."""
+    nets = [_example_net("relu-2-2-1"), _example_net("sigmoid-softmax")]
+    traces = [explain(*(n[k] for k in ("spec", "loss", "params", "x", "y", "lr"))) for n in nets]
+    body = "".join(trace._repr_html_() for trace in traces)
+    _open(page, tmp_path / "notebook.html", f"<!DOCTYPE html><html><body>{body}</body></html>")
+    assert page.evaluate("document.querySelectorAll('.jaxbp-page[data-ready=true]').length") == 2
+    assert page.evaluate("typeof jaxbpPage") == "undefined"  # nothing global
+    page.fill('.jaxbp-page:nth-of-type(2) input[data-q="W1[0,0]"]', "0.5")
+    numbers = page.evaluate(
+        """[...document.querySelectorAll('.jaxbp-page')].map(root =>
+            [...root.querySelectorAll('[data-q]:not(input)')].map(e => [e.dataset.q, e.dataset.value, e.textContent]))"""
+    )
+    nets[1]["params"][0]["w"][0, 0] = 0.5
+    _assert_matches(numbers[0], _oracle(nets[0]))
+    _assert_matches(numbers[1], _oracle(nets[1]))

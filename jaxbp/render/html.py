@@ -30,7 +30,7 @@ from jaxbp.render._html_blocks import chain_block, matrix, quantity_block, scala
 from jaxbp.render._items import Chain, Item, Note, Quantity, Section
 from jaxbp.trace import Trace
 
-__all__ = ("fragment", "page")
+__all__ = ("fragment", "page", "title_of")
 
 
 def page(trace: Trace, title: str, digits: int = 4, frozen: Sequence[str] | None = None) -> str:
@@ -86,6 +86,12 @@ def fragment(
         + f'\n<script type="application/json" class="jaxbp-data">{_data(trace, title, digits, frozen_names)}</script>\n'
         + f'</div>\n<script>(function () {{\n{script}\njaxbpPage(document.getElementById("{root_id}"));\n}})();</script>'
     )
+
+
+def title_of(trace: Trace) -> str:
+    """A title for a trace without one: ``"1-4-2-1 network: relu, sigmoid, linear; half_se; lr 0.25"``."""
+    sizes, activations = "-".join(map(str, trace.sizes)), ", ".join(trace.activations)
+    return f"{sizes} network: {activations}; {trace.loss_name}; lr {trace.learning_rate:g}"
 
 
 def _asset(name: str) -> str:
