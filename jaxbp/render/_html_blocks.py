@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from jaxbp.trace import Trace
 
 _LAYERED = re.compile(r"^(xw|z|a|dL_da|da_dz|delta|dW|db|W|b)(\d+)(_new)?$")
+_UPDATE = re.compile(r"^(W|b)\d+_new$")
 _CHAIN = re.compile(r"^(dW|dL_da)(\d+)-chain$")
 
 
@@ -109,7 +110,8 @@ def matrix(name: str, value: np.ndarray, units: Units, digits: int, editable: bo
 def quantity_block(key: str, title_html: str, symbol: str, formula_html: str, body: str) -> str:
     """One named quantity: its jaxbp name, the seeds' symbol, what it is, its formula, its value."""
     return (
-        f'<div class="jaxbp-q" data-key="{escape(key)}"><div class="jaxbp-qhead">'
+        f'<div class="{"jaxbp-q jaxbp-update" if _UPDATE.match(key) else "jaxbp-q"}" '
+        f'data-key="{escape(key)}"><div class="jaxbp-qhead">'
         f'<code class="jaxbp-key">{escape(key)}</code><span class="jaxbp-sym">{escape(symbol)}</span>'
         f'</div><div class="jaxbp-title">{title_html}</div>'
         f'<div class="jaxbp-formula">{formula_html}</div>{body}</div>'
@@ -174,4 +176,41 @@ def chain_block(trace: Trace, chain: Chain, values: dict[str, Any], digits: int)
         f'<div class="jaxbp-chain"><div class="jaxbp-chain-label">{label}</div>'
         f'<div class="jaxbp-chain-sym">{escape(chain.symbolic)}</div>'
         f'<div class="jaxbp-chain-num">{numbers}</div></div>'
+    )
+
+
+def diagram(trace: Trace) -> str:
+    """The network as an SVG: one column of units per layer, every weight a line, each layer's
+    activation (and bias) under its column."""
+    sizes, units = trace.sizes, Units(trace.units, trace.sizes)
+    gap, step, radius, top = 120, 38, 14, 18
+    height = top + max(sizes) * step + 14
+    width = 60 + (len(sizes) - 1) * gap
+
+    def at(layer: int, j: int) -> tuple[float, float]:
+        middle = top + max(sizes) * step / 2
+        return 30 + layer * gap, middle + (j - (sizes[layer] - 1) / 2) * step
+
+    parts = []
+    for layer in range(1, len(sizes)):
+        for i in range(sizes[layer - 1]):
+            for j in range(sizes[layer]):
+                (x1, y1), (x2, y2) = at(layer - 1, i), at(layer, j)
+                parts.append(f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}"/>')
+    for layer, size in enumerate(sizes):
+        kind = "in" if layer == 0 else "out" if layer == len(sizes) - 1 else "hidden"
+        for j in range(size):
+            x, y = at(layer, j)
+            parts.append(
+                f'<circle class="jaxbp-{kind}" cx="{x}" cy="{y}" r="{radius}"/>'
+                f'<text x="{x}" y="{y + 4}">{escape(units.unit(layer, j))}</text>'
+            )
+        label = "input" if layer == 0 else trace.activations[layer - 1]
+        label += " + b" if layer and trace.bias[layer - 1] else ""
+        parts.append(
+            f'<text class="jaxbp-label" x="{at(layer, 0)[0]}" y="{height - 3}">{label}</text>'
+        )
+    return (
+        f'<svg class="jaxbp-diagram" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" role="img" aria-label="the network">{"".join(parts)}</svg>'
     )

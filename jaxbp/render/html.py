@@ -26,7 +26,7 @@ import numpy as np
 
 from jaxbp import manual
 from jaxbp.render._document import build
-from jaxbp.render._html_blocks import chain_block, matrix, quantity_block, scalar
+from jaxbp.render._html_blocks import chain_block, diagram, matrix, quantity_block, scalar
 from jaxbp.render._items import Chain, Item, Note, Quantity, Section
 from jaxbp.trace import Trace
 
@@ -201,29 +201,30 @@ def _network(trace: Trace, values: dict[str, Any], frozen: tuple[str, ...], digi
 
     units = Units(trace.units, trace.sizes)
     batch = trace.x.shape[0]
-    blocks = [
-        quantity_block(
-            "x", "input", units.letters[0], "", matrix("x", trace.x, units, digits, True)
-        ),
-        quantity_block("y", "target", "y", "", matrix("y", trace.y, units, digits, True)),
+    groups = [
+        _group(
+            "the example",
+            [
+                quantity_block(
+                    "x", "input", units.letters[0], "", matrix("x", trace.x, units, digits, True)
+                ),
+                quantity_block("y", "target", "y", "", matrix("y", trace.y, units, digits, True)),
+            ],
+        )
     ]
     for layer in trace.layers:
+        n, blocks = layer.index, []
         for name, value, title in (
-            (f"W{layer.index}", layer.weights, "weights"),
-            (f"b{layer.index}", layer.bias, "biases"),
+            (f"W{n}", layer.weights, "weights"),
+            (f"b{n}", layer.bias, "biases"),
         ):
             if value is not None:
-                kind = "w" if name[0] == "W" else "b"
                 tag = ' <span class="jaxbp-frozen">frozen</span>' if name in frozen else ""
-                blocks.append(
-                    quantity_block(
-                        name,
-                        title + tag,
-                        units.layer_symbol(layer.index, kind),
-                        f"layer {layer.index}",
-                        matrix(name, value, units, digits, True),
-                    )
-                )
+                symbol = units.layer_symbol(n, "w" if name[0] == "W" else "b")
+                body = matrix(name, value, units, digits, True)
+                blocks.append(quantity_block(name, title + tag, symbol, "", body))
+        arrow = f"{units.letters[n - 1]} → {units.letters[n]}"
+        groups.append(_group(f"layer {n}: {arrow} ({layer.activation})", blocks))
     lr = f'<input data-q="lr" value="{_input_text(trace.learning_rate)}" aria-label="lr" inputmode="decimal">'
     description = (
         f"Sizes {'-'.join(map(str, trace.sizes))}; activations {', '.join(trace.activations)}; "
@@ -232,8 +233,16 @@ def _network(trace: Trace, values: dict[str, Any], frozen: tuple[str, ...], digi
     frozen_note = f" Frozen (no update): {', '.join(frozen)}." if frozen else ""
     return (
         '<section class="jaxbp-section jaxbp-network"><h2>Network and initial values</h2>\n'
-        f'<p class="jaxbp-note">{description}.{frozen_note}</p>\n'
-        f'<div class="jaxbp-quantities">{"".join(blocks)}</div></section>'
+        f'<div class="jaxbp-overview">{diagram(trace)}'
+        f'<p class="jaxbp-note">{description}.{frozen_note}</p></div>\n'
+        f'<div class="jaxbp-groups">{"".join(groups)}</div></section>'
+    )
+
+
+def _group(caption: str, blocks: list[str]) -> str:
+    return (
+        f'<div class="jaxbp-group"><div class="jaxbp-caption">{escape(caption)}</div>'
+        f'<div class="jaxbp-quantities">{"".join(blocks)}</div></div>'
     )
 
 
@@ -251,8 +260,11 @@ def _section(
     from jaxbp.render._notation import Units
 
     units = Units(trace.units, trace.sizes)
-    kind = section.title.split(",")[0].split(" ")[0].lower()
-    kind = {"forward": "forward", "loss": "loss", "backward": "backward"}.get(kind, "after")
+    keys = [item.key for item in section.items if isinstance(item, Quantity)]
+    kind = {"forward": "forward", "loss": "loss", "backward": "backward"}.get(
+        section.title.split(",")[0].split(" ")[0].lower(), "after"
+    )
+    kind = "after" if "loss_new" in keys else kind
     html_items: list[str] = []
     blocks: list[str] = []
 
