@@ -508,3 +508,35 @@ def test_several_pages_on_one_page_stay_apart(page, tmp_path) -> None:
     nets[1]["params"][0]["w"][0, 0] = 0.5
     _assert_matches(numbers[0], _oracle(nets[0]))
     _assert_matches(numbers[1], _oracle(nets[1]))
+
+
+def _doc_blocks(language: str) -> list[str]:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "explain.md").read_text()
+    section = doc[doc.index("## Interactive page") :]
+    section = section[: section.index("\n## ", 1)]
+    return re.findall(rf"```{language}\n(.*?)```", section, re.S)
+
+
+def test_the_docs_commands_write_pages(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    for line in _doc_blocks("sh")[0].splitlines():
+        command, _, target = line.split("#")[0].partition(">")
+        assert cli.main(command.split()[1:]) == 0, line
+        out = capsys.readouterr().out
+        if target.strip():
+            assert out.startswith("<!DOCTYPE html>"), line
+    assert (tmp_path / "my_net.json").exists()
+
+
+def test_the_docs_python_example_runs(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(_doc_blocks("python")[0], "docs/explain.md", "exec"), namespace)
+    text = (tmp_path / "frozen.html").read_text(encoding="utf-8")
+    written = _written(text)
+    net = {
+        "spec": namespace["spec"], "loss": "half_se", "params": namespace["params"],
+        "x": np.array([[2.0, 3.0]]), "y": np.array([[1.0]]), "lr": 0.05, "frozen": ["b1", "b2"],
+    }  # fmt: skip
+    _assert_matches([(q, v, number(float(v), 6)) for q, v in written.computed], _oracle(net), 6)
+    assert '<option value="6" selected>' in text
