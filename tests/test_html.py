@@ -206,8 +206,8 @@ def _assert_matches(
         want = expected[name][index]
         got = float(value)
         scale = float(np.max(np.abs(expected[name]), initial=abs(want)))
-        if np.isnan(want):
-            assert np.isnan(got), q
+        if not np.isfinite(want):  # nan and inf as Python gets them (cross-entropy of logits)
+            assert got == want or (np.isnan(got) and np.isnan(want)), (q, got, want)
         else:
             assert abs(got - want) <= RTOL * scale or got == want, (q, got, want)
         seen.add((name, index))
@@ -259,6 +259,18 @@ def test_page_recomputes_as_the_manual_chain_rule(seed, page, tmp_path, monkeypa
     )
     _assert_matches(_numbers(page), _oracle(edited))
     assert "jaxbp-edited" in page.evaluate("document.querySelector('.jaxbp-page').className")
+
+
+def test_nan_and_inf_come_out_as_in_python(page, tmp_path, monkeypatch) -> None:
+    """Cross-entropy of a tanh output takes logs of negative numbers: nan and inf downstream."""
+    net = _network(0) | {"loss": "cross_entropy"}
+    spec = net["spec"]
+    net["spec"] = jaxbp.MLP(spec.sizes, (*spec.activations[:-1], "tanh"), spec.layer_bias)
+    _open(page, tmp_path / "nan.html", html_render.page(_trace(net, monkeypatch), "nan"))
+    numbers = _numbers(page)
+    _assert_matches(numbers, _oracle(net | {"frozen": []}))
+    assert any(value == "nan" for _, value, _ in numbers)
+    assert any(text == "nan" for _, _, text in numbers)
 
 
 def test_every_activation_and_loss_is_drawn() -> None:
@@ -540,3 +552,13 @@ def test_the_docs_python_example_runs(tmp_path, monkeypatch) -> None:
     }  # fmt: skip
     _assert_matches([(q, v, number(float(v), 6)) for q, v in written.computed], _oracle(net), 6)
     assert '<option value="6" selected>' in text
+
+
+def test_a_title_cannot_break_out_of_the_page(page, tmp_path) -> None:
+    net = _example_net("relu-2-2-1")
+    trace = explain(*(net[k] for k in ("spec", "loss", "params", "x", "y", "lr")))
+    title = 'net </script><script>window.injected = 1</script> <b>"bold"</b>'
+    _open(page, tmp_path / "title.html", html_render.page(trace, title))
+    assert page.evaluate("typeof window.injected") == "undefined"
+    assert page.text_content("h1") == title and page.title() == title
+    _assert_matches(_numbers(page), _oracle(net))
