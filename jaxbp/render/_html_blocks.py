@@ -185,11 +185,11 @@ def diagram(trace: Trace) -> str:
     sizes, units = trace.sizes, Units(trace.units, trace.sizes)
     gap, step, radius, top = 120, 38, 14, 18
     height = top + max(sizes) * step + 14
-    width = 60 + (len(sizes) - 1) * gap
+    width = 100 + (len(sizes) - 1) * gap
 
     def at(layer: int, j: int) -> tuple[float, float]:
         middle = top + max(sizes) * step / 2
-        return 30 + layer * gap, middle + (j - (sizes[layer] - 1) / 2) * step
+        return 50 + layer * gap, middle + (j - (sizes[layer] - 1) / 2) * step
 
     parts = []
     for layer in range(1, len(sizes)):

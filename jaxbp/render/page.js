@@ -255,7 +255,11 @@ function jaxbpPage(root) {
       const ok = NUMBER.test(input.value) && Number.isFinite(number) && (key.name !== "lr" || number > 0);
       input.classList.toggle("jaxbp-invalid", !ok);
       input.setAttribute("aria-invalid", String(!ok));
-      if (!ok) { invalid.push(input.dataset.q); return; }
+      if (!ok) {
+        const what = key.name === "lr" ? "the learning rate must be a number > 0" : "not a number";
+        invalid.push(`${input.dataset.q}: ${what}`);
+        return;
+      }
       const initial = lookupIn(data.initial, key);
       input.classList.toggle("jaxbp-modified", number !== initial);
       if (key.index.length === 0) values[key.name] = number;
@@ -298,8 +302,8 @@ function jaxbpPage(root) {
     const edited = root.querySelector("input.jaxbp-modified") !== null;
     root.classList.toggle("jaxbp-edited", edited);
     if (invalid.length) {
-      status.textContent = "Not a valid number (the learning rate must be > 0): " + invalid.join(", ")
-        + ". The numbers below are those of the last valid values.";
+      status.textContent = invalid.join("; ") + ". The numbers below are those of the last "
+        + "valid values.";
       status.classList.add("jaxbp-error");
       return;
     }
