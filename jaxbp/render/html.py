@@ -14,7 +14,6 @@ needs no network and works from ``file://``. Parameters named in ``frozen`` take
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Sequence
@@ -24,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from jaxbp import manual
 from jaxbp.render._document import build
 from jaxbp.render._html_blocks import chain_block, diagram, matrix, quantity_block, scalar
+from jaxbp.render._html_values import data_json, frozen_names, values_of
 from jaxbp.render._items import Chain, Item, Note, Quantity, Section
+from jaxbp.render._notation import Units
 from jaxbp.trace import Trace
 
 __all__ = ("fragment", "page", "title_of")
@@ -71,19 +71,19 @@ def fragment(
     Everything is scoped to the ``<div>``: several fragments on one page do not interfere.
     ``root_id`` is the ``<div>``'s id (default: a fresh unique one). Arguments as :func:`page`.
     """
-    frozen_names = _frozen(trace, frozen)
+    frozen = frozen_names(trace, frozen)
     if not (isinstance(digits, int) and 1 <= digits <= 17):
         raise ValueError(f"html.fragment: digits must be an int from 1 to 17, got {digits!r}.")
     root_id = root_id or f"jaxbp-{uuid.uuid4().hex[:12]}"
-    values = _values(trace, frozen_names)
+    values = values_of(trace, frozen)
     sections = build(trace, digits)
-    parts = [_header(trace, title, digits), _network(trace, values, frozen_names, digits)]
-    parts += [_section(trace, s, values, frozen_names, digits) for s in sections[1:]]
+    parts = [_header(trace, title, digits), _network(trace, values, frozen, digits)]
+    parts += [_section(trace, s, values, frozen, digits) for s in sections[1:]]
     script = _asset("page.js")
     return (
         f'<div class="jaxbp-page" id="{root_id}">\n<style>{_asset("page.css")}</style>\n'
         + "\n".join(parts)
-        + f'\n<script type="application/json" class="jaxbp-data">{_data(trace, title, digits, frozen_names)}</script>\n'
+        + f'\n<script type="application/json" class="jaxbp-data">{data_json(trace, title, digits, frozen)}</script>\n'
         + f'</div>\n<script>(function () {{\n{script}\njaxbpPage(document.getElementById("{root_id}"));\n}})();</script>'
     )
 
@@ -96,82 +96,6 @@ def title_of(trace: Trace) -> str:
 
 def _asset(name: str) -> str:
     return resources.files("jaxbp.render").joinpath(name).read_text(encoding="utf-8")
-
-
-def _parameter_names(trace: Trace) -> list[str]:
-    names = []
-    for layer in trace.layers:
-        names.append(f"W{layer.index}")
-        if layer.bias is not None:
-            names.append(f"b{layer.index}")
-    return names
-
-
-def _frozen(trace: Trace, frozen: Sequence[str] | None) -> tuple[str, ...]:
-    if frozen is None:
-        frozen = getattr(trace, "frozen", None) or ()
-    if isinstance(frozen, str):
-        raise TypeError(
-            f"html.page: frozen must be a list of names such as ['b1'], got {frozen!r}."
-        )
-    valid = _parameter_names(trace)
-    unknown = [name for name in frozen if name not in valid]
-    if unknown:
-        raise ValueError(
-            f"html.page: frozen has unknown parameter names {unknown}; this network's parameters "
-            f"are {', '.join(valid)}."
-        )
-    return tuple(frozen)
-
-
-def _values(trace: Trace, frozen: tuple[str, ...]) -> dict[str, Any]:
-    """Every number of the page under its name; frozen parameters keep their values."""
-    values: dict[str, Any] = dict(trace.names()) | {"lr": trace.learning_rate}
-    new_params, changed = [], False
-    for layer in trace.layers:
-        updated = {}
-        for kind, old in (("W", layer.weights), ("b", layer.bias)):
-            if old is None:
-                continue
-            name = f"{kind}{layer.index}"
-            if name in frozen and not np.array_equal(values[f"{name}_new"], old):
-                values[f"{name}_new"], changed = old, True
-            updated["w" if kind == "W" else "b"] = np.asarray(values[f"{name}_new"])
-        new_params.append(updated)
-    if changed:  # the trace updated a frozen parameter: redo the pass after the update
-        with np.errstate(all="ignore"):
-            after = manual.forward(trace.spec, new_params, trace.x)
-            values["loss_new"] = manual.loss_value(trace.loss_name, after.activations[-1], trace.y)
-        for n in range(1, len(trace.layers) + 1):
-            values[f"xw{n}_new"] = after.products[n - 1]
-            values[f"z{n}_new"] = after.pre_activations[n - 1]
-            values[f"a{n}_new"] = after.activations[n - 1]
-    return values
-
-
-def _data(trace: Trace, title: str, digits: int, frozen: tuple[str, ...]) -> str:
-    initial: dict[str, Any] = {
-        "x": trace.x.tolist(),
-        "y": trace.y.tolist(),
-        "lr": trace.learning_rate,
-    }
-    for layer in trace.layers:
-        initial[f"W{layer.index}"] = layer.weights.tolist()
-        if layer.bias is not None:
-            initial[f"b{layer.index}"] = layer.bias.tolist()
-    data = {
-        "name": title,
-        "sizes": list(trace.sizes),
-        "activations": list(trace.activations),
-        "bias": list(trace.bias),
-        "loss": trace.loss_name,
-        "units": list(trace.units),
-        "frozen": list(frozen),
-        "digits": digits,
-        "initial": initial,
-    }
-    # "<" escaped so that no "</script>" can end the block early
-    return json.dumps(data, allow_nan=False).replace("<", "\\u003c")
 
 
 def _header(trace: Trace, title: str, digits: int) -> str:
@@ -197,8 +121,6 @@ def _header(trace: Trace, title: str, digits: int) -> str:
 
 
 def _network(trace: Trace, values: dict[str, Any], frozen: tuple[str, ...], digits: int) -> str:
-    from jaxbp.render._notation import Units
-
     units = Units(trace.units, trace.sizes)
     batch = trace.x.shape[0]
     groups = [
@@ -257,8 +179,6 @@ _UPDATE = re.compile(r"^(W|b)(\d+)_new$")
 def _section(
     trace: Trace, section: Section, values: dict[str, Any], frozen: tuple[str, ...], digits: int
 ) -> str:
-    from jaxbp.render._notation import Units
-
     units = Units(trace.units, trace.sizes)
     keys = [item.key for item in section.items if isinstance(item, Quantity)]
     kind = {"forward": "forward", "loss": "loss", "backward": "backward"}.get(
