@@ -562,3 +562,21 @@ def test_a_title_cannot_break_out_of_the_page(page, tmp_path) -> None:
     assert page.evaluate("typeof window.injected") == "undefined"
     assert page.text_content("h1") == title and page.title() == title
     _assert_matches(_numbers(page), _oracle(net))
+
+
+def test_a_trace_with_frozen_parameters_shows_them(page, tmp_path) -> None:
+    """A trace that carries ``frozen`` (explain(..., frozen=...)): the page takes it from there."""
+    import inspect
+
+    if "frozen" not in inspect.signature(explain).parameters:
+        pytest.skip("this explain has no frozen parameters")
+    net = _example_net("relu-sigmoid-linear") | {"frozen": ["b1", "b3"]}
+    keys = ("spec", "loss", "params", "x", "y", "lr")
+    trace = explain(*(net[k] for k in keys), frozen=net["frozen"])  # type: ignore[call-arg]
+    text = html_render.page(trace, "frozen biases")
+    assert text.count('class="jaxbp-frozen"') == 2
+    _open(page, tmp_path / "frozen.html", text)
+    _assert_matches(_numbers(page), _oracle(net))
+    page.fill('input[data-q="b1[0]"]', "-2")
+    net["params"][0]["b"][0] = -2.0
+    _assert_matches(_numbers(page), _oracle(net))
