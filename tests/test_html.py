@@ -428,7 +428,15 @@ def _builtin(tab, tmp_path: Path, name: str, frozen: list[str] | None = None):
 
 def test_numbers_are_written_as_python_writes_them(page, tmp_path) -> None:
     _builtin(page, tmp_path, "relu-2-2-1")
+    rng = np.random.default_rng(7)
+    drawn = rng.normal(size=200) * 10.0 ** rng.uniform(-9, 9, 200)
+    # exact halves at some digit (ties), and numbers of few digits such as 0.125
+    ties = rng.integers(-5000, 5000, 200) / 2.0 ** rng.integers(0, 12, 200)
+    places = rng.integers(1, 6, 100)
+    short = [round(float(v), int(d)) for v, d in zip(rng.normal(size=100), places, strict=True)]
+    subnormal = rng.integers(1, 10**6, 20) * 5e-324
     values = [*TRICKY, float("nan"), float("inf"), float("-inf")]
+    values += [float(v) for v in (*drawn, *ties, *short, *subnormal)]
     got = page.evaluate(
         """values => {
             const j = document.querySelector('.jaxbp-page').jaxbp;

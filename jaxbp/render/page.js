@@ -12,6 +12,7 @@ function jaxbpPage(root) {
   const data = JSON.parse(root.querySelector("script.jaxbp-data").textContent);
   const L = data.activations.length;
   const frozen = new Set(data.frozen);
+  const MAX_HIGHLIGHTED = 2000;
   let digits = data.digits;
   let names = null;
 
@@ -58,13 +59,20 @@ function jaxbpPage(root) {
 
   function rounded(a, p) {
     // a > 0 to p significant digits, ties to even as Python does (toExponential rounds them up)
-    let r = split(a.toExponential(p - 1));
-    const exact = split(a.toExponential(100));
+    // Shortcuts from the shortest digits that read back as a: with 15 digits or fewer (and a
+    // normal number, spacing 2^-52 relative), those digits are the rounding, or show that no tie
+    // is possible.
+    const shortest = split(a.toExponential());
+    const quick = p <= 15 && a >= 2.2250738585072014e-308;
+    if (quick && shortest.digits.length <= p) return shortest;
+    const up = split(a.toExponential(p - 1));
+    if (quick && !(shortest.digits.length === p + 1 && shortest.digits[p] === "5")) return up;
+    const exact = split(a.toExponential(100)); // a tie is possible: look at the exact value
     if (exact.digits[p] === "5" && /^0*$/.test(exact.digits.slice(p + 1))
         && Number(exact.digits[p - 1]) % 2 === 0) {
-      r = { digits: exact.digits.slice(0, p), exp: exact.exp };
+      return { digits: exact.digits.slice(0, p), exp: exact.exp };
     }
-    return r;
+    return up;
   }
 
   function format(v, p) {
@@ -236,8 +244,7 @@ function jaxbpPage(root) {
     return { name: m[1], index: m[2] ? m[2].split(",").map(Number) : [] };
   }
 
-  function lookup(q) {
-    const key = parseQ(q);
+  function lookupKey(key) {
     let value = key && names[key.name];
     for (const i of key ? key.index : []) value = value === undefined ? undefined : value[i];
     return typeof value === "number" ? value : undefined;
@@ -249,26 +256,24 @@ function jaxbpPage(root) {
     // the initial values with every input's number in place; the names of invalid inputs
     const values = JSON.parse(JSON.stringify(data.initial));
     const invalid = [];
-    root.querySelectorAll("input[data-q]").forEach((input) => {
-      const key = parseQ(input.dataset.q);
-      const number = Number(input.value);
-      const ok = NUMBER.test(input.value) && Number.isFinite(number) && (key.name !== "lr" || number > 0);
-      input.classList.toggle("jaxbp-invalid", !ok);
-      input.setAttribute("aria-invalid", String(!ok));
+    for (const { el, key, initial } of inputs) {
+      const number = Number(el.value);
+      const ok = NUMBER.test(el.value) && Number.isFinite(number) && (key.name !== "lr" || number > 0);
+      el.classList.toggle("jaxbp-invalid", !ok);
+      el.setAttribute("aria-invalid", String(!ok));
       if (!ok) {
         const what = key.name === "lr" ? "the learning rate must be a number > 0" : "not a number";
-        invalid.push(`${input.dataset.q}: ${what}`);
-        return;
+        invalid.push(`${el.dataset.q}: ${what}`);
+        continue;
       }
-      const initial = lookupIn(data.initial, key);
-      input.classList.toggle("jaxbp-modified", number !== initial);
+      el.classList.toggle("jaxbp-modified", number !== initial);
       if (key.index.length === 0) values[key.name] = number;
       else {
         let target = values[key.name];
         key.index.slice(0, -1).forEach((i) => { target = target[i]; });
         target[key.index[key.index.length - 1]] = number;
       }
-    });
+    }
     return { values, invalid };
   }
 
@@ -278,19 +283,28 @@ function jaxbpPage(root) {
     return value;
   }
 
-  function show(first) {
+  // the page's structure is fixed: find its numbers and inputs once
+  const cells = [...root.querySelectorAll("[data-q]:not(input)")].map((el) => (
+    { el, key: parseQ(el.dataset.q), value: el.dataset.value, text: el.textContent }));
+  const inputs = [...root.querySelectorAll("input[data-q]")].map((el) => {
+    const key = parseQ(el.dataset.q);
+    return { el, key, initial: lookupIn(data.initial, key) };
+  });
+
+  function show(first, reformat) {
     const changed = [];
-    root.querySelectorAll("[data-q]:not(input)").forEach((el) => {
-      const value = lookup(el.dataset.q);
-      const repr_ = value === undefined ? "missing" : repr(value);
+    for (const cell of cells) {
+      const value = lookupKey(cell.key);
+      const text_ = value === undefined ? "missing" : repr(value);
+      if (cell.value !== text_) {
+        cell.value = cell.el.dataset.value = text_;
+        changed.push(cell.el);
+      } else if (!reformat) continue;
       const text = value === undefined ? "?" : format(value, digits);
-      if (el.dataset.value !== repr_) {
-        el.dataset.value = repr_;
-        changed.push(el);
-      }
-      if (el.textContent !== text) el.textContent = text;
-    });
-    if (first) return;
+      if (cell.text !== text) cell.text = cell.el.textContent = text;
+    }
+    // highlight what changed; beyond a few thousand numbers the highlight costs seconds
+    if (first || changed.length === 0 || changed.length > MAX_HIGHLIGHTED) return;
     changed.forEach((el) => el.classList.remove("jaxbp-changed"));
     void root.offsetWidth; // restart the highlight of numbers that changed again
     changed.forEach((el) => el.classList.add("jaxbp-changed"));
@@ -315,7 +329,7 @@ function jaxbpPage(root) {
       : "Edit any white box (an input, a weight, a bias, a target or the learning rate): every "
         + "number of the forward pass, the loss, the backward pass and the update follows.";
     names = compute(values);
-    show(first);
+    show(first, first);
   }
 
   function networkFile() {
@@ -335,7 +349,7 @@ function jaxbpPage(root) {
   });
   root.querySelector(".jaxbp-digits").addEventListener("change", (event) => {
     digits = Number(event.target.value);
-    show(true);
+    show(true, true);
   });
   root.querySelector(".jaxbp-reset").addEventListener("click", () => {
     root.querySelectorAll("input[data-q]").forEach((input) => {
