@@ -291,6 +291,8 @@ function jaxbpPage(root) {
     return { el, key, initial: lookupIn(data.initial, key) };
   });
 
+  root.classList.toggle("jaxbp-large", cells.length > MAX_HIGHLIGHTED);
+
   function show(first, reformat) {
     const changed = [];
     for (const cell of cells) {
