@@ -588,3 +588,23 @@ def test_a_trace_with_frozen_parameters_shows_them(page, tmp_path) -> None:
     page.fill('input[data-q="b1[0]"]', "-2")
     net["params"][0]["b"][0] = -2.0
     _assert_matches(_numbers(page), _oracle(net))
+
+
+def test_a_large_page_recomputes_without_highlights(page, tmp_path, monkeypatch) -> None:
+    """Thousands of numbers (three softmax Jacobians of a batch of 10): still exact; the page
+    skips laying out off-screen sections and the highlight."""
+    rng = np.random.default_rng(3)
+    spec = jaxbp.MLP(sizes=(10, 10, 10, 10), activations=("softmax", "softmax", "softmax"))
+    params = [{"w": rng.normal(0, 0.8, (10, 10)), "b": rng.normal(0, 0.5, 10)} for _ in range(3)]
+    net = {
+        "spec": spec, "loss": "cross_entropy", "params": params, "x": rng.normal(size=(10, 10)),
+        "y": rng.dirichlet(np.ones(10), 10), "lr": 0.3, "frozen": [],
+    }  # fmt: skip
+    _open(page, tmp_path / "large.html", html_render.page(_trace(net, monkeypatch), "large"))
+    assert "jaxbp-large" in page.evaluate("document.querySelector('.jaxbp-page').className")
+    page.fill('input[data-q="W2[3,4]"]', "1.5")
+    params[1]["w"][3, 4] = 1.5
+    numbers = _numbers(page)
+    assert len(numbers) > 3000
+    _assert_matches(numbers, _oracle(net))
+    assert page.evaluate("document.querySelectorAll('.jaxbp-changed').length") == 0
