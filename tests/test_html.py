@@ -608,3 +608,29 @@ def test_a_large_page_recomputes_without_highlights(page, tmp_path, monkeypatch)
     assert len(numbers) > 3000
     _assert_matches(numbers, _oracle(net))
     assert page.evaluate("document.querySelectorAll('.jaxbp-changed').length") == 0
+
+
+def test_arrow_keys_nudge_a_number(page, tmp_path) -> None:
+    _, net = _builtin(page, tmp_path, "relu-sigmoid-linear")
+    page.focus('input[data-q="W2[2,1]"]')
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("Shift+ArrowDown")
+    assert page.input_value('input[data-q="W2[2,1]"]') == "0.41"  # 0.5 + 0.01 - 0.1
+    net["params"][1]["w"][2, 1] = 0.41
+    _assert_matches(_numbers(page), _oracle(net))
+
+
+def test_no_download_while_a_number_is_bad(page, tmp_path) -> None:
+    _builtin(page, tmp_path, "relu-2-2-1")
+    page.fill('input[data-q="lr"]', "-1")
+    downloads: list = []
+
+    def record(download) -> None:
+        downloads.append(download)
+
+    page.on("download", record)
+    page.click(".jaxbp-download")
+    page.wait_for_timeout(300)
+    page.remove_listener("download", record)
+    assert downloads == []
+    assert "lr: the learning rate must be a number > 0" in page.text_content(".jaxbp-status")

@@ -328,8 +328,9 @@ function jaxbpPage(root) {
       ? "Edited: every number below was recomputed in this page (float64, the same chain rule as "
         + "jaxbp.manual). The check against jax.grad above applies to the initial values; download "
         + "the network file and run jaxbp explain --network on it to check these."
-      : "Edit any white box (an input, a weight, a bias, a target or the learning rate): every "
-        + "number of the forward pass, the loss, the backward pass and the update follows.";
+      : "Edit any white box (an input, a weight, a bias, a target or the learning rate), or "
+        + "nudge it with the arrow keys: every number of the forward pass, the loss, the backward "
+        + "pass and the update follows.";
     names = compute(values);
     show(first, first);
   }
@@ -359,7 +360,18 @@ function jaxbpPage(root) {
     });
     update(false);
   });
+  root.addEventListener("keydown", (event) => {
+    // ArrowUp/ArrowDown nudge a number by 0.01 (Shift: 0.1, Alt: 0.001) and recompute
+    if (!event.target.matches("input[data-q]") || !["ArrowUp", "ArrowDown"].includes(event.key)) return;
+    const value = Number(event.target.value);
+    if (!NUMBER.test(event.target.value) || !Number.isFinite(value)) return;
+    const step = (event.shiftKey ? 0.1 : event.altKey ? 0.001 : 0.01) * (event.key === "ArrowUp" ? 1 : -1);
+    event.preventDefault();
+    event.target.value = String(Number((value + step).toPrecision(12)));
+    update(false);
+  });
   root.querySelector(".jaxbp-download").addEventListener("click", () => {
+    if (readInputs().invalid.length) return; // the status line names the numbers to fix first
     const link = document.createElement("a");
     link.href = URL.createObjectURL(new Blob([networkFile()], { type: "application/json" }));
     link.download = "network.json";
