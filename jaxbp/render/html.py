@@ -99,7 +99,7 @@ def _asset(name: str) -> str:
 
 
 def _header(trace: Trace, title: str, digits: int) -> str:
-    worst = float(np.max([check.max_abs_diff for check in trace.checks]))
+    worst = float(np.max([check.max_abs_diff for check in trace.checks], initial=0.0))
     verdict = "verified" if trace.verified else "NOT verified"
     options = "".join(
         f'<option value="{d}"{" selected" if d == digits else ""}>{d}</option>'
@@ -231,9 +231,14 @@ def _with_products_after(trace: Trace, items: tuple[Item, ...]) -> list[Item]:
     """The items, with ``xw{l}_new`` before ``z{l}_new`` where layer ``l`` has a bias (as the
     forward pass shows ``xw{l}`` before ``z{l}``)."""
     out: list[Item] = []
+    present = {item.key for item in items if isinstance(item, Quantity)}
     for item in items:
         match = re.match(r"^z(\d+)_new$", item.key) if isinstance(item, Quantity) else None
-        if match and trace.layers[int(match[1]) - 1].bias is not None:
+        if (
+            match
+            and f"xw{match[1]}_new" not in present
+            and trace.layers[int(match[1]) - 1].bias is not None
+        ):
             n = int(match[1])
             layer = trace.layers[n - 1]
             out.append(
