@@ -12,7 +12,8 @@ The file is one JSON object::
       "loss": "half_se",                      # a name in jaxbp.LOSSES
       "lr": 0.05,                             # SGD learning rate > 0
       "units": ["i", "h", "o"],               # optional: one letter per layer, the seeds' notation
-      "name": "my network"                    # optional title
+      "name": "my network",                   # optional title
+      "frozen": ["b1", "b2"]                  # optional: parameters that take no update
     }
 
 ``params[l - 1]`` is ``{"w": (fan_in, fan_out), "b": (fan_out,)}``, the layout of ``MLP.init``.
@@ -34,6 +35,7 @@ import numpy as np
 from jaxbp import _checks
 from jaxbp.losses import LOSSES
 from jaxbp.mlp import MLP
+from jaxbp.trace import check_frozen
 from jaxbp.worked import WorkedExample
 
 REQUIRED = {
@@ -45,7 +47,7 @@ REQUIRED = {
     "loss": 'a loss name, e.g. "half_se"',
     "lr": "the SGD learning rate, e.g. 0.1",
 }
-OPTIONAL = ("bias", "units", "name")
+OPTIONAL = ("bias", "units", "name", "frozen")
 
 
 class NetworkFileError(ValueError):
@@ -64,6 +66,7 @@ class NetworkFile:
     loss: str
     learning_rate: float
     units: tuple[str, ...] | None
+    frozen: tuple[str, ...] = ()
 
 
 def load(path: str | Path) -> NetworkFile:
@@ -113,6 +116,7 @@ def parse(data: Any, where: str = "network") -> NetworkFile:
         if isinstance(data["lr"], bool) or not isinstance(data["lr"], int | float):
             raise NetworkFileError(f"{where}: lr must be a number like 0.1, got {data['lr']!r}.")
         _checks.check_learning_rate(where, data["lr"])
+        frozen = check_frozen(where, spec, _names(data.get("frozen", []), "frozen", where))
     except (ValueError, TypeError) as error:
         raise NetworkFileError(str(error)) from None
     return NetworkFile(
@@ -124,7 +128,16 @@ def parse(data: Any, where: str = "network") -> NetworkFile:
         loss=loss,
         learning_rate=float(data["lr"]),
         units=_units(data.get("units"), spec, where),
+        frozen=frozen,
     )
+
+
+def _names(value: Any, key: str, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise NetworkFileError(
+            f'{where}: {key} must be a list of parameter names like ["b1", "b2"], got {value!r}.'
+        )
+    return value
 
 
 def _kind(value: Any) -> str:

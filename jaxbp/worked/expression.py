@@ -20,8 +20,10 @@ an overflow gives ``inf`` rather than an exception.
 from __future__ import annotations
 
 import ast
+import copy
 import dataclasses
 import operator
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -30,6 +32,7 @@ import numpy as np
 MAX_LENGTH = 200
 MAX_DEPTH = 20
 MAX_EXPONENT = 64.0
+_WEIGHT = re.compile(r"d?W\d+(_new)?")
 
 _BINARY: dict[type, Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -74,6 +77,34 @@ class Expression:
                 f"e.g. {self.names[0] if self.names else 'z1'}[0, 0]."
             )
         return float(value.reshape(()))
+
+    def transposed(self) -> list[tuple[str, Expression]]:
+        """One variant per weight-matrix subscript ``W2[0, 1]`` with its indices swapped.
+
+        Only the names of weight matrices and their gradients and updates (``W``, ``dW``,
+        ``W_new``) are swapped: their two indices are (unit below, unit above).
+
+        Returns:
+            ``(text of the swapped subscript, the whole expression with it swapped)`` pairs.
+        """
+        variants = []
+        for position, node in enumerate(ast.walk(self.tree)):
+            if (
+                isinstance(node, ast.Subscript)
+                and isinstance(node.value, ast.Name)
+                and _WEIGHT.fullmatch(node.value.id)
+                and isinstance(node.slice, ast.Tuple)
+                and len(node.slice.elts) == 2
+                and not any(isinstance(index, ast.Slice) for index in node.slice.elts)
+                and ast.dump(node.slice.elts[0]) != ast.dump(node.slice.elts[1])
+            ):
+                tree = copy.deepcopy(self.tree)
+                swapped = next(n for i, n in enumerate(ast.walk(tree)) if i == position)
+                assert isinstance(swapped, ast.Subscript) and isinstance(swapped.slice, ast.Tuple)
+                swapped.slice.elts.reverse()
+                text = ast.unparse(swapped)
+                variants.append((text, Expression(ast.unparse(tree), tree, self.names)))
+        return variants
 
 
 def parse(text: str) -> Expression:
