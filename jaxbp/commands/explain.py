@@ -10,6 +10,7 @@ jaxbp explain sigmoid-softmax --write-network start.json    # a file to edit
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -223,9 +224,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _read_numbers(path: str) -> tuple[worked.Published, ...]:
     try:
-        return read_numbers(path)
+        records = read_numbers(path)
     except NumbersFileError as error:
         raise UsageError(str(error)) from None
+    name = Path(path).name  # the table's title
+    return tuple(dataclasses.replace(r, document=r.document or name) for r in records)
 
 
 def _print_text(trace: Trace, title: str, digits: int, rows: list[render.Row] | None) -> None:

@@ -10,7 +10,8 @@ recomputed under each slip in turn; the first that reproduces it names the mista
 - ``activation derivative``: ``delta_l = dL/da_l`` without the factor ``f_l'(z_l)``, and
   everything computed from it below layer ``l`` and in the update;
 - ``rounding``: every intermediate rounded to 1..4 decimals or 2..4 significant digits and carried
-  forward, or the value right to one or two fewer decimals than written;
+  forward, or the value right to one or two fewer decimals than written (when that is still
+  within 1% of the correct value);
 - ``arithmetic``: none of the above.
 
 The slips are replayed by :func:`replay`, one forward pass, loss, backward pass and update in
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from jaxbp import manual
+from jaxbp.mlp import MLP
 from jaxbp.trace import Trace
 from jaxbp.worked.expression import Expression, ExpressionError
 
@@ -75,52 +77,53 @@ def replay(
 
     Args:
         trace: the network, its parameters and example.
-        rounding: applied to every intermediate result before it is used further.
+        rounding: applied to every intermediate result where it is used further (the stored
+            result itself is exact from rounded inputs, as a student carries rounded numbers on
+            but writes the last result to any precision).
         skip_derivative: a layer ``l`` whose ``delta_l`` is taken as ``dL/da_l``.
         lr_slip: ``"lr*lr"``, ``"2*lr"`` or ``"none"`` for a wrong learning-rate factor.
     """
-    r, spec = rounding, trace.spec
+    r, spec, lr = rounding, trace.spec, trace.learning_rate
     names: dict[str, Any] = {"x": trace.x, "y": trace.y, "a0": trace.x}
     params = [{"w": layer.weights} | _bias(layer.bias) for layer in trace.layers]
     with np.errstate(all="ignore"):
-        inputs = _forward(spec, params, r(trace.x), r, names, "")
-        output = names[f"a{spec.num_layers}"]
-        names["loss"] = float(r(np.asarray(manual.loss_value(trace.loss_name, output, trace.y))))
-        upstream = r(manual.loss_derivative(trace.loss_name, output, trace.y))
+        inputs = _forward(spec, params, trace.x, r, names, "")
+        output = r(names[f"a{spec.num_layers}"])
+        names["loss"] = manual.loss_value(trace.loss_name, output, trace.y)
+        upstream = manual.loss_derivative(trace.loss_name, output, trace.y)
         grads: list[dict[str, np.ndarray]] = [{} for _ in params]
         for l in reversed(range(spec.num_layers)):  # noqa: E741  (layer index of the equations)
-            n, z = l + 1, names[f"z{l + 1}"]
-            derivative = r(manual.activation_derivative(spec.activations[l], z))
+            n = l + 1
+            derivative = manual.activation_derivative(spec.activations[l], r(names[f"z{n}"]))
             if skip_derivative == n:
                 delta = upstream
             elif derivative.ndim == 3:  # softmax: J^T dL/da per example
-                delta = r(np.einsum("nij,ni->nj", derivative, upstream))
+                delta = np.einsum("nij,ni->nj", r(derivative), r(upstream))
             else:
-                delta = r(upstream * derivative)
+                delta = r(upstream) * r(derivative)
             names |= {f"dL_da{n}": upstream, f"da_dz{n}": derivative, f"delta{n}": delta}
-            grads[l]["w"] = r(inputs[l].T @ delta)
+            grads[l]["w"] = r(inputs[l]).T @ r(delta)
+            names[f"dW{n}"] = grads[l]["w"]
             if "b" in params[l]:
-                grads[l]["b"] = r(delta.sum(axis=0))
-            names |= {f"{k}{n}": v for k, v in (("dW", grads[l]["w"]), ("db", grads[l].get("b")))}
-            upstream = r(delta @ params[l]["w"].T)
+                grads[l]["b"] = names[f"db{n}"] = r(delta).sum(axis=0)
+            upstream = r(delta) @ params[l]["w"].T
         names["dL_da0"] = upstream
-        lr = trace.learning_rate
         factor = {None: lr, "lr*lr": lr * lr, "2*lr": 2 * lr, "none": 1.0}[lr_slip]
         new = [
-            {key: r(value - factor * grads[l][key]) for key, value in layer.items()}
+            {key: value - factor * r(grads[l][key]) for key, value in layer.items()}
             for l, layer in enumerate(params)  # noqa: E741
         ]
         for name in trace.frozen:
             new[int(name[1:]) - 1][name[0].lower()] = params[int(name[1:]) - 1][name[0].lower()]
-        for n, layer in enumerate(new, start=1):
-            names |= {f"W{n}": params[n - 1]["w"], f"W{n}_new": layer["w"]}
+        for n, (old, layer) in enumerate(zip(params, new, strict=True), start=1):
+            names |= {f"W{n}": old["w"], f"W{n}_new": layer["w"]}
             if "b" in layer:
-                names |= {f"b{n}": params[n - 1]["b"], f"b{n}_new": layer["b"]}
-        _forward(spec, new, r(trace.x), r, names, "_new")
-        output = names[f"a{spec.num_layers}_new"]
-        loss_new = manual.loss_value(trace.loss_name, output, trace.y)
-        names["loss_new"] = float(r(np.asarray(loss_new)))
-    return {key: value for key, value in names.items() if value is not None}
+                names |= {f"b{n}": old["b"], f"b{n}_new": layer["b"]}
+        rounded_new = [{key: r(value) for key, value in layer.items()} for layer in new]
+        _forward(spec, rounded_new, trace.x, r, names, "_new")
+        output = r(names[f"a{spec.num_layers}_new"])
+        names["loss_new"] = manual.loss_value(trace.loss_name, output, trace.y)
+    return names
 
 
 def _bias(bias: np.ndarray | None) -> dict[str, np.ndarray]:
@@ -128,19 +131,20 @@ def _bias(bias: np.ndarray | None) -> dict[str, np.ndarray]:
 
 
 def _forward(
-    spec: Any,
+    spec: MLP,
     params: list[dict[str, np.ndarray]],
     a: np.ndarray,
     r: Rounding,
-    names: dict,
+    names: dict[str, Any],
     tail: str,
 ) -> list[np.ndarray]:
+    """The forward pass, each step computed exactly from the rounded results of the step before."""
     inputs = []
     for n, (layer, activation) in enumerate(zip(params, spec.activations, strict=True), start=1):
         inputs.append(a)
-        product = r(a @ layer["w"])
-        z = r(product + layer["b"]) if "b" in layer else product
-        a = r(manual.ACTIVATIONS[activation](z))
+        product = r(a) @ layer["w"]
+        z = r(product) + layer["b"] if "b" in layer else product
+        a = manual.ACTIVATIONS[activation](r(z))
         names |= {f"xw{n}{tail}": product, f"z{n}{tail}": z, f"a{n}{tail}": a}
     return inputs
 
@@ -209,7 +213,7 @@ class Diagnosis:
                 return kind, sentence
         for fewer in (1, 2):
             coarse = tolerance * 10.0**fewer
-            if abs(value - correct) <= coarse and coarse <= 0.1 * abs(correct):
+            if abs(value - correct) <= coarse and coarse <= 0.01 * abs(correct):
                 return "rounding", (
                     f"rounding carried forward: right to {fewer} digit(s) fewer than written "
                     f"(within {coarse:g}); an intermediate was probably rounded"
