@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -209,6 +209,7 @@ def explain(
     steps: int = 1,
     units: Sequence[str] | None = None,
     frozen: Sequence[str] = (),
+    on_step: Callable[[int, float], None] | None = None,
 ) -> Trace:
     """One SGD step computed by the manual chain rule, every quantity checked against ``jax.grad``.
 
@@ -223,6 +224,8 @@ def explain(
         steps: how many SGD steps ``history`` records (the trace details the first).
         units: one name per layer of units for the seeds' notation; default :func:`default_units`.
         frozen: parameters that take no update, named ``"W1"``, ``"b2"``, ... (layer ``l`` from 1).
+        on_step: called as ``on_step(step, loss)`` after each of the ``steps`` SGD steps (a
+            progress display for long runs).
 
     Returns:
         A :class:`Trace`.
@@ -249,7 +252,7 @@ def explain(
         new_params = sgd_step(params64, record.grads, float(lr), frozen)
         after = manual.forward(spec, new_params, x64)
         loss_after = manual.loss_value(loss, after.activations[-1], y64)
-        history = _history(spec, loss, params64, x64, y64, float(lr), steps, frozen)
+        history = _history(spec, loss, params64, x64, y64, float(lr), steps, frozen, on_step)
     layers = [
         _layer(spec, index, params64, new_params, record, after) for index in range(spec.num_layers)
     ]
@@ -279,14 +282,14 @@ def check_frozen(where: str, spec: MLP, frozen: Sequence[str]) -> tuple[str, ...
     """
     if isinstance(frozen, str) or not all(isinstance(name, str) for name in frozen):
         raise TypeError(
-            f'{where}: frozen must be a list of names like ["b1", "b2"], got {frozen!r}.'
+            f'{where}: frozen must be a list of names like ["b1", "b2"], got {str(frozen)[:60]}.'
         )
     valid = [f"W{n}" for n in range(1, spec.num_layers + 1)]
     valid += [f"b{n}" for n, has in enumerate(spec.layer_bias, start=1) if has]
     for name in frozen:
         if name not in valid:
             raise ValueError(
-                f"{where}: frozen names {name!r}, which is not a parameter of this network; "
+                f"{where}: frozen names {name[:40]!r}, which is not a parameter of this network; "
                 f"its parameters are {', '.join(valid)}."
             )
     return tuple(dict.fromkeys(frozen))
@@ -347,11 +350,14 @@ def _history(
     lr: float,
     steps: int,
     frozen: tuple[str, ...],
+    on_step: Callable[[int, float], None] | None,
 ) -> list[float]:
     history = []
-    for _ in range(steps):
+    for step in range(1, steps + 1):
         value, grads = manual.backprop(spec, loss, params, x, y)
         history.append(value)
         params = sgd_step(params, grads, lr, frozen)
+        if on_step is not None:
+            on_step(step, value)
     history.append(manual.loss_value(loss, manual.forward(spec, params, x).activations[-1], y))
     return history

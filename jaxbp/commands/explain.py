@@ -13,6 +13,7 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from jaxbp.worked.numbers import NumbersFileError, read_numbers
 FORMATS = ("text", "markdown", "latex", "json")
 MAX_STEPS = 100_000
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+PROGRESS_FROM = 1000
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -124,25 +126,26 @@ def _check_args(args: argparse.Namespace) -> None:
 def _check_output(path_text: str, flag: str, suffixes: tuple[str, ...]) -> None:
     """Refuse an output path that cannot be written as asked, before anything is computed."""
     path = Path(path_text)
+    if path.is_dir():
+        raise UsageError(f"{flag} {path_text} is a folder; give a file name inside it.")
     if path.suffix.lower() not in suffixes:
         raise UsageError(
             f"{flag} {path_text}: the file name must end in {', '.join(suffixes)}, "
             f"got {path.suffix or 'no suffix'!r}."
         )
-    if path.is_dir():
-        raise UsageError(f"{flag} {path_text} is a folder; give a file name inside it.")
     parent = path.parent
     if not parent.is_dir():
         raise UsageError(f"{flag} {path_text}: the folder {parent} does not exist.")
 
 
 def _trace(args: argparse.Namespace) -> tuple[Trace, str, worked.WorkedExample | None]:
+    progress = _progress(args.steps)
     if args.network is not None:
         try:
             net = network_file.load(args.network)
             trace = explain(
                 net.spec, net.loss, net.params, net.x, net.y, net.learning_rate,
-                steps=args.steps, units=net.units, frozen=net.frozen,
+                steps=args.steps, units=net.units, frozen=net.frozen, on_step=progress,
             )  # fmt: skip
         except (ValueError, TypeError) as error:
             raise UsageError(str(error)) from None
@@ -155,9 +158,24 @@ def _trace(args: argparse.Namespace) -> tuple[Trace, str, worked.WorkedExample |
         for w, b in zip(example.weights, biases, strict=True)
     ]
     x, y = np.asarray(example.x), np.asarray(example.y)
-    trace = explain(spec, example.loss, params, x, y, example.learning_rate, steps=args.steps)
+    trace = explain(
+        spec, example.loss, params, x, y, example.learning_rate, steps=args.steps, on_step=progress
+    )
     title = f"{example.name}: {example.title} (documents {', '.join(example.documents)})"
     return trace, title, example
+
+
+def _progress(steps: int) -> Callable[[int, float], None] | None:
+    """For ``--steps`` of at least ``PROGRESS_FROM``: a line on stderr at every tenth of the run."""
+    if steps < PROGRESS_FROM:
+        return None
+    every = steps // 10
+
+    def report(step: int, loss: float) -> None:
+        if step % every == 0 or step == steps:
+            print(f"jaxbp explain: step {step}/{steps}, loss {loss:.6g}", file=sys.stderr)
+
+    return report
 
 
 def run(args: argparse.Namespace) -> int:

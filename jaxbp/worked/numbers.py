@@ -91,7 +91,7 @@ def parse_numbers(data: bytes, where: str) -> tuple[Published, ...]:
     missing = [column for column in REQUIRED if column not in header]
     if missing:
         raise NumbersFileError(
-            f"{where}, row 1: the header {','.join(rows[0])!r} lacks the column(s) "
+            f"{where}, row 1: the header {','.join(rows[0])[:80]!r} lacks the column(s) "
             f"{', '.join(missing)}; it needs quantity and value (symbol is optional)."
         )
     if len(rows) - 1 > MAX_ROWS:
