@@ -1,7 +1,7 @@
 """The worked example of one SGD step as data: ``explain(...) -> Trace``, and back and forth to JSON.
 
 Every number of a :class:`Trace` comes from the manual chain rule (:mod:`jaxbp.manual`, NumPy
-float64). Each one is then recomputed by JAX (:func:`jaxbp.inspect.layer_quantities`, which takes
+float64). Each one is then recomputed by JAX (:func:`jaxbp.autodiff.layer_quantities`, which takes
 ``jax.grad`` through the network, in float64) and the largest absolute difference is stored in a
 :class:`Check`; the trace is *verified* when every difference is within float64 round-off
 (``|manual - jax| <= ATOL + RTOL * max|manual|``). Layers are numbered ``l = 1..L``, as the seed

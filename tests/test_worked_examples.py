@@ -15,7 +15,7 @@ import pytest
 
 import jaxbp
 from jaxbp import worked
-from jaxbp.inspect import layer_quantities
+from jaxbp.autodiff import layer_quantities
 from tests.helpers import assert_close
 
 EXAMPLES = list(worked.EXAMPLES.values())
