@@ -10,7 +10,7 @@ from __future__ import annotations
 from jaxbp.diagnostics import Diagnostics
 from jaxbp.render._items import Chain, Note, Quantity, Section
 from jaxbp.render._notation import matrix_text
-from jaxbp.render.compare import Row, count_line, heading
+from jaxbp.render.compare import Row, count_line, heading, source_line
 
 
 def _cell(text: str) -> str:
@@ -84,6 +84,7 @@ def comparison_markdown(rows: list[Row]) -> list[str]:
             lines += [
                 f"## {heading(document)}",
                 "",
+                *([source_line(document), ""] if source_line(document) else []),
                 f"{count_line(document, total, wrong)} ✓: within one unit of the "
                 "last printed digit (the documents round and carry rounded values).",
                 "",

@@ -12,7 +12,7 @@ from rich.table import Table
 from jaxbp.diagnostics import Diagnostics
 from jaxbp.render._items import Chain, Note, Quantity, Section
 from jaxbp.render._notation import number
-from jaxbp.render.compare import Row, count_line, heading
+from jaxbp.render.compare import Row, count_line, heading, source_line
 
 
 def _grid(value: np.ndarray, digits: int) -> RenderableType:
@@ -99,6 +99,8 @@ def print_comparison(console: Console, rows: list[Row]) -> None:
         mine = [row for row in rows if row.document == document]
         wrong = sum(not row.matches for row in mine)
         console.rule(f"[bold]{heading(document)}", align="left")
+        if source_line(document):
+            console.print(source_line(document), highlight=False)
         console.print(
             f"{count_line(document, len(mine), wrong)} ✓: within one unit of the last written "
             "digit (the documents round and carry rounded values)."

@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from jaxbp.trace import Trace
-from jaxbp.worked import Published, WorkedExample
+from jaxbp.worked import DOCUMENTS, Published, WorkedExample
 from jaxbp.worked.expression import ExpressionError, parse
 from jaxbp.worked.mistakes import Diagnosis
 from jaxbp.worked.numbers import NumbersFileError
@@ -91,6 +91,12 @@ def heading(document: str) -> str:
     if document.isdigit():
         return f"Document {document}: published against computed"
     return f"{document or 'Your numbers'}: written against computed"
+
+
+def source_line(document: str) -> str:
+    """The seed document's title and origin (``""`` for anything else)."""
+    seed = DOCUMENTS.get(document)
+    return "" if seed is None else f"“{seed.title}”: {seed.source}."
 
 
 def count_line(document: str, total: int, wrong: int) -> str:

@@ -13,11 +13,54 @@ import numpy as np
 
 from jaxbp import manual
 from jaxbp.mlp import MLP
-from jaxbp.worked._records import Published, WorkedExample
+from jaxbp.worked._records import Published, SeedDocument, WorkedExample
 from jaxbp.worked.expression import parse
 from jaxbp.worked.numbers import published_numbers
 
-__all__ = ("EXAMPLES", "Published", "WorkedExample", "errata_markdown", "quantities", "spec_of")
+__all__ = (
+    "DOCUMENTS",
+    "EXAMPLES",
+    "Published",
+    "SeedDocument",
+    "WorkedExample",
+    "errata_markdown",
+    "quantities",
+    "spec_of",
+)
+
+#: The seed documents, by number: their own titles, and where they come from as far as the text of
+#: each says (000 and 001 name no author).
+DOCUMENTS: dict[str, SeedDocument] = {
+    document.number: document
+    for document in (
+        SeedDocument(
+            "000",
+            "Back Propagation Neural Network",
+            "an English tutorial in Markdown, no author named; the network and the derivation of "
+            "document 002",
+        ),
+        SeedDocument(
+            "001",
+            "Back-Propagation",
+            "a blog post with its figures on imgur.com, no author named",
+        ),
+        SeedDocument(
+            "002",
+            "Pengenalan Deep Learning Part 3 : BackPropagation Algorithm",
+            "Samuel Sena, Medium, 3 November 2017, in Indonesian",
+        ),
+        SeedDocument(
+            "003",
+            "Backward propagation of Neural Network explained",
+            "a blog post dated 8 November 2018, its figures in the GitHub repository niuguy/blog",
+        ),
+        SeedDocument(
+            "004",
+            "Deep Learning: Backpropagation Example",
+            "lecture slides by Dr. Nicholas Cummins, dated Tuesday 28th January",
+        ),
+    )
+}
 
 RELU_SIGMOID_LINEAR = WorkedExample(
     name="relu-sigmoid-linear",
@@ -139,6 +182,8 @@ def errata_markdown() -> str:
             total = sum(p.document == document for p in example.published)
             lines += [
                 f"## Document {document}: {example.name}",
+                "",
+                f"*{DOCUMENTS[document].title}*: {DOCUMENTS[document].source}.",
                 "",
                 f"{example.title}. {total} published numbers checked, {len(wrong)} wrong.",
                 "",

@@ -125,3 +125,18 @@ class WorkedExample:
     loss: str
     learning_rate: float
     published: tuple[Published, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class SeedDocument:
+    """One seed document: a hand-worked backpropagation example that jaxbp reproduces.
+
+    Attributes:
+        number: ``"000"`` .. ``"004"``.
+        title: the document's own title.
+        source: where it comes from, as far as the document itself says (author, venue, date).
+    """
+
+    number: str
+    title: str
+    source: str
