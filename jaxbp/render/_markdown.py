@@ -92,8 +92,7 @@ def comparison_markdown(rows: list[Row]) -> list[str]:
         if row.step != step:
             step = row.step
             lines += [
-                "",
-                *([f"### {step}", ""] if step else []),
+                *(["", f"### {step}", ""] if step else []),
                 "| symbol | published | computed | |",
                 "| --- | --- | --- | --- |",
             ]
