@@ -41,7 +41,7 @@ import numpy as np
 from jaxbp import _checks
 from jaxbp.losses import LOSSES
 from jaxbp.mlp import MLP
-from jaxbp.trace import check_frozen
+from jaxbp.trace import UNIT_NAME, check_frozen
 from jaxbp.worked import WorkedExample
 
 REQUIRED = {
@@ -285,11 +285,12 @@ def _units(value: Any, spec: MLP, where: str) -> tuple[str, ...] | None:
     if (
         not isinstance(value, list)
         or len(value) != len(spec.sizes)
-        or not all(isinstance(u, str) and u for u in value)
+        or not all(isinstance(u, str) and UNIT_NAME.fullmatch(u) for u in value)
     ):
         raise NetworkFileError(
             f"{where}: units must be a list of {len(spec.sizes)} names (one per layer of units, "
-            f'input first, e.g. ["i", "h", "o"]), got {_short(value)}.'
+            f'input first, e.g. ["i", "h", "o"]; a letter and up to 7 letters, digits or _), '
+            f"got {_short(value)}."
         )
     return tuple(value)
 

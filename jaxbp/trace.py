@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -32,6 +33,7 @@ from jaxbp.mlp import MLP
 from jaxbp.sgd import check_batch
 
 _HIDDEN_LETTERS = "jklmnpqrstuvwxyz"
+UNIT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,7}")
 
 
 @dataclasses.dataclass
@@ -238,10 +240,12 @@ def explain(
     _checks.check_learning_rate(where, lr)
     steps = _checks.check_positive_int(where, "steps", steps)
     units = default_units(spec.num_layers) if units is None else tuple(units)
-    if len(units) != len(spec.sizes) or not all(isinstance(u, str) and u for u in units):
+    if len(units) != len(spec.sizes) or not all(
+        isinstance(u, str) and UNIT_NAME.fullmatch(u) for u in units
+    ):
         raise ValueError(
-            f"{where}: units needs one non-empty name per layer of units ({len(spec.sizes)}), "
-            f"got {units!r}."
+            f"{where}: units needs one name per layer of units ({len(spec.sizes)}), each a letter "
+            f"and up to 7 letters, digits or _ (e.g. i, h, o), got {str(units)[:80]}."
         )
     frozen = check_frozen(where, spec, frozen)
     params64 = [{k: np.asarray(v, np.float64) for k, v in layer.items()} for layer in params]

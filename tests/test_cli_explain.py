@@ -450,3 +450,13 @@ def test_long_runs_report_progress_on_stderr(capsys) -> None:
     assert lines[-1].startswith("jaxbp explain: step 1000/1000, loss ")
     code, _, err = run(capsys, "relu-2-2-1", "--steps", "999", "--format", "json")
     assert (code, err) == (0, "")
+
+
+def test_rich_markup_in_names_is_printed_as_text_or_refused(tmp_path, capsys) -> None:
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(USER_NETWORK | {"name": "[/bold] [red]my net"}))
+    code, out, err = run(capsys, "--network", str(path))
+    assert (code, err) == (0, "") and "[/bold] [red]my net" in out
+    path.write_text(json.dumps(USER_NETWORK | {"units": ["[/]", "h", "o"]}))
+    err = _one_error_line(capsys, "--network", str(path))
+    assert "units must be a list of 3 names" in err and "a letter and up to 7" in err
