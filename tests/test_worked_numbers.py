@@ -175,3 +175,10 @@ def test_published_numbers_are_package_data_in_the_check_format() -> None:
         counts[document] = sum(1 for _ in csv.DictReader(io.StringIO(data)))
     assert counts == {"000": 93, "001": 19, "002": 85, "003": 34, "004": 87}
     assert sum(len(e.published) for e in worked.EXAMPLES.values()) == sum(counts.values())
+
+
+def test_the_docstring_example_runs() -> None:
+    import doctest
+
+    result = doctest.testmod(expression, verbose=False)
+    assert result.attempted > 0 and result.failed == 0
