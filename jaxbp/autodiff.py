@@ -5,8 +5,8 @@ dL/da, da/dz, dL/dz, and the parameter gradients), but obtains the backward quan
 ``jax.grad``: ``dL/dz_l`` and ``dL/da_l`` are gradients with respect to a zero perturbation added
 to ``z_l`` and ``a_l`` in the forward pass, and ``da/dz`` is ``jax.jacobian`` of the activation.
 It is the independent check that lets a worked example say "verified". The forward pass is
-written once, in :func:`_forward`: with zero perturbations it records the layers, and the loss
-over it is what ``jax.grad`` differentiates.
+``jaxbp.mlp``'s own (:func:`jaxbp.mlp.forward_layers`): plain, it records the layers; with the
+perturbations, the loss over it is what ``jax.grad`` differentiates.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from jaxbp._types import Array, ArrayLike, Params
 from jaxbp.activations import ACTIVATIONS
 from jaxbp.losses import LOSSES
-from jaxbp.mlp import MLP
+from jaxbp.mlp import MLP, forward_layers
 from jaxbp.sgd import check_batch
 
 
@@ -38,24 +38,10 @@ class LayerQuantities:
     grads: dict[str, Array]
 
 
-def _forward(
-    spec: MLP, params: Params, x: Array, dz: list[Array], da: list[Array]
-) -> list[tuple[Array, Array, Array, Array]]:
-    """``(input, product, z, a)`` of every layer, with ``dz_l`` added to ``z_l`` and ``da_l`` to
-    ``a_l`` (zeros: the plain forward pass; their gradients are ``dL/dz_l`` and ``dL/da_l``)."""
-    layers, a = [], x
-    for layer, name, dz_l, da_l in zip(params, spec.activations, dz, da, strict=True):
-        product = a @ layer["w"]
-        z = (product + layer["b"] if "b" in layer else product) + dz_l
-        layers.append((a, product, z, ACTIVATIONS[name](z) + da_l))
-        a = layers[-1][3]
-    return layers
-
-
 def _perturbed_loss(
     spec: MLP, loss: str, params: Params, x: Array, y: Array, dz: list[Array], da: list[Array]
 ) -> Array:
-    return LOSSES[loss](_forward(spec, params, x, dz, da)[-1][3], y)
+    return LOSSES[loss](forward_layers(spec, params, x, dz, da)[-1][3], y)
 
 
 def _activation_derivative(name: str, z: Array) -> Array:
@@ -82,7 +68,7 @@ def layer_quantities(
     x, y = jnp.atleast_2d(jnp.asarray(x)), jnp.atleast_2d(jnp.asarray(y))
     dtype = jnp.result_type(x, *(leaf for layer in params for leaf in layer.values()))
     zeros = [jnp.zeros((x.shape[0], size), dtype) for size in spec.sizes[1:]]
-    recorded = _forward(spec, params, x, zeros, zeros)
+    recorded = forward_layers(spec, params, x)
     inputs, products, pre_activations, activations = (
         list(column) for column in zip(*recorded, strict=True)
     )
