@@ -460,3 +460,11 @@ def test_rich_markup_in_names_is_printed_as_text_or_refused(tmp_path, capsys) ->
     path.write_text(json.dumps(USER_NETWORK | {"units": ["[/]", "h", "o"]}))
     err = _one_error_line(capsys, "--network", str(path))
     assert "units must be a list of 3 names" in err and "a letter and up to 7" in err
+
+
+def test_write_network_never_replaces_a_file(tmp_path, capsys) -> None:
+    path = tmp_path / "mine.json"
+    path.write_text('{"my": "edits"}')
+    err = _one_error_line(capsys, "relu-2-2-1", "--write-network", str(path))
+    assert "the file exists; a network file may hold your edits, so it is never replaced" in err
+    assert path.read_text() == '{"my": "edits"}'

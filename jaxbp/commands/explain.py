@@ -113,6 +113,11 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError("--write-network needs a built-in example to write.")
     if args.write_network:
         _check_output(args.write_network, "--write-network", (".json",))
+        if Path(args.write_network).exists():
+            raise UsageError(
+                f"--write-network {args.write_network}: the file exists; a network file may hold "
+                "your edits, so it is never replaced: remove it or choose another name."
+            )
     if args.plot:
         _check_output(args.plot, "--plot", PLOT_SUFFIXES)
         try:
@@ -189,7 +194,10 @@ def run(args: argparse.Namespace) -> int:
         data = network_file.from_example(worked.EXAMPLES[args.example])
         lines = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in data.items()]
         try:
-            Path(args.write_network).write_text("{\n" + ",\n".join(lines) + "\n}\n")
+            with Path(args.write_network).open("x") as file:  # "x": never replace a file
+                file.write("{\n" + ",\n".join(lines) + "\n}\n")
+        except FileExistsError:
+            raise UsageError(f"--write-network {args.write_network}: the file exists.") from None
         except OSError as error:
             raise UsageError(f"cannot write {args.write_network}: {error.strerror}.") from None
         print(f"wrote {args.write_network}: the network file of {args.example}", file=sys.stderr)
