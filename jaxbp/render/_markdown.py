@@ -85,8 +85,13 @@ def comparison_markdown(rows: list[Row]) -> list[str]:
                 f"## {heading(document)}",
                 "",
                 *([source_line(document), ""] if source_line(document) else []),
-                f"{count_line(document, total, wrong)} ✓: within one unit of the "
-                "last printed digit (the documents round and carry rounded values).",
+                count_line(document, total, wrong)
+                + (
+                    " ✓: within one unit of the last printed digit (the documents round and carry "
+                    "rounded values)."
+                    if document.isdigit()
+                    else ""
+                ),
                 "",
             ]
         if row.step != step:

@@ -101,10 +101,11 @@ def print_comparison(console: Console, rows: list[Row]) -> None:
         console.rule(f"[bold]{heading(document)}", align="left")
         if source_line(document):
             console.print(source_line(document), highlight=False)
-        console.print(
-            f"{count_line(document, len(mine), wrong)} ✓: within one unit of the last written "
-            "digit (the documents round and carry rounded values)."
+        rule = (
+            " ✓: within one unit of the last written digit (the documents round and carry rounded "
+            "values)."
         )
+        console.print(count_line(document, len(mine), wrong) + (rule if document.isdigit() else ""))
         # The step is a row of its own, so the reasons get every column the numbers leave free.
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=True)
         table.add_column("symbol", max_width=24, overflow="fold")

@@ -100,6 +100,9 @@ def source_line(document: str) -> str:
 
 
 def count_line(document: str, total: int, wrong: int) -> str:
-    """``"85 published numbers, 33 wrong (marked ✗)."``"""
-    kind = "published numbers" if document.isdigit() else "numbers"
-    return f"{total} {kind}, {wrong} wrong (marked ✗)."
+    """``"85 published numbers, 33 wrong (marked ✗)."``, and for a numbers file the rule."""
+    if document.isdigit():
+        return f"{total} published numbers, {wrong} wrong (marked ✗)."
+    return (
+        f"{total} numbers, {wrong} wrong (marked ✗); ✓: within one unit of the last written digit."
+    )
