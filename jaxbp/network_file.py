@@ -114,11 +114,13 @@ def load(path: str | Path) -> NetworkFile:
             f"(limit {MAX_NESTING})."
         )
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as error:
         raise NetworkFileError(
             f"{path} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
         ) from None
+    except ValueError as error:  # a duplicate key, an integer of thousands of digits
+        raise NetworkFileError(f"{path}: {str(error)[:200]}") from None
     return parse(data, where=str(path))
 
 
@@ -181,6 +183,14 @@ def _names(value: Any, key: str, where: str) -> list[str]:
     return value
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise ValueError(f"the key {_short(key)} appears twice in one object; keep one.")
+    return dict(pairs)
+
+
 def _nesting(text: str) -> int:
     """The deepest nesting of ``[`` and ``{`` outside JSON strings, without recursion."""
     depth = deepest = 0
@@ -221,6 +231,10 @@ def _spec(data: dict[str, Any], where: str) -> MLP:
     bias = data.get("bias", True)
     if isinstance(bias, list):
         bias = tuple(bias)
+    elif not isinstance(bias, bool):
+        raise NetworkFileError(
+            f"{where}: bias must be true, false or one of them per layer, got {_short(bias)}."
+        )
     try:
         return MLP(sizes=tuple(sizes), activations=tuple(activations), bias=bias)
     except (ValueError, TypeError) as error:

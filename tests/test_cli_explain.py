@@ -468,3 +468,40 @@ def test_write_network_never_replaces_a_file(tmp_path, capsys) -> None:
     err = _one_error_line(capsys, "relu-2-2-1", "--write-network", str(path))
     assert "the file exists; a network file may hold your edits, so it is never replaced" in err
     assert path.read_text() == '{"my": "edits"}'
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            json.dumps(USER_NETWORK)[:-1] + ', "lr": 0.1}',
+            "the key 'lr' appears twice in one object",
+        ),
+        (json.dumps(USER_NETWORK).replace('"lr": 0.5', '"lr": 1' + "0" * 5000), "5001 digits"),
+        (
+            json.dumps(USER_NETWORK | {"bias": "yes"}),
+            "bias must be true, false or one of them per layer",
+        ),
+    ],
+    ids=["duplicate-key", "huge-integer", "bias-string"],
+)
+def test_more_malformed_network_files_name_the_file(text, message, tmp_path, capsys) -> None:
+    path = tmp_path / "net.json"
+    path.write_text(text)
+    err = _one_error_line(capsys, "--network", str(path))
+    assert err.startswith(f"jaxbp explain: error: {path}") and message in err, err
+
+
+def test_an_unwritable_plot_folder_is_refused_before_computing(tmp_path, capsys) -> None:
+    import os
+
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        if os.access(folder, os.W_OK):  # root writes anywhere: nothing to test
+            pytest.skip("running as a user who can write into a read-only folder")
+        err = _one_error_line(capsys, "relu-2-2-1", "--plot", str(folder / "loss.png"))
+        assert "no permission to write there" in err
+    finally:
+        folder.chmod(0o700)

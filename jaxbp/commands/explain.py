@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -141,6 +142,8 @@ def _check_output(path_text: str, flag: str, suffixes: tuple[str, ...]) -> None:
     parent = path.parent
     if not parent.is_dir():
         raise UsageError(f"{flag} {path_text}: the folder {parent} does not exist.")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"{flag} {path_text}: no permission to write there.")
 
 
 def _trace(args: argparse.Namespace) -> tuple[Trace, str, worked.WorkedExample | None]:
