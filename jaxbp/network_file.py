@@ -119,8 +119,13 @@ def load(path: str | Path) -> NetworkFile:
         raise NetworkFileError(
             f"{path} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
         ) from None
-    except ValueError as error:  # a duplicate key, an integer of thousands of digits
-        raise NetworkFileError(f"{path}: {str(error)[:200]}") from None
+    except ValueError as error:  # a duplicate key, or an integer of thousands of digits
+        reason = (
+            str(error)
+            if str(error).startswith("the key")
+            else ("a number too long to read (over 4300 digits); write numbers like 0.1.")
+        )
+        raise NetworkFileError(f"{path}: {reason}") from None
     return parse(data, where=str(path))
 
 

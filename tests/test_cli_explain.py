@@ -477,7 +477,10 @@ def test_write_network_never_replaces_a_file(tmp_path, capsys) -> None:
             json.dumps(USER_NETWORK)[:-1] + ', "lr": 0.1}',
             "the key 'lr' appears twice in one object",
         ),
-        (json.dumps(USER_NETWORK).replace('"lr": 0.5', '"lr": 1' + "0" * 5000), "5001 digits"),
+        (
+            json.dumps(USER_NETWORK).replace('"lr": 0.5', '"lr": 1' + "0" * 5000),
+            "a number too long to read",
+        ),
         (
             json.dumps(USER_NETWORK | {"bias": "yes"}),
             "bias must be true, false or one of them per layer",
