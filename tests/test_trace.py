@@ -2,7 +2,7 @@
 
 Two oracles that could disagree with the Trace: ``jaxbp.manual.backward`` called here directly
 (and the SGD step written out here as ``W - lr * dW``), and JAX autodiff (``jaxbp.loss_and_grad``
-for the parameter gradients, ``jax.grad`` with respect to the input, ``jaxbp.inspect`` for the
+for the parameter gradients, ``jax.grad`` with respect to the input, ``jaxbp.autodiff`` for the
 per-layer deltas). float64 throughout (tests/conftest.py turns x64 on).
 """
 
@@ -17,7 +17,7 @@ import pytest
 
 import jaxbp
 from jaxbp import manual, worked
-from jaxbp.inspect import layer_quantities
+from jaxbp.autodiff import layer_quantities
 from jaxbp.steps import batch_loss
 from jaxbp.trace import Trace, default_units
 from tests.helpers import assert_close

@@ -15,7 +15,7 @@ import pytest
 
 import jaxbp
 from jaxbp import worked
-from jaxbp.inspect import layer_quantities
+from jaxbp.autodiff import layer_quantities
 from tests.helpers import assert_close
 
 EXAMPLES = list(worked.EXAMPLES.values())
@@ -114,3 +114,28 @@ def test_seed_network_loss_falls_below_1e_minus_10_in_20_steps() -> None:
         manual_params = jaxbp.manual.sgd(manual_params, grads, example.learning_rate)
     assert_close(plain, manual_params)
     assert np.all(np.diff(losses) < 0)
+
+
+def test_errata_counts_are_those_of_the_records() -> None:
+    # 117 of the 265 numbers of documents 000, 002 and 004 are wrong; 2 of 19 in 001; 27 of 34 in 003
+    counts = {
+        name: (sum(r.erratum is not None for r in e.published), len(e.published))
+        for name, e in worked.EXAMPLES.items()
+    }
+    assert counts == {
+        "relu-sigmoid-linear": (117, 265),
+        "relu-2-2-1": (2, 19),
+        "sigmoid-softmax": (27, 34),
+    }
+
+
+def test_every_seed_document_is_identified_where_its_errata_are() -> None:
+    text = (ROOT / "docs" / "errata.md").read_text()
+    seeds = sorted(
+        path.name[:3] for path in (ROOT.parent.parent / "shared" / "seeds").glob("*.txt")
+    )
+    assert list(worked.DOCUMENTS) == ["000", "001", "002", "003", "004"]
+    assert not seeds or seeds == list(worked.DOCUMENTS)
+    for document in worked.DOCUMENTS.values():
+        assert f"| {document.number} | {document.title} | {document.source} |" in text
+        assert f"*{document.title}*: {document.source}." in worked.errata_markdown()

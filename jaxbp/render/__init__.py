@@ -65,9 +65,11 @@ def print_text(
     console: Console, trace: Trace, title: str, digits: int = 4, rows: list[Row] | None = None
 ) -> None:
     """Print the worked example on a rich ``Console``."""
+    from rich.markup import escape
+
     from jaxbp.render import _terminal as _text
 
-    console.rule(f"[bold]{title}")
+    console.rule(f"[bold]{escape(title)}")
     console.print(_summary(trace), highlight=False)
     console.print()
     _text.print_sections(console, build(trace, digits), digits)

@@ -139,15 +139,18 @@ def backward_section(trace: Trace, layer: LayerTrace, units: Units, digits: int)
     if n < L:
         items.append(hidden_chain(trace, layer, units, digits))
     lr = f"{trace.learning_rate:g}"
+    frozen_w, frozen_b = f"W{n}" in trace.frozen, f"b{n}" in trace.frozen
     items.append(
         Quantity(
             f"W{n}_new",
-            "updated weights",
+            "weights, frozen: no update" if frozen_w else "updated weights",
             f"{w}'",
             f"{w_l}'",
             f"W^{{({n})\\prime}}",
-            f"W{n} − {lr} dW{n}",
-            f"W^{{({n})}} - {lr} \\frac{{\\partial L}}{{\\partial W^{{({n})}}}}",
+            f"W{n} (frozen)" if frozen_w else f"W{n} − {lr} dW{n}",
+            f"W^{{({n})}} \\text{{ (frozen)}}"
+            if frozen_w
+            else f"W^{{({n})}} - {lr} \\frac{{\\partial L}}{{\\partial W^{{({n})}}}}",
             layer.new_weights,
         )
     )
@@ -155,13 +158,23 @@ def backward_section(trace: Trace, layer: LayerTrace, units: Units, digits: int)
         items.append(
             Quantity(
                 f"b{n}_new",
-                "updated biases",
+                "biases, frozen: no update" if frozen_b else "updated biases",
                 f"{b}'",
                 f"{b_l}'",
                 f"b^{{({n})\\prime}}",
-                f"b{n} − {lr} db{n}",
-                f"b^{{({n})}} - {lr} \\frac{{\\partial L}}{{\\partial b^{{({n})}}}}",
+                f"b{n} (frozen)" if frozen_b else f"b{n} − {lr} db{n}",
+                f"b^{{({n})}} \\text{{ (frozen)}}"
+                if frozen_b
+                else f"b^{{({n})}} - {lr} \\frac{{\\partial L}}{{\\partial b^{{({n})}}}}",
                 layer.new_bias,
+            )
+        )
+    frozen_here = [name for name in (f"W{n}", f"b{n}") if name in trace.frozen]
+    if frozen_here:
+        items.append(
+            Note(
+                f"{' and '.join(frozen_here)} frozen: the gradient above is computed but not "
+                "applied, so the parameter keeps its value."
             )
         )
     if n == 1:

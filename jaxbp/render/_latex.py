@@ -10,7 +10,7 @@ from __future__ import annotations
 from jaxbp.diagnostics import Diagnostics
 from jaxbp.render._items import Chain, Note, Quantity, Section
 from jaxbp.render._notation import bmatrix
-from jaxbp.render.compare import Row
+from jaxbp.render.compare import Row, count_line, heading, source_line
 
 _SPECIAL = {
     "\\": "\\textbackslash{}",
@@ -25,6 +25,8 @@ _SPECIAL = {
     "^": "\\textasciicircum{}",
 }
 _UNICODE = {
+    "“": "``",
+    "”": "''",
     "−": "-",
     "→": "$\\to$",
     "Σ": "$\\Sigma$",
@@ -117,8 +119,10 @@ def comparison_latex(rows: list[Row]) -> list[str]:
         mine = [row for row in rows if row.document == document]
         wrong = sum(not row.matches for row in mine)
         lines += [
-            f"\\subsection*{{Document {document}: published against computed}}",
-            f"{len(mine)} published numbers, {wrong} wrong (marked $\\times$).",
+            f"\\subsection*{{{text(heading(document))}}}",
+            text(source_line(document)),
+            "",
+            text(count_line(document, len(mine), wrong)).replace("✗", "$\\times$"),
             "",
             "\\begin{longtable}{p{0.17\\textwidth}p{0.2\\textwidth}rrp{0.33\\textwidth}}",
             "step & symbol & published & computed & \\\\ \\hline",

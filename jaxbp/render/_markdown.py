@@ -10,7 +10,7 @@ from __future__ import annotations
 from jaxbp.diagnostics import Diagnostics
 from jaxbp.render._items import Chain, Note, Quantity, Section
 from jaxbp.render._notation import matrix_text
-from jaxbp.render.compare import Row
+from jaxbp.render.compare import Row, count_line, heading, source_line
 
 
 def _cell(text: str) -> str:
@@ -82,18 +82,22 @@ def comparison_markdown(rows: list[Row]) -> list[str]:
             wrong = sum(not r.matches for r in rows if r.document == document)
             total = sum(r.document == document for r in rows)
             lines += [
-                f"## Document {document}: published against computed",
+                f"## {heading(document)}",
                 "",
-                f"{total} published numbers, {wrong} wrong (marked ✗). ✓: within one unit of the "
-                "last printed digit (the documents round and carry rounded values).",
+                *([source_line(document), ""] if source_line(document) else []),
+                count_line(document, total, wrong)
+                + (
+                    " ✓: within one unit of the last printed digit (the documents round and carry "
+                    "rounded values)."
+                    if document.isdigit()
+                    else ""
+                ),
                 "",
             ]
         if row.step != step:
             step = row.step
             lines += [
-                "",
-                f"### {step}",
-                "",
+                *(["", f"### {step}", ""] if step else []),
                 "| symbol | published | computed | |",
                 "| --- | --- | --- | --- |",
             ]

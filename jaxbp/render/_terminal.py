@@ -6,12 +6,13 @@ from __future__ import annotations
 import numpy as np
 from rich import box
 from rich.console import Console, RenderableType
+from rich.markup import escape
 from rich.table import Table
 
 from jaxbp.diagnostics import Diagnostics
 from jaxbp.render._items import Chain, Note, Quantity, Section
 from jaxbp.render._notation import number
-from jaxbp.render.compare import Row
+from jaxbp.render.compare import Row, count_line, heading, source_line
 
 
 def _grid(value: np.ndarray, digits: int) -> RenderableType:
@@ -97,31 +98,31 @@ def print_comparison(console: Console, rows: list[Row]) -> None:
     for document in dict.fromkeys(row.document for row in rows):
         mine = [row for row in rows if row.document == document]
         wrong = sum(not row.matches for row in mine)
-        console.rule(f"[bold]Document {document}: published against computed", align="left")
-        console.print(
-            f"{len(mine)} published numbers, {wrong} wrong (marked ✗). ✓: within one unit of "
-            "the last printed digit (the documents round and carry rounded values)."
+        console.rule(f"[bold]{heading(document)}", align="left")
+        if source_line(document):
+            console.print(source_line(document), highlight=False)
+        rule = (
+            " ✓: within one unit of the last written digit (the documents round and carry rounded "
+            "values)."
         )
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-        for column in ("step", "symbol", "published", "computed", ""):
-            table.add_column(
-                column, justify="right" if column in ("published", "computed") else "left"
-            )
+        console.print(count_line(document, len(mine), wrong) + (rule if document.isdigit() else ""))
+        # The step is a row of its own, so the reasons get every column the numbers leave free.
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=True)
+        table.add_column("symbol", max_width=24, overflow="fold")
+        table.add_column("written", justify="right", no_wrap=True)
+        table.add_column("computed", justify="right", no_wrap=True)
+        table.add_column("", ratio=1, overflow="fold")
         step = None
         for row in mine:
+            if row.step and row.step != step:
+                table.add_row(f"[bold]{escape(row.step)}", "", "", "")
+                step = row.step
             mark = (
                 "[green]✓"
                 if row.matches
-                else f"[red]✗ should be {row.correct_text}: {row.explanation}"
+                else f"[red]✗ should be {row.correct_text}:[/red] {escape(row.explanation)}"
             )
-            table.add_row(
-                row.step if row.step != step else "",
-                row.symbol,
-                row.published,
-                row.computed_text,
-                mark,
-            )
-            step = row.step
+            table.add_row(escape(row.symbol), row.published, row.computed_text, mark)
         console.print(table)
         console.print()
 
