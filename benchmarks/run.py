@@ -98,7 +98,7 @@ def workloads(config: Config, check_only: bool) -> list[Workload]:
         contenders = ensemble.contenders(num_models, steps)
         ensemble.check(num_models, contenders)
         measure(
-            f"ensemble of {num_models} networks 1-4-2-1",
+            f"ensemble of {num_models} network{'s' * (num_models != 1)} 1-4-2-1",
             contenders,
             "model-step",
             models=num_models,
