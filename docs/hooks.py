@@ -139,7 +139,8 @@ def public_api() -> dict[str, list[str]]:
     for name in exported:
         if name != "__version__":
             groups.setdefault(source.get(name, "jaxbp"), []).append(name)
-    return groups
+    # modules in alphabetical order, then the submodules themselves
+    return dict(sorted(groups.items(), key=lambda item: (item[0] == "jaxbp", item[0])))
 
 
 def api_entries() -> str:

@@ -7,6 +7,7 @@ closed port, so a plugin that tried to download anything would fail it.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -26,6 +27,58 @@ NO_NETWORK = {
     name: "http://127.0.0.1:9"
     for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 }
+
+
+def _load(name: str):
+    """A module of docs/ (the site's hooks and griffe extension), loaded from its file."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "docs" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_included_files_get_links_to_site_pages(tmp_path: Path, monkeypatch) -> None:
+    hooks = _load("hooks")
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "RESULTS.md").write_text(
+        "[a](RESULTS_scaling.md) [b](../docs/speed.md#fit) [c](../examples/x.py) "
+        "[d](https://example.org/y.md) [e](#machine)"
+    )
+    monkeypatch.setattr(hooks, "ROOT", tmp_path)
+    assert hooks.included("benchmarks/RESULTS.md", "benchmarks.md") == (
+        "[a](benchmarks-scaling.md) [b](speed.md#fit) [c](../examples/x.py) "
+        "[d](https://example.org/y.md) [e](#machine)"
+    )
+    assert hooks.included("benchmarks/RESULTS.md", "worked/page.md").startswith(
+        "[a](../benchmarks-scaling.md) [b](../speed.md#fit)"
+    )
+
+
+def test_api_entries_follow_all(tmp_path: Path, monkeypatch) -> None:
+    hooks = _load("hooks")
+    (tmp_path / "jaxbp").mkdir()
+    (tmp_path / "jaxbp" / "__init__.py").write_text(
+        "from jaxbp import manual\nfrom jaxbp.train import fit, per_example_grads\n"
+        "from jaxbp.mlp import MLP\n__version__ = '1'\n"
+        "__all__ = ('MLP', '__version__', 'fit', 'manual')\n"
+    )
+    monkeypatch.setattr(hooks, "ROOT", tmp_path)
+    assert hooks.public_api() == {"jaxbp.mlp": ["MLP"], "jaxbp.train": ["fit"], "jaxbp": ["manual"]}
+    assert "::: jaxbp.fit\n" in hooks.api_entries()
+
+
+def test_napoleon_spellings_become_griffe_spellings() -> None:
+    convert = _load("griffe_google").napoleon_to_griffe
+    docstring = (
+        "Train.\n\n    Args:\n        spec, loss: as for fit.\n        x: an array, y: not split.\n"
+        "\n    Returns:\n        a, b: not a parameter line.\n\n    Example:\n        >>> 1\n        1"
+    )
+    assert convert(docstring) == (
+        "Train.\n\n    Args:\n        spec: as for fit.\n        loss: as for fit.\n"
+        "        x: an array, y: not split.\n\n    Returns:\n        a, b: not a parameter line.\n"
+        "\n    Examples:\n        >>> 1\n        1"
+    )
 
 
 @pytest.fixture(scope="module")
