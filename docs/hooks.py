@@ -61,7 +61,7 @@ def worked_example_names() -> list[str]:
 
 def on_config(config: Any) -> Any:
     """Put the worked-example pages first in the nav's "Worked examples" section."""
-    pages = [f"worked/{name}.md" for name in worked_example_names()]
+    pages = [{name: f"worked/{name}.md"} for name in worked_example_names()]
     for section in config["nav"] or []:
         if isinstance(section, dict) and "Worked examples" in section:
             section["Worked examples"][:0] = pages
@@ -71,11 +71,13 @@ def on_config(config: Any) -> Any:
 def on_files(files: Files, config: Any) -> Files:
     """Add the worked-example pages that ``on_config`` put in the nav, rendered by ``jaxbp explain``."""
     names = [
-        page.removeprefix("worked/").removesuffix(".md")
+        name
         for section in config["nav"] or []
         if isinstance(section, dict) and "Worked examples" in section
-        for page in section["Worked examples"]
-        if isinstance(page, str) and page.startswith("worked/")
+        for entry in section["Worked examples"]
+        if isinstance(entry, dict)
+        for name, page in entry.items()
+        if page == f"worked/{name}.md"
     ]
     with ThreadPoolExecutor(max_workers=len(names) or 1) as pool:
         pages = pool.map(
