@@ -200,7 +200,7 @@ def check_labels(name: str, y: np.ndarray, num_classes: int | None) -> tuple[np.
     limit = MAX_CLASSES if num_classes is None else num_classes
     if top_value >= limit:
         raise DataError(
-            f"{name}: label {top_value:.15g} is out of range for "
+            f"{name}: label {_label_text(top_value)} is out of range for "
             + (
                 f"a model with {num_classes} classes (labels 0..{num_classes - 1})"
                 if num_classes is not None
@@ -215,6 +215,10 @@ def check_labels(name: str, y: np.ndarray, num_classes: int | None) -> tuple[np.
         if num_classes < 2:
             raise DataError(f"{name}: classification needs at least 2 classes, found only label 0")
     return labels, num_classes
+
+
+def _label_text(value: float) -> str:
+    return str(int(value)) if value.is_integer() and abs(value) < 1e21 else f"{value:g}"
 
 
 def regression_targets(y: np.ndarray) -> np.ndarray:
