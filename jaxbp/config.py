@@ -438,7 +438,7 @@ def _hidden(flag: str, text: str) -> tuple[int, ...]:
     parts = text.split(",")
     if len(parts) > MAX_HIDDEN_LAYERS:
         raise ConfigError(f"{flag} has {len(parts)} layers; the limit is {MAX_HIDDEN_LAYERS}")
-    return tuple(_integer(flag, part.strip(), 1, MAX_PARAMETERS) for part in parts)
+    return tuple(_integer(flag, part.strip(), 1, 10**12) for part in parts)  # check_size bounds
 
 
 def describe(value: Any) -> str:

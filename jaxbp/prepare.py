@@ -113,6 +113,7 @@ def prepare(flags: dict[str, str | None], out: str | None, resume: str | None) -
         test_fraction=cfg.test_fraction,
         stratify=classification,
     )
+    mean, scale = data.standardizer(train.x, dataset.name, dataset.columns)
     if cfg.batch_size is not None and cfg.batch_size > len(train.x):
         raise config.ConfigError(
             f"--batch-size {cfg.batch_size} is larger than the {len(train.x)} training examples; "
@@ -120,7 +121,6 @@ def prepare(flags: dict[str, str | None], out: str | None, resume: str | None) -
         )
     steps = 1 if cfg.batch_size is None else len(train.x) // cfg.batch_size
     config.check_steps(cfg, steps)
-    mean, scale = data.standardizer(train.x, dataset.name, dataset.columns)
     dtype = jnp.dtype(cfg.dtype)
 
     def device(part: data.Split) -> tuple[Array, Array]:
