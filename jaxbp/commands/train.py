@@ -93,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
 def _write_failed(problem: str, run: Prepared | None, error: OSError | None = None) -> int:
     """One line for a failed write: what, what to free, and how to continue; exit code 4."""
     needed = getattr(error, "nbytes", 0)
-    free = f"free at least {needed / 2**20:.1f} MiB" if needed else "free some space"
+    size = f"{needed / 2**20:.1f} MiB" if needed >= 2**20 else f"{max(1, needed // 1024)} KiB"
+    free = f"free at least {size}" if needed else "free some space"
     if error is not None and error.errno not in _DISK_FULL:
         free = "fix the folder's permissions or mount"
     if run is None:
