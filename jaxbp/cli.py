@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    with _signals.handled("jaxbp") as stopper:
+    words = list(sys.argv[1:] if argv is None else argv)
+    named = f"jaxbp {words[0]}" if words and words[0] in SUBCOMMANDS else "jaxbp"
+    with _signals.handled(named) as stopper:
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.command is None:

@@ -335,7 +335,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(capsys, tmp_path):
         if process.poll() is None:
             process.kill()
     assert process.returncode == 130, stderr
-    assert "Traceback" not in stderr and "interrupted; saved" in stderr
+    assert "Traceback" not in stderr and "stopped by Ctrl-C; saved" in stderr
     saved = checkpoint.load(checkpoint.resolve(out))
     assert saved.epoch >= 1 and read_metrics(out)["epochs_done"] == saved.epoch
     assert read_metrics(out)["interrupted"] is True
