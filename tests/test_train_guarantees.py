@@ -106,7 +106,7 @@ def test_the_run_header_is_short_lines(capsys, tmp_path):
     header = stdout.split("\nepoch ")[0].splitlines()
     assert header[0] == f"jaxbp train: digits -> {tmp_path / 'a'} (new run)"
     assert 4 <= len(header) <= 5 and all(len(line) <= 100 for line in header[1:])
-    assert "  note      only 19 steps in all; small data needs more epochs: --epochs 53 gives 1000" in header  # fmt: skip
+    assert "  note      only 19 steps in all; small data needs more: --epochs 53 --schedule constant gives 1000" in header  # fmt: skip
 
 
 # --- folders: only new ones or the run's own ---------------------------------------------------

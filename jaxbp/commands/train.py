@@ -341,9 +341,11 @@ def _banner(run: Prepared) -> str:
     ]
     total = cfg.epochs * run.steps_per_epoch
     if total < SMALL_RUN_STEPS:
+        epochs = -(-SMALL_RUN_STEPS // run.steps_per_epoch)
+        constant = " --schedule constant" if cfg.schedule == "exponential" else ""
         lines.append(
-            f"  note      only {plural(total, 'step')} in all; small data needs more epochs: "
-            f"--epochs {-(-SMALL_RUN_STEPS // run.steps_per_epoch)} gives {SMALL_RUN_STEPS}"
+            f"  note      only {plural(total, 'step')} in all; small data needs more: "
+            f"--epochs {epochs}{constant} gives {SMALL_RUN_STEPS}"
         )
     return "\n".join(lines)
 
