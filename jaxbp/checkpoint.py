@@ -80,9 +80,10 @@ def path_for(directory: str | os.PathLike[str], epoch: int) -> Path:
 def list_checkpoints(directory: str | os.PathLike[str]) -> list[Path]:
     """Checkpoint files in ``directory``, oldest (fewest epochs) first."""
     directory = Path(directory)
-    if not directory.is_dir():
+    try:
+        found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _NAME.match(p.name))]
+    except OSError:  # not a folder, not there, a name too long: no checkpoints
         return []
-    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _NAME.match(p.name))]
     return [path for _, path in sorted(found)]
 
 

@@ -90,6 +90,13 @@ def is_run(folder: Path) -> bool:
 
 def check(folder: Path) -> None:
     """Refuse, writing nothing, a folder this run may not write into."""
+    try:
+        _check(folder)
+    except OSError as error:  # a name too long, a loop of links, no permission to look
+        raise FolderError(f"cannot use output folder {folder} ({error.strerror})") from None
+
+
+def _check(folder: Path) -> None:
     if folder.exists() and not folder.is_dir():
         raise FolderError(f"cannot write to output folder {folder} (not a folder); pass --out DIR")
     if not folder.is_dir() or is_run(folder):

@@ -157,6 +157,7 @@ FRESH_BAD_INPUTS = [
     ("momentum-with-sgd", ["--momentum", "0.5"], r"--momentum applies only with --optimizer momentum, not --optimizer sgd"),
     ("decay-with-cosine", ["--schedule", "cosine", "--decay", "0.5"], r"--decay applies only with --schedule exponential"),
     ("foreign-folder", ["--out", "{tmp}/foreign"], r"foreign is not empty \(curves.png, metrics.json\) and is not a jaxbp run folder"),
+    ("out-name-too-long", ["--out", "{tmp}/" + "x" * 300 + "/run"], r"cannot use output folder .*x/run \(File name too long\)"),
     ("out-is-a-file", ["--out", "{tmp}/good.csv"], r"cannot write to output folder .*good.csv \(not a folder\)"),
 ]  # fmt: skip
 
