@@ -35,7 +35,7 @@ class Stopper:
         self.prefix = prefix
         self.received: int | None = None
         self.deferred = False
-        self.exit_note = "nothing was written"
+        self.exit_note = ""
 
     @property
     def requested(self) -> bool:
@@ -58,7 +58,8 @@ class Stopper:
             name = NAMES.get(signum, "signal")
             say(f"\n{self.prefix}: {name}: saving after this epoch (again: stop at once)")
             return
-        say(f"\n{self.prefix}: {NAMES.get(signum, 'signal')}: stopped; {self.exit_note}")
+        note = f"; {self.exit_note}" if self.exit_note else ""
+        say(f"\n{self.prefix}: {NAMES.get(signum, 'signal')}: stopped{note}")
         os._exit(EXIT_CODES.get(signum, 130))
 
     @contextlib.contextmanager

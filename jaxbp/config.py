@@ -16,19 +16,28 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
-import math
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import jax.numpy as jnp
 import numpy as np
-import optax
 
+from jaxbp._flags import (
+    MAX_HIDDEN_LAYERS,
+    ConfigError,
+    as_flag_text,
+    choice_setting,
+    flag_only,
+    integer_setting,
+    is_int,
+    number_setting,
+    setting,
+    to_batch_size,
+    to_hidden,
+)
 from jaxbp.activations import ACTIVATIONS
 from jaxbp.data import TASKS
 from jaxbp.losses import LOSSES
-from jaxbp.mlp import MLP
 
 OPTIMIZERS = ("adam", "momentum", "sgd")
 SCHEDULES = ("constant", "cosine", "exponential")
@@ -39,103 +48,45 @@ CLASSIFICATION_LOSSES = ("cross_entropy", "softmax_cross_entropy")
 MAX_SEED = 2**32 - 1  # jax.random.key wraps larger seeds onto smaller ones
 MAX_CLASSES = 10_000
 MAX_PARAMETERS = 20_000_000
-MAX_HIDDEN_LAYERS = 100
 MAX_EPOCHS = 10_000_000  # checkpoint names carry 8 digits
 MAX_STEPS = 2**31 - 1  # the step counter inside the compiled program is an int32
-
-
-class ConfigError(ValueError):
-    """A setting is not usable; the message names the flag and a valid choice."""
-
-
-Converter = Callable[[str, str], Any]
-
-
-def _text(value: Any) -> str:
-    """A setting as its flag would take it."""
-    if isinstance(value, tuple):
-        return ",".join(map(str, value)) or "none"
-    return "full" if value is None else str(value)
-
-
-def _flag_only(flag: str, text: str) -> bool:
-    return bool(text)
-
-
-def _setting(default: Any, metavar: str, help: str, convert: Converter, **extra: Any) -> Any:
-    """A field with its flag's metavar, help and converter (``{default}`` fills in the default)."""
-    shown = extra.pop("shown_default", default)
-    text = help.format(default=_text(shown))
-    meta = {"metavar": metavar, "help": text, "convert": convert, **extra}
-    return dataclasses.field(default=default, metadata=meta)
-
-
-def _choice_setting(default: Any, valid: Collection[str], help: str, **extra: Any) -> Any:
-    listed = ", ".join(sorted(valid))
-    return _setting(
-        default,
-        "NAME",
-        f"{help}: one of {listed} (default: {{default}})",
-        lambda flag, text: _choice(flag, text, valid),
-        **extra,
-    )
-
-
-def _number_setting(default: Any, metavar: str, help: str, expected: str, ok: Any, **extra: Any):
-    return _setting(
-        default,
-        metavar,
-        f"{help} (default: {{default}})",
-        lambda flag, text: _number(flag, text, expected, ok),
-        **extra,
-    )
-
-
-def _integer_setting(default: Any, metavar: str, help: str, low: int, high: int, **extra: Any):
-    return _setting(
-        default,
-        metavar,
-        f"{help} (default: {{default}})",
-        lambda flag, text: _integer(flag, text, low, high),
-        **extra,
-    )
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Every setting that decides a run's numbers; each field is the flag ``--<name>``."""
 
-    data: str = _setting(
+    data: str = setting(
         "digits",
         "FILE",
         "'digits' (bundled with scikit-learn) or a .csv/.npz file (default: {default})",
         lambda flag, text: text if text == "digits" else str(Path(text).resolve()),
     )
-    target: str = _setting(
+    target: str = setting(
         "target", "COLUMN", "the CSV target column (default: {default})", lambda f, t: t
     )
-    task: str = _choice_setting("classification", TASKS, "what to learn")
-    classes: int | None = _integer_setting(
+    task: str = choice_setting("classification", TASKS, "what to learn")
+    classes: int | None = integer_setting(
         None, "K", "number of classes", 2, MAX_CLASSES, shown_default="largest label + 1"
     )
-    hidden: tuple[int, ...] = _setting(
+    hidden: tuple[int, ...] = setting(
         (256, 256),
         "SIZES",
         "hidden layer sizes, comma separated, 'none' for a linear model (default: {default})",
-        lambda flag, text: _hidden(flag, text),
+        lambda flag, text: to_hidden(flag, text),
     )
-    activation: str = _choice_setting("relu", ACTIVATIONS, "the hidden layers' activation")
-    loss: str = _choice_setting(
+    activation: str = choice_setting("relu", ACTIVATIONS, "the hidden layers' activation")
+    loss: str = choice_setting(
         "softmax_cross_entropy",
         LOSSES,
         "loss",
         shown_default="softmax_cross_entropy for classification, mse for regression",
     )
-    optimizer: str = _choice_setting(
+    optimizer: str = choice_setting(
         "sgd", OPTIMIZERS, "sgd is jaxbp's hand-written step, momentum and adam are optax's"
     )
-    lr: float = _number_setting(0.1, "RATE", "learning rate", "> 0", lambda v: v > 0)
-    momentum: float | None = _number_setting(
+    lr: float = number_setting(0.1, "RATE", "learning rate", "> 0", lambda v: v > 0)
+    momentum: float | None = number_setting(
         None,
         "M",
         "momentum, with --optimizer momentum only",
@@ -145,8 +96,8 @@ class TrainConfig:
         default_when_used=0.9,
         shown_default=0.9,
     )
-    schedule: str = _choice_setting("exponential", SCHEDULES, "learning-rate schedule")
-    decay: float | None = _number_setting(
+    schedule: str = choice_setting("exponential", SCHEDULES, "learning-rate schedule")
+    decay: float | None = number_setting(
         None,
         "FACTOR",
         "learning-rate factor per epoch, with --schedule exponential only",
@@ -156,7 +107,7 @@ class TrainConfig:
         default_when_used=0.97,
         shown_default=0.97,
     )
-    decay_epochs: int | None = _integer_setting(
+    decay_epochs: int | None = integer_setting(
         None,
         "N",
         "epochs to decay to 0, with --schedule cosine only",
@@ -166,25 +117,25 @@ class TrainConfig:
         default_when_used=40,
         shown_default=40,
     )
-    batch_size: int | None = _setting(
+    batch_size: int | None = setting(
         32,
         "N",
         "examples per step, or 'full' (default: {default})",
-        lambda flag, text: _batch_size(flag, text),
+        lambda flag, text: to_batch_size(flag, text),
     )
-    epochs: int = _integer_setting(
+    epochs: int = integer_setting(
         40, "N", "total epochs, counting those already done when resuming", 1, MAX_EPOCHS
     )
-    seed: int = _integer_setting(
+    seed: int = integer_setting(
         0, "N", "seed of the split, the initialisation and the shuffling", 0, MAX_SEED
     )
-    val_fraction: float = _number_setting(
+    val_fraction: float = number_setting(
         0.1, "F", "fraction held out for validation", "in [0, 1)", lambda v: 0 <= v < 1
     )
-    test_fraction: float = _number_setting(
+    test_fraction: float = number_setting(
         0.2, "F", "fraction held out for the test", "in [0, 1)", lambda v: 0 <= v < 1
     )
-    dtype: str = _choice_setting("float32", DTYPES, "float64 needs JAX_ENABLE_X64=1")
+    dtype: str = choice_setting("float32", DTYPES, "float64 needs JAX_ENABLE_X64=1")
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -217,31 +168,31 @@ class TrainConfig:
 class RunOptions:
     """Where and how a run writes; not saved in checkpoints (they do not change the numbers)."""
 
-    out: str | None = _setting(
+    out: str | None = setting(
         None,
         "DIR",
         "output folder (default: {default})",
         lambda f, t: t,
         shown_default="runs/<data file name>",
     )
-    resume: str | None = _setting(
+    resume: str | None = setting(
         None,
         "DIR_OR_FILE",
         "continue a run exactly from its newest checkpoint, or this checkpoint file",
         lambda f, t: t,
         shown_default="start a new run",
     )
-    keep: int = _integer_setting(3, "K", "checkpoints to keep", 1, 1_000_000)
-    checkpoint_every: int = _integer_setting(
+    keep: int = integer_setting(3, "K", "checkpoints to keep", 1, 1_000_000)
+    checkpoint_every: int = integer_setting(
         1, "EPOCHS", "save every N epochs, and always at the end", 1, MAX_EPOCHS
     )
-    quiet: bool = _setting(False, "", "no per-epoch output", _flag_only, action="store_true")
-    debug_nans: bool = _setting(
+    quiet: bool = setting(False, "", "no per-epoch output", flag_only, action="store_true")
+    debug_nans: bool = setting(
         False,
         "",
         "turn on jax_debug_nans: the in-program guard is off, and JAX names the "
         "operation that made the first NaN",
-        _flag_only,
+        flag_only,
         action="store_true",
     )
 
@@ -349,7 +300,7 @@ def check_size(config: TrainConfig, num_features: int, num_outputs: int) -> None
     if count > MAX_PARAMETERS:
         shown = "-".join(map(str, sizes))
         raise ConfigError(
-            f"--hidden {_text(config.hidden)} gives a {shown} model with {count:,} parameters; "
+            f"--hidden {as_flag_text(config.hidden)} gives a {shown} model with {count:,} parameters; "
             f"the limit is {MAX_PARAMETERS:,} ({MAX_PARAMETERS * 4 // 2**20} MiB in float32); "
             f"pass smaller --hidden sizes"
         )
@@ -376,123 +327,13 @@ def _saved_text(name: str, value: Any) -> str | None:
         return None
     if value is None and name == "batch_size":
         return "full"
-    if name == "hidden" and isinstance(value, list) and all(map(_is_int, value)):
+    if name == "hidden" and isinstance(value, list) and all(map(is_int, value)):
         return ",".join(map(str, value)) or "none"
-    if name in _INTEGERS and _is_int(value):
+    if name in _INTEGERS and is_int(value):
         return str(value)
-    if name in _NUMBERS and (_is_int(value) or isinstance(value, float)):
+    if name in _NUMBERS and (is_int(value) or isinstance(value, float)):
         return repr(value)
     if name not in (*_INTEGERS, *_NUMBERS, "hidden") and isinstance(value, str):
         return value
     shown = repr(value)[:60]
     raise ConfigError(f"the saved config's {name!r} is {shown} ({type(value).__name__})")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _choice(flag: str, text: str, valid: Any) -> str:
-    if text not in valid:
-        raise ConfigError(f"unknown {flag} {text!r}; valid choices are {', '.join(sorted(valid))}")
-    return text
-
-
-def _number(flag: str, text: str, expected: str, ok: Callable[[float], bool]) -> float:
-    try:
-        value = float(text)
-    except (ValueError, OverflowError):
-        value = math.nan
-    if not math.isfinite(value) or not ok(value):
-        raise ConfigError(f"{flag} must be a finite number {expected}, got {text!r}")
-    return value
-
-
-def _integer(flag: str, text: str, low: int, high: int) -> int:
-    try:
-        value = int(text) if len(text) <= 40 else None
-    except ValueError:
-        value = None
-    if value is None or not low <= value <= high:
-        raise ConfigError(f"{flag} must be an integer from {low} to {high:,}, got {text[:40]!r}")
-    return value
-
-
-def _batch_size(flag: str, text: str) -> int | None:
-    if text == "full":
-        return None
-    try:
-        value = int(text) if len(text) <= 40 else 0
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ConfigError(
-            f"{flag} must be a positive integer (or 'full' for full-batch), got {text[:40]!r}"
-        )
-    return value
-
-
-def _hidden(flag: str, text: str) -> tuple[int, ...]:
-    if text.strip() in ("", "none"):
-        return ()
-    parts = text.split(",")
-    if len(parts) > MAX_HIDDEN_LAYERS:
-        raise ConfigError(f"{flag} has {len(parts)} layers; the limit is {MAX_HIDDEN_LAYERS}")
-    return tuple(_integer(flag, part.strip(), 1, 10**12) for part in parts)  # check_size bounds
-
-
-def describe(value: Any) -> str:
-    """A setting's value as written on the command line (``256,256``, ``full``)."""
-    return _text(value)
-
-
-def build_spec(config: TrainConfig, num_features: int, num_outputs: int) -> MLP:
-    """The MLP: the hidden layers' activation, and an output layer that fits the loss."""
-    output = "softmax" if config.loss in ("cross_entropy",) else "linear"
-    if config.loss == "binary_cross_entropy":
-        output = "sigmoid"
-    sizes = (num_features, *config.hidden, num_outputs)
-    return MLP(sizes, (config.activation,) * len(config.hidden) + (output,))
-
-
-@dataclasses.dataclass(frozen=True)
-class Schedule:
-    """A learning-rate schedule of the step number, as a frozen dataclass.
-
-    Equal settings give equal (and equally hashing) schedules, so ``jaxbp.fit``, which takes the
-    schedule as a static argument, reuses its compiled program across runs with the same
-    settings. The value is cast to ``dtype``, so float32 params stay float32 in 64-bit mode.
-    """
-
-    kind: str  # "exponential" or "cosine"
-    lr: float
-    decay: float
-    decay_steps: int  # exponential: steps per epoch; cosine: steps to reach 0
-    dtype: str
-
-    def __call__(self, step: Any) -> Any:
-        if self.kind == "exponential":
-            value = optax.exponential_decay(self.lr, self.decay_steps, self.decay)(step)
-        else:
-            value = optax.cosine_decay_schedule(self.lr, self.decay_steps)(step)
-        return jnp.asarray(value, self.dtype)
-
-
-def build_optimizer(
-    config: TrainConfig, steps_per_epoch: int
-) -> tuple[Any, optax.GradientTransformation | None]:
-    """``(lr, optimizer)`` for ``jaxbp.fit``: the hand-written SGD takes ``lr`` (a number or a
-    :class:`Schedule`), any other optimizer is optax with ``lr=None``."""
-    rate: Any = config.lr
-    if config.schedule == "exponential":
-        assert config.decay is not None  # parse fills it in
-        rate = Schedule("exponential", config.lr, config.decay, steps_per_epoch, config.dtype)
-    elif config.schedule == "cosine":
-        assert config.decay_epochs is not None
-        steps = config.decay_epochs * steps_per_epoch
-        rate = Schedule("cosine", config.lr, 0.0, steps, config.dtype)
-    if config.optimizer == "sgd":
-        return rate, None
-    if config.optimizer == "momentum":
-        return None, optax.sgd(rate, momentum=config.momentum)
-    return None, optax.adam(rate)

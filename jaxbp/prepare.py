@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxbp import checkpoint, config, data, metrics, run_folder
+from jaxbp import build, checkpoint, config, data, metrics, run_folder
 from jaxbp._types import Array, Params
 from jaxbp.mlp import MLP
 
@@ -127,8 +127,8 @@ def prepare(flags: dict[str, str | None], out: str | None, resume: str | None) -
         y = data.one_hot(part.y, outputs) if classification else part.y
         return jnp.asarray((part.x - mean) / scale, dtype), jnp.asarray(y, dtype)
 
-    spec = config.build_spec(cfg, dataset.x.shape[1], outputs)
-    lr, optimizer = config.build_optimizer(cfg, steps)
+    spec = build.build_spec(cfg, dataset.x.shape[1], outputs)
+    lr, optimizer = build.build_optimizer(cfg, steps)
     init_key, shuffle_key = jax.random.split(jax.random.key(cfg.seed))
     params = spec.init(init_key, dtype)
     opt_state = None if optimizer is None else optimizer.init(params)

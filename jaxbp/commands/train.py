@@ -18,7 +18,6 @@ import argparse
 import contextlib
 import dataclasses
 import errno
-import io
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxbp import _files, _signals, checkpoint, checkpoint_format, config, data, metrics, run_folder
+from jaxbp import _files, _signals, checkpoint, config, data, divergence, metrics, run_folder
 from jaxbp.cli import UsageError
 from jaxbp.prepare import Prepared, prepare
 from jaxbp.progress import Progress, plural
@@ -35,8 +34,6 @@ from jaxbp.train import fit
 
 EXIT_DIVERGED = 3
 EXIT_WRITE_FAILED = 4
-#: An epoch whose step losses reach this many times the run's first loss counts as diverged.
-BLOWUP_FACTOR = 1e6
 _INPUT_ERRORS = (
     config.ConfigError,
     data.DataError,
@@ -61,6 +58,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     stopper: _signals.Stopper = getattr(args, "stopper", None) or _signals.Stopper("jaxbp train")
+    stopper.exit_note = "nothing was written"
     values = vars(args)
     flags = {field.name: values.get(field.name) for field in dataclasses.fields(config.TrainConfig)}
     try:
@@ -173,10 +171,10 @@ def _train(run: Prepared, options: config.RunOptions, stopper: _signals.Stopper)
         )
         step_losses = np.asarray(fit_history["loss"], np.float64)
         first = history["train_loss"][0] if history["train_loss"] else step_losses[0]
-        diverged = _divergence(fit_history, step_losses, first, new_params, step, epoch)
+        diverged = divergence.find(fit_history, step_losses, first, new_params, step, epoch)
         if diverged is not None:
             kept = new_params if diverged.pop("new_params_finite") else params
-            _save_last_finite(out, kept)
+            divergence.save_last_finite(out / "last_finite_params.npz", kept)
             break
         params, opt_state = new_params, fit_history.get("opt_state")
         epoch, step = epoch + 1, step + run.steps_per_epoch
@@ -216,50 +214,6 @@ def _train(run: Prepared, options: config.RunOptions, stopper: _signals.Stopper)
         )
         return stopper.exit_code
     return 0
-
-
-def _divergence(
-    fit_history: dict[str, Any],
-    losses: np.ndarray,
-    first_loss: float,
-    new_params: Any,
-    step: int,
-    epoch: int,
-) -> dict[str, Any] | None:
-    """Whether this epoch diverged, from fit's guard (a non-finite loss or gradient, or the
-    guard's own blow-up check), non-finite new params, or a loss ``BLOWUP_FACTOR`` times the
-    first. The only place that reads the guard's history keys."""
-    bad_step = int(np.asarray(fit_history.get("nonfinite_step", -1)))
-    finite_params = all(bool(np.isfinite(leaf).all()) for leaf in jax.tree.leaves(new_params))
-    where: Any = fit_history.get("nonfinite_leaves", fit_history.get("nonfinite_layers"))
-    if where is not None and not isinstance(where, list | tuple):
-        where = [f"params[{i}]" for i in np.flatnonzero(np.asarray(where)).tolist()]
-    if bad_step >= 0:
-        reason = fit_history.get("divergence_reason") or "non-finite loss or gradient"
-        places = f" in {', '.join(map(str, where))}" if where else ""
-        found = {"step": bad_step, "reason": f"{reason}{places}", "where": list(where or [])}
-        return {
-            **found,
-            "epoch": bad_step // max(len(losses), 1) + 1,
-            "new_params_finite": finite_params,
-        }
-    finite = losses[np.isfinite(losses)]
-    worst = float(finite.max()) if finite.size else float("inf")
-    if not finite_params or worst > BLOWUP_FACTOR * max(abs(float(first_loss)), 1e-12):
-        index = int(np.argmax(~np.isfinite(losses) | (losses == worst)))
-        reason = (
-            "the parameters became non-finite"
-            if not finite_params
-            else f"the loss rose to {worst:.3g}, over {BLOWUP_FACTOR:.0e} times its start {float(first_loss):.3g}"
-        )
-        return {
-            "step": step + index,
-            "epoch": epoch + 1,
-            "reason": reason,
-            "where": [],
-            "new_params_finite": False,
-        }
-    return None
 
 
 def _finish(
@@ -307,16 +261,6 @@ def _finish(
         f"{plural(epoch, 'epoch')} done, {this_session:.1f} s this session; wrote "
         f"{', '.join(map(str, written))}"
     )
-
-
-def _save_last_finite(out: Path, params: Any) -> None:
-    """The last finite params, named by tree path; never a non-finite one."""
-    arrays = checkpoint_format.flatten("params", params)
-    if not all(np.isfinite(leaf).all() for leaf in arrays.values()):
-        return
-    buffer = io.BytesIO()
-    np.savez(buffer, allow_pickle=False, **arrays)
-    _files.atomic_write(out / "last_finite_params.npz", buffer.getvalue())
 
 
 def _banner(run: Prepared) -> str:
