@@ -75,7 +75,7 @@ class Stopper:
 
 def say(line: str) -> None:
     """Print ``line`` on stderr and flush both streams (before an ``os._exit``)."""
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(Exception):  # stdout may be a closed pipe
         sys.stdout.flush()
     with contextlib.suppress(Exception):
         print(line, file=sys.stderr, flush=True)

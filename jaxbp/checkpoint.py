@@ -91,6 +91,7 @@ def save(directory: str | os.PathLike[str], checkpoint: Checkpoint, *, keep: int
     """Write ``checkpoint`` atomically to ``directory``; then keep only the newest ``keep`` files.
 
     Raises:
+        ValueError: an array holds a NaN or an infinity (nothing is written).
         jaxbp._files.WriteError: the file system refused the write; earlier files are intact.
     """
     arrays: dict[str, np.ndarray] = {"key": np.asarray(checkpoint.key)}
@@ -98,6 +99,12 @@ def save(directory: str | os.PathLike[str], checkpoint: Checkpoint, *, keep: int
     arrays.update(checkpoint_format.flatten("opt_state", checkpoint.opt_state))
     for name, value in checkpoint.arrays.items():
         arrays[f"arrays/{name}"] = np.asarray(value)
+    for name, array in arrays.items():
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise ValueError(
+                f"checkpoint.save: {name} holds NaN or infinite values; a checkpoint keeps only "
+                f"finite state (load would refuse it), so nothing was written"
+            )
     meta = {
         "epoch": checkpoint.epoch,
         "step": checkpoint.step,

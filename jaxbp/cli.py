@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from jaxbp import _signals
 
 SUBCOMMANDS = ("explain", "train")
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a process that SIGPIPE ended
 
 
 class UsageError(Exception):
@@ -59,6 +61,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         except UsageError as error:
             print(f"jaxbp {args.command}: error: {error}", file=sys.stderr)
             return 2
+        except BrokenPipeError:  # the reader of stdout went away (`jaxbp train | head -1`)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            _signals.say(
+                f"{stopper.prefix}: output closed (broken pipe); stopped, saved files whole"
+            )
+            return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -183,6 +183,14 @@ def test_a_full_disk_raises_a_write_error_naming_the_file_and_its_size(tmp_path,
     assert path.read_bytes() == before
 
 
+def test_non_finite_state_is_never_written(tmp_path, key):
+    params = SPEC.init(key)
+    params[1]["b"] = params[1]["b"].at[2].set(np.inf)
+    with pytest.raises(ValueError, match=r"checkpoint.save: params\[1\]\['b'\] holds NaN or infinite"):  # fmt: skip
+        checkpoint.save(tmp_path, make_checkpoint(params), keep=1)
+    assert list(tmp_path.iterdir()) == []
+
+
 def _damage(data: bytes) -> dict[str, bytes]:
     header_end = data.index(b"\n", len(checkpoint.MAGIC)) + 1
     header = json.loads(data[len(checkpoint.MAGIC) : header_end])

@@ -90,7 +90,7 @@ def test_a_signal_at_any_moment_exits_cleanly(tmp_path, case, signum, moment, de
             f"stopped by {name}; saved" in stderr and saved[-1].name != "checkpoint-00000000.jaxbp"
         )
     else:
-        assert "stopped;" in stderr or "stopped by" in stderr
+        assert ": stopped" in stderr or "stopped by" in stderr
 
 
 def test_a_second_signal_stops_at_once_and_leaves_whole_checkpoints(tmp_path):
@@ -105,6 +105,25 @@ def test_a_second_signal_stops_at_once_and_leaves_whole_checkpoints(tmp_path):
         if process.poll() is None:
             process.kill()
     assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    for path in checkpoint.list_checkpoints(out):
+        checkpoint.load(path)
+
+
+def test_a_closed_output_pipe_stops_cleanly_with_141(tmp_path):
+    out = tmp_path / "run"
+    process = _start(out, 100_000)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("jaxbp train: ")
+        process.stdout.close()  # like `jaxbp train | head -1`
+        _, stderr = process.communicate(timeout=240)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 141, stderr
+    assert stderr.strip().splitlines()[-1] == "jaxbp train: output closed (broken pipe); stopped, saved files whole"  # fmt: skip
     assert "Traceback" not in stderr
     for path in checkpoint.list_checkpoints(out):
         checkpoint.load(path)
