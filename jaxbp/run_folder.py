@@ -2,7 +2,8 @@
 
 A run folder holds a marker file, :data:`MARKER`, that identifies it as a jaxbp run. Before
 anything is written, :func:`check` refuses a folder that exists, is not empty and has no marker
-(someone else's files: a ``metrics.json`` or ``curves.png`` there is never overwritten), and
+(someone else's files: a ``metrics.json`` or ``curves.png`` there is never overwritten), unless it
+holds only files a run writes, a checkpoint among them (a run copied without its marker), and
 :func:`default_for` keeps the default folder ``runs/<name>`` inside ``runs/`` whatever the data
 file is called. :func:`claim` then creates the folder and the marker and holds an exclusive
 ``fcntl.flock`` on the marker for the life of the process: a second run into the same folder is
@@ -105,12 +106,23 @@ def _check(folder: Path) -> None:
         entries = sorted(entry.name for entry in os.scandir(folder))
     except OSError as error:
         raise FolderError(f"cannot read output folder {folder} ({error.strerror})") from None
+    if entries and _unmarked_run(entries):
+        return
     if entries:
         shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
         raise FolderError(
             f"{folder} is not empty ({shown}) and is not a jaxbp run folder (no {MARKER} file); "
             f"nothing there is overwritten: pass a new --out"
         )
+
+
+_OWN = re.compile(r"^(checkpoint-\d{8}\.jaxbp|metrics\.json|curves\.png|last_finite_params\.npz)$")
+
+
+def _unmarked_run(entries: list[str]) -> bool:
+    """A run folder copied without its marker: only files jaxbp writes, a checkpoint among them."""
+    own = all(_OWN.match(name) or TEMPORARY.match(name) for name in entries)
+    return own and any(name.endswith(".jaxbp") for name in entries)
 
 
 def claim(folder: Path) -> Claim:

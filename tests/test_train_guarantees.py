@@ -127,6 +127,18 @@ def test_a_data_file_name_cannot_take_the_default_folder_out_of_runs(capsys, tmp
     assert run_folder.default_for(str(tmp_path / "a b;$(x).csv")) == Path("runs/a_b___x_")
 
 
+def test_a_run_copied_without_its_marker_resumes_but_foreign_files_block_it(capsys, tmp_path, saved_run):  # fmt: skip
+    run = copy_run(saved_run, tmp_path / "run")
+    (run / run_folder.MARKER).unlink()  # as `cp run/* elsewhere/` copies it
+    assert train(capsys, "--resume", run, "--epochs", "3", "--quiet")[0] == 0
+    other = copy_run(saved_run, tmp_path / "other")
+    (other / run_folder.MARKER).unlink()
+    (other / "notes.txt").write_text("mine")
+    code, _, stderr = train(capsys, "--resume", other, "--epochs", "3", "--quiet")
+    assert code == 2 and "is not a jaxbp run folder" in stderr
+    assert (other / "notes.txt").read_text() == "mine"
+
+
 def test_the_default_folder_behind_a_link_out_of_runs_is_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "runs").mkdir()
