@@ -30,6 +30,7 @@ import io
 import json
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -173,15 +174,20 @@ def load(
     """
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):  # a FIFO would block, /dev/zero never end
+            raise CheckpointError(f"{path}: not a regular file")
+        if status.st_size > max_bytes:
             raise CheckpointError(
-                f"{path}: {size:,} bytes, more than the {max_bytes:,} a checkpoint may have "
-                f"(load(..., max_bytes=...) raises the limit)"
+                f"{path}: {status.st_size:,} bytes, more than the {max_bytes:,} a checkpoint may "
+                f"have (load(..., max_bytes=...) raises the limit)"
             )
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            data = file.read(max_bytes + 1)
     except OSError as error:
         raise CheckpointError(f"{path}: cannot read ({error.strerror or error})") from error
+    if len(data) > max_bytes:
+        raise CheckpointError(f"{path}: grew beyond {max_bytes:,} bytes while being read")
     payload = _verified_payload(path, data)
     members = checkpoint_format.read_members(path, payload)
     meta = checkpoint_format.read_meta(path, members.pop("meta", None), MAX_EPOCH, MAX_STEP)

@@ -22,6 +22,8 @@ TASKS = ("classification", "regression")
 MAX_CLASSES = 10_000
 #: The most bytes the arrays of an ``.npz`` file may declare, checked before reading them.
 MAX_NPZ_BYTES = 2**32
+#: The largest CSV file read (its cells become Python strings first); use .npz beyond.
+MAX_CSV_BYTES = 2**29
 
 
 class DataError(ValueError):
@@ -69,6 +71,11 @@ def load_file(path: str | Path, target: str = "target") -> Dataset:
         raise DataError(f"{path}: is a directory; --data needs a .csv or .npz file")
     if not path.is_file():
         raise DataError(f"{path}: no such file; check the path given to --data")
+    if suffix == ".csv" and path.stat().st_size > MAX_CSV_BYTES:
+        raise DataError(
+            f"{path}: {path.stat().st_size:,} bytes; a CSV may have at most {MAX_CSV_BYTES:,}; "
+            f"save larger data as .npz (np.savez(path, x=x, y=y))"
+        )
     try:
         if suffix == ".csv":
             x, y, columns = _read_csv(path, target)

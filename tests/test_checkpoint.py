@@ -342,6 +342,16 @@ def test_a_file_over_the_size_limit_is_refused_before_reading(tmp_path, key):
         checkpoint.load(path, max_bytes=1000)
 
 
+def test_a_fifo_or_a_device_is_refused_without_reading(tmp_path, key):
+    checkpoint.save(tmp_path, make_checkpoint(SPEC.init(key)), keep=1)
+    os.mkfifo(tmp_path / "checkpoint-00000007.jaxbp")  # opening it would block forever
+    with pytest.raises(checkpoint.CheckpointError, match=r"checkpoint-00000007.jaxbp: not a regular file"):  # fmt: skip
+        checkpoint.load(checkpoint.resolve(tmp_path))
+    (tmp_path / "checkpoint-00000009.jaxbp").symlink_to("/dev/zero")  # reading would never end
+    with pytest.raises(checkpoint.CheckpointError, match=r"checkpoint-00000009.jaxbp: not a regular file"):  # fmt: skip
+        checkpoint.load(checkpoint.resolve(tmp_path))
+
+
 def test_resolve_explains_a_missing_run(tmp_path):
     with pytest.raises(
         checkpoint.CheckpointError, match="no such run directory or checkpoint file"

@@ -208,3 +208,12 @@ def test_a_feature_whose_spread_overflows_is_refused_not_zeroed():
         data.standardizer(x)
     mean, scale = data.standardizer(np.array([[1e300], [1e300]]))  # constant: no spread
     assert mean[0] == 1e300 and scale[0] == 1.0
+
+
+def test_a_csv_over_the_size_limit_is_refused_before_reading(tmp_path, monkeypatch):
+    path = write(tmp_path / "d.csv", "a,target\n" + "1,0\n" * 100)
+    monkeypatch.setattr(data, "MAX_CSV_BYTES", 100)
+    with pytest.raises(
+        data.DataError, match=r"409 bytes; a CSV may have at most 100; save larger data as \.npz"
+    ):
+        data.load_file(path)
