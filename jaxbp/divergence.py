@@ -35,13 +35,11 @@ def find(
     first. The only place that reads the guard's history keys."""
     bad_step = int(np.asarray(fit_history.get("nonfinite_step", -1)))
     finite_params = all(bool(np.isfinite(leaf).all()) for leaf in jax.tree.leaves(new_params))
-    where: Any = fit_history.get("nonfinite_leaves", fit_history.get("nonfinite_layers"))
-    if where is not None and not isinstance(where, list | tuple):
-        where = [f"params[{i}]" for i in np.flatnonzero(np.asarray(where)).tolist()]
+    where = _places(fit_history.get("nonfinite_leaves", fit_history.get("nonfinite_layers")))
     if bad_step >= 0:
         reason = fit_history.get("divergence_reason") or "non-finite loss or gradient"
         places = f" in {', '.join(map(str, where))}" if where else ""
-        found = {"step": bad_step, "reason": f"{reason}{places}", "where": list(where or [])}
+        found = {"step": bad_step, "reason": f"{reason}{places}", "where": where}
         return {
             **found,
             "epoch": bad_step // max(len(losses), 1) + 1,
@@ -64,6 +62,20 @@ def find(
             "new_params_finite": False,
         }
     return None
+
+
+def _places(where: Any) -> list[str]:
+    """The guard's report of where it found non-finite values, as ``params[...]`` paths: a bool
+    per layer (``params[i]``), a tree of bools (one per leaf, by tree path), or path strings."""
+    if where is None:
+        return []
+    if isinstance(where, list | tuple) and all(isinstance(item, str) for item in where):
+        return list(where)
+    array = np.asarray(where) if not isinstance(where, dict | list | tuple) else None
+    if array is not None and array.ndim == 1 and array.dtype == bool:
+        return [f"params[{i}]" for i in np.flatnonzero(array).tolist()]
+    leaves = jax.tree_util.tree_flatten_with_path(where)[0]
+    return ["params" + jax.tree_util.keystr(path) for path, leaf in leaves if bool(np.any(leaf))]
 
 
 def save_last_finite(path: Path, params: Any) -> None:
