@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jaxbp.render._items import Chain
+from jaxbp.render._items import Chain, Math
 from jaxbp.render._notation import Units, latex_number, number, partial, partial_latex
 
 if TYPE_CHECKING:
@@ -25,6 +25,14 @@ def _products(pairs: list[tuple[float, float]], digits: int, latex: bool) -> str
     fmt = latex_number if latex else number
     times = " \\cdot " if latex else "·"
     return " + ".join(f"({fmt(a, digits)}){times}({fmt(b, digits)})" for a, b in pairs)
+
+
+def _sum_of_products(pairs: list[tuple[float, float]], result: float, digits: int) -> Math:
+    """``= (a)·(b) + (c)·(d) = result`` in text and LaTeX."""
+    return Math(
+        f"= {_products(pairs, digits, False)} = {number(result, digits)}",
+        f"= {_products(pairs, digits, True)} = {latex_number(result, digits)}",
+    )
 
 
 def weight_chain(trace: Trace, layer: LayerTrace, units: Units, digits: int) -> Chain:
@@ -41,11 +49,7 @@ def weight_chain(trace: Trace, layer: LayerTrace, units: Units, digits: int) -> 
         symbolic_l = f"{lhs_l} = \\sum_n {partial_latex('L', into_l)}[n] \\, {prev_l}[n]"
         pairs = list(zip(layer.deltas[:, 0], layer.inputs[:, 0], strict=True))
         return Chain(
-            f"dW{n}-chain",
-            symbolic,
-            symbolic_l,
-            f"= {_products(pairs, digits, False)} = {number(result, digits)}",
-            f"= {_products(pairs, digits, True)} = {latex_number(result, digits)}",
+            f"dW{n}-chain", Math(symbolic, symbolic_l), _sum_of_products(pairs, result, digits)
         )
     a_prev = layer.inputs[0, 0]
     if layer.activation == "softmax":
@@ -76,10 +80,10 @@ def weight_chain(trace: Trace, layer: LayerTrace, units: Units, digits: int) -> 
         numbers_l = "= " + " \\cdot ".join(f"({latex_number(f, digits)})" for f in factors)
     return Chain(
         f"dW{n}-chain",
-        symbolic,
-        symbolic_l,
-        f"{numbers} = {number(result, digits)}",
-        f"{numbers_l} = {latex_number(result, digits)}",
+        Math(symbolic, symbolic_l),
+        Math(
+            f"{numbers} = {number(result, digits)}", f"{numbers_l} = {latex_number(result, digits)}"
+        ),
     )
 
 
@@ -103,8 +107,6 @@ def hidden_chain(trace: Trace, layer: LayerTrace, units: Units, digits: int) -> 
     example = " (first example)" if trace.x.shape[0] > 1 else ""
     return Chain(
         f"dL_da{n}-chain",
-        symbolic + example,
-        symbolic_l,
-        f"= {_products(pairs, digits, False)} = {number(result, digits)}",
-        f"= {_products(pairs, digits, True)} = {latex_number(result, digits)}",
+        Math(symbolic + example, symbolic_l),
+        _sum_of_products(pairs, result, digits),
     )

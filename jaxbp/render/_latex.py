@@ -69,12 +69,12 @@ def sections_latex(sections: list[Section], digits: int) -> list[str]:
         lines += [f"\\subsection*{{{text(section.title)}}}", ""]
         for item in section.items:
             if isinstance(item, Quantity):
-                symbol = f"{item.symbol_latex}:\\quad " if item.symbol_latex else ""
-                formula = f" = {item.formula_latex}" if item.formula_latex else ""
+                symbol = f"{item.symbol.latex}:\\quad " if item.symbol.latex else ""
+                formula = f" = {item.formula.latex}" if item.formula.latex else ""
                 lines += [
                     f"% {item.key}",
                     "\\begin{equation*}",
-                    f"\\text{{{text(item.title)}}}\\;\\; {symbol}{item.lhs_latex}{formula}"
+                    f"\\text{{{text(item.title)}}}\\;\\; {symbol}{item.lhs}{formula}"
                     f" = {bmatrix(item.value, digits)}",
                     "\\end{equation*}",
                 ]
@@ -82,8 +82,8 @@ def sections_latex(sections: list[Section], digits: int) -> list[str]:
                 lines += [
                     f"% {item.key}",
                     "\\begin{align*}",
-                    f"& {item.symbolic_latex} \\\\",
-                    f"& \\quad {item.numbers_latex}",
+                    f"& {item.symbolic.latex} \\\\",
+                    f"& \\quad {item.numbers.latex}",
                     "\\end{align*}",
                 ]
             elif isinstance(item, Note):

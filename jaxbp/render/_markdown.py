@@ -30,7 +30,7 @@ def sections_markdown(sections: list[Section], digits: int) -> list[str]:
                     ]
                     in_table = True
                 lines.append(
-                    f"| `{item.key}` {item.title} | `{_cell(item.symbol)}` | {_cell(item.formula)} "
+                    f"| `{item.key}` {item.title} | `{_cell(item.symbol.text)}` | {_cell(item.formula.text)} "
                     f"| `{matrix_text(item.value, digits)}` |"
                 )
                 continue
@@ -39,9 +39,9 @@ def sections_markdown(sections: list[Section], digits: int) -> list[str]:
                 in_table = False
             if isinstance(item, Chain):
                 lines += [
-                    f"Chain rule `{item.key}`: `{item.symbolic}`",
+                    f"Chain rule `{item.key}`: `{item.symbolic.text}`",
                     "",
-                    f"`{item.numbers}`",
+                    f"`{item.numbers.text}`",
                     "",
                 ]
             elif isinstance(item, Note):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from jaxbp.render._items import Math
+
 
 def number(value: float, digits: int) -> str:
     """``value`` to ``digits`` significant digits, without a trailing ``.0`` or a ``-0``."""
@@ -92,6 +94,10 @@ class Units:
             kind, f"b_{letter}"
         )
 
+    def layer_math(self, layer: int, kind: str) -> Math:
+        """:meth:`layer_symbol` as text and LaTeX."""
+        return Math(self.layer_symbol(layer, kind), self.layer_symbol_latex(layer, kind))
+
     def layer_symbol_latex(self, layer: int, kind: str) -> str:
         letter, below = self.letters[layer], self.letters[layer - 1]
         return {
@@ -108,3 +114,14 @@ def partial(numerator: str, denominator: str) -> str:
 
 def partial_latex(numerator: str, denominator: str) -> str:
     return f"\\frac{{\\partial {numerator}}}{{\\partial {denominator}}}"
+
+
+#: The loss in the seeds' notation: ``Loss`` in text, ``L`` in LaTeX.
+LOSS = Math("Loss", "L")
+
+
+def partial_math(numerator: Math, denominator: Math) -> Math:
+    """:func:`partial` and :func:`partial_latex` together."""
+    return Math(
+        partial(numerator.text, denominator.text), partial_latex(numerator.latex, denominator.latex)
+    )

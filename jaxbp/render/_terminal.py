@@ -52,8 +52,8 @@ def print_sections(console: Console, sections: list[Section], digits: int) -> No
                 table = table or _quantity_table()
                 table.add_row(
                     f"{item.key}\n[dim]{item.title}",
-                    item.symbol,
-                    item.formula,
+                    item.symbol.text,
+                    item.formula.text,
                     _grid(item.value, digits),
                 )
                 continue
@@ -61,8 +61,8 @@ def print_sections(console: Console, sections: list[Section], digits: int) -> No
                 console.print(table)
                 table = None
             if isinstance(item, Chain):
-                console.print(f"[bold]chain rule[/bold] {item.symbolic}", highlight=False)
-                console.print(f"    {item.numbers}", highlight=False)
+                console.print(f"[bold]chain rule[/bold] {item.symbolic.text}", highlight=False)
+                console.print(f"    {item.numbers.text}", highlight=False)
             elif isinstance(item, Note):
                 style = "red" if "NOT verified" in item.text else ""
                 console.print(item.text, style=style, highlight=False)
