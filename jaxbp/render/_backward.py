@@ -74,14 +74,33 @@ def _delta(layer: LayerTrace) -> Math:
     return Math(f"dL_da{n} ⊙ da_dz{n}", f"{dloss_da} \\odot {da_dz}")
 
 
+def _gradients(layer: LayerTrace, units: Units) -> list[Quantity]:
+    """dL/dW and dL/db of a layer."""
+    n, delta = layer.index, sup("\\delta", layer.index)
+    weights_formula = Math(f"a{n - 1}ᵀ delta{n}", f"({sup('a', n - 1)})^{{\\top}} {delta}")
+    bias_formula = Math(f"Σ_batch delta{n}", f"\\sum_n {delta}_n")
+    return [
+        Quantity(
+            f"d{name}{n}",
+            f"{what} gradient",
+            partial_math(LOSS, units.layer_math(n, name.lower())),
+            partial_latex("L", sup(name, n)),
+            formula,
+            value,
+        )
+        for name, what, formula, value in (
+            ("W", "weight", weights_formula, layer.dloss_dweights),
+            ("b", "bias", bias_formula, layer.dloss_dbias),
+        )
+        if value is not None
+    ]
+
+
 def _updated(trace: Trace, layer: LayerTrace, units: Units) -> list[Quantity]:
     """The weights and biases after the SGD step (or kept, when frozen)."""
     n, lr = layer.index, f"{trace.learning_rate:g}"
     quantities = []
-    for name, kind, what, value in (
-        ("W", "w", "weights", layer.new_weights),
-        ("b", "b", "biases", layer.new_bias),
-    ):
+    for name, what, value in (("W", "weights", layer.new_weights), ("b", "biases", layer.new_bias)):
         if value is None:
             continue
         frozen = f"{name}{n}" in trace.frozen
@@ -91,7 +110,7 @@ def _updated(trace: Trace, layer: LayerTrace, units: Units) -> list[Quantity]:
             if frozen
             else Math(f"{name}{n} − {lr} d{name}{n}", f"{old} - {lr} {partial_latex('L', old)}")
         )
-        symbol = units.layer_math(n, kind)
+        symbol = units.layer_math(n, name.lower())
         quantities.append(
             Quantity(
                 f"{name}{n}_new",
@@ -106,11 +125,11 @@ def _updated(trace: Trace, layer: LayerTrace, units: Units) -> list[Quantity]:
 
 
 def backward_section(trace: Trace, layer: LayerTrace, units: Units, digits: int) -> Section:
-    n, below, L = layer.index, layer.index - 1, len(trace.layers)
+    n, L = layer.index, len(trace.layers)
     kind = "output layer" if n == L else f"hidden layer {n}"
     derivative, derivative_latex = _ACTIVATION_DERIVATIVE[layer.activation]
     derivative_latex = derivative_latex.replace("(L)", f"({n})")
-    out, into, w, b = (units.layer_math(n, k) for k in ("out", "in", "w", "b"))
+    out, into = units.layer_math(n, "out"), units.layer_math(n, "in")
     delta = sup("\\delta", n)
     items: list[Item] = [
         Quantity(
@@ -137,26 +156,8 @@ def backward_section(trace: Trace, layer: LayerTrace, units: Units, digits: int)
             _delta(layer),
             layer.deltas,
         ),
-        Quantity(
-            f"dW{n}",
-            "weight gradient",
-            partial_math(LOSS, w),
-            partial_latex("L", sup("W", n)),
-            Math(f"a{below}ᵀ delta{n}", f"({sup('a', below)})^{{\\top}} {delta}"),
-            layer.dloss_dweights,
-        ),
     ]
-    if layer.dloss_dbias is not None:
-        items.append(
-            Quantity(
-                f"db{n}",
-                "bias gradient",
-                partial_math(LOSS, b),
-                partial_latex("L", sup("b", n)),
-                Math(f"Σ_batch delta{n}", f"\\sum_n {delta}_n"),
-                layer.dloss_dbias,
-            )
-        )
+    items += _gradients(layer, units)
     items.append(weight_chain(trace, layer, units, digits))
     if n < L:
         items.append(hidden_chain(trace, layer, units, digits))

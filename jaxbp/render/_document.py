@@ -124,21 +124,23 @@ def _after(trace: Trace, units: Units) -> Section:
         bias = f" + b{n}'" if layer.bias is not None else ""
         items += [
             Quantity(
-                f"z{n}_new",
-                "pre-activation",
-                units.layer_math(n, "in"),
-                f"z^{{({n})\\prime}}",
-                Math(f"a{n - 1}' W{n}'{bias}", ""),
-                layer.pre_activations_after,
-            ),
-            Quantity(
-                f"a{n}_new",
-                "activation",
-                units.layer_math(n, "out"),
-                f"a^{{({n})\\prime}}",
-                Math(f"{layer.activation}(z{n}')", ""),
-                layer.activations_after,
-            ),
+                f"{name}{n}_new",
+                title,
+                units.layer_math(n, kind),
+                f"{name}^{{({n})\\prime}}",
+                Math(formula, ""),
+                value,
+            )
+            for name, kind, title, formula, value in (
+                (
+                    "z",
+                    "in",
+                    "pre-activation",
+                    f"a{n - 1}' W{n}'{bias}",
+                    layer.pre_activations_after,
+                ),
+                ("a", "out", "activation", f"{layer.activation}(z{n}')", layer.activations_after),
+            )
         ]
     was = Math(f"was {trace.loss:.6g}", "")
     loss = np.asarray(trace.loss_after)
