@@ -11,7 +11,7 @@ The file is one JSON object::
       "y": [[1]],                             # (batch, sizes[-1]) or (sizes[-1],)
       "loss": "half_se",                      # a name in jaxbp.LOSSES
       "lr": 0.05,                             # SGD learning rate > 0
-      "units": ["i", "h", "o"],               # optional: one letter per layer, the seeds' notation
+      "units": ["i", "h", "o"],               # optional: one letter per layer, the documents' notation
       "name": "my network",                   # optional title
       "frozen": ["b1", "b2"]                  # optional: parameters that take no update
     }

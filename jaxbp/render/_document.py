@@ -1,10 +1,10 @@
 """A Trace as a renderer-neutral document: sections of quantities, chain-rule lines and notes.
 
-The order is the seeds' order: the network and its initial parameters; the forward pass from the
+The order is the documents' order: the network and its initial parameters; the forward pass from the
 input to the output; the loss; the backward pass from the output to the input, each layer followed
 by its SGD update (as document 000 does); the forward pass with the updated parameters; the check
 against ``jax.grad``. Every quantity carries its jaxbp name (``z1``, ``dW2``: the names of
-:mod:`jaxbp.worked._records`), the seeds' symbol, its formula and its value.
+:mod:`jaxbp.worked._records`), the documents' symbol, its formula and its value.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from jaxbp.trace import LayerTrace, Trace
 
 
 def build(trace: Trace, digits: int) -> list[Section]:
-    """The sections of the worked example, in the seeds' order."""
+    """The sections of the worked example, in the documents' order."""
     units = Units(trace.units, trace.sizes)
     sections = [_network(trace, units)]
     sections += [_forward(trace, layer, units) for layer in trace.layers]

@@ -20,7 +20,7 @@ EMPTY = Math("", "")
 
 @dataclasses.dataclass(frozen=True)
 class Quantity:
-    """One named array: ``key`` is the jaxbp name, ``symbol`` the seeds' notation, ``lhs`` the
+    """One named array: ``key`` is the jaxbp name, ``symbol`` the documents' notation, ``lhs`` the
     jaxbp name in math (LaTeX: ``z^{(1)}``), ``formula`` how it is computed."""
 
     key: str

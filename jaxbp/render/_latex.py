@@ -1,8 +1,8 @@
 """A Trace as a LaTeX document (``amsmath`` ``bmatrix`` equations), ready to compile or paste.
 
 Each quantity is one ``equation*``: a comment line with its jaxbp name (``% z1``), then the
-seeds' symbol, the formula and the numbers. The chain rule is written symbolically for one weight
-per layer, in the seeds' notation (``\\partial L / \\partial w_{i\\,j_1}``), then with the numbers.
+documents' symbol, the formula and the numbers. The chain rule is written symbolically for one weight
+per layer, in the documents' notation (``\\partial L / \\partial w_{i\\,j_1}``), then with the numbers.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A Trace as Markdown: one section per step, a table of quantities per section.
 
 Each table row gives the quantity's jaxbp name (``z1``, ``dW2``: the names of
-:mod:`jaxbp.worked._records`), the seeds' symbol, the formula and the value, a matrix written
+:mod:`jaxbp.worked._records`), the documents' symbol, the formula and the value, a matrix written
 ``[row; row]``; the chain rule for one weight per layer follows the table.
 """
 

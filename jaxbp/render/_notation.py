@@ -1,4 +1,4 @@
-"""Numbers to text, and the seeds' notation for units, weights and derivatives (plain and LaTeX).
+"""Numbers to text, and the documents' notation for units, weights and derivatives (plain and LaTeX).
 
 Unit ``j`` (0-based) of a layer whose letter is ``u`` is ``u{j+1}`` (just ``u`` in a one-unit
 layer); its pre-activation is ``u1_in``, its activation ``u1_out``; the weight from unit ``v1`` to
@@ -116,7 +116,7 @@ def partial_latex(numerator: str, denominator: str) -> str:
     return f"\\frac{{\\partial {numerator}}}{{\\partial {denominator}}}"
 
 
-#: The loss in the seeds' notation: ``Loss`` in text, ``L`` in LaTeX.
+#: The loss in the documents' notation: ``Loss`` in text, ``L`` in LaTeX.
 LOSS = Math("Loss", "L")
 
 
