@@ -84,7 +84,7 @@ def print_table(console: Console, table: _tables.Table) -> None:
     row of its own, so the reasons get every column the numbers leave free."""
     console.rule(f"[bold]{escape(table.title)}", align="left")
     for line in table.intro:
-        console.print(line, highlight=False)
+        console.print(escape(line), highlight=False)
     grid = _simple_table(expand=table.fill)
     for column in table.columns:
         grid.add_column(
