@@ -1,4 +1,4 @@
-"""What the seeds warn about, measured on a Trace: vanishing or exploding gradients, saturated
+"""What the documents warn about, measured on a Trace: vanishing or exploding gradients, saturated
 activations and dead ReLUs, each with a plain-words warning.
 
 Per layer ``l``: the Frobenius norm of ``dL/dW_l``, its ratio to the layer above

@@ -11,7 +11,7 @@ The file is one JSON object::
       "y": [[1]],                             # (batch, sizes[-1]) or (sizes[-1],)
       "loss": "half_se",                      # a name in jaxbp.LOSSES
       "lr": 0.05,                             # SGD learning rate > 0
-      "units": ["i", "h", "o"],               # optional: one letter per layer, the seeds' notation
+      "units": ["i", "h", "o"],               # optional: one letter per layer, the documents' notation
       "name": "my network",                   # optional title
       "frozen": ["b1", "b2"]                  # optional: parameters that take no update
     }
@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from jaxbp import _checks
+from jaxbp._read import read_bounded
 from jaxbp.losses import LOSSES
 from jaxbp.mlp import MLP
 from jaxbp.trace import UNIT_NAME, check_frozen
@@ -88,13 +89,7 @@ def load(path: str | Path) -> NetworkFile:
         NetworkFileError: on a missing file, invalid JSON, or any problem :func:`parse` finds.
     """
     path = Path(path)
-    try:
-        if path.is_dir():
-            raise NetworkFileError(f"{path} is a folder, not a network file.")
-        with path.open("rb") as file:
-            raw = file.read(MAX_BYTES + 1)
-    except OSError as error:
-        raise NetworkFileError(f"cannot read network file {path}: {error.strerror}.") from None
+    raw = read_bounded(path, MAX_BYTES, NetworkFileError, "network file")
     if len(raw) > MAX_BYTES:
         raise NetworkFileError(
             f"{path} is larger than {MAX_BYTES:,} bytes; a network file for jaxbp explain holds "

@@ -78,7 +78,7 @@ class Trace:
     Attributes:
         sizes, activations, bias: the architecture (``bias`` one bool per layer).
         loss_name: a name in ``jaxbp.LOSSES``; learning_rate: the SGD step size.
-        units: one letter per layer of units, input first (``("i", "j", "k", "o")``): the seeds'
+        units: one letter per layer of units, input first (``("i", "j", "k", "o")``): the documents'
             notation, unit ``j`` of layer ``l`` is ``units[l] + str(j)``.
         x, y: the batch, ``(B, sizes[0])`` and ``(B, sizes[-1])``.
         loss: the batch-mean loss before the update; loss_after: after it.
@@ -204,7 +204,7 @@ def _array(value: Any) -> np.ndarray | None:
 
 
 def default_units(num_layers: int) -> tuple[str, ...]:
-    """The seeds' unit letters: ``i`` for the input, ``o`` for the output, ``h`` for a single hidden
+    """The documents' unit letters: ``i`` for the input, ``o`` for the output, ``h`` for a single hidden
     layer, ``j, k, l, ...`` for several (``("i", "j", "k", "o")`` as in documents 000/002/004)."""
     hidden = num_layers - 1
     letters = ("h",) if hidden == 1 else tuple(_HIDDEN_LETTERS[:hidden])
@@ -237,7 +237,7 @@ def explain(
         y: float array ``(batch, sizes[-1])`` or ``(sizes[-1],)``.
         lr: the SGD learning rate, finite and > 0.
         steps: how many SGD steps ``history`` records (the trace details the first).
-        units: one name per layer of units for the seeds' notation; default :func:`default_units`.
+        units: one name per layer of units for the documents' notation; default :func:`default_units`.
         frozen: parameters that take no update, named ``"W1"``, ``"b2"``, ... (layer ``l`` from 1).
         on_step: called as ``on_step(step, loss)`` after each of the ``steps`` SGD steps (a
             progress display for long runs).

@@ -326,7 +326,7 @@ def test_the_slip_replay_without_a_slip_gives_the_traces_own_numbers(example) ->
         np.testing.assert_allclose(replayed[key], value, rtol=1e-12, atol=1e-15, err_msg=key)
 
 
-def test_document_shows_one_seed_document(capsys) -> None:
+def test_document_option_shows_one_document(capsys) -> None:
     code, out, _ = run(
         capsys,
         "relu-sigmoid-linear",

@@ -63,7 +63,7 @@ def test_compare_published_marks_exactly_the_wrong_numbers(example, capsys) -> N
             record.symbol,
         )
         assert row["published"] == record.text
-        assert row["computed"] == pytest.approx(worked.evaluate(record, names), abs=1e-12)
+        assert row["computed"] == pytest.approx(worked.exact_value(record, names), abs=1e-12)
         assert row["matches"] == (record.erratum is None)
         if record.erratum is not None:
             assert row["explanation"] == record.erratum

@@ -26,7 +26,7 @@ def _explain(sizes, activations, ws, bs, x, y, loss="half_se", lr=0.1):
     return spec, params, jaxbp.explain(spec, loss, params, x, y, lr)
 
 
-def test_seed_network_sigmoid_saturates_and_the_gradient_vanishes() -> None:
+def test_worked_network_sigmoid_saturates_and_the_gradient_vanishes() -> None:
     example = worked.EXAMPLES["relu-sigmoid-linear"]
     spec, params, trace = _explain(
         example.sizes, example.activations, example.weights, example.biases, example.x, example.y

@@ -95,8 +95,8 @@ def heading(document: str) -> str:
 
 def source_line(document: str) -> str:
     """The seed document's title and origin (``""`` for anything else)."""
-    seed = DOCUMENTS.get(document)
-    return "" if seed is None else f"“{seed.title}”: {seed.source}."
+    known = DOCUMENTS.get(document)
+    return "" if known is None else f"“{known.title}”: {known.source}."
 
 
 def count_line(document: str, total: int, wrong: int) -> str:

@@ -1,8 +1,10 @@
 """The seed documents' worked examples: three networks, their published numbers, and the errata.
 
-``EXAMPLES[name]`` is a :class:`WorkedExample`; :func:`quantities` computes, with the manual chain
-rule, every named quantity a published number can refer to (see :mod:`jaxbp.worked._records`), and
-:func:`errata_markdown` writes the errata table of ``docs/errata.md`` from the records.
+``EXAMPLES[name]`` is a :class:`WorkedExample` and ``DOCUMENTS[number]`` a :class:`Document`;
+:func:`quantities` computes, with the manual chain rule, every named quantity a published number can
+refer to (see :mod:`jaxbp.worked._records`), :func:`exact_value` the exact value one published
+number claims, and :func:`errata_markdown` writes the errata table of ``docs/errata.md`` from the
+records.
 """
 
 from __future__ import annotations
@@ -13,48 +15,49 @@ import numpy as np
 
 from jaxbp import manual
 from jaxbp.mlp import MLP
-from jaxbp.worked._records import Published, SeedDocument, WorkedExample
+from jaxbp.worked._records import Document, Published, WorkedExample
 from jaxbp.worked.expression import parse
 from jaxbp.worked.numbers import published_numbers
 
 __all__ = (
     "DOCUMENTS",
     "EXAMPLES",
+    "Document",
     "Published",
-    "SeedDocument",
     "WorkedExample",
     "errata_markdown",
+    "exact_value",
     "quantities",
     "spec_of",
 )
 
 #: The seed documents, by number: their own titles, and where they come from as far as the text of
 #: each says (000 and 001 name no author).
-DOCUMENTS: dict[str, SeedDocument] = {
+DOCUMENTS: dict[str, Document] = {
     document.number: document
     for document in (
-        SeedDocument(
+        Document(
             "000",
             "Back Propagation Neural Network",
             "an English tutorial in Markdown, no author named; the network and the derivation of "
             "document 002",
         ),
-        SeedDocument(
+        Document(
             "001",
             "Back-Propagation",
             "a blog post with its figures on imgur.com, no author named",
         ),
-        SeedDocument(
+        Document(
             "002",
             "Pengenalan Deep Learning Part 3 : BackPropagation Algorithm",
             "Samuel Sena, Medium, 3 November 2017, in Indonesian",
         ),
-        SeedDocument(
+        Document(
             "003",
             "Backward propagation of Neural Network explained",
             "a blog post dated 8 November 2018, its figures in the GitHub repository niuguy/blog",
         ),
-        SeedDocument(
+        Document(
             "004",
             "Deep Learning: Backpropagation Example",
             "lecture slides by Dr. Nicholas Cummins, dated Tuesday 28th January",
@@ -167,7 +170,7 @@ def quantities(example: WorkedExample) -> dict[str, Any]:
     return names
 
 
-def evaluate(published: Published, names: dict[str, Any]) -> float:
+def exact_value(published: Published, names: dict[str, Any]) -> float:
     """The exact value of the quantity a published number claims to be (parsed safely, never
     evaluated by Python: see :mod:`jaxbp.worked.expression`)."""
     return parse(published.expression).evaluate(names)

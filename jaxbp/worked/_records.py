@@ -128,7 +128,7 @@ class WorkedExample:
 
 
 @dataclasses.dataclass(frozen=True)
-class SeedDocument:
+class Document:
     """One seed document: a hand-worked backpropagation example that jaxbp reproduces.
 
     Attributes:

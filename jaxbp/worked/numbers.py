@@ -25,6 +25,7 @@ import re
 from importlib import resources
 from pathlib import Path
 
+from jaxbp._read import read_bounded
 from jaxbp.worked._records import Published
 from jaxbp.worked.expression import ExpressionError, parse
 
@@ -51,14 +52,7 @@ def read_numbers(path: str | Path) -> tuple[Published, ...]:
         NumbersFileError: on an unreadable file, a missing column, or a bad row.
     """
     path = Path(path)
-    try:
-        if path.is_dir():
-            raise NumbersFileError(f"{path} is a folder, not a CSV file of numbers.")
-        with path.open("rb") as file:
-            data = file.read(MAX_BYTES + 1)
-    except OSError as error:
-        raise NumbersFileError(f"cannot read numbers file {path}: {error.strerror}.") from None
-    return parse_numbers(data, str(path))
+    return parse_numbers(read_bounded(path, MAX_BYTES, NumbersFileError, "numbers file"), str(path))
 
 
 def published_numbers(document: str) -> tuple[Published, ...]:
