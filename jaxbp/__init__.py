@@ -5,9 +5,10 @@ gives the gradients, and a hand-written SGD step applies them. ``jaxbp.manual`` 
 rule written out by hand in NumPy float64, the oracle every gradient is tested against.
 """
 
-from jaxbp import manual, sharding
+from jaxbp import layers, manual, manual_layers, sharding
 from jaxbp.activations import ACTIVATIONS
 from jaxbp.ensemble import fit_ensemble, init_ensemble
+from jaxbp.layers import Sequential
 from jaxbp.losses import LOSSES
 from jaxbp.mlp import INITIALIZERS, MLP
 from jaxbp.sgd import loss_and_grad, optax_step, sgd, train_step
@@ -22,14 +23,17 @@ __all__ = (
     "INITIALIZERS",
     "LOSSES",
     "MLP",
+    "Sequential",
     "Trace",
     "__version__",
     "explain",
     "fit",
     "fit_ensemble",
     "init_ensemble",
+    "layers",
     "loss_and_grad",
     "manual",
+    "manual_layers",
     "optax_step",
     "per_example_grads",
     "sgd",
