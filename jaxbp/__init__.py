@@ -5,7 +5,7 @@ gives the gradients, and a hand-written SGD step applies them. ``jaxbp.manual`` 
 rule written out by hand in NumPy float64, the oracle every gradient is tested against.
 """
 
-from jaxbp import layers, manual, manual_layers, sharding
+from jaxbp import datasets, layers, manual, manual_layers, model_file, presets, sharding
 from jaxbp.activations import ACTIVATIONS
 from jaxbp.ensemble import fit_ensemble, init_ensemble
 from jaxbp.layers import Sequential
@@ -26,6 +26,7 @@ __all__ = (
     "Sequential",
     "Trace",
     "__version__",
+    "datasets",
     "explain",
     "fit",
     "fit_ensemble",
@@ -34,8 +35,10 @@ __all__ = (
     "loss_and_grad",
     "manual",
     "manual_layers",
+    "model_file",
     "optax_step",
     "per_example_grads",
+    "presets",
     "sgd",
     "shard_batch",
     "sharding",
