@@ -6,7 +6,10 @@ PyTorch originals are ``LinearBase``, ``MLPBase`` and ``ConvBase`` in the mnist1
 batches of 100 in data order, 6,000 steps (150 epochs of the 4,000 training examples), cross-
 entropy on integer labels. Measured accuracies are in ``docs/layers.md``.
 
-Every preset is a :class:`jaxbp.Sequential` on examples of shape ``(40,)``.
+Two more go past the paper's CNN with the same recipe: ``cnn_pool`` (stride-1 "SAME" convolutions
+of 32 channels, each followed by max pooling) and ``cnn_residual`` (the paper's CNN at 32 channels
+with a residual convolution after each of the first two strided ones). Every preset is a
+:class:`jaxbp.Sequential` on examples of shape ``(40,)``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import dataclasses
 from pathlib import Path
 
 from jaxbp import model_file
-from jaxbp.layers import Conv1D, Dense, Flatten, Reshape, Residual, Sequential
+from jaxbp.layers import Conv1D, Dense, Flatten, MaxPool1D, Reshape, Residual, Sequential
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +57,31 @@ def _paper_cnn(channels: int = 25) -> Sequential:
     )
 
 
+def _pooled_cnn(channels: int = 32) -> Sequential:
+    """Three (conv k5/k3/k3 stride 1 SAME, relu, max pool 2) stages, then linear: 40 -> 20 -> 10 -> 5."""
+    stages = []
+    for kernel in (5, 3, 3):
+        stages += [Conv1D(channels, kernel, padding="SAME", activation="relu"), MaxPool1D(2)]
+    return Sequential(layers=(Reshape((40, 1)), *stages, Flatten(), Dense(10)), input_shape=(40,))
+
+
+def _residual_cnn(channels: int = 32) -> Sequential:
+    """The paper's CNN with ``x + relu(conv(x))`` (k3, stride 1, SAME) after conv1 and conv2."""
+    return Sequential(
+        layers=(
+            Reshape((40, 1)),
+            Conv1D(channels, kernel_size=5, stride=2, padding=1, activation="relu"),  # (19, c)
+            Residual((Conv1D(channels, kernel_size=3, padding="SAME", activation="relu"),)),
+            Conv1D(channels, kernel_size=3, stride=2, padding=1, activation="relu"),  # (10, c)
+            Residual((Conv1D(channels, kernel_size=3, padding="SAME", activation="relu"),)),
+            Conv1D(channels, kernel_size=3, stride=2, padding=1, activation="relu"),  # (5, c)
+            Flatten(),
+            Dense(10),
+        ),
+        input_shape=(40,),
+    )
+
+
 PRESETS: dict[str, Preset] = {
     "logistic": Preset(
         Sequential(layers=(Dense(10),), input_shape=(40,)),
@@ -77,6 +105,14 @@ PRESETS: dict[str, Preset] = {
         "three conv1d layers of 25 channels (kernels 5, 3, 3; stride 2; padding 1), relu, "
         "then linear (the paper's ConvBase)",
         paper_accuracy=0.94,
+    ),
+    "cnn_pool": Preset(
+        _pooled_cnn(),
+        "three stages of conv1d (32 channels, stride 1, SAME) + relu + max pool 2, then linear",
+    ),
+    "cnn_residual": Preset(
+        _residual_cnn(),
+        "the paper's CNN at 32 channels with a residual conv1d block after conv1 and conv2",
     ),
 }
 
