@@ -238,7 +238,17 @@ def backward(spec: Any, loss: str, params: Any, x: Any, y: Any) -> Backward:
     x = np.asarray(x, np.float64)
     outputs, caches = forward_layers(spec.layers, params, x)
     prediction = outputs[-1]
+    if prediction.ndim != 2:
+        raise ValueError(
+            f"manual_layers.backward: the network's predictions have shape {prediction.shape}; "
+            f"the losses take (batch, outputs), so end the network with Flatten() or Dense."
+        )
     target = targets(loss, y, prediction.shape[-1])
+    if target.shape != prediction.shape:
+        raise ValueError(
+            f"manual_layers.backward: y has shape {np.shape(y)} but the predictions have shape "
+            f"{prediction.shape}; pass targets of that shape or integer labels ({len(x)},)."
+        )
     upstream = manual.loss_derivative(loss, prediction, target)  # dL/d(prediction), 1/batch in
     dx, grads = backward_layers(spec.layers, params, caches, upstream)
     return Backward(manual.loss_value(loss, prediction, target), outputs, dx, grads)

@@ -268,3 +268,13 @@ def test_unknown_loss_raises() -> None:
         manual_layers.backprop(
             net, "hinge", [{"w": np.ones((2, 1)), "b": np.zeros(1)}], [[1, 2]], [[0]]
         )
+
+
+def test_predictions_and_targets_of_the_wrong_shape_raise() -> None:
+    net = Sequential(layers=(Conv1D(2, 2),), input_shape=(3, 1))
+    params = [{"w": np.ones((2, 1, 2)), "b": np.zeros(2)}]
+    with pytest.raises(ValueError, match=r"predictions have shape \(1, 2, 2\).*Flatten"):
+        manual_layers.backprop(net, "half_se", params, np.ones((1, 3, 1)), np.ones((1, 2, 2)))
+    flat = Sequential(layers=(Conv1D(2, 2), Flatten()), input_shape=(3, 1))
+    with pytest.raises(ValueError, match=r"y has shape \(1, 3\).*\(1, 4\)"):
+        manual_layers.backprop(flat, "half_se", [*params, {}], np.ones((1, 3, 1)), np.ones((1, 3)))
