@@ -54,11 +54,16 @@ class LayerStep:
     pooling: ``a{l}``, ``argmax{l}`` (max: the winning offset per window), ``dL_da{l}``,
     ``dL_da{l-1}``; flatten: ``a{l}``, ``dL_da{l}``, ``dL_da{l-1}``. Updated parameters are
     ``W{l}_new``/``b{l}_new``; ``a{l}_new`` (and ``z{l}_new``) the forward pass after the step.
+    ``activation`` (conv, dense), ``window`` (kernel or pooling window) and ``stride`` (conv,
+    pooling) are ``None`` where the layer has none.
     """
 
     index: int
     kind: str
     description: str
+    activation: str | None
+    window: int | None
+    stride: int | None
     quantities: dict[str, np.ndarray]
 
 
@@ -373,11 +378,18 @@ def forward_backward(
             index=index + 1,
             kind=KINDS[type(layer)],
             description=describe(layer),
+            activation=getattr(layer, "activation", None),
+            window=_first(getattr(layer, "kernel_size", getattr(layer, "window", None))),
+            stride=_first(getattr(layer, "stride", None)),
             quantities={k: v for k, v in q.items() if not k.startswith("_")},
         )
         for index, (layer, q) in enumerate(zip(spec.layers, records, strict=True))
     ]
     return steps, value
+
+
+def _first(value: tuple[int, ...] | None) -> int | None:
+    return None if value is None else value[0]
 
 
 def _after(
