@@ -8,6 +8,7 @@ rule written out by hand in NumPy float64, the oracle every gradient is tested a
 
 from jaxbp import datasets, layers, manual, manual_layers, model_file, presets, sharding
 from jaxbp.activations import ACTIVATIONS
+from jaxbp.conv_trace import SequentialTrace, explain_sequential
 from jaxbp.ensemble import fit_ensemble, init_ensemble
 from jaxbp.layers import Sequential
 from jaxbp.losses import LOSSES
@@ -26,10 +27,12 @@ __all__ = (
     "LOSSES",
     "MLP",
     "Sequential",
+    "SequentialTrace",
     "Trace",
     "__version__",
     "datasets",
     "explain",
+    "explain_sequential",
     "fit",
     "fit_ensemble",
     "init_ensemble",
