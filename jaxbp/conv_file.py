@@ -202,9 +202,10 @@ def _layer(value: Any, index: int, where: str) -> Any:
     label = f"layers[{index}]"
     kind = value.get("type") if isinstance(value, dict) else None
     if kind not in LAYER_KEYS:
+        got = f"type {_short(kind)}" if isinstance(value, dict) else _short(value)
         raise NetworkFileError(
             f'{where}: {label} must be an object with "type" one of {", ".join(LAYER_KEYS)}, '
-            f"got {_short(value)}."
+            f"got {got}."
         )
     fields = {key: entry for key, entry in value.items() if key != "type"}
     for key in fields:

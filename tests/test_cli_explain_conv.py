@@ -1,0 +1,221 @@
+"""``jaxbp explain conv1d`` and conv network files end to end: the golden Markdown, whose every
+number is checked against the loop oracle of ``tests/conv_oracle.py``, JSON, the formats and
+flags that are refused, and bad files (exit 2, one line)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jaxbp import cli, conv_file
+from jaxbp.worked.expression import parse
+from tests.conv_oracle import oracle
+
+GOLDEN = Path(__file__).resolve().parent / "golden" / "conv1d.md"
+LAYERS = [("conv", 3, 1, (0, 0), "relu"), ("flatten",), ("dense", "linear")]
+ROW = re.compile(r"^\| `(\w+)` [^|]*\|.*\| `([^`]*)` \|$")
+ROUND_OFF = re.compile(r"\d\.\de[+-]\d\d")  # the differences from JAX vary between machines
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(["explain", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def expected() -> dict:
+    data = conv_file.CONV1D
+    params = [{k: np.asarray(v, float) for k, v in p.items()} for p in data["params"]]
+    x, y = np.asarray(data["x"], float), np.asarray(data["y"], float)
+    return oracle(LAYERS, params, x, y, data["loss"], data["lr"])
+
+
+def _four_digits(value: float) -> str:
+    text = f"{value:.4g}"
+    return "0" if text in ("-0", "0") else text
+
+
+def _numbers(text: str) -> list[str]:
+    return [t for t in re.split(r"[\[\];, ]+", text) if t]
+
+
+def _rounds_to(text: str, value: float) -> bool:
+    """Whether ``text`` is ``value`` to 4 significant digits (either way at a tie: the oracle's
+    last bit may differ from the trace's)."""
+    if value == 0:
+        return text == "0"
+    half_unit = 0.5 * 10 ** (math.floor(math.log10(abs(value))) - 3)
+    return len(text.replace("-", "").replace(".", "").lstrip("0")) <= 4 and abs(
+        float(text) - value
+    ) <= half_unit * (1 + 1e-9)
+
+
+def test_markdown_is_the_golden_file(capsys) -> None:
+    code, out, err = run(capsys, "conv1d", "--format", "markdown")
+    assert code == 0, err
+    assert ROUND_OFF.sub("<diff>", out) == ROUND_OFF.sub("<diff>", GOLDEN.read_text())
+
+
+def test_every_number_of_the_golden_file_is_the_oracle_s(expected) -> None:
+    golden = GOLDEN.read_text()
+    rows = [ROW.match(line) for line in golden.splitlines()]
+    rows = [row for row in rows if row]
+    assert len(rows) > 40
+    shown = set()
+    for row in rows:
+        name, text = row.groups()
+        assert name in expected, name
+        shown.add(name)
+        numbers, values = _numbers(text), np.ravel(expected[name])
+        assert len(numbers) == len(values), name
+        assert all(_rounds_to(t, v) for t, v in zip(numbers, values, strict=True)), name
+    for name in ("patches1", "K1", "z1", "a1", "delta1", "dK1", "dpatches1", "dL_da0", "W1_new"):
+        assert name in shown, name
+    assert "The loss went down from 0.245 to 0.01188." in golden
+
+
+def test_the_worked_lines_add_up(expected) -> None:
+    golden = GOLDEN.read_text()
+    for name, index in (("z1", (0, 0, 0)), ("z3", (0, 0))):
+        label = f"`{name}[{', '.join(map(str, index))}]`"
+        (line,) = [line for line in golden.splitlines() if f"worked out: {label}" in line]
+        expression, result = line.rsplit("`", 2)[-2].rsplit(" = ", 1)
+        value = parse(expression.replace("·", "*")).evaluate({})
+        assert value == pytest.approx(expected[name][index], rel=1e-12)
+        assert result == _four_digits(expected[name][index])
+    (line,) = [line for line in golden.splitlines() if line.startswith("col2im worked out")]
+    target, symbols, numbers, total = re.findall(r"`([^`]*)`", line)
+    entry = tuple(int(i) for i in re.findall(r"\d+", target.split("[")[1]))
+    terms = [re.match(r"dpatches1\[(\d+), (\d+)\]", t.strip()) for t in symbols.split("+")]
+    shares = [expected["dpatches1"][int(m.group(1)), int(m.group(2))] for m in terms if m]
+    assert len(shares) == 3  # entry 2 of a length-6 input is read by three windows of width 3
+    assert sum(shares) == pytest.approx(expected["dL_da0"][entry], rel=1e-12)
+    assert [n.strip(" ()") for n in numbers.split(" + ")] == [_four_digits(s) for s in shares]
+    assert total == _four_digits(expected["dL_da0"][entry])
+
+
+def test_json_holds_every_number(capsys, expected) -> None:
+    code, out, _ = run(capsys, "conv1d", "--format", "json")
+    assert code == 0
+    payload = json.loads(out)
+    assert payload["loss"] == pytest.approx(expected["loss"], rel=1e-12)
+    assert payload["loss_after"] == pytest.approx(expected["loss_new"], rel=1e-12)
+    for layer in payload["layers"]:
+        for name, value in layer["quantities"].items():
+            np.testing.assert_allclose(value, expected[name], rtol=1e-12, atol=1e-14)
+    assert all(check["max_abs_diff"] <= check["tolerance"] for check in payload["checks"])
+
+
+def test_text_and_list(capsys) -> None:
+    code, out, _ = run(capsys, "conv1d")
+    assert code == 0
+    assert ": verified." in " ".join(out.split()) and "patches1" in out
+    code, out, _ = run(capsys, "--list")
+    assert code == 0 and any(line.startswith("conv1d ") for line in out.splitlines())
+
+
+def test_steps_and_plot(capsys, tmp_path) -> None:
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / "loss.png"
+    code, out, err = run(
+        capsys, "conv1d", "--steps", "3", "--format", "markdown", "--plot", str(plot)
+    )
+    assert code == 0, err
+    assert "## Loss over 3 SGD steps" in out and "| 1 | 0.0118751 |" in out
+    assert plot.stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--format", "latex"], "--format latex is not available for a conv network"),
+        (["--format", "html"], "--format html is not available for a conv network"),
+        (["--compare-published"], "has no published numbers"),
+        (["--check", "numbers.csv"], "--check grades MLP worked examples only"),
+        (["--precision", "0"], "--precision"),
+    ],
+    ids=["latex", "html", "published", "check", "precision"],
+)
+def test_refused_flags(capsys, argv, message) -> None:
+    code, out, err = run(capsys, "conv1d", *argv)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_write_network_round_trip(capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "conv1d", "--write-network", "cnn.json")
+    assert code == 0 and "wrote cnn.json" in err
+    assert json.loads(Path("cnn.json").read_text()) == conv_file.CONV1D
+    _, builtin, _ = run(capsys, "conv1d", "--format", "json")
+    code, from_file, _ = run(capsys, "--network", "cnn.json", "--format", "json")
+    assert code == 0 and json.loads(from_file) == json.loads(builtin)
+    code, _, err = run(capsys, "conv1d", "--write-network", "cnn.json")
+    assert code == 2 and "the file exists" in err
+
+
+def _edit(path: str, value: object) -> dict:
+    data = copy.deepcopy(conv_file.CONV1D)
+    *parents, last = path.split(".")
+    target: object = data
+    for key in parents:
+        target = target[int(key) if key.isdigit() else key]  # type: ignore[index]
+    if value is KeyError:
+        del target[int(last) if last.isdigit() else last]  # type: ignore[attr-defined]
+    else:
+        target[int(last) if last.isdigit() else last] = value  # type: ignore[index]
+    return data
+
+
+BAD_CONV_NETWORKS = {
+    "unknown layer type": (
+        _edit("layers.0.type", "conv2d"),
+        'layers[0] must be an object with "type"',
+    ),
+    "missing kernel": (
+        _edit("layers.0.kernel_size", KeyError),
+        "layers[0] (conv1d) needs 'kernel_size'",
+    ),
+    "layer key": (_edit("layers.0.dilation", 2), "layers[0] (conv1d) has unknown key 'dilation'"),
+    "stride 0": (_edit("layers.0.stride", 0), "layers[0] (conv1d): stride must be a positive int"),
+    "bias not bool": (_edit("layers.2.bias", "yes"), "bias must be true or false"),
+    "softmax conv": (_edit("layers.0.activation", "softmax"), "softmax activation"),
+    "kernel too wide": (_edit("layers.0.kernel_size", 9), "does not fit"),
+    "no flatten": (_edit("layers.1", {"type": "maxpool1d", "window": 2}), "Dense needs"),
+    "ends in conv": (
+        _edit("layers", [{"type": "conv1d", "features": 1, "kernel_size": 3}]),
+        "end it with Flatten() or Dense",
+    ),
+    "w shape": (
+        _edit("params.0.w", [[[1.0, 0.5]], [[0.5, 1.0]]]),
+        'params[0]["w"] has shape (2, 1, 2)',
+    ),
+    "flatten params": (_edit("params.1", {"w": [1.0]}), "params[1] has keys ['w']"),
+    "x shape": (_edit("x", [[1.0, 2.0, 3.0]]), "x has shape (1, 3)"),
+    "y shape": (_edit("y", [[1.0, 2.0]]), "y has shape (1, 2)"),
+    "not a number": (_edit("x.0.2.0", "a"), "x[0][2][0] is 'a', not a number"),
+    "top key": (_edit("lrate", 0.1), "unknown key 'lrate' (did you mean 'lr'?)"),
+    "missing lr": (_edit("lr", KeyError), "missing key 'lr'"),
+    "input shape": (_edit("input_shape", [6]), "input_shape must be [length, channels]"),
+    "too wide": (_edit("layers.0.features", 40), "at most 16"),
+    "loss": (_edit("loss", "hinge"), "unknown loss 'hinge'"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_CONV_NETWORKS))
+def test_bad_conv_network_files_exit_2_with_one_line(name, capsys, tmp_path) -> None:
+    data, message = BAD_CONV_NETWORKS[name]
+    path = tmp_path / "cnn.json"
+    path.write_text(json.dumps(data))
+    code, out, err = run(capsys, "--network", str(path), "--format", "markdown")
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"jaxbp explain: error: {path}: "), err
+    assert message in lines[0], lines[0]
