@@ -112,6 +112,16 @@ class SequentialTrace:
     def to_json(self, indent: int | None = 1) -> str:
         return json.dumps(self.to_dict(), indent=indent)
 
+    def to_markdown(self, title: str = "A 1-D CNN, one SGD step", digits: int = 4) -> str:
+        """The worked example as Markdown (:mod:`jaxbp.render._conv`), ``digits`` significant."""
+        from jaxbp.render._conv import markdown
+
+        return markdown(self, title, digits)
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter: the worked example as Markdown."""
+        return self.to_markdown()
+
 
 def _plain(value: Any) -> Any:
     if isinstance(value, np.ndarray):

@@ -219,3 +219,30 @@ def test_bad_conv_network_files_exit_2_with_one_line(name, capsys, tmp_path) -> 
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"jaxbp explain: error: {path}: "), err
     assert message in lines[0], lines[0]
+
+
+DOC = (Path(__file__).resolve().parents[1] / "docs" / "explain.md").read_text()
+SECTION = DOC.split("\n## Convolution, worked")[1].split("\n## Example output")[0]
+
+
+def test_docs_conv_file_runs_and_is_verified(capsys, tmp_path) -> None:
+    (block,) = re.findall(r"```json\n(.*?)```", SECTION, re.S)
+    path = tmp_path / "cnn.json"
+    path.write_text(block)
+    code, out, err = run(capsys, "--network", str(path), "--format", "json")
+    assert code == 0, err
+    kinds = [layer["kind"] for layer in json.loads(out)["layers"]]
+    assert kinds == ["conv1d", "maxpool1d", "flatten", "dense"]
+
+
+def test_docs_conv_excerpt_and_error_are_the_real_ones(capsys, tmp_path) -> None:
+    (excerpt,) = re.findall(r"```markdown\n(.*?)```", SECTION, re.S)
+    golden = GOLDEN.read_text()
+    for line in excerpt.splitlines():
+        assert line in golden, line
+    (quoted,) = re.findall(r"`(jaxbp explain: error: cnn.json: [^`]*)`", SECTION)
+    data, _ = BAD_CONV_NETWORKS["w shape"]
+    (tmp_path / "cnn.json").write_text(json.dumps(data))
+    code, _, err = run(capsys, "--network", str(tmp_path / "cnn.json"))
+    assert code == 2
+    assert err.strip().replace(str(tmp_path / "cnn.json"), "cnn.json") == quoted
