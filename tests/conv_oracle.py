@@ -9,6 +9,8 @@ kernel taps and channels (no im2col), and ``jax.grad`` through a JAX forward pas
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 import jax
@@ -232,3 +234,73 @@ def jax_grads(layers: list, params: list, x: np.ndarray, y: np.ndarray, loss: st
 
     jax_params = [{k: jnp.asarray(v) for k, v in p.items()} for p in params]
     return jax.grad(forward, argnums=(0, 1))(jax_params, jnp.asarray(x))
+
+
+ROW = re.compile(r"^\| `(\w+)` [^|]*\|.*\| `([^`]*)` \|$")
+
+
+def rounds_to(text: str, value: float, digits: int = 4) -> bool:
+    """Whether ``text`` is ``value`` to ``digits`` significant digits (either way at a tie: the
+    oracle's last bit may differ from the trace's)."""
+    if value == 0:
+        return text == "0"
+    half_unit = 0.5 * 10 ** (math.floor(math.log10(abs(value))) - digits + 1)
+    mantissa = text.split("e")[0].replace("-", "").replace(".", "").lstrip("0")
+    return len(mantissa) <= digits and abs(float(text) - value) <= half_unit * (1 + 1e-9)
+
+
+def table_rows_match(markdown: str, expected: dict[str, Any], digits: int = 4) -> set[str]:
+    """Check every table row ``| `name` ... | `value` |`: ``name`` has an oracle value and each
+    number shown is it to ``digits`` significant digits. Returns the names shown."""
+    shown = set()
+    for line in markdown.splitlines():
+        match = ROW.match(line)
+        if not match:
+            continue
+        name, text = match.groups()
+        assert name in expected, name
+        numbers = [t for t in re.split(r"[\[\];, ]+", text) if t]
+        values = np.ravel(expected[name])
+        assert len(numbers) == len(values), name
+        for number, value in zip(numbers, values, strict=True):
+            assert rounds_to(number, float(value), digits), (name, number, value)
+        shown.add(name)
+    return shown
+
+
+def _index(text: str) -> tuple[str, tuple[int, ...]]:
+    name, rest = text.split("[")
+    return name, tuple(int(i) for i in re.findall(r"\d+", rest))
+
+
+def worked_lines_match(markdown: str, expected: dict[str, Any], digits: int) -> int:
+    """Check the worked-out lines: each ``z`` sum, evaluated, is the oracle's ``z`` (up to the
+    rounding of its terms), and each col2im line names the ``dpatches`` entries whose oracle
+    values add up to the oracle's input gradient. Returns how many lines were checked."""
+    from jaxbp.worked.expression import parse
+
+    checked = 0
+    for line in markdown.splitlines():
+        if line.startswith("One output worked out:"):
+            spans = re.findall(r"`([^`]*)`", line)
+            name, index = _index(spans[0])
+            expression = spans[-1].rsplit(" = ", 1)[0].replace("·", "*")
+            value, exact = parse(expression).evaluate({}), float(expected[name][index])
+            terms = [abs(float(t)) for t in re.findall(r"\d+\.?\d*(?:e[+-]?\d+)?", expression)]
+            # each term a product of two numbers rounded to `digits` significant digits
+            bound = len(terms) * 10 ** (1 - digits) * max([*terms, 1.0]) ** 2
+            assert abs(value - exact) <= bound, line
+            checked += 1
+        elif line.startswith("col2im worked out:"):
+            target, symbols, _, _ = re.findall(r"`([^`]*)`", line)
+            name, index = _index(target)
+            shares = [expected[n][i] for n, i in map(_index, symbols.split(" + "))]
+            assert sum(shares) == pytest_approx(float(expected[name][index])), line
+            checked += 1
+    return checked
+
+
+def pytest_approx(value: float) -> Any:
+    import pytest
+
+    return pytest.approx(value, rel=1e-12, abs=1e-15)

@@ -10,7 +10,7 @@ import jaxbp
 from jaxbp import conv_file
 from jaxbp.conv_trace import SequentialTrace, explain_sequential
 from jaxbp.layers import AvgPool1D, Conv1D, Dense, Flatten, MaxPool1D
-from tests.conv_oracle import jax_grads, oracle
+from tests.conv_oracle import jax_grads, oracle, table_rows_match, worked_lines_match
 
 RTOL, ATOL = 1e-12, 1e-14
 
@@ -202,3 +202,16 @@ def jaxbp_key():
     import jax
 
     return jax.random.key(0)
+
+
+def test_markdown_of_every_case_shows_the_oracle_s_numbers(case) -> None:
+    trace, layers, params, x, y, loss, lr = case
+    expected = oracle(layers, params, x, y, loss, lr)
+    text = trace.to_markdown("case", digits=6)
+    shown = table_rows_match(text, expected, digits=6)
+    conv = {n for n, layer in enumerate(layers, start=1) if layer[0] == "conv"}
+    dense = {n for n, layer in enumerate(layers, start=1) if layer[0] == "dense"}
+    shown_per_conv = {f"{name}{n}" for n in conv for name in ("patches", "K", "dK", "dpatches")}
+    assert {"loss", "loss_new", "dL_da0"} | {f"W{n}" for n in dense} | shown_per_conv <= shown
+    assert "## Loss over 2 SGD steps" in text and ": verified." in text
+    assert worked_lines_match(text, expected, digits=6) == len(conv) * 2 + len(dense)
