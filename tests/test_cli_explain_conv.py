@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -220,3 +221,17 @@ def test_docs_conv_excerpt_and_error_are_the_real_ones(capsys, tmp_path) -> None
     code, _, err = run(capsys, "--network", str(tmp_path / "cnn.json"))
     assert code == 2
     assert err.strip().replace(str(tmp_path / "cnn.json"), "cnn.json") == quoted
+
+
+def test_text_without_rich_falls_back_to_markdown(monkeypatch, capsys) -> None:
+    monkeypatch.setitem(sys.modules, "rich.console", None)  # makes `import rich.console` fail
+    code, out, err = run(capsys, "conv1d")
+    assert code == 0 and "rich is not installed" in err
+    assert ROUND_OFF.sub("<diff>", out) == ROUND_OFF.sub("<diff>", GOLDEN.read_text())
+
+
+def test_example_and_network_together_are_refused(capsys, tmp_path) -> None:
+    path = tmp_path / "cnn.json"
+    path.write_text(json.dumps(conv_file.CONV1D))
+    code, out, err = run(capsys, "conv1d", "--network", str(path))
+    assert code == 2 and out == "" and "not both or neither" in err
