@@ -70,6 +70,11 @@ def describe(layer: Any) -> str:
     return f"Dense: {layer.features} {units}, {layer.activation}{'' if layer.bias else ', no bias'}"
 
 
+def param_name(key: str, n: int) -> str:
+    """The jaxbp name of parameter ``key`` (``"w"``, ``"b"``) of layer ``n``: ``W1``, ``b2``."""
+    return f"{'W' if key == 'w' else key}{n}"
+
+
 def sgd(params: Sequence[dict[str, np.ndarray]], grads: Any, lr: float) -> list[dict[str, Any]]:
     """``p - lr * dL/dp`` for every parameter, a new list."""
     return [{k: p[k] - lr * g[k] for k in p} for p, g in zip(params, grads, strict=True)]

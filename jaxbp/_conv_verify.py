@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxbp import _compat
+from jaxbp._conv_steps import param_name
 from jaxbp._verify import ATOL, RTOL, Check
 from jaxbp.activations import ACTIVATIONS
 from jaxbp.layers import ops, specs
@@ -67,7 +68,7 @@ def _quantities(spec: Sequential, loss: str, params: Any, x: jax.Array, y: jax.A
         if _has_z(layer):
             out[f"z{n}"], out[f"delta{n}"] = zs[index], dz[index]
             out[f"da_dz{n}"] = _derivative(layer.activation, zs[index])
-            out |= {f"d{k.upper() if k == 'w' else k}{n}": g for k, g in grads[index].items()}
+            out |= {"d" + param_name(k, n): g for k, g in grads[index].items()}
     return out
 
 

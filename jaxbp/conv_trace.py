@@ -25,7 +25,15 @@ from typing import Any
 import numpy as np
 
 from jaxbp import _checks
-from jaxbp._conv_steps import LayerStep, after_step, forward_backward, history, sgd
+from jaxbp._conv_steps import (
+    LayerStep,
+    after_step,
+    forward_backward,
+    history,
+    param_name,
+    sgd,
+)
+from jaxbp._conv_verify import jax_checks
 from jaxbp._types import ArrayLike
 from jaxbp._verify import Check
 from jaxbp.layers import specs
@@ -195,12 +203,10 @@ def explain_sequential(
     steps = _checks.check_positive_int(where, "steps", steps)
     x64, y64 = _check_data(where, spec, x, y)
     params64 = [{k: np.asarray(v, np.float64) for k, v in layer.items()} for layer in params]
-    from jaxbp._conv_verify import jax_checks  # JAX is imported only for the check
-
     with np.errstate(all="ignore"):
         layers, value = forward_backward(spec, loss, params64, x64, y64)
         grads = [
-            {k: layers[i].quantities[f"d{k.upper() if k == 'w' else k}{i + 1}"] for k in p}
+            {k: layers[i].quantities["d" + param_name(k, i + 1)] for k in p}
             for i, p in enumerate(params64)
         ]
         new_params = sgd(params64, grads, float(lr))
@@ -208,7 +214,7 @@ def explain_sequential(
         steps_history = history(spec, loss, params64, x64, y64, float(lr), steps)
     for index, layer in enumerate(layers):
         for key, new in new_params[index].items():
-            layer.quantities[f"{key.upper() if key == 'w' else key}{index + 1}_new"] = new
+            layer.quantities[param_name(key, index + 1) + "_new"] = new
         layer.quantities |= after[index]
     return SequentialTrace(
         shapes=spec.shapes,
