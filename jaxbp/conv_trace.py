@@ -90,6 +90,28 @@ class SequentialTrace:
     def to_json(self, indent: int | None = 1) -> str:
         return json.dumps(self.to_dict(), indent=indent)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SequentialTrace:
+        """The inverse of :meth:`to_dict`."""
+        fields = dict(data)
+        fields["shapes"] = tuple(tuple(shape) for shape in fields["shapes"])
+        fields["x"], fields["y"] = np.asarray(fields["x"], float), np.asarray(fields["y"], float)
+        fields["layers"] = [
+            LayerStep(
+                **{
+                    **layer,
+                    "quantities": {k: np.asarray(v, float) for k, v in layer["quantities"].items()},
+                }
+            )
+            for layer in fields["layers"]
+        ]
+        fields["checks"] = [Check(**check) for check in fields["checks"]]
+        return cls(**fields)
+
+    @classmethod
+    def from_json(cls, text: str) -> SequentialTrace:
+        return cls.from_dict(json.loads(text))
+
     def to_markdown(self, title: str = "A 1-D CNN, one SGD step", digits: int = 4) -> str:
         """The worked example as Markdown (:mod:`jaxbp.render._conv`), ``digits`` significant."""
         from jaxbp.render._conv import markdown

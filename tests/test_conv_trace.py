@@ -162,6 +162,9 @@ def test_json_holds_the_numbers() -> None:
     data = trace.to_dict()
     assert data["layers"][0]["quantities"]["patches1"][0] == [1.0, 2.0, -1.0]
     assert data["loss"] == trace.loss
+    same = SequentialTrace.from_json(trace.to_json())
+    assert same.to_dict() == data
+    assert same.to_markdown("t") == trace.to_markdown("t")
 
 
 @pytest.mark.parametrize(
