@@ -20,6 +20,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxbp import _checks
 from jaxbp._types import Array, ArrayLike, Params
@@ -79,8 +80,11 @@ class MLP:
                 f"{where}: sizes needs at least an input and an output size, got {sizes}."
             )
         for size in sizes:
-            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            if isinstance(size, bool | np.bool_) or not isinstance(size, int | np.integer):
                 raise ValueError(f"{where}: sizes must be positive ints, got {sizes}.")
+            if size < 1:
+                raise ValueError(f"{where}: sizes must be positive ints, got {sizes}.")
+        sizes = tuple(int(size) for size in sizes)  # NumPy integers become ints: one hash, one repr
         activations = (
             (self.activations,) * (len(sizes) - 1)
             if isinstance(self.activations, str)
@@ -217,13 +221,38 @@ class MLP:
         x = _checks.check_input("MLP.apply", self, x)
         return forward(self, params, jnp.asarray(x))
 
+    def __call__(self, params: Params, x: ArrayLike) -> Array:
+        """``spec(params, x) == spec.apply(params, x)``: an MLP is a model like any other."""
+        return self.apply(params, x)
+
 
 def forward(spec: MLP, params: Params, x: Array) -> Array:
     """The forward pass without validation (for use inside already-checked, traced code)."""
-    a = x
-    for layer, activation in zip(params, spec.activations, strict=True):
-        z = a @ layer["w"]
-        if "b" in layer:
-            z = z + layer["b"]
-        a = ACTIVATIONS[activation](z)
-    return a
+    return forward_layers(spec, params, x)[-1][3]
+
+
+def forward_layers(
+    spec: MLP,
+    params: Params,
+    x: Array,
+    dz: Sequence[Array] | None = None,
+    da: Sequence[Array] | None = None,
+) -> list[tuple[Array, Array, Array, Array]]:
+    """The forward pass, recorded: ``(a_{l-1}, a_{l-1} @ W_l, z_l, a_l)`` for every layer.
+
+    ``dz[l - 1]`` and ``da[l - 1]``, when given, are added to ``z_l`` and ``a_l``: zero
+    perturbations whose gradients are ``dL/dz_l`` and ``dL/da_l`` (see :mod:`jaxbp.autodiff`).
+    No validation: for already-checked, traced code.
+    """
+    layers, a = [], x
+    for index, (layer, activation) in enumerate(zip(params, spec.activations, strict=True)):
+        product = a @ layer["w"]
+        z = product + layer["b"] if "b" in layer else product
+        if dz is not None:
+            z = z + dz[index]
+        out = ACTIVATIONS[activation](z)
+        if da is not None:
+            out = out + da[index]
+        layers.append((a, product, z, out))
+        a = out
+    return layers
