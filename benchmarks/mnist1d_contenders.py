@@ -10,6 +10,7 @@ first, so the linear layer's rows are permuted on the way in and out.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -45,8 +46,13 @@ def _from_channels_first(weights: list[tuple[np.ndarray, np.ndarray]]) -> list:
     return [{}, *convs, {}, {"w": _linear_from_channels_first(w), "b": b}]
 
 
-def torch_trainer(init: list, x: np.ndarray, y: np.ndarray, lr: float, batch: int) -> Callable:
-    """The paper's loop (notebooks/train.py): Adam, cross-entropy, ``loss.item()`` every step."""
+def torch_trainer(
+    init: list, x: np.ndarray, y: np.ndarray, lr: float, batch: int, threads: int | None = None
+) -> Callable:
+    """The paper's loop (notebooks/train.py): Adam, cross-entropy, ``loss.item()`` every step.
+
+    ``threads``: PyTorch's intra-op threads during ``train`` (``None``: its default, one per core).
+    """
     import torch
     from torch import nn
 
@@ -67,6 +73,14 @@ def torch_trainer(init: list, x: np.ndarray, y: np.ndarray, lr: float, batch: in
     start = [(torch.tensor(w), torch.tensor(b)) for w, b in _channels_first(init)]
 
     def train(steps: int) -> list:
+        default_threads = torch.get_num_threads()
+        torch.set_num_threads(threads or default_threads)
+        try:
+            return _train(steps)
+        finally:
+            torch.set_num_threads(default_threads)
+
+    def _train(steps: int) -> list:
         model = ConvBase()
         with torch.no_grad():
             for layer, (w, b) in zip(
@@ -220,6 +234,7 @@ def equinox_trainer(init: list, x: np.ndarray, y: np.ndarray, lr: float, batch: 
 
 TRAINERS: dict[str, Callable] = {
     "torch": torch_trainer,
+    "torch1": functools.partial(torch_trainer, threads=1),
     "flax": flax_trainer,
     "equinox": equinox_trainer,
 }

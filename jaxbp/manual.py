@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from jaxbp.layers import Sequential
     from jaxbp.mlp import MLP
 
 Matrix = np.ndarray
@@ -307,9 +308,17 @@ def backward(spec: MLP, loss: str, params: Any, x: Any, y: Any) -> Backward:
 
 
 def backprop(
-    spec: MLP, loss: str, params: Any, x: Any, y: Any
-) -> tuple[float, list[dict[str, Matrix]]]:
-    """``(loss, grads)`` by the explicit chain rule, float64; ``grads`` has the layout of params."""
+    spec: MLP | Sequential, loss: str, params: Any, x: Any, y: Any
+) -> tuple[float, list[dict[str, Any]]]:
+    """``(loss, grads)`` by the explicit chain rule, float64; ``grads`` has the layout of params.
+
+    A :class:`jaxbp.Sequential` goes to :func:`jaxbp.manual_layers.backprop` (conv, pooling, ...).
+    """
+    from jaxbp import manual_layers  # here: manual_layers itself imports this module
+    from jaxbp.layers import Sequential
+
+    if isinstance(spec, Sequential):
+        return manual_layers.backprop(spec, loss, params, x, y)
     record = backward(spec, loss, params, x, y)
     return record.loss, record.grads
 

@@ -1,4 +1,4 @@
-"""Smoke test of benchmarks/mnist1d.py: the correctness check that precedes its timing.
+"""Smoke test of benchmarks/mnist1d_cnn.py: the correctness check that precedes its timing.
 
 No timing is asserted. jaxbp.fit (the cnn preset and a user's own function), the raw lax.scan and,
 when installed, PyTorch's loop all take 3 Adam steps from the same weights and must agree.
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import jaxbp
-from benchmarks import mnist1d
+from benchmarks import mnist1d_cnn as mnist1d
 from benchmarks._harness import installed
 
 

@@ -278,3 +278,20 @@ def test_predictions_and_targets_of_the_wrong_shape_raise() -> None:
     flat = Sequential(layers=(Conv1D(2, 2), Flatten()), input_shape=(3, 1))
     with pytest.raises(ValueError, match=r"y has shape \(1, 3\).*\(1, 4\)"):
         manual_layers.backprop(flat, "half_se", [*params, {}], np.ones((1, 3, 1)), np.ones((1, 3)))
+
+
+def test_jaxbp_manual_backprop_takes_a_sequential_like_loss_and_grad() -> None:
+    # The entry points every network shares: jaxbp.loss_and_grad (jax.grad) and
+    # jaxbp.manual.backprop (by hand), here with a loss name and one-hot targets.
+    net = Sequential(
+        layers=(Conv1D(3, 3, stride=2, padding="SAME", activation="tanh"), Flatten(), Dense(4)),
+        input_shape=(7, 2),
+    )
+    rng = np.random.default_rng(11)
+    params = random_params(net, rng)
+    x = jnp.asarray(rng.standard_normal((5, 7, 2)))
+    y = jnp.asarray(make_targets("softmax_cross_entropy", rng, (5, 4)))
+    value, grads = jaxbp.loss_and_grad(net, "softmax_cross_entropy", params, x, y)
+    manual_value, manual_grads = jaxbp.manual.backprop(net, "softmax_cross_entropy", params, x, y)
+    assert_close(value, manual_value)
+    assert_close(grads, manual_grads)

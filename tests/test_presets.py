@@ -243,6 +243,6 @@ def _run_example(name: str, *args) -> Any:
 def test_smoke_examples_run(capsys) -> None:
     accuracy = _run_example("own_model", 1)
     assert 0.0 <= accuracy <= 1.0
-    results = _run_example("mnist1d", ("logistic", "cnn_residual"), (0,), 1)
+    results = _run_example("mnist1d_presets", ("logistic", "cnn_residual"), (0,), 1)
     assert set(results) == {("logistic", 0), ("cnn_residual", 0)}
     assert "cnn_residual  seed 0  test accuracy" in capsys.readouterr().out

@@ -1,7 +1,7 @@
 """The MNIST-1D paper's table with jaxbp: logistic regression, MLP and CNN, then two CNNs past it.
 
-    python examples/mnist1d.py                     # logistic, mlp, cnn (the paper's rows), seed 0
-    python examples/mnist1d.py cnn_pool cnn_residual --seeds 0 1 2
+    python examples/mnist1d_presets.py                     # logistic, mlp, cnn (the paper's rows), seed 0
+    python examples/mnist1d_presets.py cnn_pool cnn_residual --seeds 0 1 2
 
 Each preset is a ``jaxbp.Sequential`` trained with the paper's recipe (Adam 1e-2, batches of 100
 in data order, 150 epochs = 6,000 steps) on MNIST-1D generated locally. The paper reports test
