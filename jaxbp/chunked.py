@@ -1,0 +1,123 @@
+"""Training as a host loop over compiled chunks of ``K`` steps, with the next chunk read meanwhile.
+
+``fit`` takes this path when the data is not on the device (NumPy arrays, memmaps, ``.npy``
+paths, iterables of batches; see :mod:`jaxbp.sources`) or when something has to happen between
+steps (callbacks, validation, a progress bar). One compiled program runs ``K`` training steps
+(``lax.scan`` over a chunk of batches stacked as ``(K, batch, ...)``) with the same step function
+as the whole-run program, so for the same batches in the same order the parameters are the same,
+bit for bit. Between chunks the host runs the callbacks; meanwhile a background thread
+(:mod:`jaxbp.prefetch`) has already read and transferred the next chunk.
+
+The loop keeps one chunk in flight: it dispatches chunk ``k + 1`` before waiting for chunk ``k``'s
+results and running the callbacks on them, so the device computes while the host works. When a
+callback asks to stop after chunk ``k``, the parameters after chunk ``k`` are returned (chunk
+``k + 1``'s result is dropped), exactly those the callback saw.
+
+Chunk lengths: ``K`` steps, cut at every multiple of ``every`` steps (where validation and
+callbacks with a period want a boundary), and the rest of a segment as powers of two, so at most
+``1 + log2(K)`` programs are compiled whatever the run's length or resume point.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from jaxbp.prefetch import Prefetcher
+from jaxbp.sources import BatchError, Chunk
+
+#: The bytes of one chunk (host and device) that the automatic ``K`` aims at.
+CHUNK_BYTES = 32 * 2**20
+#: The most steps a chunk runs when the batches are tiny.
+MAX_CHUNK_STEPS = 4096
+
+
+def auto_chunk_steps(batch_bytes: int, every: int | None, total: int | None) -> int:
+    """``K`` such that a chunk holds about ``CHUNK_BYTES`` of data, within ``[1, every, total]``."""
+    steps = max(1, min(MAX_CHUNK_STEPS, CHUNK_BYTES // max(batch_bytes, 1)))
+    for bound in (every, total):
+        if bound is not None:
+            steps = min(steps, bound)
+    return max(1, steps)
+
+
+def batch_bytes(x: Any, y: Any) -> int:
+    """Bytes of one batch ``(x, y)`` given as sample arrays."""
+    return int(np.asarray(x).nbytes + np.asarray(y).nbytes)
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What :func:`run_chunks` ends with.
+
+    Attributes:
+        state: the training state after ``steps_done`` steps.
+        losses: the per-step loss arrays of every chunk that counts, in order.
+        steps_done: global steps done when the loop ended (counted from the run's first step).
+        stop: ``None`` when the data or the step budget ran out, else the reason (a callback's
+            name, ``"nonfinite"``).
+    """
+
+    state: Any
+    losses: list[Any]
+    steps_done: int
+    stop: str | None
+
+
+def run_chunks(
+    run_chunk: Callable[[Any, Chunk], tuple[Any, Any]],
+    state: Any,
+    chunks: Iterator[Chunk],
+    *,
+    start: int,
+    place: Callable[[Chunk], Chunk],
+    prefetch: int,
+    after_chunk: Callable[[int, Any, Any], str | None],
+    on_error: Callable[[BatchError, Any, list[Any], int], None],
+) -> Outcome:
+    """Run ``run_chunk`` over every chunk, one in flight, calling ``after_chunk`` between chunks.
+
+    Args:
+        run_chunk: ``(state, placed_chunk) -> (state, losses)``, dispatched asynchronously.
+        state: the training state before global step ``start``.
+        chunks: host chunks from a source, starting at global step ``start``.
+        place: moves a chunk to the device (runs in the prefetch thread).
+        prefetch: chunks read ahead (0: read in this thread, no overlap).
+        after_chunk: ``(steps_done, state, losses) -> stop reason or None``, after each chunk.
+        on_error: called with a source's :class:`BatchError`, the last good state, the losses
+            so far and the steps done, to attach them before the error propagates.
+    """
+    losses: list[Any] = []
+    done = start
+    pending: tuple[Any, Any, int] | None = None  # dispatched, not yet looked at
+    with Prefetcher(chunks, place, depth=prefetch) as ready:
+        iterator = iter(ready)
+        while True:
+            try:
+                chunk = next(iterator, None)
+            except BatchError as error:
+                on_error(error, state, losses, done)
+                raise
+            if chunk is None:
+                break
+            new_state, chunk_losses = run_chunk(state, chunk)
+            if pending is not None:
+                stop = after_chunk(pending[2], pending[0], pending[1])
+                if stop is not None:
+                    return Outcome(pending[0], losses, pending[2], stop)
+            losses.append(chunk_losses)
+            state, done = new_state, chunk.first + chunk.steps
+            pending = (state, chunk_losses, done)
+    if pending is not None:
+        stop = after_chunk(pending[2], pending[0], pending[1])
+        return Outcome(state, losses, done, stop)
+    return Outcome(state, losses, done, None)
+
+
+def epochs_done(steps: int, steps_per_epoch: int | None) -> float:
+    """Fractional epochs for display; ``nan`` when the epoch length is unknown."""
+    return steps / steps_per_epoch if steps_per_epoch else math.nan
