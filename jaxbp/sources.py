@@ -17,10 +17,10 @@ stacked as ``(K, batch, ...)`` NumPy arrays (a *chunk*), without ever copying th
   ``tf.data``'s ``as_numpy_iterator()``, a generator). Each epoch calls ``iter()`` again; the
   loader owns shuffling and its position, so resuming mid-epoch is the loader's job.
 
-Multi-process: every process reads only its own rows of every batch, the slice
-``[p * B / P, (p + 1) * B / P)`` of process ``p`` of ``P`` (``jax.process_index()``,
-``jax.process_count()``); the global batch is the processes' slices in process order, as in
-:mod:`jaxbp.sharding`.
+Multi-process data parallelism (``fit(..., mesh=...)`` after ``jax.distributed.initialize()``):
+every process reads only its own rows of every batch, the slice ``[p * B / P, (p + 1) * B / P)``
+of process ``p`` of ``P`` (``jax.process_index()``, ``jax.process_count()``); the global batch is
+the processes' slices in process order, as in :mod:`jaxbp.sharding`.
 
 A batch that cannot be read, or whose shape or dtype differs from the first one's, raises
 :class:`BatchError`, which names the batch (its index counted from the start of training, its
@@ -71,15 +71,20 @@ class BatchError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Chunk:
-    """``x``/``y`` stacked as ``(steps, batch, ...)``; ``first`` is the global index of batch 0."""
+    """``x``/``y`` stacked as ``(steps, batch, ...)``; ``first`` is the global index of batch 0.
+
+    A chunk without data (``x`` is ``None``: full batch, the data already on the device) gives
+    its number of steps in ``length``.
+    """
 
     first: int
     x: Any
     y: Any
+    length: int = 0
 
     @property
     def steps(self) -> int:
-        return int(self.x.shape[0])
+        return self.length if self.x is None else int(self.x.shape[0])
 
 
 def next_chunk_size(index: int, chunk_steps: int, every: int | None, total: int | None) -> int:
@@ -132,7 +137,9 @@ class ArraySource:
     Args:
         where: the calling function's name, for messages.
         x, y: arrays with the same number of rows, or ``.npy`` paths.
-        process_index, process_count: this process and how many read the data (default: JAX's).
+        process_index, process_count: this process and how many processes share every batch
+            (data-parallel training over a mesh: ``jax.process_index()``, ``jax.process_count()``;
+            default: one process reads whole batches).
     """
 
     def __init__(
@@ -141,8 +148,8 @@ class ArraySource:
         x: Any,
         y: Any,
         *,
-        process_index: int | None = None,
-        process_count: int | None = None,
+        process_index: int = 0,
+        process_count: int = 1,
     ):
         self.x, self.y = _open(where, "x", x), _open(where, "y", y)
         for name, value in (("x", self.x), ("y", self.y)):
@@ -157,8 +164,7 @@ class ArraySource:
                 f"pass one target row per example."
             )
         self.n = int(self.x.shape[0])
-        self.process_index = jax.process_index() if process_index is None else process_index
-        self.process_count = jax.process_count() if process_count is None else process_count
+        self.process_index, self.process_count = process_index, process_count
 
     def sample(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         """The first ``batch_size`` rows, to check shapes and dtypes before compiling."""
@@ -301,11 +307,14 @@ class IterableSource:
                     )
         return pair
 
-    def chunks(self, *, epochs: int, chunk_steps: int, every: int | None) -> Iterator[Chunk]:
+    def chunks(
+        self, *, epochs: int, chunk_steps: int, every: int | None, first: int = 0
+    ) -> Iterator[Chunk]:
         """Stacked chunks over ``epochs`` passes, cut as :func:`next_chunk_size` says (the total
-        is unknown until the data ends). A failure reading batch ``i`` raises :class:`BatchError`."""
+        is unknown until the data ends), numbered from global step ``first``. A failure reading
+        batch ``i`` (counted from ``first``) raises :class:`BatchError`."""
         pending: list[tuple[np.ndarray, np.ndarray]] = []
-        first = index = 0
+        index = first
         for epoch in range(epochs):
             iterator = self._pending if epoch == 0 and self._pending is not None else None
             self._pending = None

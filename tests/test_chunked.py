@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxbp.chunked import run_chunks
+from jaxbp._chunk_loop import run_chunks
 from jaxbp.prefetch import Prefetcher
 from jaxbp.sources import BatchError, Chunk
 

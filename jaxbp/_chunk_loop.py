@@ -1,21 +1,11 @@
-"""Training as a host loop over compiled chunks of ``K`` steps, with the next chunk read meanwhile.
+"""The host loop of chunked training: one chunk in flight, callbacks between chunks.
 
-``fit`` takes this path when the data is not on the device (NumPy arrays, memmaps, ``.npy``
-paths, iterables of batches; see :mod:`jaxbp.sources`) or when something has to happen between
-steps (callbacks, validation, a progress bar). One compiled program runs ``K`` training steps
-(``lax.scan`` over a chunk of batches stacked as ``(K, batch, ...)``) with the same step function
-as the whole-run program, so for the same batches in the same order the parameters are the same,
-bit for bit. Between chunks the host runs the callbacks; meanwhile a background thread
-(:mod:`jaxbp.prefetch`) has already read and transferred the next chunk.
-
-The loop keeps one chunk in flight: it dispatches chunk ``k + 1`` before waiting for chunk ``k``'s
-results and running the callbacks on them, so the device computes while the host works. When a
-callback asks to stop after chunk ``k``, the parameters after chunk ``k`` are returned (chunk
-``k + 1``'s result is dropped), exactly those the callback saw.
-
-Chunk lengths: ``K`` steps, cut at every multiple of ``every`` steps (where validation and
-callbacks with a period want a boundary), and the rest of a segment as powers of two, so at most
-``1 + log2(K)`` programs are compiled whatever the run's length or resume point.
+:func:`run_chunks` dispatches chunk ``k + 1`` before waiting for chunk ``k``'s results and running
+the between-chunk work on them, so the device computes while the host works; a background thread
+(:mod:`jaxbp.prefetch`) has meanwhile read and transferred the chunk after that. At most two
+chunks are dispatched and ``prefetch`` more wait on the device. When the between-chunk work asks
+to stop after chunk ``k``, the state after chunk ``k`` is returned (chunk ``k + 1``'s result is
+dropped): exactly the state the callbacks saw. See :mod:`jaxbp.chunked` for the training run.
 """
 
 from __future__ import annotations
@@ -25,6 +15,7 @@ import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import jax
 import numpy as np
 
 from jaxbp.prefetch import Prefetcher
@@ -106,6 +97,7 @@ def run_chunks(
                 break
             new_state, chunk_losses = run_chunk(state, chunk)
             if pending is not None:
+                jax.block_until_ready(pending[1])  # bounds the chunks in flight to two
                 stop = after_chunk(pending[2], pending[0], pending[1])
                 if stop is not None:
                     return Outcome(pending[0], losses, pending[2], stop)
@@ -121,3 +113,21 @@ def run_chunks(
 def epochs_done(steps: int, steps_per_epoch: int | None) -> float:
     """Fractional epochs for display; ``nan`` when the epoch length is unknown."""
     return steps / steps_per_epoch if steps_per_epoch else math.nan
+
+
+def check_finite_chunks(where: str, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+    """Pass chunks through; raise :class:`BatchError` at the first batch holding NaN or infinity
+    (``fit`` refuses such data on the device path too)."""
+    for chunk in chunks:
+        for name, array in (("x", chunk.x), ("y", chunk.y)):
+            if array is None or not np.issubdtype(array.dtype, np.floating):
+                continue
+            finite = np.isfinite(array).reshape(chunk.steps, -1).all(axis=1)
+            if not finite.all():
+                index = chunk.first + int(np.argmin(finite))
+                raise BatchError(
+                    f"{where}: batch {index} holds NaN or infinite values in {name}; training on "
+                    f"them gives NaN gradients. Remove or impute them in the data first.",
+                    index,
+                )
+        yield chunk
