@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import mmap
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -182,20 +183,47 @@ class ArraySource:
         return batch_rows[:, self.process_index * part : (self.process_index + 1) * part]
 
     def read(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``x[rows], y[rows]`` for a flat vector of row indices, read in increasing row order."""
+        """``x[rows], y[rows]`` for a flat vector of row indices, read in increasing row order.
+
+        The pages of a read-only memmap that the read touched are then released from this
+        process (``madvise(MADV_DONTNEED)``; they stay in the page cache), so reading a file
+        of any size does not grow the process's resident memory beyond one chunk.
+        """
         rows = np.asarray(rows)
         if rows.size and rows[-1] - rows[0] == rows.size - 1 and np.all(np.diff(rows) == 1):
             block = slice(int(rows[0]), int(rows[-1]) + 1)
-            return np.array(self.x[block]), np.array(self.y[block])
-        order = np.argsort(rows, kind="stable")
-        ascending = rows[order]
-        return _scatter(self.x, ascending, order), _scatter(self.y, ascending, order)
+            x, y = np.array(self.x[block]), np.array(self.y[block])
+        else:
+            order = np.argsort(rows, kind="stable")
+            ascending = rows[order]
+            x, y = _scatter(self.x, ascending, order), _scatter(self.y, ascending, order)
+        _release(self.x)
+        _release(self.y)
+        return x, y
 
 
 def _scatter(array: np.ndarray, ascending: np.ndarray, order: np.ndarray) -> np.ndarray:
     out = np.empty((order.size, *array.shape[1:]), array.dtype)
     out[order] = array[ascending]
     return out
+
+
+_DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
+
+
+def _release(array: np.ndarray) -> None:
+    """Drop a read-only memmap's resident pages from this process (not from the page cache).
+
+    Only for mode ``"r"``: there are no private changes to lose, and the next read faults the
+    pages back in from the page cache.
+    """
+    mapping = getattr(array, "_mmap", None)
+    if _DONTNEED is None or mapping is None or getattr(array, "mode", None) != "r":
+        return
+    try:
+        mapping.madvise(_DONTNEED)
+    except (OSError, ValueError):  # a closed mapping or an OS without it: keep the pages
+        pass
 
 
 def epoch_order(key: Any, epoch: int, n: int) -> np.ndarray:

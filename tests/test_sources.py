@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import hypothesis.strategies as st
 import jax
 import numpy as np
 import pytest
 from hypothesis import given
 
+from benchmarks import make_synthetic
 from jaxbp import sources
 from jaxbp.sources import ArraySource, BatchError, IterableSource, chunk_plan, next_chunk_size
 
@@ -232,3 +235,39 @@ def test_a_loader_that_fails_midway_names_the_batch():
 def test_an_empty_iterable_is_refused():
     with pytest.raises(ValueError, match="yielded no batch"):
         IterableSource("fit", [], epochs=1)
+
+
+def _status_kib(field):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+@pytest.mark.skipif(not hasattr(__import__("mmap"), "MADV_DONTNEED"), reason="needs madvise")
+def test_reading_a_memmap_releases_its_pages_from_the_process(tmp_path, key):
+    pytest.importorskip("resource")
+    if not Path("/proc/self/status").exists():
+        pytest.skip("needs /proc/self/status")
+    rows, features = 32768, 256  # 32 MiB of float32
+    x_path, y_path = make_synthetic.write_dataset(tmp_path, rows, features, block_rows=4096)
+    source = ArraySource("fit", x_path, y_path)
+    before = _status_kib("RssFile")
+    total = 0
+    for chunk in sources.array_chunks(
+        source, batch_size=256, key=key, plan=chunk_plan(0, 128, 16, None)
+    ):
+        total += chunk.x.nbytes
+        assert (_status_kib("RssFile") - before) * 1024 < 16 * 2**20
+    assert total == rows * features * 4  # the whole file went through
+
+
+def test_make_synthetic_writes_a_learnable_float32_data_set_in_blocks(tmp_path):
+    x_path, y_path = make_synthetic.write_dataset(tmp_path, 1000, 8, outputs=2, seed=3, block_rows=128)  # fmt: skip
+    x, y = np.load(x_path), np.load(y_path)
+    assert x.shape == (1000, 8) and y.shape == (1000, 2)
+    assert x.dtype == y.dtype == np.float32
+    w, v = make_synthetic.teacher(8, 2, 3)
+    residual = y - np.tanh(x @ w) @ v  # the teacher explains all but the noise
+    assert 0.005 < residual.std() < 0.02
+    assert y.std() > 0.1
