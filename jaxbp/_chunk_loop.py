@@ -11,7 +11,7 @@ dropped): exactly the state the callbacks saw. See :mod:`jaxbp.chunked` for the 
 from __future__ import annotations
 
 import dataclasses
-import math
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,7 +22,7 @@ from jaxbp.prefetch import Prefetcher
 from jaxbp.sources import BatchError, Chunk
 
 #: The bytes of one chunk (host and device) that the automatic ``K`` aims at.
-CHUNK_BYTES = 32 * 2**20
+CHUNK_BYTES = 16 * 2**20
 #: The most steps a chunk runs when the batches are tiny.
 MAX_CHUNK_STEPS = 4096
 
@@ -51,12 +51,18 @@ class Outcome:
         steps_done: global steps done when the loop ended (counted from the run's first step).
         stop: ``None`` when the data or the step budget ran out, else the reason (a callback's
             name, ``"nonfinite"``).
+        chunks: how many chunks were dispatched.
+        host_seconds: time the host spent dispatching chunks and in the between-chunk work.
+        wait_seconds: time the host waited for the reader (the input pipeline's stall).
     """
 
     state: Any
     losses: list[Any]
     steps_done: int
     stop: str | None
+    chunks: int = 0
+    host_seconds: float = 0.0
+    wait_seconds: float = 0.0
 
 
 def run_chunks(
@@ -82,37 +88,43 @@ def run_chunks(
         on_error: called with a source's :class:`BatchError`, the last good state, the losses
             so far and the steps done, to attach them before the error propagates.
     """
-    losses: list[Any] = []
-    done = start
+    out = Outcome(state, [], start, None)
     pending: tuple[Any, Any, int] | None = None  # dispatched, not yet looked at
+    clock = time.perf_counter
     with Prefetcher(chunks, place, depth=prefetch) as ready:
         iterator = iter(ready)
         while True:
+            tick = clock()
             try:
                 chunk = next(iterator, None)
             except BatchError as error:
-                on_error(error, state, losses, done)
+                if (
+                    pending is not None
+                ):  # the last good chunk still gets its callbacks (checkpoints)
+                    after_chunk(pending[2], pending[0], pending[1])
+                on_error(error, out.state, out.losses, out.steps_done)
                 raise
+            tock = clock()
+            out.wait_seconds += tock - tick
             if chunk is None:
                 break
-            new_state, chunk_losses = run_chunk(state, chunk)
+            new_state, chunk_losses = run_chunk(out.state, chunk)
+            out.chunks += 1
+            out.host_seconds += clock() - tock
             if pending is not None:
                 jax.block_until_ready(pending[1])  # bounds the chunks in flight to two
+                tick = clock()
                 stop = after_chunk(pending[2], pending[0], pending[1])
+                out.host_seconds += clock() - tick
                 if stop is not None:
-                    return Outcome(pending[0], losses, pending[2], stop)
-            losses.append(chunk_losses)
-            state, done = new_state, chunk.first + chunk.steps
-            pending = (state, chunk_losses, done)
+                    out.state, out.steps_done, out.stop = pending[0], pending[2], stop
+                    return out
+            out.losses.append(chunk_losses)
+            out.state, out.steps_done = new_state, chunk.first + chunk.steps
+            pending = (out.state, chunk_losses, out.steps_done)
     if pending is not None:
-        stop = after_chunk(pending[2], pending[0], pending[1])
-        return Outcome(state, losses, done, stop)
-    return Outcome(state, losses, done, None)
-
-
-def epochs_done(steps: int, steps_per_epoch: int | None) -> float:
-    """Fractional epochs for display; ``nan`` when the epoch length is unknown."""
-    return steps / steps_per_epoch if steps_per_epoch else math.nan
+        out.stop = after_chunk(pending[2], pending[0], pending[1])
+    return out
 
 
 def check_finite_chunks(where: str, chunks: Iterator[Chunk]) -> Iterator[Chunk]:

@@ -8,11 +8,11 @@ stacked as ``(K, batch, ...)`` NumPy arrays (a *chunk*), without ever copying th
   resumes exactly at any ``(epoch, step)``. Without a key the batches are rows ``s*B .. (s+1)*B``;
   with one, epoch ``e`` takes its rows in the order ``jax.random.permutation(fold_in(key, e), n)``,
   the same order ``fit`` draws inside its program for device arrays, so both give the same
-  parameters. A chunk's rows are read in increasing order (a contiguous slice when unshuffled)
-  and put back in batch order in memory. This is a true uniform shuffle; its price is random
-  access to the file, cheap in the page cache or on an SSD, slow on a spinning disk or a network
-  file system, where pre-shuffling the file once (or an iterable source with a windowed shuffle,
-  such as grain's) reads sequentially instead.
+  parameters. A chunk's rows are gathered in one copy (a contiguous slice when unshuffled).
+  This is a true uniform shuffle; its price is random access to the file, cheap in the page
+  cache or on an SSD, slow on a spinning disk or a network file system, where pre-shuffling the
+  file once (or an iterable source with a windowed shuffle, such as grain's) reads sequentially
+  instead.
 - :class:`IterableSource`: any iterable of ``(x, y)`` batches (a torch ``DataLoader``, grain,
   ``tf.data``'s ``as_numpy_iterator()``, a generator). Each epoch calls ``iter()`` again; the
   loader owns shuffling and its position, so resuming mid-epoch is the loader's job.
@@ -30,8 +30,8 @@ epoch and step) and, once the training loop has seen it, carries the last good p
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
-import mmap
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -39,6 +39,8 @@ from typing import Any, NamedTuple
 
 import jax
 import numpy as np
+
+from jaxbp._rows import aligned_empty, row_reader
 
 
 class Position(NamedTuple):
@@ -166,6 +168,7 @@ class ArraySource:
             )
         self.n = int(self.x.shape[0])
         self.process_index, self.process_count = process_index, process_count
+        self._read_x, self._read_y = row_reader(self.x), row_reader(self.y)
 
     def sample(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         """The first ``batch_size`` rows, to check shapes and dtypes before compiling."""
@@ -183,52 +186,23 @@ class ArraySource:
         return batch_rows[:, self.process_index * part : (self.process_index + 1) * part]
 
     def read(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``x[rows], y[rows]`` for a flat vector of row indices, read in increasing row order.
+        """``x[rows], y[rows]`` for a flat vector of row indices, in that order, as new arrays.
 
-        The pages of a read-only memmap that the read touched are then released from this
-        process (``madvise(MADV_DONTNEED)``; they stay in the page cache), so reading a file
-        of any size does not grow the process's resident memory beyond one chunk.
+        A file's rows are read without mapping the file into the process (see
+        :mod:`jaxbp._rows`), so a file of any size costs the process about one chunk of memory.
         """
-        rows = np.asarray(rows)
-        if rows.size and rows[-1] - rows[0] == rows.size - 1 and np.all(np.diff(rows) == 1):
-            block = slice(int(rows[0]), int(rows[-1]) + 1)
-            x, y = np.array(self.x[block]), np.array(self.y[block])
-        else:
-            order = np.argsort(rows, kind="stable")
-            ascending = rows[order]
-            x, y = _scatter(self.x, ascending, order), _scatter(self.y, ascending, order)
-        _release(self.x)
-        _release(self.y)
-        return x, y
+        rows = np.asarray(rows, np.int64)
+        return self._read_x(rows), self._read_y(rows)
 
 
-def _scatter(array: np.ndarray, ascending: np.ndarray, order: np.ndarray) -> np.ndarray:
-    out = np.empty((order.size, *array.shape[1:]), array.dtype)
-    out[order] = array[ascending]
-    return out
-
-
-_DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
-
-
-def _release(array: np.ndarray) -> None:
-    """Drop a read-only memmap's resident pages from this process (not from the page cache).
-
-    Only for mode ``"r"``: there are no private changes to lose, and the next read faults the
-    pages back in from the page cache.
-    """
-    mapping = getattr(array, "_mmap", None)
-    if _DONTNEED is None or mapping is None or getattr(array, "mode", None) != "r":
-        return
-    try:
-        mapping.madvise(_DONTNEED)
-    except (OSError, ValueError):  # a closed mapping or an OS without it: keep the pages
-        pass
+@functools.partial(jax.jit, static_argnums=2)
+def _permutation(key: Any, epoch: Any, n: int) -> Any:
+    return jax.random.permutation(jax.random.fold_in(key, epoch), n)
 
 
 def epoch_order(key: Any, epoch: int, n: int) -> np.ndarray:
     """The permutation of ``n`` rows that epoch ``epoch`` uses: the one ``fit``'s program draws."""
-    return np.asarray(jax.random.permutation(jax.random.fold_in(key, epoch), n))
+    return np.asarray(_permutation(key, np.int32(epoch), n))
 
 
 def array_chunks(
@@ -240,22 +214,31 @@ def array_chunks(
 ) -> Iterator[Chunk]:
     """The chunks ``(first_step, steps)`` of ``plan``, steps counted over epochs from 0.
 
-    A chunk may span an epoch boundary; each epoch's permutation is drawn once.
+    A chunk may span an epoch boundary. Each epoch's permutation is drawn once, and the next
+    epoch's is dispatched when an epoch starts, so it is computed while this one is read.
     """
+    plan = list(plan)
     steps_per_epoch = source.n // batch_size
-    cached: tuple[int, np.ndarray | None] = (-1, None)
+    last_epoch = (plan[-1][0] + plan[-1][1] - 1) // steps_per_epoch if plan else -1
+    orders: dict[int, Any] = {}
+
+    def order(epoch: int) -> np.ndarray:
+        for wanted in (epoch, epoch + 1):
+            if wanted <= last_epoch and wanted not in orders:
+                orders[wanted] = _permutation(key, np.int32(wanted), source.n)  # asynchronous
+        for old in [e for e in orders if e < epoch]:
+            del orders[old]
+        orders[epoch] = np.asarray(orders[epoch])
+        return orders[epoch]
+
     for first, size in plan:
         batch_rows = np.empty((size, batch_size), np.int64)
         for i, index in enumerate(range(first, first + size)):
             epoch, step = divmod(index, steps_per_epoch)
             if key is None:
                 batch_rows[i] = np.arange(step * batch_size, (step + 1) * batch_size)
-                continue
-            if cached[0] != epoch:
-                cached = (epoch, epoch_order(key, epoch, source.n))
-            order = cached[1]
-            assert order is not None  # set just above
-            batch_rows[i] = order[step * batch_size : (step + 1) * batch_size]
+            else:
+                batch_rows[i] = order(epoch)[step * batch_size : (step + 1) * batch_size]
         local = source.local_rows(batch_rows)
         try:
             x, y = source.read(local.reshape(-1))
@@ -370,4 +353,10 @@ class IterableSource:
 
 
 def _stack(first: int, pairs: list[tuple[np.ndarray, np.ndarray]]) -> Chunk:
-    return Chunk(first, np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs]))
+    """The batches stacked into new aligned arrays (a CPU device then uses them as they are)."""
+    stacked = []
+    for part in (0, 1):
+        arrays = [pair[part] for pair in pairs]
+        out = aligned_empty((len(arrays), *arrays[0].shape), arrays[0].dtype)
+        stacked.append(np.stack(arrays, out=out))
+    return Chunk(first, stacked[0], stacked[1])
