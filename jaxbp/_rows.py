@@ -66,14 +66,15 @@ def _file_location(array: np.ndarray) -> tuple[str, int] | None:
     ):
         return None
     base = np.frombuffer(mapping, np.uint8, count=1).ctypes.data
-    mapped_from = array.offset - array.offset % mmap.ALLOCATIONGRANULARITY
+    offset = int(getattr(array, "offset", 0))
+    mapped_from = offset - offset % mmap.ALLOCATIONGRANULARITY
     return str(path), mapped_from + (array.ctypes.data - base)
 
 
 def _pread_rows(path: str, offset: int, array: np.ndarray, rows: np.ndarray) -> np.ndarray:
     out = aligned_empty((rows.size, *array.shape[1:]), array.dtype)
     row_bytes = out.itemsize * (out.size // max(rows.size, 1))
-    buffer = memoryview(out.reshape(-1).view(np.uint8))
+    buffer = memoryview(out.reshape(-1).view(np.uint8).data)
     fd = os.open(path, os.O_RDONLY)
     try:
         if rows.size and rows[-1] - rows[0] == rows.size - 1 and np.all(np.diff(rows) == 1):
