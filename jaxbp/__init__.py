@@ -1,7 +1,8 @@
 """jaxbp: train and verify neural networks by backpropagation, the functional JAX way.
 
 Parameters are plain pytrees, the forward pass and the losses are pure functions, ``jax.grad``
-gives the gradients, and a hand-written SGD step applies them. ``jaxbp.manual`` is the same chain
+gives the gradients, and a hand-written SGD step applies them. Any pure model ``(params, x) ->
+prediction`` and any loss ``(prediction, y) -> (batch,)`` train the same way as jaxbp's own MLP. ``jaxbp.manual`` is the same chain
 rule written out by hand in NumPy float64, the oracle every gradient is tested against.
 """
 
@@ -10,10 +11,11 @@ from jaxbp.activations import ACTIVATIONS
 from jaxbp.ensemble import fit_ensemble, init_ensemble
 from jaxbp.losses import LOSSES
 from jaxbp.mlp import INITIALIZERS, MLP
-from jaxbp.sgd import loss_and_grad, optax_step, sgd, train_step
 from jaxbp.sharding import shard_batch
+from jaxbp.steps import loss_and_grad, optax_step, train_step
 from jaxbp.trace import Trace, explain
 from jaxbp.train import fit, per_example_grads
+from jaxbp.updates import sgd, sgd_transformation
 
 __version__ = "0.1.0"
 
@@ -33,6 +35,7 @@ __all__ = (
     "optax_step",
     "per_example_grads",
     "sgd",
+    "sgd_transformation",
     "shard_batch",
     "sharding",
     "train_step",

@@ -154,3 +154,146 @@ def check_positive_int(where: str, name: str, value: Any) -> int:
     if value < 1:
         raise ValueError(f"{where}: {name} must be >= 1, got {value}.")
     return int(value)
+
+
+# --- the model and loss contract: any pure model, any loss, any params pytree ---------------
+def check_model(where: str, model: Any) -> None:
+    """Check ``model`` is a callable ``(params, x) -> prediction`` (a ``jaxbp.MLP`` is one)."""
+    if isinstance(model, str) or not callable(model):
+        raise TypeError(
+            f"{where}: model must be a callable (params, x) -> prediction, such as a pure "
+            f"function or a jaxbp.MLP, got {type(model).__name__} {model!r:.60}; "
+            f"pass e.g. jaxbp.MLP(sizes=(2, 8, 1), activations=('relu', 'linear'))."
+        )
+
+
+def check_loss(where: str, loss: Any, valid_names: Iterable[str]) -> None:
+    """Check ``loss`` is a name in ``valid_names`` or a callable ``(prediction, y) -> (batch,)``."""
+    if isinstance(loss, str):
+        check_name(where, "loss", loss, valid_names)
+    elif not callable(loss):
+        raise TypeError(
+            f"{where}: loss must be a name in jaxbp.LOSSES or a callable (prediction, y) -> "
+            f"per-example losses of shape (batch,), got {type(loss).__name__}; pass e.g. "
+            f"optax.softmax_cross_entropy_with_integer_labels."
+        )
+
+
+def leaf_paths(tree: Any) -> tuple[str, ...]:
+    """``jax.tree_util.keystr`` of every leaf, in ``jax.tree.leaves`` order."""
+    return tuple(
+        jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]
+    )
+
+
+def check_param_leaves(where: str, params: Any, name: str = "params") -> np.dtype:
+    """Check every leaf of ``params`` is a real float array, all of one dtype; return it."""
+    flat = jax.tree_util.tree_flatten_with_path(params)[0]
+    if not flat:
+        raise ValueError(
+            f"{where}: {name} has no array leaves (got {type(params).__name__}); pass a pytree "
+            f"of float arrays, e.g. {{'w': jnp.zeros((3, 1)), 'b': jnp.zeros(1)}}."
+        )
+    first_path, first_dtype = "", None
+    for path, leaf in flat:
+        location = f"{name}{jax.tree_util.keystr(path)}"
+        dtype = np.dtype(leaf.dtype) if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(
+                f"{where}: {location} has dtype {dtype} ({type(leaf).__name__}); every leaf of "
+                f"{name} is trained, so it must be a float array: convert it with "
+                f"jnp.asarray(leaf, jnp.float32), or keep fixed values out of {name} (e.g. as "
+                f"a default argument of the model function)."
+            )
+        if first_dtype is None:
+            first_path, first_dtype = location, dtype
+        elif dtype != first_dtype:
+            raise TypeError(
+                f"{where}: {name} mixes float dtypes: {first_path} is {first_dtype} but "
+                f"{location} is {dtype}; cast every leaf to one dtype, e.g. "
+                f"jax.tree.map(lambda p: p.astype(jnp.float32), {name})."
+            )
+    assert first_dtype is not None
+    return first_dtype
+
+
+def as_real_array(where: str, name: str, value: Any) -> jax.Array | np.ndarray:
+    """``value`` as an array with a leading batch axis and a real (int, float or bool) dtype."""
+    array = value if isinstance(value, jax.Array | np.ndarray) else np.asarray(value)
+    dtype = array.dtype
+    if not (jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)) and (
+        dtype != np.bool_
+    ):
+        raise TypeError(
+            f"{where}: {name} has dtype {dtype}; pass a real array (float, or integer labels)."
+        )
+    if array.ndim < 1 or array.shape[0] == 0:
+        raise ValueError(
+            f"{where}: {name} has shape {tuple(array.shape)}; it needs a leading batch axis with "
+            f"at least one example, e.g. x[None] for a single example."
+        )
+    return array
+
+
+def check_rows(where: str, x: Any, y: Any) -> None:
+    """Check ``x`` and ``y`` hold the same number of examples (their leading axis)."""
+    if np.shape(x)[0] != np.shape(y)[0]:
+        raise ValueError(
+            f"{where}: x has {np.shape(x)[0]} examples (shape {tuple(np.shape(x))}) but y has "
+            f"{np.shape(y)[0]} (shape {tuple(np.shape(y))}); pass one target per example."
+        )
+
+
+def check_loss_shape(where: str, shape: tuple[int, ...], dtype: Any, batch: int) -> None:
+    """Check a loss returned one float per example, shape ``(batch,)``."""
+    if tuple(shape) != (batch,):
+        raise ValueError(
+            f"{where}: loss returned shape {tuple(shape)} for a batch of {batch} examples, but it "
+            f"must return one loss per example, shape ({batch},); jaxbp takes their mean. For a "
+            f"loss per output unit, sum over the last axis: "
+            f"lambda p, t: optax.l2_loss(p, t).sum(-1)."
+        )
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"{where}: loss returned dtype {dtype}; a float loss is needed.")
+
+
+def shape_structs(tree: Any) -> Any:
+    """Every leaf as a ``jax.ShapeDtypeStruct``: what ``jax.eval_shape`` needs, no device work."""
+
+    def struct(leaf: Any) -> jax.ShapeDtypeStruct:
+        dtype = leaf.dtype if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
+        return jax.ShapeDtypeStruct(np.shape(leaf), dtype)
+
+    return jax.tree.map(struct, tree)
+
+
+def check_optimizer(where: str, optimizer: Any) -> None:
+    """Check ``optimizer`` is an optax ``GradientTransformation``."""
+    import optax
+
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError(
+            f"{where}: optimizer must be an optax.GradientTransformation, got "
+            f"{type(optimizer).__name__}; pass e.g. optax.adam(1e-3)."
+        )
+
+
+def check_opt_state(where: str, optimizer: Any, params: Any, opt_state: Any) -> None:
+    """Check ``opt_state`` has the structure, shapes and dtypes ``optimizer.init(params)`` gives."""
+    expected = jax.eval_shape(optimizer.init, shape_structs(params))
+    got = shape_structs(opt_state)
+    same = jax.tree.structure(expected) == jax.tree.structure(got) and all(  # type: ignore[operator]
+        (e.shape, e.dtype) == (g.shape, g.dtype)
+        for e, g in zip(jax.tree.leaves(expected), jax.tree.leaves(got), strict=True)
+    )
+    if not same:
+        raise ValueError(
+            f"{where}: opt_state does not fit this optimizer and params: optimizer.init(params) "
+            f"gives\n  {_describe(expected)}\nbut opt_state is\n  {_describe(got)}\n"
+            f"pass the state this optimizer returned for these params, or None to start afresh."
+        )
+
+
+def _describe(tree: Any) -> str:
+    leaves = ", ".join(f"{leaf.dtype}{list(leaf.shape)}" for leaf in jax.tree.leaves(tree))
+    return f"{jax.tree.structure(tree)} with leaves [{leaves}]"

@@ -20,7 +20,7 @@ import numpy as np
 from jaxbp import _compat, manual
 from jaxbp.inspect import LayerQuantities, layer_quantities
 from jaxbp.mlp import MLP
-from jaxbp.sgd import batch_loss
+from jaxbp.steps import batch_loss
 
 RTOL, ATOL = 1e-10, 1e-12
 

@@ -13,23 +13,23 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
-from jaxbp import _checks
+from jaxbp import _checks, _run_checks
 from jaxbp import sharding as _sharding
-from jaxbp._epochs import (
-    check_run,
-    dtype_of,
-    float_dtype,
-    run_epochs,
-    sgd_update,
-)
-from jaxbp._types import Array, ArrayLike, Params
+from jaxbp._epochs import run_epochs
+from jaxbp._train_step import init_carry, make_train_step
+from jaxbp._types import Array, ArrayLike, Loss, Model, Params
 from jaxbp.mlp import MLP
-from jaxbp.sgd import batch_loss
+from jaxbp.updates import sgd_transformation
 
 
 def init_ensemble(spec: MLP, key: Array, num_models: int, dtype: Any = jnp.float32) -> Params:
-    """``num_models`` independent initialisations, stacked: every leaf gets a leading model axis."""
+    """``num_models`` independent initialisations of an MLP, stacked: a leading model axis.
+
+    For any other model, ``jax.vmap(init)(jax.random.split(key, num_models))`` stacks the
+    params of your own ``init(key)`` the same way.
+    """
     _checks.check_positive_int("init_ensemble", "num_models", num_models)
     return _init_ensemble(spec, key, num_models, jnp.dtype(dtype))
 
@@ -41,35 +41,42 @@ def _init_ensemble(spec: MLP, key: Array, num_models: int, dtype: Any) -> Params
 
 
 @functools.partial(
-    jax.jit, static_argnames=("spec", "loss", "epochs", "batch_size", "batch_sharding")
+    jax.jit,
+    static_argnames=("model", "loss", "optimizer", "epochs", "batch_size", "batch_sharding"),
 )
 def _fit_ensemble_program(
     params: Params,
+    opt_state: Any,
     x: Array,
     y: Array,
     lr: Array,
     key: Array | None,
     *,
-    spec: MLP,
-    loss: str,
+    model: Model,
+    loss: Loss,
+    optimizer: optax.GradientTransformation | None,
     epochs: int,
     batch_size: int | None,
     batch_sharding: jax.sharding.NamedSharding | None = None,
-) -> tuple[Params, Array]:
-    value_and_grad = jax.value_and_grad(batch_loss, argnums=2)
+) -> tuple[Any, Array]:
+    def model_step(model_params, model_state, model_lr, xb, yb):
+        rule = sgd_transformation(model_lr) if optimizer is None else optimizer
+        step = make_train_step(model, loss, rule, guard=False)
+        carry, value = step(init_carry(model_params, model_state, 0), (xb, yb))
+        return carry.params, carry.opt_state, value
 
-    def model_step(model_params, model_lr, xb, yb):
-        value, grads = value_and_grad(spec, loss, model_params, xb, yb)
-        return sgd_update(model_params, grads, model_lr), value
+    ensemble_step = jax.vmap(model_step, in_axes=(0, 0, 0, None, None))
 
-    ensemble_step = jax.vmap(model_step, in_axes=(0, 0, None, None))
+    def step(carry, batch):
+        params, state = carry
+        params, state, value = ensemble_step(params, state, lr, *batch)
+        return (params, state), value
 
-    def step(params, batch):
-        return ensemble_step(params, lr, *batch)
-
+    if opt_state is None:
+        opt_state = jax.vmap(sgd_transformation(0.0).init)(params)
     return run_epochs(
         step,
-        params,
+        (params, opt_state),
         x,
         y,
         epochs=epochs,
@@ -81,29 +88,36 @@ def _fit_ensemble_program(
 
 
 def fit_ensemble(
-    spec: MLP,
-    loss: str,
+    model: Model,
+    loss: Loss,
     stacked_params: Params,
     x: ArrayLike,
     y: ArrayLike,
     *,
-    lr: ArrayLike,
+    lr: ArrayLike | None = None,
     epochs: int,
     batch_size: int | None = None,
     key: Array | None = None,
+    optimizer: optax.GradientTransformation | None = None,
     mesh: jax.sharding.Mesh | None = None,
-) -> tuple[Params, dict[str, Array]]:
+) -> tuple[Params, dict[str, Any]]:
     """Train M models at once (``vmap`` inside one compiled loop), all on the same batches.
 
     Args:
-        stacked_params: every leaf with a leading model axis M (see ``init_ensemble``).
-        lr: a number for every model, or shape ``(M,)``: one learning rate per model.
+        model, loss: as for ``fit``; the model sees one model's params at a time.
+        stacked_params: any params pytree with a leading model axis M on every leaf (see
+            ``init_ensemble``, or ``jax.vmap(init)(jax.random.split(key, M))``).
+        lr: the hand-written SGD's learning rate: a number for every model, or shape ``(M,)``:
+            one per model. Leave it ``None`` when ``optimizer`` is given.
+        optimizer: any ``optax.GradientTransformation`` in place of the hand-written SGD, the
+            same for every model (each model has its own state).
         x, y, epochs, batch_size, key: as for ``fit`` (all models see the same batch order).
         mesh: a ``jax.sharding.Mesh``: the models split over its ``"model"`` axis, the batch over
             its first other axis; see ``jaxbp.sharding``. ``None``: one device.
 
     Returns:
-        ``(stacked_params, history)`` with ``history["loss"]`` of shape ``(steps, M)``.
+        ``(stacked_params, history)`` with ``history["loss"]`` of shape ``(steps, M)``, and with
+        an optimizer ``history["opt_state"]``, stacked over the models.
     """
     where = "fit_ensemble"
     leaves = jax.tree.leaves(stacked_params)
@@ -113,32 +127,51 @@ def fit_ensemble(
     if any(jnp.shape(leaf)[0] != num_models for leaf in leaves):
         raise ValueError(f"{where}: every leaf of stacked_params needs the same model axis M.")
     # Model 0's shapes and dtypes, for validation only (no device work).
-    first = jax.tree.map(lambda leaf: np.empty(np.shape(leaf)[1:], dtype_of(leaf)), stacked_params)
-    x, y = check_run(
-        where, spec, loss, first, x, y, epochs=epochs, batch_size=batch_size, mesh=mesh
+    first = jax.tree.map(
+        lambda leaf: np.empty(np.shape(leaf)[1:], _run_checks.dtype_of(leaf)), stacked_params
     )
-    _checks.check_learning_rate(where, lr, allow_vector=True)
-    if jnp.ndim(lr) == 1 and jnp.shape(lr) != (num_models,):
-        raise ValueError(
-            f"{where}: lr has shape {jnp.shape(lr)} but stacked_params holds {num_models} models; "
-            f"pass one number, or one learning rate per model (shape ({num_models},))."
-        )
-    lr = np.broadcast_to(np.asarray(lr, float_dtype(stacked_params)), (num_models,))
+    x, y = _run_checks.check_run(
+        where, model, loss, first, x, y, epochs=epochs, batch_size=batch_size, mesh=mesh, key=key
+    )
+    dtype = _run_checks.float_dtype(stacked_params)
+    if optimizer is None:
+        if lr is None:
+            raise ValueError(f"{where}: pass lr (a number or one per model), or an optimizer.")
+        _checks.check_learning_rate(where, lr, allow_vector=True)
+        _run_checks.check_learning_rate_for_run(where, lr, dtype, 0, 1)
+        if jnp.ndim(lr) == 1 and jnp.shape(lr) != (num_models,):
+            raise ValueError(
+                f"{where}: lr has shape {jnp.shape(lr)} but stacked_params holds {num_models} "
+                f"models; pass one number, or one learning rate per model (shape ({num_models},))."
+            )
+        lr = np.broadcast_to(np.asarray(lr, dtype), (num_models,))
+        opt_state = None
+    else:
+        _checks.check_optimizer(where, optimizer)
+        if lr is not None:
+            raise ValueError(f"{where}: an optimizer carries its own learning rate; pass lr=None.")
+        lr = np.zeros(num_models, dtype)
+        opt_state = jax.vmap(optimizer.init)(stacked_params)
     batch_sharding = None
     if mesh is not None:
         stacked_params, batch_sharding = _sharding.place_ensemble(
             where, mesh, stacked_params, x.shape[0], batch_size
         )
-    params, losses = _fit_ensemble_program(
+    (params, opt_state), losses = _fit_ensemble_program(
         stacked_params,
+        opt_state,
         x,
         y,
         lr,
         key,
-        spec=spec,
+        model=model,
         loss=loss,
+        optimizer=optimizer,
         epochs=epochs,
         batch_size=batch_size,
         batch_sharding=batch_sharding,
     )
-    return params, {"loss": losses}
+    history: dict[str, Any] = {"loss": losses}
+    if optimizer is not None:
+        history["opt_state"] = opt_state
+    return params, history

@@ -18,7 +18,7 @@ from jaxbp._types import Array, ArrayLike, Params
 from jaxbp.activations import ACTIVATIONS
 from jaxbp.losses import LOSSES
 from jaxbp.mlp import MLP
-from jaxbp.sgd import check_batch
+from jaxbp.steps import check_batch
 
 
 @dataclasses.dataclass

@@ -184,6 +184,45 @@ def _as_batch(value: Any) -> Matrix:
     return np.atleast_2d(np.asarray(value, np.float64))
 
 
+def check_params(where: str, spec: MLP, params: Any) -> None:
+    """Refuse params that do not match the spec exactly: the oracle is the strictest check of all.
+
+    Every layer needs ``"w"`` of shape ``(fan_in, fan_out)`` and, exactly when the spec gives it a
+    bias, ``"b"`` of shape ``(fan_out,)``; nothing is filled in (no zero bias for a missing one).
+    """
+    if not isinstance(params, list | tuple) or len(params) != spec.num_layers:
+        count = len(params) if isinstance(params, list | tuple) else type(params).__name__
+        raise ValueError(
+            f"{where}: params must be a list of {spec.num_layers} layer dicts for the spec "
+            f"{spec.sizes}, got {count}."
+        )
+    for i, (layer, (fan_in, fan_out), has_bias) in enumerate(
+        zip(params, spec.layer_shapes, spec.layer_bias, strict=True)
+    ):
+        expected = {"w", "b"} if has_bias else {"w"}
+        if not hasattr(layer, "keys") or set(layer.keys()) != expected:
+            keys = sorted(layer.keys()) if hasattr(layer, "keys") else type(layer).__name__
+            raise ValueError(
+                f"{where}: params[{i}] has keys {keys} but layer {i} expects {sorted(expected)} "
+                f"(bias={has_bias}); the manual chain rule never assumes a zero bias."
+            )
+        shapes = {"w": (fan_in, fan_out), "b": (fan_out,)}
+        for name in sorted(expected):
+            if np.shape(layer[name]) != shapes[name]:
+                raise ValueError(
+                    f'{where}: params[{i}]["{name}"] has shape {np.shape(layer[name])} but the '
+                    f"spec expects {shapes[name]}."
+                )
+
+
+def _check_rows(where: str, name: str, value: Matrix, width: int, what: str) -> None:
+    if value.ndim != 2 or value.shape[1] != width or value.shape[0] == 0:
+        raise ValueError(
+            f"{where}: {name} has shape {value.shape} but the network has {width} {what}; pass "
+            f"{name} of shape ({width},) or (batch, {width})."
+        )
+
+
 def forward(spec: MLP, params: Any, x: Any) -> Forward:
     """The forward pass in float64, recording every layer.
 
@@ -191,9 +230,14 @@ def forward(spec: MLP, params: Any, x: Any) -> Forward:
         spec: the architecture.
         params: parameters in the layout of ``MLP.init`` (any array type).
         x: ``(batch, sizes[0])`` or ``(sizes[0],)``.
+
+    Raises:
+        ValueError: when params or x do not match the spec exactly.
     """
+    check_params("manual.forward", spec, params)
     params = _as_float64(params)
     a = _as_batch(x)
+    _check_rows("manual.forward", "x", a, spec.sizes[0], "input features")
     record = Forward(inputs=[], products=[], pre_activations=[], activations=[])
     for layer, name in zip(params, spec.activations, strict=True):
         record.inputs.append(a)
@@ -224,6 +268,11 @@ def backward(spec: MLP, loss: str, params: Any, x: Any, y: Any) -> Backward:
     params = _as_float64(params)
     y = _as_batch(y)
     fwd = forward(spec, params, x)
+    _check_rows("manual.backward", "y", y, spec.sizes[-1], "outputs")
+    if y.shape[0] != fwd.inputs[0].shape[0]:
+        raise ValueError(
+            f"manual.backward: y has {y.shape[0]} rows but x has {fwd.inputs[0].shape[0]}."
+        )
     output = fwd.activations[-1]
     num_layers = len(params)
     dloss_da: list[Matrix] = [np.empty(0)] * num_layers

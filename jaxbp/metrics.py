@@ -21,7 +21,7 @@ import numpy as np
 from jaxbp import _files
 from jaxbp._types import Array, Params
 from jaxbp.mlp import MLP, forward
-from jaxbp.sgd import batch_loss
+from jaxbp.steps import batch_loss
 
 #: Per-epoch lists kept in ``metrics.json`` (and in every checkpoint, so a resume continues them).
 EPOCH_KEYS = ("train_loss", "val_loss", "val_accuracy", "epoch_seconds")

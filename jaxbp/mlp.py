@@ -20,6 +20,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxbp import _checks
 from jaxbp._types import Array, ArrayLike, Params
@@ -79,8 +80,11 @@ class MLP:
                 f"{where}: sizes needs at least an input and an output size, got {sizes}."
             )
         for size in sizes:
-            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            if isinstance(size, bool | np.bool_) or not isinstance(size, int | np.integer):
                 raise ValueError(f"{where}: sizes must be positive ints, got {sizes}.")
+            if size < 1:
+                raise ValueError(f"{where}: sizes must be positive ints, got {sizes}.")
+        sizes = tuple(int(size) for size in sizes)  # NumPy integers become ints: one hash, one repr
         activations = (
             (self.activations,) * (len(sizes) - 1)
             if isinstance(self.activations, str)
@@ -216,6 +220,10 @@ class MLP:
         _checks.check_params("MLP.apply", self, params)
         x = _checks.check_input("MLP.apply", self, x)
         return forward(self, params, jnp.asarray(x))
+
+    def __call__(self, params: Params, x: ArrayLike) -> Array:
+        """``spec(params, x) == spec.apply(params, x)``: an MLP is a model like any other."""
+        return self.apply(params, x)
 
 
 def forward(spec: MLP, params: Params, x: Array) -> Array:

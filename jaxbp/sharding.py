@@ -152,7 +152,7 @@ def _replicated_or_model(mesh: Mesh, leaf: Any, model_sizes: set[tuple[int, ...]
     """A param-like leaf split by its last axis over the model axis when it divides, else replicated."""
     shape = tuple(np.shape(leaf))
     size = _axis_size(mesh, MODEL_AXIS if MODEL_AXIS in mesh.axis_names else None)
-    if size > 1 and shape in model_sizes and shape[-1] % size == 0:
+    if size > 1 and shape and shape in model_sizes and shape[-1] % size == 0:
         return NamedSharding(mesh, P(*([None] * (len(shape) - 1)), MODEL_AXIS))
     return NamedSharding(mesh, P())
 

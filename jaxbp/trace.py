@@ -26,7 +26,7 @@ from jaxbp import _checks, manual
 from jaxbp._types import ArrayLike, Params
 from jaxbp._verify import Check, jax_checks
 from jaxbp.mlp import MLP
-from jaxbp.sgd import check_batch
+from jaxbp.steps import check_batch
 
 _HIDDEN_LETTERS = "jklmnpqrstuvwxyz"
 
@@ -165,6 +165,19 @@ class Trace:
     @classmethod
     def from_json(cls, text: str) -> Trace:
         return cls.from_dict(json.loads(text))
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the interactive page (:func:`jaxbp.render.html.fragment`), inline."""
+        from jaxbp.render.html import fragment, title_of
+
+        return fragment(self, title_of(self))
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter: the worked example as Markdown (:func:`jaxbp.render.markdown`)."""
+        from jaxbp.render import markdown
+        from jaxbp.render.html import title_of
+
+        return markdown(self, title_of(self))
 
 
 def _to_plain(value: Any) -> Any:

@@ -1,5 +1,8 @@
 """Whole training runs compiled into one XLA program: ``fit`` and ``per_example_grads``.
 
+The model is any callable ``(params, x) -> prediction`` over any params pytree, the loss a name in
+``jaxbp.LOSSES`` or a callable ``(prediction, y) -> (batch,)``; see ``jaxbp.steps``.
+
 ``fit`` runs every epoch and every batch inside one ``jax.jit``-compiled program (``lax.scan`` over
 epochs, and over the batches of an epoch), so there is no Python or host work per step. The
 loss history stays on the device. Inputs are validated once, before compiling; calling ``fit``
@@ -18,38 +21,20 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxbp import _checks
+from jaxbp import _checks, _run_checks
 from jaxbp import sharding as _sharding
-from jaxbp._epochs import (
-    as_batch_arrays,
-    check_run,
-    float_dtype,
-    run_epochs,
-    sgd_update,
-)
-from jaxbp._types import Array, ArrayLike, Grads, Params
-from jaxbp.losses import LOSSES
-from jaxbp.mlp import MLP, forward
-from jaxbp.sgd import batch_loss, check_batch
+from jaxbp._epochs import run_epochs
+from jaxbp._train_step import guard_report, init_carry, make_train_step, update_rule
+from jaxbp._types import Array, ArrayLike, Grads, Loss, Model, Params
+from jaxbp.steps import batch_loss, check_batch
 
 LearningRate = float | Array | Callable[[Array], Array]
-
-
-def _nonfinite_layers(value: Array, grads: Grads) -> Array:
-    """Per layer: True where the gradient (or the loss) holds a NaN or an infinity."""
-    bad_loss = ~jnp.isfinite(value)
-    return jnp.stack(
-        [
-            bad_loss | ~jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in layer.values()]))
-            for layer in grads
-        ]
-    )
 
 
 @functools.partial(
     jax.jit,
     static_argnames=(
-        "spec",
+        "model",
         "loss",
         "optimizer",
         "schedule",
@@ -67,56 +52,26 @@ def _fit_program(
     lr: Array,
     key: Array | None,
     start_epoch: Array,
+    reference: Array,
     *,
-    spec: MLP,
-    loss: str,
+    model: Model,
+    loss: Loss,
     optimizer: optax.GradientTransformation | None,
     schedule: Callable[[Array], Array] | None,
     epochs: int,
     batch_size: int | None,
     guard: bool,
     batch_sharding: jax.sharding.NamedSharding | None = None,
-) -> tuple[Params, Any, dict[str, Array]]:
+) -> tuple[Any, dict[str, Array]]:
     steps = 1 if batch_size is None else x.shape[0] // batch_size
-    value_and_grad = jax.value_and_grad(batch_loss, argnums=2)
-
-    def step(carry, batch):
-        params, opt_state, stop_step, stop_layers, step_index = carry
-        xb, yb = batch
-        value, grads = value_and_grad(spec, loss, params, xb, yb)
-        if optimizer is None:
-            rate = lr if schedule is None else schedule(step_index)
-            new_params, new_state = sgd_update(params, grads, rate), opt_state
-        else:
-            updates, new_state = optimizer.update(grads, opt_state, params)
-            new_params = optax.apply_updates(params, updates)
-        if guard:
-            bad = _nonfinite_layers(value, grads)
-            stopped = stop_step >= 0
-            first = ~stopped & jnp.any(bad)
-            stop_layers = jnp.where(first, bad, stop_layers)
-            stop_step = jnp.where(first, step_index, stop_step)
-            keep = stopped | first
-            new_params = jax.tree.map(
-                lambda old, new: jnp.where(keep, old, new), params, new_params
-            )
-            new_state = jax.tree.map(
-                lambda old, new: jnp.where(keep, old, new), opt_state, new_state
-            )
-            value = jnp.where(stopped, jnp.nan, value)
-        return (new_params, new_state, stop_step, stop_layers, step_index + 1), value
-
     first_step = start_epoch * steps
-    carry = (
-        params,
-        opt_state,
-        jnp.asarray(-1, jnp.int32),
-        jnp.zeros(spec.num_layers, bool),
-        jnp.asarray(first_step, jnp.int32),
-    )
-    (params, opt_state, stop_step, stop_layers, _), losses = run_epochs(
+    rule = update_rule(optimizer, lr, schedule)
+    if optimizer is None:  # the hand-written SGD, counting steps from the run's start
+        opt_state = rule.init(params)._replace(steps=jnp.asarray(first_step, jnp.int32))
+    step = make_train_step(model, loss, rule, guard)
+    carry, losses = run_epochs(
         step,
-        carry,
+        init_carry(params, opt_state, first_step, reference),
         x,
         y,
         epochs=epochs,
@@ -125,16 +80,12 @@ def _fit_program(
         start_epoch=start_epoch,
         batch_sharding=batch_sharding,
     )
-    history = {"loss": losses}
-    if guard:
-        history["nonfinite_step"] = stop_step
-        history["nonfinite_layers"] = stop_layers
-    return params, opt_state, history
+    return carry, {"loss": losses}
 
 
 def fit(
-    spec: MLP,
-    loss: str,
+    model: Model,
+    loss: Loss,
     params: Params,
     x: ArrayLike,
     y: ArrayLike,
@@ -147,56 +98,69 @@ def fit(
     opt_state: Any = None,
     start_epoch: int = 0,
     stop_on_nonfinite: bool = False,
+    reference_loss: float | None = None,
     mesh: jax.sharding.Mesh | None = None,
 ) -> tuple[Params, dict[str, Any]]:
     """Train for whole epochs in one compiled program.
 
     Args:
-        spec, loss, params: as for ``jaxbp.loss_and_grad``.
-        x: float array ``(n, sizes[0])``; y: float array ``(n, sizes[-1])``.
+        model: a callable ``(params, x) -> prediction`` (a ``jaxbp.MLP`` is one); static, so a
+            new function object (a fresh lambda) compiles anew.
+        loss: a name in ``jaxbp.LOSSES``, or a callable ``(prediction, y) -> (batch,)``
+            per-example losses; the batch loss is their mean.
+        params: any pytree of float arrays of one dtype.
+        x: inputs ``(n, ...)``, any rank, examples first; y: targets ``(n, ...)`` (float, or
+            integer labels ``(n,)`` for a callable loss). NaN or infinity is refused.
         lr: the hand-written SGD's learning rate: a number, or an optax schedule (a function of
-            the step number). Leave it ``None`` when ``optimizer`` is given.
+            the step number, checked >= 0 on the run's steps). Leave it ``None`` when
+            ``optimizer`` is given.
         epochs: number of passes over the data.
-        batch_size: ``None`` (full batch), 1 (stochastic) or a mini-batch size; see the module.
+        batch_size: ``None`` (full batch), 1 (stochastic) or a mini-batch size; see ``_epochs``.
         key: a ``jax.random.key`` to shuffle every epoch; ``None`` keeps the data's order.
         optimizer: any ``optax.GradientTransformation`` in place of the hand-written SGD.
         opt_state: the optimizer state to continue from (default ``optimizer.init(params)``).
         start_epoch: the number of epochs already done, to continue a run exactly (shuffling and
             an SGD schedule depend on it).
         stop_on_nonfinite: check every step, inside the program, for a non-finite loss or
-            gradient; at the first one, keep the last finite parameters and stop updating.
+            gradient, or a blown-up loss (finite, above 1e6 x max(|first loss|, 1)); at the first
+            one, keep the last good parameters and stop updating.
+        reference_loss: the loss the blow-up rule compares with (default: this call's first
+            loss); pass a run's first loss when continuing it one call at a time.
         mesh: a ``jax.sharding.Mesh`` to train data-parallel over its devices (the batch split
             over its first axis, params replicated); see ``jaxbp.sharding``. ``None``: one device.
 
     Returns:
         ``(params, history)``. ``history["loss"]``: the loss of each step's batch before its
         update, shape ``(epochs * steps_per_epoch,)``, a device array. With an optimizer,
-        ``history["opt_state"]``. With ``stop_on_nonfinite``, ``history["nonfinite_step"]`` (-1
-        when every step was finite; later losses are NaN) and ``history["nonfinite_layers"]``,
-        a bool per layer.
+        ``history["opt_state"]``. With ``stop_on_nonfinite`` (host values, so the call waits for
+        the program): ``history["stop_step"]`` (-1 when the run never stopped; later losses are
+        NaN), ``history["stop_reason"]`` (``None``, ``"nonfinite"`` or ``"blowup"``) and
+        ``history["nonfinite_path"]``, the tree path (``jax.tree_util.keystr``) of the first
+        params leaf whose gradient was not finite, e.g. ``"[1]['w']"`` (``None`` if none was), and
+        ``history["nonfinite_paths"]``, all such paths in ``jax.tree.leaves`` order.
 
     Raises:
         ValueError, TypeError: on any input that does not fit, before anything is compiled.
     """
     where = "fit"
-    x, y = check_run(
-        where, spec, loss, params, x, y, epochs=epochs, batch_size=batch_size, mesh=mesh
-    )
-    if isinstance(start_epoch, bool) or not isinstance(start_epoch, int) or start_epoch < 0:
-        raise ValueError(f"{where}: start_epoch must be an int >= 0, got {start_epoch!r}.")
+    x, y = _run_checks.check_run(
+        where, model, loss, params, x, y, epochs=epochs, batch_size=batch_size, mesh=mesh,
+        key=key, start_epoch=start_epoch,
+    )  # fmt: skip
+    dtype = _run_checks.float_dtype(params)
+    steps = _run_checks.batches_per_epoch(where, x.shape[0], batch_size)
     schedule = None
     if optimizer is None:
         if lr is None:
             raise ValueError(f"{where}: pass lr (a number or an optax schedule), or an optimizer.")
         _checks.check_learning_rate(where, lr)
+        _run_checks.check_learning_rate_for_run(
+            where, lr, dtype, start_epoch * steps, epochs * steps
+        )
         if callable(lr):
             schedule, lr = lr, 0.0
     else:
-        if not isinstance(optimizer, optax.GradientTransformation):
-            raise TypeError(
-                f"{where}: optimizer must be an optax.GradientTransformation, "
-                f"got {type(optimizer).__name__}."
-            )
+        _checks.check_optimizer(where, optimizer)
         if lr is not None:
             raise ValueError(
                 f"{where}: an optimizer carries its own learning rate; pass lr=None, "
@@ -205,20 +169,24 @@ def fit(
         lr = 0.0
         if opt_state is None:
             opt_state = optimizer.init(params)
+        else:
+            _checks.check_opt_state(where, optimizer, params, opt_state)
+    reference = _check_reference(where, reference_loss)
     batch_sharding = None
     if mesh is not None:
         params, opt_state, batch_sharding = _sharding.place_fit(
             where, mesh, params, opt_state, x.shape[0], batch_size
         )
-    params, opt_state, history = _fit_program(
+    carry, history = _fit_program(
         params,
         opt_state,
         x,
         y,
-        np.asarray(lr, float_dtype(params)),  # NumPy: no device dispatch before the call
+        np.asarray(lr, dtype),  # NumPy: no device dispatch before the call
         key,
         np.int32(start_epoch),
-        spec=spec,
+        reference,
+        model=model,
         loss=loss,
         optimizer=optimizer,
         schedule=schedule,
@@ -228,23 +196,39 @@ def fit(
         batch_sharding=batch_sharding,
     )
     if optimizer is not None:
-        history["opt_state"] = opt_state
-    return params, history
+        history["opt_state"] = carry.opt_state
+    if stop_on_nonfinite:
+        history.update(guard_report(carry, _checks.leaf_paths(params)))
+    return carry.params, history
 
 
-def per_example_grads(spec: MLP, loss: str, params: Params, x: ArrayLike, y: ArrayLike) -> Grads:
+def _check_reference(where: str, reference_loss: Any) -> np.ndarray:
+    if reference_loss is None:
+        return np.float32(np.nan)
+    if isinstance(reference_loss, bool) or not np.isfinite(reference_loss):
+        raise ValueError(
+            f"{where}: reference_loss must be a finite number (a run's first loss), "
+            f"got {reference_loss!r}."
+        )
+    return np.float32(reference_loss)
+
+
+def per_example_grads(
+    model: Model, loss: Loss, params: Params, x: ArrayLike, y: ArrayLike
+) -> Grads:
     """The gradient of each example's loss (``vmap`` of ``grad``); every leaf gets a batch axis.
 
-    Their mean over the batch axis is the gradient of the batch-mean loss.
+    Each example is passed to the model as a batch of one (``x[i:i+1]``), so any model that
+    takes a batch works. Their mean over the batch axis is the gradient of the batch-mean loss.
     """
-    check_batch("per_example_grads", spec, loss, params, x, y)
-    x, y = as_batch_arrays("per_example_grads", x, y)
-    return _per_example_grads(spec, loss, params, x, y)
+    check_batch("per_example_grads", model, loss, params, x, y)
+    x, y = _run_checks.as_batch_arrays("per_example_grads", model, x, y)
+    return _per_example_grads(model, loss, params, x, y)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
-def _per_example_grads(spec: MLP, loss: str, params: Params, x: Array, y: Array) -> Grads:
+def _per_example_grads(model: Model, loss: Loss, params: Params, x: Array, y: Array) -> Grads:
     def example_loss(p, xi, yi):
-        return LOSSES[loss](forward(spec, p, xi), yi)
+        return batch_loss(model, loss, p, xi[None], yi[None])
 
     return jax.vmap(jax.grad(example_loss), in_axes=(None, 0, 0))(params, x, y)

@@ -145,7 +145,49 @@ def run_devices() -> dict[str, Any]:
             "input_specs": [str(leaf.sharding.spec) for leaf in jax.tree.leaves(sharded)],
         }
     out["errors"] = _refusals()
+    out["own_model"] = run_own_model()
     return out
+
+
+def own_model(params: dict, x: Any) -> Any:
+    """A user's model over a dict of params, with a scalar leaf; x of rank 3 ``(n, 4, 2)``."""
+    import jax.numpy as jnp
+
+    hidden = jnp.tanh(jnp.einsum("nlc,lch->nh", x, params["conv"]) + params["bias"])
+    return hidden @ params["out"] * params["scale"]
+
+
+def own_problem() -> tuple[dict, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    params = {
+        "conv": 0.5 * rng.standard_normal((4, 2, 8)),
+        "bias": 0.3 * rng.standard_normal(8),
+        "out": 0.5 * rng.standard_normal((8, 3)),
+        "scale": np.float64(1.5),
+    }
+    x = rng.standard_normal((32, 4, 2))
+    labels = rng.integers(0, 3, 32)
+    return params, x, labels
+
+
+def run_own_model() -> dict[str, Any]:
+    """``own_model`` with integer labels, mini-batches shuffled, on the 8-device mesh and on one."""
+    import jax
+    import optax
+
+    import jaxbp
+
+    params, x, labels = own_problem()
+    loss = optax.softmax_cross_entropy_with_integer_labels
+    mesh = jax.make_mesh((8,), ("data",))
+    runs = {}
+    for name, run_mesh in (("sharded", mesh), ("single", None)):
+        trained, history = jaxbp.fit(
+            own_model, loss, jax.tree.map(jax.numpy.asarray, params), x, labels, lr=0.2,
+            epochs=3, batch_size=8, key=jax.random.key(4), mesh=run_mesh,
+        )  # fmt: skip
+        runs[name] = {"params": _tree(trained), "loss": _tree(history["loss"])}
+    return runs
 
 
 def _refusals() -> dict[str, str]:

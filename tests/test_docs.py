@@ -43,7 +43,7 @@ def test_python_block_runs(path: Path, index: int, block: str) -> None:
     _run_python("-c", block)
 
 
-@pytest.mark.parametrize("module", ["jaxbp.mlp", "jaxbp.sgd"])
+@pytest.mark.parametrize("module", ["jaxbp.mlp", "jaxbp.updates"])
 def test_docstring_examples_run(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module), verbose=False)
     assert result.attempted > 0 and result.failed == 0

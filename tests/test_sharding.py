@@ -127,6 +127,29 @@ def test_eight_devices_train_like_one_device_and_the_manual_chain_rule(
     assert_close(np.array(got["single_loss"]), losses)
 
 
+def test_eight_devices_train_a_users_dict_model_like_a_plain_jax_loop(
+    eight_devices: dict[str, Any],
+) -> None:
+    params, x, labels = worker.own_problem()
+    loss = optax.softmax_cross_entropy_with_integer_labels
+    value_and_grad = jax.jit(
+        jax.value_and_grad(lambda p, xb, yb: jnp.mean(loss(worker.own_model(p, xb), yb)))
+    )
+    key, losses = jax.random.key(4), []
+    expected = jax.tree.map(jnp.asarray, params)
+    for epoch in range(3):
+        order = np.asarray(jax.random.permutation(jax.random.fold_in(key, epoch), 32))
+        for step in range(4):
+            rows = order[step * 8 : (step + 1) * 8]
+            value, grads = value_and_grad(expected, x[rows], labels[rows])
+            expected = jax.tree.map(lambda p, g: p - 0.2 * g, expected, grads)
+            losses.append(value)
+    for name in ("sharded", "single"):
+        got = eight_devices["own_model"][name]
+        assert_close({k: np.asarray(v) for k, v in got["params"].items()}, expected)
+        assert_close(np.array(got["loss"]), np.array(losses))
+
+
 def test_the_gradient_reduction_is_compiled_into_the_training_program(
     eight_devices: dict[str, Any],
 ) -> None:

@@ -18,7 +18,7 @@ import pytest
 import jaxbp
 from jaxbp import manual, worked
 from jaxbp.inspect import layer_quantities
-from jaxbp.sgd import batch_loss
+from jaxbp.steps import batch_loss
 from jaxbp.trace import Trace, default_units
 from tests.helpers import assert_close
 

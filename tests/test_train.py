@@ -330,31 +330,43 @@ LINEAR = jaxbp.MLP(sizes=(3, 4, 2), activations="linear")  # diverges smoothly: 
 
 
 def _manual_until_nonfinite(params, x, y, lr, steps):
-    """Plain loop, stopping at the first step whose loss or gradient is not finite."""
+    """Plain loop, stopping at the first step whose loss or gradient is not finite, or whose loss
+    is above 1e6 x max(|first loss|, 1) (the guard's documented blow-up rule)."""
+    first = None
     with np.errstate(all="ignore"):
         for step in range(steps):
             value, grads = jaxbp.manual.backprop(LINEAR, LOSS, params, x, y)
-            layers = [
-                not math.isfinite(value) or not all(np.isfinite(g).all() for g in layer.values())
-                for layer in grads
-            ]
-            if any(layers):
-                return params, step, layers
+            first = value if first is None else first
+            layers = [not all(np.isfinite(g).all() for g in layer.values()) for layer in grads]
+            if not math.isfinite(value) or any(layers):
+                return params, step, layers, "nonfinite"
+            if value > 1e6 * max(abs(first), 1.0):
+                return params, step, layers, "blowup"
             params = jaxbp.manual.sgd(params, grads, lr)
-    return params, -1, [False] * len(params)
+    return params, -1, [False] * len(params), None
 
 
-def test_stop_on_nonfinite_keeps_the_last_finite_params() -> None:
+@pytest.mark.parametrize(
+    ("lr", "reason"), [(3.0, "blowup"), (3.0, "nonfinite")], ids=["blowup", "nonfinite"]
+)
+def test_stop_on_nonfinite_keeps_the_last_finite_params(lr: float, reason: str) -> None:
     _, x, y = _data()
     params = LINEAR.init(jax.random.key(3), jnp.float64)
-    lr, steps = 3.0, 20  # too large: the loss overflows to inf within the run
-    expected, bad_step, bad_layers = _manual_until_nonfinite(params, x, y, lr, steps)
-    assert 0 < bad_step < steps - 1
+    steps = 20  # lr too large: the loss grows geometrically, then overflows to inf
+    if reason == "nonfinite":  # x scaled up: the first step already overflows
+        x = x * 1e80
+    expected, bad_step, bad_layers, expected_reason = _manual_until_nonfinite(
+        params, x, y, lr, steps
+    )
+    assert expected_reason == reason and 0 <= bad_step < steps - 1
     trained, history = jaxbp.fit(
         LINEAR, LOSS, params, x, y, lr=lr, epochs=steps, stop_on_nonfinite=True
     )
-    assert int(history["nonfinite_step"]) == bad_step
-    np.testing.assert_array_equal(history["nonfinite_layers"], bad_layers)
+    assert history["stop_step"] == bad_step
+    assert history["stop_reason"] == reason
+    expected_paths = [f"[{i}]['{k}']" for i, bad in enumerate(bad_layers) if bad for k in "bw"]
+    assert history["nonfinite_paths"] == expected_paths
+    assert history["nonfinite_path"] == (expected_paths[0] if expected_paths else None)
     assert np.isfinite(history["loss"][:bad_step]).all()
     assert np.isnan(history["loss"][bad_step + 1 :]).all()
     assert_close(trained, expected)
@@ -365,7 +377,7 @@ def test_stop_on_nonfinite_reports_minus_one_when_every_step_is_finite() -> None
     trained, history = jaxbp.fit(
         SPEC, LOSS, params, x, y, lr=0.05, epochs=3, stop_on_nonfinite=True
     )
-    assert int(history["nonfinite_step"]) == -1
+    assert history["stop_step"] == -1 and history["stop_reason"] is None
     expected, _ = _manual_fit(params, x, y, lr=0.05, epochs=3)
     assert_close(trained, expected)
 

@@ -17,9 +17,10 @@ import numpy as np
 
 from jaxbp import network_file, render, worked
 from jaxbp.cli import UsageError
+from jaxbp.render.html import page
 from jaxbp.trace import Trace, explain
 
-FORMATS = ("text", "markdown", "latex", "json")
+FORMATS = ("text", "markdown", "latex", "json", "html")
 MAX_STEPS = 100_000
 
 
@@ -74,6 +75,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(
             "--compare-published needs a built-in example: only those have published numbers."
         )
+    if args.compare_published and args.format == "html":
+        raise UsageError("--compare-published is not shown on the html page; use another --format.")
     if args.precision is None:
         args.precision = 6 if args.compare_published else 4
     if not 1 <= args.precision <= 17:
@@ -135,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(render.markdown(trace, title, digits, rows))
     elif args.format == "latex":
         sys.stdout.write(render.latex(trace, title, digits, rows))
+    elif args.format == "html":
+        sys.stdout.write(page(trace, title, digits))
     else:
         _print_text(trace, title, digits, rows)
     if args.plot:

@@ -200,9 +200,9 @@ def _train(
             stop_on_nonfinite=guard,
         )  # fmt: skip
         step_losses = np.asarray(fit_history["loss"])
-        bad_step = int(fit_history.get("nonfinite_step", -1))
+        bad_step = int(fit_history.get("stop_step", -1))
         if bad_step >= 0:
-            layers = np.flatnonzero(np.asarray(fit_history["nonfinite_layers"])).tolist()
+            layers = _bad_layers(fit_history, step_losses[bad_step - step], len(params))
             diverged = {"step": bad_step, "epoch": epoch + 1, "layers": layers}
             _save_last_finite(out, new_params)
             break
@@ -229,6 +229,14 @@ def _train(
     return _finish(
         run, params, epoch, history, summary, last_saved, diverged, stopped_early, started
     )
+
+
+def _bad_layers(fit_history: dict[str, Any], bad_loss: Any, num_layers: int) -> list[int]:
+    """The layers to blame: those with a non-finite gradient leaf, or every one for a bad loss."""
+    if not np.isfinite(bad_loss):
+        return list(range(num_layers))
+    paths = fit_history["nonfinite_paths"]  # tree paths such as "[1]['w']"
+    return sorted({int(path[1 : path.index("]")]) for path in paths})
 
 
 def _finish(
