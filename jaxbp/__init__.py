@@ -6,12 +6,13 @@ prediction`` and any loss ``(prediction, y) -> (batch,)`` train the same way as 
 rule written out by hand in NumPy float64, the oracle every gradient is tested against.
 """
 
-from jaxbp import manual, sharding
+from jaxbp import callbacks, manual, sharding
 from jaxbp.activations import ACTIVATIONS
 from jaxbp.ensemble import fit_ensemble, init_ensemble
 from jaxbp.losses import LOSSES
 from jaxbp.mlp import INITIALIZERS, MLP
 from jaxbp.sharding import shard_batch
+from jaxbp.sources import BatchError, Position
 from jaxbp.steps import loss_and_grad, optax_step, train_step
 from jaxbp.trace import Trace, explain
 from jaxbp.train import fit, per_example_grads
@@ -24,8 +25,11 @@ __all__ = (
     "INITIALIZERS",
     "LOSSES",
     "MLP",
+    "BatchError",
+    "Position",
     "Trace",
     "__version__",
+    "callbacks",
     "explain",
     "fit",
     "fit_ensemble",

@@ -163,8 +163,8 @@ class ArraySource:
                 )
         if self.x.shape[0] != self.y.shape[0]:
             raise ValueError(
-                f"{where}: x has {self.x.shape[0]} rows but y has {self.y.shape[0]}; "
-                f"pass one target row per example."
+                f"{where}: x has {self.x.shape[0]} examples (shape {self.x.shape}) but y has "
+                f"{self.y.shape[0]} (shape {self.y.shape}); pass one target per example."
             )
         self.n = int(self.x.shape[0])
         self.process_index, self.process_count = process_index, process_count

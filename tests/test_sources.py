@@ -111,7 +111,7 @@ def test_bad_paths_and_mismatched_rows_are_refused(tmp_path):
         ArraySource("fit", tmp_path / "x.npz", np.zeros((3, 1)))
     with pytest.raises(ValueError, match="fit: cannot open y"):
         ArraySource("fit", np.zeros((3, 2)), tmp_path / "missing.npy")
-    with pytest.raises(ValueError, match="x has 3 rows but y has 4"):
+    with pytest.raises(ValueError, match=r"x has 3 examples \(shape \(3, 2\)\) but y has 4"):
         ArraySource("fit", np.zeros((3, 2)), np.zeros((4, 1)))
 
 
