@@ -1,4 +1,4 @@
-"""Ensembles of M seed networks (1-4-2-1), each with its own learning rate, in one program.
+"""Ensembles of M 1-4-2-1 networks (the worked example's), each with its own learning rate, in one program.
 
 ``jaxbp.fit_ensemble`` against the same thing written by hand (``vmap`` of a raw SGD step inside
 a raw ``lax.scan``). Units are model-steps; the time per step is ``M`` times that.
@@ -12,7 +12,7 @@ import numpy as np
 
 import jaxbp
 from benchmarks._harness import Contender, check_same_params
-from benchmarks.seed import SPEC, raw_step, seed_numpy
+from benchmarks.tiny_network_steps import SPEC, example_numpy, raw_step
 
 CHECK_STEPS = 20
 
@@ -29,7 +29,7 @@ def raw_ensemble(params, x, y, lrs, steps_like):
 
 
 def contenders(num_models: int, steps: int) -> list[Contender]:
-    _, np_x, np_y = seed_numpy()
+    _, np_x, np_y = example_numpy()
     x, y = jnp.asarray(np_x), jnp.asarray(np_y)
     stacked = jaxbp.init_ensemble(SPEC, jax.random.key(0), num_models)
     lrs = jnp.asarray(learning_rates(num_models))
@@ -54,7 +54,7 @@ def check(num_models: int, all_contenders: list[Contender]) -> None:
     got = {c.name: c.params() for c in all_contenders}
     reference = got.pop("raw vmap lax.scan")
     check_same_params(reference, got, rtol=1e-5, atol=1e-6)  # every model at once
-    _, x, y = seed_numpy()
+    _, x, y = example_numpy()
     initial = jaxbp.init_ensemble(SPEC, jax.random.key(0), num_models)
     got["raw vmap lax.scan"] = reference
     for i in sorted({0, num_models - 1}):

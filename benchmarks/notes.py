@@ -9,23 +9,23 @@ NOTES = {
     "overhead": """\
 `jaxbp.fit` and `fit_ensemble` compile to the same program as the hand-written raw-JAX loop:
 the optimized HLO of `fit` and of the raw `lax.scan` has the same ops and the same fusions for the
-seed network (14 fusions and 14 copies per step in both), for the 1,000-model ensemble (14
+1-4-2-1 network (14 fusions and 14 copies per step in both), for the 1,000-model ensemble (14
 fusions, 17 copies, 2 batched dots in both) and for the 64-128-128-10 MLP (the same fusion counts,
 one extra bitcast). To get there, `fit` runs full-batch training as a single loop over epochs with
 `x, y` as loop constants (a nested loop of one step per epoch cost a second loop level per step),
 and cuts unshuffled mini-batches once with a reshape outside the loops (no gather). What remains
 is `fit`'s Python work per call (validation, argument conversion): about 0.3 to 0.5 ms, spread
 over the whole run. A ratio a few per cent below 0.95 therefore comes from timing noise, not from
-extra work: on the seed network, a separate A/B of the two alone (3 repetitions of 15 interleaved
+extra work: on the 1-4-2-1 network, a separate A/B of the two alone (3 repetitions of 15 interleaved
 rounds, 300,000 steps a run, load average about 1.2) gave raw/fit speed ratios of 0.993, 0.956 and
 0.998, with a spread of 16 to 22% within each. An earlier version of the harness rotated the
 order without reversing it and let garbage collection run inside timed calls, so `jaxbp.fit`
 always ran right after Flax NNX's loop and paid for its garbage: two full runs gave 0.90 and 0.83
-on the seed network; with the fix, the same workload alone gave 1.004 (spread 8 to 11%). Compare
+on the 1-4-2-1 network; with the fix, the same workload alone gave 1.004 (spread 8 to 11%). Compare
 the *spread* column and the load average above; what closes a remaining shortfall is a quiet
 machine and more rounds, not a change to `fit`.""",
-    "seed-vs-loops": """\
-A fused step of the seed network costs tens of nanoseconds, and the reason is not arithmetic
+    "tiny-vs-loops": """\
+A fused step of the 1-4-2-1 network costs tens of nanoseconds, and the reason is not arithmetic
 (about 60 FLOPs): in the compiled loop body XLA's CPU runtime runs 14 fusions and 14 copies of the
 carried parameters per step, each dispatched separately, a few nanoseconds each. Tried: unrolling
 the `lax.scan` (`unroll=2..16` made the loop 8 to 14 times slower on this jaxlib, measured); one
@@ -63,7 +63,7 @@ faster at M = 100 and 1,000, 2.3x slower at M = 10,000, in an A/B on the shared 
 would close it: that lanes layout inside `fit_ensemble`, chosen by size, or a custom kernel.""",
 }
 
-STUDY_NOTE = """\
+CORE_USAGE_NOTE = """\
 How to read it: XLA's CPU runtime parallelises inside one operation (its matmul thread pool) only
 when the operation is large enough, and runs the operations of one program one after another, so
 one small-MLP program keeps about one core busy. `fit_ensemble` makes each matmul M times larger

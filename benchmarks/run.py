@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere in the repo
 
-from benchmarks import ensemble, mlp, seed, study
+from benchmarks import core_usage, ensemble, mlp, tiny_network_steps
 from benchmarks._harness import Contender, Timing, interleave, machine
 from benchmarks.report import Workload, render
 
@@ -29,37 +29,37 @@ from benchmarks.report import Workload, render
 @dataclasses.dataclass(frozen=True)
 class Config:
     rounds: int
-    seed_fused_steps: int
-    seed_loop_steps: int
+    tiny_fused_steps: int
+    tiny_loop_steps: int
     small_mlp: tuple[int, int, int]  # batches per epoch, epochs, loop steps
     large_mlp: tuple[int, int, int]
     matmul: tuple[tuple[int, int], ...]  # (size, repeats) of square matmuls; the peak is the best
     ensemble_sizes: tuple[int, ...]
     ensemble_model_steps: int  # model-steps per run (steps = this // M, clamped)
-    study: tuple[int, int]  # batches per epoch, epochs
+    core_usage: tuple[int, int]  # batches per epoch, epochs
 
 
 FULL = Config(
     rounds=7,
-    seed_fused_steps=1_000_000,
-    seed_loop_steps=2_000,
+    tiny_fused_steps=1_000_000,
+    tiny_loop_steps=2_000,
     small_mlp=(16, 60, 300),
     large_mlp=(4, 5, 20),
     matmul=((1024, 16), (2048, 4)),
     ensemble_sizes=(1, 10, 100, 1_000, 10_000),
     ensemble_model_steps=10_000_000,
-    study=(16, 30),
+    core_usage=(16, 30),
 )
 QUICK = Config(
     rounds=2,
-    seed_fused_steps=20_000,
-    seed_loop_steps=50,
+    tiny_fused_steps=20_000,
+    tiny_loop_steps=50,
     small_mlp=(4, 4, 20),
     large_mlp=(3, 1, 2),
     matmul=((256, 8), (512, 2)),
     ensemble_sizes=(1, 10, 100),
     ensemble_model_steps=20_000,
-    study=(4, 4),
+    core_usage=(4, 4),
 )
 LOADS: list[float] = []  # the 1-minute load average after each workload, for the report
 SMALL, LARGE = ((64, 128, 128, 10), 64), ((784, 1024, 1024, 10), 256)
@@ -77,9 +77,9 @@ def workloads(config: Config, check_only: bool) -> list[Workload]:
         results.append(Workload(name, unit, [c.name for c in contenders], timings, extra))
         LOADS.append(os.getloadavg()[0])
 
-    contenders = seed.contenders(config.seed_fused_steps, config.seed_loop_steps)
-    seed.check(contenders)
-    measure("seed network 1-4-2-1, one example", contenders, "step")
+    contenders = tiny_network_steps.contenders(config.tiny_fused_steps, config.tiny_loop_steps)
+    tiny_network_steps.check(contenders)
+    measure("1-4-2-1 network, one example", contenders, "step")
 
     sizes = [mlp.matmul_contenders(size, repeats) for size, repeats in config.matmul]
     measure("float32 matmul peak (square matrices)", [c for pair in sizes for c in pair], "FLOP")
@@ -98,14 +98,17 @@ def workloads(config: Config, check_only: bool) -> list[Workload]:
         contenders = ensemble.contenders(num_models, steps)
         ensemble.check(num_models, contenders)
         measure(
-            f"ensemble of {num_models} seed networks", contenders, "model-step", models=num_models
+            f"ensemble of {num_models} network{'s' * (num_models != 1)} 1-4-2-1",
+            contenders,
+            "model-step",
+            models=num_models,
         )
 
-    if check_only:  # the study has no parameters to check
+    if check_only:  # the both-cores measurement has no parameters to check
         return results
-    batches, epochs = config.study
-    measure("item 6: MLP 64-128-128-10 batch 64, ways to use both cores",
-            study.contenders(batches, epochs), "model-example")  # fmt: skip
+    batches, epochs = config.core_usage
+    measure("MLP 64-128-128-10 batch 64, ways to use both cores",
+            core_usage.contenders(batches, epochs), "model-example")  # fmt: skip
     return results
 
 
@@ -119,9 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/run.py" + (" --quick" if args.quick else "")
     info = machine()
     info["seeds"] = (
-        "the seed network's published weights; MLP params jax.random.key(0), data "
+        "the 1-4-2-1 network's published weights; MLP params jax.random.key(0), data "
         "numpy default_rng(0); ensembles jaxbp.init_ensemble(spec, jax.random.key(0), M); "
-        "shuffling jax.random.key(0); item-6 ensembles jax.random.key(1)"
+        "shuffling jax.random.key(0); both-cores ensembles jax.random.key(1)"
     )
     start = time.perf_counter()
     results = workloads(config, args.check_only)

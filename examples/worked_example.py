@@ -42,7 +42,7 @@ def main() -> None:
     for record in example.published:
         if record.document not in DOCUMENTS:
             continue
-        exact = worked.evaluate(record, names)
+        exact = worked.exact_value(record, names)
         mark = "WRONG" if record.erratum else "ok"
         wrong += bool(record.erratum)
         line = (

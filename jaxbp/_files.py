@@ -1,7 +1,9 @@
 """Crash-safe file writes: a temporary file, fsync, rename over the target, fsync the directory.
 
 A reader sees either the old file or the new one, never a half-written one, whatever moment the
-process or the machine stops. Used for checkpoints, ``metrics.json`` and the plot.
+process or the machine stops. Used for checkpoints, ``metrics.json`` and the plot. A failed write
+(a full disk, a quota, a lost mount) raises :class:`WriteError`, which names the file and the
+number of bytes it needed, after removing its temporary file.
 """
 
 from __future__ import annotations
@@ -12,15 +14,31 @@ import tempfile
 from pathlib import Path
 
 
+class WriteError(OSError):
+    """Writing ``filename`` (``nbytes`` bytes) failed; the previous file, if any, is intact."""
+
+    def __init__(self, path: Path, nbytes: int, error: OSError) -> None:
+        super().__init__(error.errno, error.strerror or str(error), str(path))
+        self.nbytes = nbytes
+
+
 def atomic_write(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically and durably; returns the path.
 
     The bytes go to a temporary file in the same directory, which is flushed and fsynced, then
     renamed over ``path`` (atomic on POSIX), and the directory is fsynced so the rename survives a
     power cut. On any error the temporary file is removed and ``path`` is untouched.
+
+    Raises:
+        WriteError: the file system refused the write (``errno`` tells why, e.g. ``ENOSPC``).
     """
     path = Path(path)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        handle, temp_name = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+        )
+    except OSError as error:
+        raise WriteError(path, len(data), error) from error
     try:
         os.chmod(temp_name, 0o666 & ~_umask())  # mkstemp makes 0600; use what open() would
         with os.fdopen(handle, "wb") as file:
@@ -28,9 +46,11 @@ def atomic_write(path: str | os.PathLike[str], data: bytes) -> Path:
             file.flush()
             os.fsync(file.fileno())
         os.replace(temp_name, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             os.unlink(temp_name)
+        if isinstance(error, OSError) and not isinstance(error, WriteError):
+            raise WriteError(path, len(data), error) from error
         raise
     fsync_directory(path.parent)
     return path
@@ -54,15 +74,3 @@ def fsync_directory(directory: str | os.PathLike[str]) -> None:
         pass
     finally:
         os.close(handle)
-
-
-def writable_directory_problem(directory: str | os.PathLike[str]) -> str | None:
-    """Create ``directory`` if needed and try a write there; ``None`` when fine, else the reason."""
-    directory = Path(directory)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=directory):
-            pass
-    except OSError as error:
-        return error.strerror or str(error)
-    return None

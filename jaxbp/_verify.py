@@ -1,7 +1,7 @@
 """The manual chain rule of a Trace recomputed by JAX: one :class:`Check` per quantity.
 
 JAX runs in float64 inside :func:`jax_checks` (``jax.enable_x64`` as a context manager, so the
-caller's setting is untouched): ``jaxbp.inspect.layer_quantities`` gives z, a, dL/da, da/dz,
+caller's setting is untouched): ``jaxbp.autodiff.layer_quantities`` gives z, a, dL/da, da/dz,
 dL/dz and the parameter gradients by ``jax.grad``; ``jax.grad`` with respect to the input gives
 dL/dx. A difference within ``ATOL + RTOL * max|manual|`` counts as float64 round-off (the
 tolerance of the test suite's float64 comparisons).
@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxbp import _compat, manual
-from jaxbp.inspect import LayerQuantities, layer_quantities
+from jaxbp.autodiff import LayerQuantities, layer_quantities
 from jaxbp.mlp import MLP
 from jaxbp.steps import batch_loss
 

@@ -3,63 +3,74 @@
 A checkpoint file ``checkpoint-<epoch>.jaxbp`` is::
 
     b"JAXBPCKPT\\n"                                              magic line
-    {"format_version": 1, "payload_bytes": N, "payload_sha256": "..."}\\n   header line (JSON)
+    {"format_version": 2, "payload_bytes": N, "payload_sha256": "..."}\\n   header line (JSON)
     N bytes of payload: an uncompressed .npz archive (no pickles)
 
-The payload holds every array by name (``params/<layer>/<w|b>``, ``opt_state/<i>``, ``key``) and a
-``meta`` array with UTF-8 JSON (epoch, step, the spec, the training config, metrics so far). A
-file is only trusted when its magic, header, length and SHA-256 all agree; anything else raises
-:class:`CheckpointError` without changing a file. Writes go through :func:`jaxbp._files.atomic_write`,
-so the previous checkpoint survives a crash at any moment; older files beyond ``keep`` are removed
-only after the new one is durable.
+The payload holds every array as one ``.npy`` member named by its place in its tree: ``params``
+followed by the leaf's ``jax.tree_util.keystr`` path (``params[0]['w']``, ``params['conv']['b']``),
+likewise ``opt_state[0].mu[0]['w']``; ``key`` (``jax.random.key_data``), ``arrays/<name>``, and
+``meta``: UTF-8 JSON with the epoch, the step, the spec (or null), the config and the metrics. Any
+params pytree and any optimizer state fit: :func:`load` puts the arrays back into a template tree
+by path, so a renamed, missing or extra leaf is refused by name.
+
+Nothing is trusted before it is checked, and every size is bounded before it is read: the file
+size, the magic, the header, the payload length and SHA-256, then each member's declared size
+(stored, never compressed, so no member can expand), its ``.npy`` header (shape and dtype against
+the template; plain numeric dtypes only), finite values, and every field of ``meta``. Any problem
+raises :class:`CheckpointError` with one line and changes no file. Writes go through
+:func:`jaxbp._files.atomic_write`, so the previous checkpoint survives a crash at any moment.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
 import json
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
 import jax
 import numpy as np
 
-from jaxbp import _files
-from jaxbp._types import Params
+from jaxbp import _files, checkpoint_format
+from jaxbp.checkpoint_format import CheckpointError
 from jaxbp.mlp import MLP
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAGIC = b"JAXBPCKPT\n"
 SUFFIX = ".jaxbp"
-_NAME = re.compile(r"^checkpoint-(\d+)\.jaxbp$")
+#: The largest checkpoint file :func:`load` reads (pass ``max_bytes`` to change it).
+MAX_FILE_BYTES = 2**30
+MAX_EPOCH = 10**8 - 1  # eight digits in the file name
+MAX_STEP = 2**31 - 1
+_NAME = re.compile(r"^checkpoint-(\d{8})\.jaxbp$")
 
-
-class CheckpointError(ValueError):
-    """A checkpoint cannot be read or does not fit; nothing was changed."""
+__all__ = ("MAGIC", "Checkpoint", "CheckpointError", "list_checkpoints", "load", "path_for")
 
 
 @dataclasses.dataclass
 class Checkpoint:
     """Everything needed to continue a run exactly.
 
-    ``opt_state`` holds the optimizer state's leaves in ``jax.tree.leaves`` order (the structure
-    comes back from ``optimizer.init(params)``); ``key`` is ``jax.random.key_data`` of the
-    shuffling key; ``arrays`` holds extra named arrays (e.g. feature scaling).
+    ``params`` and ``opt_state`` are pytrees (``opt_state`` ``None`` for plain SGD); ``key`` is
+    ``jax.random.key_data`` of the shuffling key; ``arrays`` holds extra named arrays (e.g. the
+    feature scaling); ``spec`` is the MLP when the model is one (``None`` for another model).
     """
 
-    spec: MLP
-    params: Params
-    opt_state: list[np.ndarray]
+    params: Any
+    opt_state: Any
     key: np.ndarray
     epoch: int
     step: int
     config: dict[str, Any]
     metrics: dict[str, Any]
     arrays: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    spec: MLP | None = None
 
 
 def path_for(directory: str | os.PathLike[str], epoch: int) -> Path:
@@ -70,27 +81,37 @@ def path_for(directory: str | os.PathLike[str], epoch: int) -> Path:
 def list_checkpoints(directory: str | os.PathLike[str]) -> list[Path]:
     """Checkpoint files in ``directory``, oldest (fewest epochs) first."""
     directory = Path(directory)
-    if not directory.is_dir():
+    try:
+        found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _NAME.match(p.name))]
+    except OSError:  # not a folder, not there, a name too long: no checkpoints
         return []
-    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _NAME.match(p.name))]
     return [path for _, path in sorted(found)]
 
 
 def save(directory: str | os.PathLike[str], checkpoint: Checkpoint, *, keep: int) -> Path:
-    """Write ``checkpoint`` atomically to ``directory``; then keep only the newest ``keep`` files."""
+    """Write ``checkpoint`` atomically to ``directory``; then keep only the newest ``keep`` files.
+
+    Raises:
+        ValueError: an array holds a NaN or an infinity (nothing is written).
+        jaxbp._files.WriteError: the file system refused the write; earlier files are intact.
+    """
     arrays: dict[str, np.ndarray] = {"key": np.asarray(checkpoint.key)}
-    for i, layer in enumerate(checkpoint.params):
-        for name, leaf in layer.items():
-            arrays[f"params/{i}/{name}"] = np.asarray(leaf)
-    for i, leaf in enumerate(checkpoint.opt_state):
-        arrays[f"opt_state/{i}"] = np.asarray(leaf)
+    arrays.update(checkpoint_format.flatten("params", checkpoint.params))
+    arrays.update(checkpoint_format.flatten("opt_state", checkpoint.opt_state))
     for name, value in checkpoint.arrays.items():
         arrays[f"arrays/{name}"] = np.asarray(value)
+    for name, array in arrays.items():
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise ValueError(
+                f"checkpoint.save: {name} holds NaN or infinite values; a checkpoint keeps only "
+                f"finite state (load would refuse it), so nothing was written"
+            )
     meta = {
         "epoch": checkpoint.epoch,
         "step": checkpoint.step,
-        "spec": _spec_to_json(checkpoint.spec),
-        "num_opt_state": len(checkpoint.opt_state),
+        "spec": None
+        if checkpoint.spec is None
+        else checkpoint_format.spec_to_json(checkpoint.spec),
         "config": checkpoint.config,
         "metrics": checkpoint.metrics,
     }
@@ -108,7 +129,8 @@ def save(directory: str | os.PathLike[str], checkpoint: Checkpoint, *, keep: int
         MAGIC + json.dumps(header).encode() + b"\n" + payload,
     )
     for old in list_checkpoints(directory)[:-keep]:
-        old.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            old.unlink()
     _files.fsync_directory(directory)
     return path
 
@@ -126,113 +148,119 @@ def resolve(location: str | os.PathLike[str]) -> Path:
     return found[-1]
 
 
-def load(path: str | os.PathLike[str]) -> Checkpoint:
-    """Read and verify one checkpoint file; raises :class:`CheckpointError` on any damage."""
+def load(
+    path: str | os.PathLike[str],
+    *,
+    params: Any = None,
+    opt_state: Any = None,
+    max_bytes: int = MAX_FILE_BYTES,
+) -> Checkpoint:
+    """Read and verify one checkpoint file; raises :class:`CheckpointError` on any problem.
+
+    Args:
+        path: the checkpoint file.
+        params: a template tree (arrays or ``jax.ShapeDtypeStruct``): the saved params are put
+            into its structure by path, each leaf checked for shape and dtype. ``None``: the
+            tree is rebuilt from the paths, which works for nested lists and dicts (an MLP's).
+        opt_state: a template of the optimizer state (``optimizer.init(params)``), likewise.
+            ``None``: ``opt_state`` is a dict from path to array (or ``None`` when empty).
+        max_bytes: refuse a larger file before reading it.
+
+    Returns:
+        The :class:`Checkpoint`; every array is finite and of a plain numeric dtype.
+
+    Raises:
+        CheckpointError: one line naming the file and the problem.
+    """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):  # a FIFO would block, /dev/zero never end
+            raise CheckpointError(f"{path}: not a regular file")
+        if status.st_size > max_bytes:
+            raise CheckpointError(
+                f"{path}: {status.st_size:,} bytes, more than the {max_bytes:,} a checkpoint may "
+                f"have (load(..., max_bytes=...) raises the limit)"
+            )
+        with path.open("rb") as file:
+            data = file.read(max_bytes + 1)
     except OSError as error:
         raise CheckpointError(f"{path}: cannot read ({error.strerror or error})") from error
+    if len(data) > max_bytes:
+        raise CheckpointError(f"{path}: grew beyond {max_bytes:,} bytes while being read")
     payload = _verified_payload(path, data)
-    try:
-        with np.load(io.BytesIO(payload), allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-        meta = json.loads(arrays.pop("meta").tobytes().decode())
-        spec = _spec_from_json(meta["spec"])
-        params = [
-            {
-                name: arrays[f"params/{i}/{name}"]
-                for name in ("w", "b")
-                if f"params/{i}/{name}" in arrays
-            }
-            for i in range(spec.num_layers)
-        ]
-        opt_state = [arrays[f"opt_state/{i}"] for i in range(meta["num_opt_state"])]
-        extra = {name[7:]: value for name, value in arrays.items() if name.startswith("arrays/")}
-        return Checkpoint(
-            spec, params, opt_state, arrays["key"], int(meta["epoch"]), int(meta["step"]),
-            meta["config"], meta["metrics"], extra,
-        )  # fmt: skip
-    except (KeyError, ValueError, TypeError) as error:
+    members = checkpoint_format.read_members(path, payload)
+    meta = checkpoint_format.read_meta(path, members.pop("meta", None), MAX_EPOCH, MAX_STEP)
+    key = members.pop("key", None)
+    template_key = np.asarray(jax.random.key_data(jax.random.key(0)))
+    if key is None or key.shape != template_key.shape or key.dtype != template_key.dtype:
+        found = "missing" if key is None else f"{key.dtype}{list(key.shape)}"
         raise CheckpointError(
-            f"{path}: checksum fine but the contents are malformed ({error})"
-        ) from error
+            f"{path}: the shuffling key is {found}; expected "
+            f"{template_key.dtype}{list(template_key.shape)}"
+        )
+    arrays = {name[7:]: members.pop(name) for name in list(members) if name.startswith("arrays/")}
+    saved_params = checkpoint_format.take(members, "params")
+    saved_state = checkpoint_format.take(members, "opt_state")
+    if members:
+        raise CheckpointError(f"{path}: unexpected member {sorted(members)[0]!r}")
+    return Checkpoint(
+        params=checkpoint_format.to_tree(path, "params", saved_params, params),
+        opt_state=(
+            checkpoint_format.to_tree(path, "opt_state", saved_state, opt_state)
+            if opt_state is not None
+            else (saved_state or None)
+        ),
+        key=key,
+        epoch=meta["epoch"],
+        step=meta["step"],
+        config=meta["config"],
+        metrics=meta["metrics"],
+        arrays=arrays,
+        spec=meta["spec"],
+    )
 
 
 def _verified_payload(path: Path, data: bytes) -> bytes:
     damaged = f"{path}: damaged checkpoint"
     if not data.startswith(MAGIC):
         raise CheckpointError(f"{path}: not a jaxbp checkpoint (no {MAGIC[:-1].decode()} header)")
-    end = data.find(b"\n", len(MAGIC))
+    end = data.find(b"\n", len(MAGIC), len(MAGIC) + 1024)
     try:
+        if end < 0:
+            raise ValueError("no header line")
         header = json.loads(data[len(MAGIC) : end])
         version, size, digest = (
             header["format_version"],
             header["payload_bytes"],
             header["payload_sha256"],
         )
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise CheckpointError(f"{damaged} (unreadable header)") from None
     if version != FORMAT_VERSION:
         raise CheckpointError(
-            f"{path}: checkpoint format version {version}, but this jaxbp reads version "
+            f"{path}: checkpoint format version {str(version)[:20]}, but this jaxbp reads version "
             f"{FORMAT_VERSION}; use the jaxbp release that wrote it"
         )
     payload = data[end + 1 :]
-    if len(payload) != size:
-        raise CheckpointError(f"{damaged} (truncated: {len(payload)} of {size} payload bytes)")
+    if not isinstance(size, int) or isinstance(size, bool) or len(payload) != size:
+        raise CheckpointError(
+            f"{damaged} (truncated: {len(payload)} of {size!s:.20} payload bytes)"
+        )
     if hashlib.sha256(payload).hexdigest() != digest:
         raise CheckpointError(f"{damaged} (SHA-256 checksum mismatch)")
     return payload
-
-
-def check_compatible(path: Path, checkpoint: Checkpoint, spec: MLP, params: Params) -> None:
-    """Check the checkpoint's architecture and every leaf's shape and dtype against a fresh model."""
-    if checkpoint.spec != spec:
-        raise CheckpointError(
-            f"{path}: the checkpoint holds a {_describe(checkpoint.spec)} network but a "
-            f"{_describe(spec)} network was asked for; resume with the checkpoint's settings"
-        )
-    for i, (saved, fresh) in enumerate(zip(checkpoint.params, params, strict=True)):
-        for name in fresh:
-            got, want = saved.get(name), fresh[name]
-            if got is None or got.shape != want.shape or got.dtype != want.dtype:
-                found = "missing" if got is None else f"{got.dtype}{list(got.shape)}"
-                raise CheckpointError(
-                    f"{path}: params[{i}][{name!r}] is {found} but the model needs "
-                    f"{want.dtype}{list(want.shape)}"
-                )
-
-
-def restore_opt_state(path: Path, checkpoint: Checkpoint, template: Any) -> Any:
-    """Put the saved optimizer-state leaves into the structure of ``template`` (a fresh init)."""
-    leaves, treedef = jax.tree.flatten(template)
-    saved = checkpoint.opt_state
-    if len(saved) != len(leaves) or any(
-        np.shape(a) != np.shape(b) or np.asarray(a).dtype != np.asarray(b).dtype
-        for a, b in zip(saved, leaves, strict=False)
-    ):
-        raise CheckpointError(
-            f"{path}: the saved optimizer state ({len(saved)} arrays) does not fit the "
-            f"optimizer's ({len(leaves)} arrays); resume with the checkpoint's --optimizer"
-        )
-    return jax.tree.unflatten(treedef, [jax.numpy.asarray(leaf) for leaf in saved])
 
 
 def _describe(spec: MLP) -> str:
     return f"{'-'.join(map(str, spec.sizes))} ({', '.join(spec.activations)})"
 
 
-def _spec_to_json(spec: MLP) -> dict[str, Any]:
-    return {
-        "sizes": list(spec.sizes),
-        "activations": list(spec.activations),
-        "bias": spec.bias if isinstance(spec.bias, bool) else list(spec.bias),
-        "init_scheme": spec.init_scheme if spec.init_scheme is None else list(spec.init_scheme),
-    }
-
-
-def _spec_from_json(data: dict[str, Any]) -> MLP:
-    bias = data["bias"] if isinstance(data["bias"], bool) else tuple(data["bias"])
-    scheme = data["init_scheme"] if data["init_scheme"] is None else tuple(data["init_scheme"])
-    return MLP(tuple(data["sizes"]), tuple(data["activations"]), bias, scheme)
+def check_spec(path: Path, saved: Checkpoint, spec: MLP) -> None:
+    """Refuse a checkpoint whose architecture is not ``spec``."""
+    if saved.spec != spec:
+        held = "no MLP" if saved.spec is None else f"a {_describe(saved.spec)}"
+        raise CheckpointError(
+            f"{path}: the checkpoint holds {held} network but a {_describe(spec)} network was "
+            f"asked for; resume with the checkpoint's settings"
+        )

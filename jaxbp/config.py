@@ -1,60 +1,141 @@
-"""The training configuration of ``jaxbp train``: defaults, validation, and what it builds.
+"""The settings of ``jaxbp train``, declared once: defaults, flags, help, validation, limits.
 
-:class:`TrainConfig` holds every setting that decides the numbers a run produces (architecture,
-loss, optimizer, schedule, batch size, seed, split); it is saved in every checkpoint, so a resumed
-run uses exactly the same settings. :func:`parse` turns command-line strings into a config and
-raises :class:`ConfigError` with one line naming the flag, the value, and what would work.
+Every flag of ``jaxbp train`` is a field of :class:`TrainConfig` (the settings that decide a run's
+numbers, saved in every checkpoint so a resumed run uses exactly the same ones) or of
+:class:`RunOptions` (where and how a run writes). Each field's metadata holds its metavar, its help
+text and its converter; :func:`add_arguments` builds the argparse flags from them, :func:`parse`
+validates command-line strings with them and :meth:`TrainConfig.from_json` validates a saved
+config with the same converters. A setting that does not apply (``momentum`` without
+``--optimizer momentum``, ``decay`` without the exponential schedule) is ``None``.
+
+:class:`ConfigError` carries one line naming the flag, the value, and what would work.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
-import math
-from collections.abc import Callable, Mapping
+import itertools
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import jax.numpy as jnp
-import optax
+import numpy as np
 
+from jaxbp._flags import (
+    MAX_HIDDEN_LAYERS,
+    ConfigError,
+    as_flag_text,
+    choice_setting,
+    flag_only,
+    integer_setting,
+    is_int,
+    number_setting,
+    setting,
+    to_batch_size,
+    to_hidden,
+)
 from jaxbp.activations import ACTIVATIONS
 from jaxbp.data import TASKS
 from jaxbp.losses import LOSSES
-from jaxbp.mlp import MLP
 
 OPTIMIZERS = ("adam", "momentum", "sgd")
 SCHEDULES = ("constant", "cosine", "exponential")
 DTYPES = ("float32", "float64")
 CLASSIFICATION_LOSSES = ("cross_entropy", "softmax_cross_entropy")
 
-
-class ConfigError(ValueError):
-    """A setting is not usable; the message names the flag and a valid choice."""
+#: Limits checked before anything is allocated (see docs/guarantees.md).
+MAX_SEED = 2**32 - 1  # jax.random.key wraps larger seeds onto smaller ones
+MAX_CLASSES = 10_000
+MAX_PARAMETERS = 20_000_000
+MAX_EPOCHS = 10_000_000  # checkpoint names carry 8 digits
+MAX_STEPS = 2**31 - 1  # the step counter inside the compiled program is an int32
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Every setting that decides a run's numbers (flag names in the field comments)."""
+    """Every setting that decides a run's numbers; each field is the flag ``--<name>``."""
 
-    data: str = "digits"  # --data: "digits" or a .csv/.npz path
-    target: str = "target"  # --target: the CSV target column
-    task: str = "classification"  # --task
-    classes: int | None = None  # --classes (None: largest label + 1)
-    hidden: tuple[int, ...] = (256, 256)  # --hidden
-    activation: str = "relu"  # --activation (hidden layers)
-    loss: str = "softmax_cross_entropy"  # --loss (regression default: mse)
-    optimizer: str = "sgd"  # --optimizer
-    lr: float = 0.1  # --lr
-    momentum: float = 0.9  # --momentum (for --optimizer momentum)
-    schedule: str = "exponential"  # --schedule
-    decay: float = 0.97  # --decay: per-epoch factor (exponential)
-    decay_epochs: int = 40  # --decay-epochs: cosine horizon, fixed when the run starts
-    batch_size: int | None = 32  # --batch-size (None: full batch)
-    epochs: int = 40  # --epochs: the total, counting epochs already done
-    seed: int = 0  # --seed
-    val_fraction: float = 0.1  # --val-fraction
-    test_fraction: float = 0.2  # --test-fraction
-    dtype: str = "float32"  # --dtype
+    data: str = setting(
+        "digits",
+        "FILE",
+        "'digits' (bundled with scikit-learn) or a .csv/.npz file (default: {default})",
+        lambda flag, text: text if text == "digits" else str(Path(text).resolve()),
+    )
+    target: str = setting(
+        "target", "COLUMN", "the CSV target column (default: {default})", lambda f, t: t
+    )
+    task: str = choice_setting("classification", TASKS, "what to learn")
+    classes: int | None = integer_setting(
+        None, "K", "number of classes", 2, MAX_CLASSES, shown_default="largest label + 1"
+    )
+    hidden: tuple[int, ...] = setting(
+        (256, 256),
+        "SIZES",
+        "hidden layer sizes, comma separated, 'none' for a linear model (default: {default})",
+        lambda flag, text: to_hidden(flag, text),
+    )
+    activation: str = choice_setting("relu", ACTIVATIONS, "the hidden layers' activation")
+    loss: str = choice_setting(
+        "softmax_cross_entropy",
+        LOSSES,
+        "loss",
+        shown_default="softmax_cross_entropy for classification, mse for regression",
+    )
+    optimizer: str = choice_setting(
+        "sgd", OPTIMIZERS, "sgd is jaxbp's hand-written step, momentum and adam are optax's"
+    )
+    lr: float = number_setting(0.1, "RATE", "learning rate", "> 0", lambda v: v > 0)
+    momentum: float | None = number_setting(
+        None,
+        "M",
+        "momentum, with --optimizer momentum only",
+        "in [0, 1)",
+        lambda v: 0 <= v < 1,
+        only_with=("optimizer", "momentum"),
+        default_when_used=0.9,
+        shown_default=0.9,
+    )
+    schedule: str = choice_setting("exponential", SCHEDULES, "learning-rate schedule")
+    decay: float | None = number_setting(
+        None,
+        "FACTOR",
+        "learning-rate factor per epoch, with --schedule exponential only",
+        "in (0, 1]",
+        lambda v: 0 < v <= 1,
+        only_with=("schedule", "exponential"),
+        default_when_used=0.97,
+        shown_default=0.97,
+    )
+    decay_epochs: int | None = integer_setting(
+        None,
+        "N",
+        "epochs to decay to 0, with --schedule cosine only",
+        1,
+        MAX_EPOCHS,
+        only_with=("schedule", "cosine"),
+        default_when_used=40,
+        shown_default=40,
+    )
+    batch_size: int | None = setting(
+        32,
+        "N",
+        "examples per step, or 'full' (default: {default})",
+        lambda flag, text: to_batch_size(flag, text),
+    )
+    epochs: int = integer_setting(
+        40, "N", "total epochs, counting those already done when resuming", 1, MAX_EPOCHS
+    )
+    seed: int = integer_setting(
+        0, "N", "seed of the split, the initialisation and the shuffling", 0, MAX_SEED
+    )
+    val_fraction: float = number_setting(
+        0.1, "F", "fraction held out for validation", "in [0, 1)", lambda v: 0 <= v < 1
+    )
+    test_fraction: float = number_setting(
+        0.2, "F", "fraction held out for the test", "in [0, 1)", lambda v: 0 <= v < 1
+    )
+    dtype: str = choice_setting("float32", DTYPES, "float64 needs JAX_ENABLE_X64=1")
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -62,50 +143,128 @@ class TrainConfig:
         return data
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> TrainConfig:
-        known = {field.name for field in dataclasses.fields(cls)}
-        values = {name: value for name, value in data.items() if name in known}
-        values["hidden"] = tuple(values.get("hidden", cls.hidden))
-        return cls(**values)
+    def from_json(cls, data: Any) -> TrainConfig:
+        """A saved config, every field checked for its type and value as its flag would be.
+
+        Raises:
+            ConfigError: naming the field, for a missing or unknown field, a wrong JSON type or
+                a value its flag would refuse.
+        """
+        if not isinstance(data, dict):
+            raise ConfigError(f"the saved config is a {type(data).__name__}, not an object")
+        names = [field.name for field in dataclasses.fields(cls)]
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise ConfigError(f"the saved config has unknown settings {', '.join(unknown)}")
+        texts: dict[str, str | None] = {}
+        for name in names:
+            if name not in data:
+                raise ConfigError(f"the saved config has no {name!r}")
+            texts[name] = _saved_text(name, data[name])
+        return parse(texts, fill=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """Where and how a run writes; not saved in checkpoints (they do not change the numbers)."""
+
+    out: str | None = setting(
+        None,
+        "DIR",
+        "output folder (default: {default})",
+        lambda f, t: t,
+        shown_default="runs/<data file name>",
+    )
+    resume: str | None = setting(
+        None,
+        "DIR_OR_FILE",
+        "continue a run exactly from its newest checkpoint, or this checkpoint file",
+        lambda f, t: t,
+        shown_default="start a new run",
+    )
+    keep: int = integer_setting(3, "K", "checkpoints to keep", 1, 1_000_000)
+    checkpoint_every: int = integer_setting(
+        1, "EPOCHS", "save every N epochs, and always at the end", 1, MAX_EPOCHS
+    )
+    quiet: bool = setting(False, "", "no per-epoch output", flag_only, action="store_true")
+    debug_nans: bool = setting(
+        False,
+        "",
+        "turn on jax_debug_nans: the in-program guard is off, and JAX names the "
+        "operation that made the first NaN",
+        flag_only,
+        action="store_true",
+    )
 
 
 #: Settings a resumed run may change (they do not alter the numbers of the epochs still to run).
 RESUMABLE = ("data", "epochs")
 
 
-def parse(values: Mapping[str, str | None], base: TrainConfig | None = None) -> TrainConfig:
-    """A config from flag strings (``None``: keep ``base``'s value, or the default); validated."""
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per field of :class:`TrainConfig` and :class:`RunOptions`, from their metadata."""
+    for cls in (TrainConfig, RunOptions):
+        for field in dataclasses.fields(cls):
+            meta, flag = field.metadata, flag_of(field.name)
+            if meta.get("action"):
+                parser.add_argument(flag, action=meta["action"], help=meta["help"])
+            else:
+                parser.add_argument(flag, default=None, metavar=meta["metavar"], help=meta["help"])
+
+
+def flag_of(name: str) -> str:
+    """``batch_size`` -> ``--batch-size``."""
+    return "--" + name.replace("_", "-")
+
+
+def run_options(values: Mapping[str, Any]) -> RunOptions:
+    """The :class:`RunOptions` from parsed flags (``None``: the default), validated."""
+    changes: dict[str, Any] = {}
+    for field in dataclasses.fields(RunOptions):
+        value = values.get(field.name)
+        if value is None or field.metadata.get("action"):
+            changes[field.name] = field.default if value is None else value
+        else:
+            changes[field.name] = field.metadata["convert"](flag_of(field.name), value)
+    return RunOptions(**changes)
+
+
+def parse(
+    values: Mapping[str, str | None], base: TrainConfig | None = None, *, fill: bool = True
+) -> TrainConfig:
+    """A config from flag strings (``None``: keep ``base``'s value, or the default); validated.
+
+    ``fill``: give settings that apply but were not set their usual default (0.9 for
+    ``momentum`` with ``--optimizer momentum``); a saved config is read with ``fill=False``.
+    """
     config = base or TrainConfig()
-    task = values.get("task") or config.task
-    _choice("--task", task, TASKS)
-    changes: dict[str, Any] = {"task": task}
-    if base is None and task == "regression" and values.get("loss") is None:
-        changes["loss"] = "mse"
-    converters: dict[str, Callable[[str, str], Any]] = {
-        "data": lambda flag, text: text if text == "digits" else str(Path(text).resolve()),
-        "target": lambda flag, text: text,
-        "classes": lambda flag, text: _integer(flag, text, minimum=2),
-        "hidden": _hidden,
-        "activation": lambda flag, text: _choice(flag, text, ACTIVATIONS),
-        "loss": lambda flag, text: _choice(flag, text, LOSSES),
-        "optimizer": lambda flag, text: _choice(flag, text, OPTIMIZERS),
-        "lr": lambda flag, text: _number(flag, text, "> 0", lambda v: v > 0),
-        "momentum": lambda flag, text: _number(flag, text, "in [0, 1)", lambda v: 0 <= v < 1),
-        "schedule": lambda flag, text: _choice(flag, text, SCHEDULES),
-        "decay": lambda flag, text: _number(flag, text, "in (0, 1]", lambda v: 0 < v <= 1),
-        "decay_epochs": lambda flag, text: _integer(flag, text, minimum=1),
-        "batch_size": _batch_size,
-        "epochs": lambda flag, text: _integer(flag, text, minimum=1),
-        "seed": lambda flag, text: _integer(flag, text, minimum=0),
-        "val_fraction": lambda flag, text: _number(flag, text, "in [0, 1)", lambda v: 0 <= v < 1),
-        "test_fraction": lambda flag, text: _number(flag, text, "in [0, 1)", lambda v: 0 <= v < 1),
-        "dtype": lambda flag, text: _choice(flag, text, DTYPES),
-    }
-    for name, convert in converters.items():
-        text = values.get(name)
+    changes: dict[str, Any] = {}
+    for field in dataclasses.fields(TrainConfig):
+        text = values.get(field.name)
         if text is not None:
-            changes[name] = convert(_flag(name), text)
+            changes[field.name] = field.metadata["convert"](flag_of(field.name), text)
+    if base is None and changes.get("task") == "regression" and "loss" not in changes:
+        changes["loss"] = "mse"
     config = dataclasses.replace(config, **changes)
+    for field in dataclasses.fields(TrainConfig):
+        if "only_with" not in field.metadata:
+            continue
+        other, wanted = field.metadata["only_with"]
+        used, value = getattr(config, other) == wanted, getattr(config, field.name)
+        if not used and value is not None:
+            raise ConfigError(
+                f"{flag_of(field.name)} applies only with {flag_of(other)} {wanted}, "
+                f"not {flag_of(other)} {getattr(config, other)}; drop {flag_of(field.name)}"
+            )
+        if used and value is None and fill:
+            config = dataclasses.replace(
+                config, **{field.name: field.metadata["default_when_used"]}
+            )
+    _check_combination(config)
+    return config
+
+
+def _check_combination(config: TrainConfig) -> None:
     if config.val_fraction + config.test_fraction >= 1:
         raise ConfigError(
             f"--val-fraction {config.val_fraction} and --test-fraction {config.test_fraction} "
@@ -121,104 +280,60 @@ def parse(values: Mapping[str, str | None], base: TrainConfig | None = None) -> 
             f"--loss {config.loss} needs class labels; for regression use mse, half_se or "
             f"binary_cross_entropy (targets in [0, 1]), or --task classification"
         )
-    return config
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _choice(flag: str, text: str, valid: Any) -> str:
-    if text not in valid:
-        raise ConfigError(f"unknown {flag} {text!r}; valid choices are {', '.join(sorted(valid))}")
-    return text
-
-
-def _number(flag: str, text: str, expected: str, ok: Callable[[float], bool]) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or not ok(value):
-        raise ConfigError(f"{flag} must be a finite number {expected}, got {text!r}")
-    return value
-
-
-def _integer(flag: str, text: str, *, minimum: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise ConfigError(f"{flag} must be an integer >= {minimum}, got {text!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{flag} must be an integer >= {minimum}, got {text!r}")
-    return value
-
-
-def _batch_size(flag: str, text: str) -> int | None:
-    if text == "full":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
+    if len(config.hidden) > MAX_HIDDEN_LAYERS:
         raise ConfigError(
-            f"{flag} must be a positive integer (or 'full' for full-batch), got {text!r}"
+            f"--hidden has {len(config.hidden)} layers; the limit is {MAX_HIDDEN_LAYERS}"
         )
-    return value
+    info = np.finfo(np.dtype(config.dtype))
+    if not float(info.tiny) <= config.lr <= float(info.max):
+        rounded = "inf" if config.lr > float(info.max) else "0 or subnormal"
+        raise ConfigError(
+            f"--lr {config.lr!r} is {rounded} in {config.dtype}; pass a learning rate from "
+            f"{float(info.tiny):.3g} to {float(info.max):.3g}"
+        )
 
 
-def _hidden(flag: str, text: str) -> tuple[int, ...]:
-    if text.strip() in ("", "none"):
-        return ()
-    return tuple(_integer(flag, part.strip(), minimum=1) for part in text.split(","))
-
-
-def build_spec(config: TrainConfig, num_features: int, num_outputs: int) -> MLP:
-    """The MLP: the hidden layers' activation, and an output layer that fits the loss."""
-    output = "softmax" if config.loss in ("cross_entropy",) else "linear"
-    if config.loss == "binary_cross_entropy":
-        output = "sigmoid"
+def check_size(config: TrainConfig, num_features: int, num_outputs: int) -> None:
+    """Refuse a model above :data:`MAX_PARAMETERS` parameters, before allocating any."""
     sizes = (num_features, *config.hidden, num_outputs)
-    return MLP(sizes, (config.activation,) * len(config.hidden) + (output,))
+    count = sum((fan_in + 1) * fan_out for fan_in, fan_out in itertools.pairwise(sizes))
+    if count > MAX_PARAMETERS:
+        shown = "-".join(map(str, sizes))
+        raise ConfigError(
+            f"--hidden {as_flag_text(config.hidden)} gives a {shown} model with {count:,} parameters; "
+            f"the limit is {MAX_PARAMETERS:,} ({MAX_PARAMETERS * 4 // 2**20} MiB in float32); "
+            f"pass smaller --hidden sizes"
+        )
 
 
-@dataclasses.dataclass(frozen=True)
-class Schedule:
-    """A learning-rate schedule of the step number, as a frozen dataclass.
-
-    Equal settings give equal (and equally hashing) schedules, so ``jaxbp.fit``, which takes the
-    schedule as a static argument, reuses its compiled program across runs with the same
-    settings. The value is cast to ``dtype``, so float32 params stay float32 in 64-bit mode.
-    """
-
-    kind: str  # "exponential" or "cosine"
-    lr: float
-    decay: float
-    decay_steps: int  # exponential: steps per epoch; cosine: steps to reach 0
-    dtype: str
-
-    def __call__(self, step: Any) -> Any:
-        if self.kind == "exponential":
-            value = optax.exponential_decay(self.lr, self.decay_steps, self.decay)(step)
-        else:
-            value = optax.cosine_decay_schedule(self.lr, self.decay_steps)(step)
-        return jnp.asarray(value, self.dtype)
+def check_steps(config: TrainConfig, steps_per_epoch: int) -> None:
+    """Refuse more steps in all than the program's int32 step counter holds."""
+    if config.epochs * steps_per_epoch > MAX_STEPS:
+        raise ConfigError(
+            f"--epochs {config.epochs} with {steps_per_epoch} steps per epoch is "
+            f"{config.epochs * steps_per_epoch:,} steps; the limit is {MAX_STEPS:,}; "
+            f"pass at most --epochs {MAX_STEPS // steps_per_epoch}"
+        )
 
 
-def build_optimizer(
-    config: TrainConfig, steps_per_epoch: int
-) -> tuple[Any, optax.GradientTransformation | None]:
-    """``(lr, optimizer)`` for ``jaxbp.fit``: the hand-written SGD takes ``lr`` (a number or a
-    :class:`Schedule`), any other optimizer is optax with ``lr=None``."""
-    rate: Any = config.lr
-    if config.schedule == "exponential":
-        rate = Schedule("exponential", config.lr, config.decay, steps_per_epoch, config.dtype)
-    elif config.schedule == "cosine":
-        steps = config.decay_epochs * steps_per_epoch
-        rate = Schedule("cosine", config.lr, 0.0, steps, config.dtype)
-    if config.optimizer == "sgd":
-        return rate, None
-    if config.optimizer == "momentum":
-        return None, optax.sgd(rate, momentum=config.momentum)
-    return None, optax.adam(rate)
+_INTEGERS = ("classes", "batch_size", "decay_epochs", "epochs", "seed")
+_NUMBERS = ("lr", "momentum", "decay", "val_fraction", "test_fraction")
+_OPTIONAL = ("classes", "momentum", "decay", "decay_epochs")
+
+
+def _saved_text(name: str, value: Any) -> str | None:
+    """A saved JSON value as the text its flag would take, after checking its JSON type."""
+    if value is None and name in _OPTIONAL:
+        return None
+    if value is None and name == "batch_size":
+        return "full"
+    if name == "hidden" and isinstance(value, list) and all(map(is_int, value)):
+        return ",".join(map(str, value)) or "none"
+    if name in _INTEGERS and is_int(value):
+        return str(value)
+    if name in _NUMBERS and (is_int(value) or isinstance(value, float)):
+        return repr(value)
+    if name not in (*_INTEGERS, *_NUMBERS, "hidden") and isinstance(value, str):
+        return value
+    shown = repr(value)[:60]
+    raise ConfigError(f"the saved config's {name!r} is {shown} ({type(value).__name__})")

@@ -18,6 +18,12 @@ from pathlib import Path
 import numpy as np
 
 TASKS = ("classification", "regression")
+#: The most classes a classification run may have (labels 0..MAX_CLASSES-1).
+MAX_CLASSES = 10_000
+#: The most bytes the arrays of an ``.npz`` file may declare, checked before reading them.
+MAX_NPZ_BYTES = 2**32
+#: The largest CSV file read (its cells become Python strings first); use .npz beyond.
+MAX_CSV_BYTES = 2**29
 
 
 class DataError(ValueError):
@@ -31,6 +37,7 @@ class Dataset:
     x: np.ndarray
     y: np.ndarray
     name: str
+    columns: tuple[str, ...] = ()  # the feature names (CSV header), if any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,8 +71,16 @@ def load_file(path: str | Path, target: str = "target") -> Dataset:
         raise DataError(f"{path}: is a directory; --data needs a .csv or .npz file")
     if not path.is_file():
         raise DataError(f"{path}: no such file; check the path given to --data")
+    if suffix == ".csv" and path.stat().st_size > MAX_CSV_BYTES:
+        raise DataError(
+            f"{path}: {path.stat().st_size:,} bytes; a CSV may have at most {MAX_CSV_BYTES:,}; "
+            f"save larger data as .npz (np.savez(path, x=x, y=y))"
+        )
     try:
-        x, y = _read_csv(path, target) if suffix == ".csv" else _read_npz(path)
+        if suffix == ".csv":
+            x, y, columns = _read_csv(path, target)
+        else:
+            (x, y), columns = _read_npz(path), ()
     except OSError as error:
         raise DataError(f"{path}: cannot read the file ({error.strerror or error})") from error
     if x.shape[0] == 0:
@@ -74,10 +89,10 @@ def load_file(path: str | Path, target: str = "target") -> Dataset:
         raise DataError(f"{path}: there are no feature columns besides the target")
     _check_finite(path, "features (x)", x)
     _check_finite(path, "targets (y)", y)
-    return Dataset(x, y, path.name)
+    return Dataset(x, y, path.name, columns)
 
 
-def _read_csv(path: Path, target: str) -> tuple[np.ndarray, np.ndarray]:
+def _read_csv(path: Path, target: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     with path.open(newline="") as file:
         try:
             rows = list(csv.reader(file))
@@ -90,6 +105,13 @@ def _read_csv(path: Path, target: str) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(
             f"{path}: no target column {target!r}; the columns are {', '.join(header)}; "
             f"pass --target NAME"
+        )
+    if header.count(target) > 1:
+        places = [str(i + 1) for i, name in enumerate(header) if name == target]
+        raise DataError(
+            f"{path}: {header.count(target)} columns are named {target!r} (columns "
+            f"{', '.join(places)}); one would be the target and the other a feature holding the "
+            f"answer; rename or remove the extra column"
         )
     values = np.empty((len(rows) - 1, len(header)), np.float64)
     for line, row in enumerate(rows[1:], start=2):
@@ -107,7 +129,8 @@ def _read_csv(path: Path, target: str) -> tuple[np.ndarray, np.ndarray]:
                 ) from None
     target_index = header.index(target)
     x = np.delete(values, target_index, axis=1)
-    return x, values[:, target_index]
+    columns = tuple(name for i, name in enumerate(header) if i != target_index)
+    return x, values[:, target_index], columns
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -119,14 +142,19 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
                     f"{path}: no array {' or '.join(map(repr, missing))}; the file has "
                     f"{', '.join(archive.files) or 'no arrays'}; save it with np.savez(path, x=..., y=...)"
                 )
+            _check_declared_sizes(path, archive)
             x, y = archive["x"], archive["y"]
     except (zipfile.BadZipFile, ValueError, EOFError) as error:
         if isinstance(error, DataError):
             raise
         raise DataError(f"{path}: not a readable .npz file ({error})") from error
     for name, array in (("x", x), ("y", y)):
-        if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-            raise DataError(f"{path}: array {name} has dtype {array.dtype}; it must be numeric")
+        if array.dtype.kind not in "biuf":
+            fix = f"; keep the real part, np.real({name})" if array.dtype.kind == "c" else ""
+            raise DataError(
+                f"{path}: array {name} has dtype {array.dtype}; it must hold real numbers "
+                f"(bool, integer or float){fix}"
+            )
     if x.ndim != 2:
         raise DataError(f"{path}: x has shape {x.shape}; it must be (examples, features)")
     if y.ndim not in (1, 2) or y.shape[0] != x.shape[0]:
@@ -135,6 +163,16 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
             f"y must be ({x.shape[0]},) or ({x.shape[0]}, outputs)"
         )
     return x.astype(np.float64), y.astype(np.float64)
+
+
+def _check_declared_sizes(path: Path, archive: np.lib.npyio.NpzFile) -> None:
+    """Refuse an archive whose members declare more than :data:`MAX_NPZ_BYTES`, before reading."""
+    zipped = archive.zip
+    declared = 0 if zipped is None else sum(int(info.file_size) for info in zipped.infolist())
+    if declared > MAX_NPZ_BYTES:
+        raise DataError(
+            f"{path}: its arrays declare {declared:,} bytes; the limit is {MAX_NPZ_BYTES:,}"
+        )
 
 
 def _check_finite(path: Path, what: str, array: np.ndarray) -> None:
@@ -157,26 +195,37 @@ def check_labels(name: str, y: np.ndarray, num_classes: int | None) -> tuple[np.
             f"{name}: classification needs one label per example, got targets of shape {y.shape}; "
             f"use --task regression for several target columns"
         )
+    top_value = float(np.max(y)) if y.size else 0.0
     if not np.all(y == np.round(y)):
         example = y[y != np.round(y)][0]
         raise DataError(
             f"{name}: classification labels must be integers 0, 1, 2, ..., found {example}; "
             f"use --task regression for a continuous target"
         )
+    if float(np.min(y)) < 0:
+        raise DataError(f"{name}: labels must be >= 0, found {np.min(y):g}; number classes from 0")
+    limit = MAX_CLASSES if num_classes is None else num_classes
+    if top_value >= limit:
+        raise DataError(
+            f"{name}: label {_label_text(top_value)} is out of range for "
+            + (
+                f"a model with {num_classes} classes (labels 0..{num_classes - 1})"
+                if num_classes is not None
+                else f"the limit of {MAX_CLASSES:,} classes (labels 0..{MAX_CLASSES - 1}); "
+                f"number the classes from 0 without gaps, or use --task regression"
+            )
+        )
     labels = y.astype(np.int64)
-    if labels.min() < 0:
-        raise DataError(f"{name}: labels must be >= 0, found {labels.min()}; number classes from 0")
     top = int(labels.max())
     if num_classes is None:
         num_classes = top + 1
         if num_classes < 2:
             raise DataError(f"{name}: classification needs at least 2 classes, found only label 0")
-    elif top >= num_classes:
-        raise DataError(
-            f"{name}: label {top} is out of range for a model with {num_classes} classes "
-            f"(labels 0..{num_classes - 1})"
-        )
     return labels, num_classes
+
+
+def _label_text(value: float) -> str:
+    return str(int(value)) if value.is_integer() and abs(value) < 1e21 else f"{value:g}"
 
 
 def regression_targets(y: np.ndarray) -> np.ndarray:
@@ -224,10 +273,28 @@ def split(
     return result[0], result[1], result[2]
 
 
-def standardizer(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and scale of the training features (scale 1 for a constant feature)."""
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
+def standardizer(
+    x: np.ndarray, name: str = "data", columns: tuple[str, ...] = ()
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and scale of the training features (scale 1 for a constant feature).
+
+    Raises:
+        DataError: a feature so large that its mean or its spread overflows float64 (beyond
+            about 1e154 the squares do); it would otherwise be silently zeroed.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = x.mean(axis=0)
+        scale = x.std(axis=0)
+    bad = ~(np.isfinite(mean) & np.isfinite(scale))
+    if bad.any():
+        column = int(np.flatnonzero(bad)[0])
+        label = repr(columns[column]) if column < len(columns) else f"{column} (from 0)"
+        largest = float(np.max(np.abs(x[:, column])))
+        raise DataError(
+            f"{name}: feature column {label} holds values up to {largest:.3g}; its standard "
+            f"deviation overflows float64, so it cannot be standardised; rescale that column "
+            f"(e.g. divide it by {largest:.0e})"
+        )
     return mean, np.where(scale > 0, scale, 1.0)
 
 

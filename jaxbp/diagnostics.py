@@ -1,4 +1,4 @@
-"""What the seeds warn about, measured on a Trace: vanishing or exploding gradients, saturated
+"""What the documents warn about, measured on a Trace: vanishing or exploding gradients, saturated
 activations and dead ReLUs, each with a plain-words warning.
 
 Per layer ``l``: the Frobenius norm of ``dL/dW_l``, its ratio to the layer above
@@ -28,8 +28,8 @@ PEAK_DERIVATIVE = {"sigmoid": 0.25, "tanh": 1.0, "softmax": 0.25}
 
 @dataclasses.dataclass(frozen=True)
 class LayerDiagnostics:
-    """One layer: ``ratio_to_above`` is ``None`` for the output layer or when the layer above has a
-    zero gradient; ``dead_units`` are 0-based ReLU unit indices dead on the whole batch."""
+    """One layer: ``ratio_to_above`` is ``None`` for the output layer, when the layer above has a
+    zero gradient or when either norm is not finite; ``dead_units`` are 0-based ReLU unit indices dead on the whole batch."""
 
     index: int
     activation: str
@@ -55,7 +55,9 @@ def diagnose(trace: Trace) -> Diagnostics:
         if derivative.ndim == 3:  # softmax Jacobian: its diagonal
             derivative = np.diagonal(derivative, axis1=1, axis2=2)
         above = norms[position + 1] if position + 1 < len(norms) else 0.0
-        ratio = norms[position] / above if above > 0 else None
+        # only finite norms have a meaningful ratio (inf or nan is reported as not finite below)
+        finite = np.isfinite(above) and np.isfinite(norms[position])
+        ratio = norms[position] / above if above > 0 and finite else None
         dead: tuple[int, ...] = ()
         if layer.activation == "relu":
             dead = tuple(int(j) for j in np.flatnonzero(np.all(layer.pre_activations <= 0, axis=0)))
@@ -95,7 +97,12 @@ def _warnings(trace: Trace, info: LayerDiagnostics) -> list[str]:
             f"{100 * info.derivative_max:.2g}% of the gradient to the layers below; they will learn "
             f"slowly (a vanishing gradient). Smaller weights or inputs bring it back to its slope."
         )
-    if info.ratio_to_above is not None and info.ratio_to_above < VANISHING_RATIO:
+    if info.ratio_to_above == 0:
+        warnings.append(
+            f"Vanishing gradient: the weight gradient of layer {n} is exactly zero while that of "
+            f"layer {n + 1} is not; layer {n} does not learn from this batch."
+        )
+    elif info.ratio_to_above is not None and info.ratio_to_above < VANISHING_RATIO:
         warnings.append(
             f"Vanishing gradient: the weight gradient of layer {n} is {1 / info.ratio_to_above:.3g} "
             f"times smaller than that of layer {n + 1} (norms {info.grad_norm:.3g} and "

@@ -21,6 +21,7 @@ from jaxbp._epochs import run_epochs
 from jaxbp._train_step import init_carry, make_train_step
 from jaxbp._types import Array, ArrayLike, Loss, Model, Params
 from jaxbp.mlp import MLP
+from jaxbp.train import check_lr_or_optimizer
 from jaxbp.updates import sgd_transformation
 
 
@@ -134,11 +135,11 @@ def fit_ensemble(
         where, model, loss, first, x, y, epochs=epochs, batch_size=batch_size, mesh=mesh, key=key
     )
     dtype = _run_checks.float_dtype(stacked_params)
+    check_lr_or_optimizer(where, lr, optimizer, "a number or one per model")
     if optimizer is None:
-        if lr is None:
-            raise ValueError(f"{where}: pass lr (a number or one per model), or an optimizer.")
         _checks.check_learning_rate(where, lr, allow_vector=True)
         _run_checks.check_learning_rate_for_run(where, lr, dtype, 0, 1)
+        assert lr is not None  # check_lr_or_optimizer refused it
         if jnp.ndim(lr) == 1 and jnp.shape(lr) != (num_models,):
             raise ValueError(
                 f"{where}: lr has shape {jnp.shape(lr)} but stacked_params holds {num_models} "
@@ -147,9 +148,6 @@ def fit_ensemble(
         lr = np.broadcast_to(np.asarray(lr, dtype), (num_models,))
         opt_state = None
     else:
-        _checks.check_optimizer(where, optimizer)
-        if lr is not None:
-            raise ValueError(f"{where}: an optimizer carries its own learning rate; pass lr=None.")
         lr = np.zeros(num_models, dtype)
         opt_state = jax.vmap(optimizer.init)(stacked_params)
     batch_sharding = None

@@ -228,10 +228,31 @@ class MLP:
 
 def forward(spec: MLP, params: Params, x: Array) -> Array:
     """The forward pass without validation (for use inside already-checked, traced code)."""
-    a = x
-    for layer, activation in zip(params, spec.activations, strict=True):
-        z = a @ layer["w"]
-        if "b" in layer:
-            z = z + layer["b"]
-        a = ACTIVATIONS[activation](z)
-    return a
+    return forward_layers(spec, params, x)[-1][3]
+
+
+def forward_layers(
+    spec: MLP,
+    params: Params,
+    x: Array,
+    dz: Sequence[Array] | None = None,
+    da: Sequence[Array] | None = None,
+) -> list[tuple[Array, Array, Array, Array]]:
+    """The forward pass, recorded: ``(a_{l-1}, a_{l-1} @ W_l, z_l, a_l)`` for every layer.
+
+    ``dz[l - 1]`` and ``da[l - 1]``, when given, are added to ``z_l`` and ``a_l``: zero
+    perturbations whose gradients are ``dL/dz_l`` and ``dL/da_l`` (see :mod:`jaxbp.autodiff`).
+    No validation: for already-checked, traced code.
+    """
+    layers, a = [], x
+    for index, (layer, activation) in enumerate(zip(params, spec.activations, strict=True)):
+        product = a @ layer["w"]
+        z = product + layer["b"] if "b" in layer else product
+        if dz is not None:
+            z = z + dz[index]
+        out = ACTIVATIONS[activation](z)
+        if da is not None:
+            out = out + da[index]
+        layers.append((a, product, z, out))
+        a = out
+    return layers

@@ -11,13 +11,19 @@ The file is one JSON object::
       "y": [[1]],                             # (batch, sizes[-1]) or (sizes[-1],)
       "loss": "half_se",                      # a name in jaxbp.LOSSES
       "lr": 0.05,                             # SGD learning rate > 0
-      "units": ["i", "h", "o"],               # optional: one letter per layer, the seeds' notation
-      "name": "my network"                    # optional title
+      "units": ["i", "h", "o"],               # optional: one letter per layer, the documents' notation
+      "name": "my network",                   # optional title
+      "frozen": ["b1", "b2"]                  # optional: parameters that take no update
     }
 
 ``params[l - 1]`` is ``{"w": (fan_in, fan_out), "b": (fan_out,)}``, the layout of ``MLP.init``.
 Every problem raises :class:`NetworkFileError` with the file name, the key, what was expected and
 what came, before anything is computed.
+
+``jaxbp explain`` prints every number of the step, so a network file is limited to what is worth
+printing: at most ``MAX_UNITS`` units per layer, ``MAX_LAYERS`` layers and ``MAX_EXAMPLES``
+examples, in a file of at most ``MAX_BYTES`` nested at most ``MAX_NESTING`` deep (a network file
+needs 5); each limit is checked before the part it guards is read.
 """
 
 from __future__ import annotations
@@ -26,14 +32,17 @@ import dataclasses
 import difflib
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from jaxbp import _checks
+from jaxbp._read import read_bounded
 from jaxbp.losses import LOSSES
 from jaxbp.mlp import MLP
+from jaxbp.trace import UNIT_NAME, check_frozen
 from jaxbp.worked import WorkedExample
 
 REQUIRED = {
@@ -45,7 +54,13 @@ REQUIRED = {
     "loss": 'a loss name, e.g. "half_se"',
     "lr": "the SGD learning rate, e.g. 0.1",
 }
-OPTIONAL = ("bias", "units", "name")
+OPTIONAL = ("bias", "units", "name", "frozen")
+MAX_BYTES = 1_000_000
+MAX_NESTING = 8
+MAX_UNITS = 16
+MAX_LAYERS = 6
+MAX_EXAMPLES = 16
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
 class NetworkFileError(ValueError):
@@ -64,6 +79,7 @@ class NetworkFile:
     loss: str
     learning_rate: float
     units: tuple[str, ...] | None
+    frozen: tuple[str, ...] = ()
 
 
 def load(path: str | Path) -> NetworkFile:
@@ -73,16 +89,38 @@ def load(path: str | Path) -> NetworkFile:
         NetworkFileError: on a missing file, invalid JSON, or any problem :func:`parse` finds.
     """
     path = Path(path)
+    raw = read_bounded(path, MAX_BYTES, NetworkFileError, "network file")
+    if len(raw) > MAX_BYTES:
+        raise NetworkFileError(
+            f"{path} is larger than {MAX_BYTES:,} bytes; a network file for jaxbp explain holds "
+            f"at most {MAX_UNITS} units per layer."
+        )
     try:
-        text = path.read_text()
-    except OSError as error:
-        raise NetworkFileError(f"cannot read network file {path}: {error.strerror}.") from None
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise NetworkFileError(
+            f"{path} is not a UTF-8 text file; a network file is JSON text "
+            "(write one with jaxbp explain EXAMPLE --write-network FILE.json)."
+        ) from None
+    depth = _nesting(text)
+    if depth > MAX_NESTING:
+        raise NetworkFileError(
+            f"{path}: brackets nested {depth} deep; a network file needs 5 at most "
+            f"(limit {MAX_NESTING})."
+        )
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as error:
         raise NetworkFileError(
             f"{path} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
         ) from None
+    except ValueError as error:  # a duplicate key, or an integer of thousands of digits
+        reason = (
+            str(error)
+            if str(error).startswith("the key")
+            else ("a number too long to read (over 4300 digits); write numbers like 0.1.")
+        )
+        raise NetworkFileError(f"{path}: {reason}") from None
     return parse(data, where=str(path))
 
 
@@ -96,7 +134,7 @@ def parse(data: Any, where: str = "network") -> NetworkFile:
             close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.5)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise NetworkFileError(
-                f"{where}: unknown key {key!r}{hint}; valid keys are {', '.join(valid)}."
+                f"{where}: unknown key {_short(key)}{hint}; valid keys are {', '.join(valid)}."
             )
     for key, meaning in REQUIRED.items():
         if key not in data:
@@ -105,14 +143,23 @@ def parse(data: Any, where: str = "network") -> NetworkFile:
                 f"{', '.join(REQUIRED)}."
             )
     spec = _spec(data, where)
+    for key in ("x", "y"):
+        if isinstance(data[key], list) and len(data[key]) > MAX_EXAMPLES:
+            raise NetworkFileError(
+                f"{where}: {key} holds {len(data[key])} examples; jaxbp explain prints every "
+                f"number of the step for at most {MAX_EXAMPLES} examples."
+            )
     params = _params(data["params"], spec, where)
     try:
         x = _checks.check_input(where, spec, _numeric(data["x"], "x", where))
         y = _checks.check_target(where, spec, x, _numeric(data["y"], "y", where))
         loss = _checks.check_name(where, "loss", data["loss"], LOSSES)
         if isinstance(data["lr"], bool) or not isinstance(data["lr"], int | float):
-            raise NetworkFileError(f"{where}: lr must be a number like 0.1, got {data['lr']!r}.")
+            raise NetworkFileError(
+                f"{where}: lr must be a number like 0.1, got {_short(data['lr'])}."
+            )
         _checks.check_learning_rate(where, data["lr"])
+        frozen = check_frozen(where, spec, _names(data.get("frozen", []), "frozen", where))
     except (ValueError, TypeError) as error:
         raise NetworkFileError(str(error)) from None
     return NetworkFile(
@@ -124,7 +171,36 @@ def parse(data: Any, where: str = "network") -> NetworkFile:
         loss=loss,
         learning_rate=float(data["lr"]),
         units=_units(data.get("units"), spec, where),
+        frozen=frozen,
     )
+
+
+def _names(value: Any, key: str, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise NetworkFileError(
+            f'{where}: {key} must be a list of parameter names like ["b1", "b2"], got {_short(value)}.'
+        )
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise ValueError(f"the key {_short(key)} appears twice in one object; keep one.")
+    return dict(pairs)
+
+
+def _nesting(text: str) -> int:
+    """The deepest nesting of ``[`` and ``{`` outside JSON strings, without recursion."""
+    depth = deepest = 0
+    for char in _STRING.sub('""', text):
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 def _kind(value: Any) -> str:
@@ -139,20 +215,35 @@ def _spec(data: dict[str, Any], where: str) -> MLP:
         isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes
     ):
         raise NetworkFileError(
-            f"{where}: sizes must be a list of positive integers like [2, 2, 1], got {sizes!r}."
+            f"{where}: sizes must be a list of positive integers like [2, 2, 1], got {_short(sizes)}."
         )
     if not isinstance(activations, list) or not all(isinstance(a, str) for a in activations):
         raise NetworkFileError(
             f'{where}: activations must be a list of names like ["relu", "linear"], '
-            f"got {activations!r}."
+            f"got {_short(activations)}."
+        )
+    if len(sizes) - 1 > MAX_LAYERS or max(sizes, default=0) > MAX_UNITS:
+        raise NetworkFileError(
+            f"{where}: sizes {_short(sizes)} is larger than jaxbp explain prints: at most "
+            f"{MAX_UNITS} units per layer and {MAX_LAYERS} layers (every number of the step is "
+            "shown); train larger networks with jaxbp train."
         )
     bias = data.get("bias", True)
     if isinstance(bias, list):
         bias = tuple(bias)
+    elif not isinstance(bias, bool):
+        raise NetworkFileError(
+            f"{where}: bias must be true, false or one of them per layer, got {_short(bias)}."
+        )
     try:
         return MLP(sizes=tuple(sizes), activations=tuple(activations), bias=bias)
     except (ValueError, TypeError) as error:
         raise NetworkFileError(f"{where}: {str(error).removeprefix('MLP: ')}") from None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _numeric(value: Any, name: str, where: str) -> np.ndarray:
@@ -163,7 +254,7 @@ def _numeric(value: Any, name: str, where: str) -> np.ndarray:
             for index, entry in enumerate(item):
                 walk(entry, f"{path}[{index}]")
         elif isinstance(item, bool) or not isinstance(item, int | float):
-            raise NetworkFileError(f"{where}: {path} is {item!r}, not a number.")
+            raise NetworkFileError(f"{where}: {path} is {_short(item)}, not a number.")
         elif not math.isfinite(item):
             raise NetworkFileError(f"{where}: {path} is {item!r}; use finite numbers.")
 
@@ -208,11 +299,12 @@ def _units(value: Any, spec: MLP, where: str) -> tuple[str, ...] | None:
     if (
         not isinstance(value, list)
         or len(value) != len(spec.sizes)
-        or not all(isinstance(u, str) and u for u in value)
+        or not all(isinstance(u, str) and UNIT_NAME.fullmatch(u) for u in value)
     ):
         raise NetworkFileError(
             f"{where}: units must be a list of {len(spec.sizes)} names (one per layer of units, "
-            f'input first, e.g. ["i", "h", "o"]), got {value!r}.'
+            f'input first, e.g. ["i", "h", "o"]; a letter and up to 7 letters, digits or _), '
+            f"got {_short(value)}."
         )
     return tuple(value)
 

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxbp import _files, checkpoint, config, data
+from jaxbp import build, checkpoint, config, data, metrics, run_folder
 from jaxbp._types import Array, Params
 from jaxbp.mlp import MLP
 
@@ -48,20 +48,27 @@ class Prepared:
 
 
 def prepare(flags: dict[str, str | None], out: str | None, resume: str | None) -> Prepared:
-    """Validate and build a run from command-line strings (see ``jaxbp train --help``)."""
+    """Validate and build a run from command-line strings (see ``jaxbp train --help``).
+
+    Writes nothing; the caller claims the output folder (:func:`jaxbp.run_folder.claim`) next.
+    """
     saved = path = None
     if resume is None:
         cfg = config.parse(flags)
-        out_dir = Path(out or f"runs/{Path(cfg.data).stem}")
+        out_dir = Path(out) if out is not None else run_folder.default_for(cfg.data)
         if checkpoint.list_checkpoints(out_dir):
             raise config.ConfigError(
                 f"{out_dir} already holds a run; continue it with --resume {out_dir}, "
                 f"or pass a new --out"
             )
+        run_folder.check(out_dir)
     else:
         path = checkpoint.resolve(resume)
         saved = checkpoint.load(path)
-        base = config.TrainConfig.from_json(saved.config)
+        try:
+            base = config.TrainConfig.from_json(saved.config)
+        except config.ConfigError as error:
+            raise checkpoint.CheckpointError(f"{path}: {error}") from None
         cfg = config.parse(flags, base)
         _refuse_changes(path, base, cfg)
         out_dir = path.parent
@@ -85,22 +92,19 @@ def prepare(flags: dict[str, str | None], out: str | None, resume: str | None) -
 
     dataset = data.load_digits() if cfg.data == "digits" else data.load_file(cfg.data, cfg.target)
     classification = cfg.task == "classification"
-    if saved is not None and dataset.x.shape[1] != saved.spec.sizes[0]:
+    if saved is not None and saved.spec is not None and dataset.x.shape[1] != saved.spec.sizes[0]:
         raise data.DataError(
             f"{dataset.name} has {dataset.x.shape[1]} features but the resumed model takes "
             f"{saved.spec.sizes[0]}; resume with data of the same columns"
         )
     if classification:
-        outputs = saved.spec.sizes[-1] if saved is not None else cfg.classes
+        outputs = saved.spec.sizes[-1] if saved is not None and saved.spec else cfg.classes
         targets, outputs = data.check_labels(dataset.name, dataset.y, outputs)
     else:
         targets = data.regression_targets(dataset.y)
         outputs = targets.shape[1]
-        if cfg.loss == "binary_cross_entropy" and ((targets < 0) | (targets > 1)).any():
-            raise data.DataError(
-                f"{dataset.name}: --loss binary_cross_entropy needs targets in [0, 1], found "
-                f"{targets.min():g}..{targets.max():g}; use --loss mse"
-            )
+        _check_targets(dataset.name, cfg, targets)
+    config.check_size(cfg, dataset.x.shape[1], outputs)
     train, val, test = data.split(
         dataset.x,
         targets,
@@ -109,46 +113,117 @@ def prepare(flags: dict[str, str | None], out: str | None, resume: str | None) -
         test_fraction=cfg.test_fraction,
         stratify=classification,
     )
+    mean, scale = data.standardizer(train.x, dataset.name, dataset.columns)
     if cfg.batch_size is not None and cfg.batch_size > len(train.x):
         raise config.ConfigError(
             f"--batch-size {cfg.batch_size} is larger than the {len(train.x)} training examples; "
             f"pass at most {len(train.x)}, or 'full'"
         )
-    mean, scale = data.standardizer(train.x)
+    steps = 1 if cfg.batch_size is None else len(train.x) // cfg.batch_size
+    config.check_steps(cfg, steps)
     dtype = jnp.dtype(cfg.dtype)
 
     def device(part: data.Split) -> tuple[Array, Array]:
         y = data.one_hot(part.y, outputs) if classification else part.y
         return jnp.asarray((part.x - mean) / scale, dtype), jnp.asarray(y, dtype)
 
-    spec = config.build_spec(cfg, dataset.x.shape[1], outputs)
-    steps = 1 if cfg.batch_size is None else len(train.x) // cfg.batch_size
-    lr, optimizer = config.build_optimizer(cfg, steps)
+    spec = build.build_spec(cfg, dataset.x.shape[1], outputs)
+    lr, optimizer = build.build_optimizer(cfg, steps)
     init_key, shuffle_key = jax.random.split(jax.random.key(cfg.seed))
     params = spec.init(init_key, dtype)
     opt_state = None if optimizer is None else optimizer.init(params)
     fingerprint = data.fingerprint(dataset.x, dataset.y)
     if saved is None:
         epoch = step = 0
-        metrics: dict[str, Any] = {}
+        history: dict[str, Any] = {}
     else:
         assert path is not None
-        checkpoint.check_compatible(path, saved, spec, params)
-        params = jax.tree.map(jnp.asarray, saved.params)
-        if optimizer is not None:
-            opt_state = checkpoint.restore_opt_state(path, saved, opt_state)
+        params, opt_state = _restore(path, saved, cfg, spec, params, opt_state, steps, mean.shape)
         shuffle_key = jax.random.wrap_key_data(jnp.asarray(saved.key))
-        epoch, step, metrics = saved.epoch, saved.step, saved.metrics
-        if metrics.get("data_sha256") != fingerprint:
-            metrics["data_changed_at_epoch"] = epoch
-    problem = _files.writable_directory_problem(out_dir)  # last: a failed check leaves no folder
-    if problem:
-        raise config.ConfigError(f"cannot write to output directory {out_dir} ({problem})")
+        epoch, step, history = saved.epoch, saved.step, saved.metrics
+        if history.get("data_sha256") != fingerprint:
+            history["data_changed_at_epoch"] = epoch
     return Prepared(
-        cfg, out_dir, spec, dataset.name, fingerprint, mean, scale,
-        device(train), device(val), device(test), steps, lr, optimizer,
-        params, opt_state, shuffle_key, epoch, step, metrics,
-    )  # fmt: skip
+        cfg,
+        out_dir,
+        spec,
+        dataset.name,
+        fingerprint,
+        mean,
+        scale,
+        device(train),
+        device(val),
+        device(test),
+        steps,
+        lr,
+        optimizer,
+        params,
+        opt_state,
+        shuffle_key,
+        epoch,
+        step,
+        history,
+    )
+
+
+def _check_targets(name: str, cfg: config.TrainConfig, targets: np.ndarray) -> None:
+    largest = float(np.max(np.abs(targets))) if targets.size else 0.0
+    if largest > float(np.finfo(np.dtype(cfg.dtype)).max) / 4:
+        raise data.DataError(
+            f"{name}: a target of size {largest:.3g} does not fit --dtype {cfg.dtype} (its "
+            f"losses would overflow); rescale the targets"
+        )
+    if cfg.loss == "binary_cross_entropy" and ((targets < 0) | (targets > 1)).any():
+        raise data.DataError(
+            f"{name}: --loss binary_cross_entropy needs targets in [0, 1], found "
+            f"{targets.min():g}..{targets.max():g}; use --loss mse"
+        )
+
+
+def _restore(
+    path: Path,
+    saved: checkpoint.Checkpoint,
+    cfg: config.TrainConfig,
+    spec: MLP,
+    params: Params,
+    opt_state: Any,
+    steps: int,
+    features: tuple[int, ...],
+) -> tuple[Params, Any]:
+    """The checkpoint's params and optimizer state in the fresh model's trees, every field checked."""
+    checkpoint.check_spec(path, saved, spec)
+    restored = checkpoint.load(path, params=params, opt_state=opt_state)
+    if saved.step != saved.epoch * steps:
+        raise checkpoint.CheckpointError(
+            f"{path}: step {saved.step} does not match epoch {saved.epoch} at {steps} steps "
+            f"per epoch"
+        )
+    for name in ("mean", "scale"):
+        array = saved.arrays.get(name)
+        if array is None or array.shape != features:
+            raise checkpoint.CheckpointError(f"{path}: the feature {name} is missing or misshapen")
+    if not (saved.arrays["scale"] > 0).all():
+        raise checkpoint.CheckpointError(f"{path}: the feature scale holds values <= 0")
+    for key in metrics.EPOCH_KEYS:
+        values = saved.metrics.get(key)
+        if (
+            not isinstance(values, list)
+            or len(values) != saved.epoch
+            or not all(
+                value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+                for value in values
+            )
+        ):
+            raise checkpoint.CheckpointError(
+                f"{path}: metrics {key!r} is not a list of {saved.epoch} numbers"
+            )
+    for key in ("train_seconds", "wall_seconds"):
+        value = saved.metrics.get(key, 0.0)
+        if not isinstance(value, int | float) or isinstance(value, bool) or not value >= 0:
+            raise checkpoint.CheckpointError(f"{path}: metrics {key!r} is not a number >= 0")
+    return jax.tree.map(jnp.asarray, restored.params), (
+        None if opt_state is None else jax.tree.map(jnp.asarray, restored.opt_state)
+    )
 
 
 def _refuse_changes(path: Path, saved: config.TrainConfig, asked: config.TrainConfig) -> None:

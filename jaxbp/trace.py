@@ -1,7 +1,7 @@
 """The worked example of one SGD step as data: ``explain(...) -> Trace``, and back and forth to JSON.
 
 Every number of a :class:`Trace` comes from the manual chain rule (:mod:`jaxbp.manual`, NumPy
-float64). Each one is then recomputed by JAX (:func:`jaxbp.inspect.layer_quantities`, which takes
+float64). Each one is then recomputed by JAX (:func:`jaxbp.autodiff.layer_quantities`, which takes
 ``jax.grad`` through the network, in float64) and the largest absolute difference is stored in a
 :class:`Check`; the trace is *verified* when every difference is within float64 round-off
 (``|manual - jax| <= ATOL + RTOL * max|manual|``). Layers are numbered ``l = 1..L``, as the seed
@@ -11,13 +11,17 @@ documents number them; ``layers[l - 1]`` holds layer ``l``::
     dL/dz_l = dL/da_l * f_l'(z_l)   (softmax: J_l^T dL/da_l)          # backward
     dL/dW_l = a_{l-1}^T @ dL/dz_l,  dL/db_l = sum_batch dL/dz_l,  dL/da_{l-1} = dL/dz_l @ W_l^T
     W_l' = W_l - lr * dL/dW_l,      b_l' = b_l - lr * dL/db_l         # the SGD update
+
+A parameter named in ``frozen`` (``"b1"``, ``"W2"``, ...) takes no update: ``b1' = b1``, and the
+forward pass after the update and every later step use it unchanged.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,6 +33,7 @@ from jaxbp.mlp import MLP
 from jaxbp.steps import check_batch
 
 _HIDDEN_LETTERS = "jklmnpqrstuvwxyz"
+UNIT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,7}")
 
 
 @dataclasses.dataclass
@@ -73,13 +78,14 @@ class Trace:
     Attributes:
         sizes, activations, bias: the architecture (``bias`` one bool per layer).
         loss_name: a name in ``jaxbp.LOSSES``; learning_rate: the SGD step size.
-        units: one letter per layer of units, input first (``("i", "j", "k", "o")``): the seeds'
+        units: one letter per layer of units, input first (``("i", "j", "k", "o")``): the documents'
             notation, unit ``j`` of layer ``l`` is ``units[l] + str(j)``.
         x, y: the batch, ``(B, sizes[0])`` and ``(B, sizes[-1])``.
         loss: the batch-mean loss before the update; loss_after: after it.
         layers: ``layers[l - 1]`` is layer ``l``.
         checks: manual chain rule against JAX, one per quantity.
         history: the loss before each of ``steps`` SGD steps and after the last one.
+        frozen: the parameters that take no update (``("b1", "b2")``), in jaxbp's names.
     """
 
     sizes: tuple[int, ...]
@@ -95,6 +101,7 @@ class Trace:
     layers: list[LayerTrace]
     checks: list[Check]
     history: list[float]
+    frozen: tuple[str, ...] = ()
 
     @property
     def verified(self) -> bool:
@@ -107,7 +114,7 @@ class Trace:
 
     def names(self) -> dict[str, Any]:
         """The quantities under the names of :mod:`jaxbp.worked._records` (``z1``, ``dW2``, ...)."""
-        names: dict[str, Any] = {"np": np, "x": self.x, "y": self.y, "a0": self.x}
+        names: dict[str, Any] = {"x": self.x, "y": self.y, "a0": self.x}
         names |= {
             "loss": self.loss,
             "loss_new": self.loss_after,
@@ -148,8 +155,8 @@ class Trace:
     def from_dict(cls, data: dict[str, Any]) -> Trace:
         """The inverse of :meth:`to_dict`."""
         fields = dict(data)
-        for key in ("sizes", "activations", "bias", "units"):
-            fields[key] = tuple(fields[key])
+        for key in ("sizes", "activations", "bias", "units", "frozen"):
+            fields[key] = tuple(fields.get(key, ()))
         fields["x"], fields["y"] = _array(fields["x"]), _array(fields["y"])
         layers = []
         for layer in fields["layers"]:
@@ -197,7 +204,7 @@ def _array(value: Any) -> np.ndarray | None:
 
 
 def default_units(num_layers: int) -> tuple[str, ...]:
-    """The seeds' unit letters: ``i`` for the input, ``o`` for the output, ``h`` for a single hidden
+    """The documents' unit letters: ``i`` for the input, ``o`` for the output, ``h`` for a single hidden
     layer, ``j, k, l, ...`` for several (``("i", "j", "k", "o")`` as in documents 000/002/004)."""
     hidden = num_layers - 1
     letters = ("h",) if hidden == 1 else tuple(_HIDDEN_LETTERS[:hidden])
@@ -216,6 +223,8 @@ def explain(
     *,
     steps: int = 1,
     units: Sequence[str] | None = None,
+    frozen: Sequence[str] = (),
+    on_step: Callable[[int, float], None] | None = None,
 ) -> Trace:
     """One SGD step computed by the manual chain rule, every quantity checked against ``jax.grad``.
 
@@ -228,7 +237,10 @@ def explain(
         y: float array ``(batch, sizes[-1])`` or ``(sizes[-1],)``.
         lr: the SGD learning rate, finite and > 0.
         steps: how many SGD steps ``history`` records (the trace details the first).
-        units: one name per layer of units for the seeds' notation; default :func:`default_units`.
+        units: one name per layer of units for the documents' notation; default :func:`default_units`.
+        frozen: parameters that take no update, named ``"W1"``, ``"b2"``, ... (layer ``l`` from 1).
+        on_step: called as ``on_step(step, loss)`` after each of the ``steps`` SGD steps (a
+            progress display for long runs).
 
     Returns:
         A :class:`Trace`.
@@ -241,20 +253,23 @@ def explain(
     _checks.check_learning_rate(where, lr)
     steps = _checks.check_positive_int(where, "steps", steps)
     units = default_units(spec.num_layers) if units is None else tuple(units)
-    if len(units) != len(spec.sizes) or not all(isinstance(u, str) and u for u in units):
+    if len(units) != len(spec.sizes) or not all(
+        isinstance(u, str) and UNIT_NAME.fullmatch(u) for u in units
+    ):
         raise ValueError(
-            f"{where}: units needs one non-empty name per layer of units ({len(spec.sizes)}), "
-            f"got {units!r}."
+            f"{where}: units needs one name per layer of units ({len(spec.sizes)}), each a letter "
+            f"and up to 7 letters, digits or _ (e.g. i, h, o), got {str(units)[:80]}."
         )
+    frozen = check_frozen(where, spec, frozen)
     params64 = [{k: np.asarray(v, np.float64) for k, v in layer.items()} for layer in params]
     x64, y64 = np.atleast_2d(np.asarray(x, np.float64)), np.atleast_2d(np.asarray(y, np.float64))
     # inf/nan (e.g. cross-entropy of a linear output) stay in the trace for the diagnostics to name
     with np.errstate(all="ignore"):
         record = manual.backward(spec, loss, params64, x64, y64)
-        new_params = manual.sgd(params64, record.grads, float(lr))
+        new_params = sgd_step(params64, record.grads, float(lr), frozen)
         after = manual.forward(spec, new_params, x64)
         loss_after = manual.loss_value(loss, after.activations[-1], y64)
-        history = _history(spec, loss, params64, x64, y64, float(lr), steps)
+        history = _history(spec, loss, params64, x64, y64, float(lr), steps, frozen, on_step)
     layers = [
         _layer(spec, index, params64, new_params, record, after) for index in range(spec.num_layers)
     ]
@@ -272,7 +287,43 @@ def explain(
         layers=layers,
         checks=jax_checks(spec, loss, params64, x64, y64, record),
         history=history,
+        frozen=frozen,
     )
+
+
+def check_frozen(where: str, spec: MLP, frozen: Sequence[str]) -> tuple[str, ...]:
+    """``frozen`` as a tuple of parameter names of ``spec`` (``"W1"``, ``"b2"``, ...).
+
+    Raises:
+        ValueError, TypeError: on a name that is not a parameter of ``spec``.
+    """
+    if isinstance(frozen, str) or not all(isinstance(name, str) for name in frozen):
+        raise TypeError(
+            f'{where}: frozen must be a list of names like ["b1", "b2"], got {str(frozen)[:60]}.'
+        )
+    valid = [f"W{n}" for n in range(1, spec.num_layers + 1)]
+    valid += [f"b{n}" for n, has in enumerate(spec.layer_bias, start=1) if has]
+    for name in frozen:
+        if name not in valid:
+            raise ValueError(
+                f"{where}: frozen names {name[:40]!r}, which is not a parameter of this network; "
+                f"its parameters are {', '.join(valid)}."
+            )
+    return tuple(dict.fromkeys(frozen))
+
+
+def sgd_step(
+    params: list[dict[str, np.ndarray]],
+    grads: list[dict[str, np.ndarray]],
+    lr: float,
+    frozen: Sequence[str] = (),
+) -> list[dict[str, np.ndarray]]:
+    """``manual.sgd``, then every parameter named in ``frozen`` put back to its old value."""
+    new_params = manual.sgd(params, grads, lr)
+    for name in frozen:
+        layer, key = int(name[1:]) - 1, name[0].lower()
+        new_params[layer][key] = params[layer][key]
+    return new_params
 
 
 def _layer(
@@ -315,11 +366,15 @@ def _history(
     y: np.ndarray,
     lr: float,
     steps: int,
+    frozen: tuple[str, ...],
+    on_step: Callable[[int, float], None] | None,
 ) -> list[float]:
     history = []
-    for _ in range(steps):
+    for step in range(1, steps + 1):
         value, grads = manual.backprop(spec, loss, params, x, y)
         history.append(value)
-        params = manual.sgd(params, grads, lr)
+        params = sgd_step(params, grads, lr, frozen)
+        if on_step is not None:
+            on_step(step, value)
     history.append(manual.loss_value(loss, manual.forward(spec, params, x).activations[-1], y))
     return history

@@ -192,10 +192,9 @@ def fit(
     )  # fmt: skip
     dtype = _run_checks.float_dtype(params)
     steps = _run_checks.batches_per_epoch(where, x.shape[0], batch_size)
+    check_lr_or_optimizer(where, lr, optimizer, "a number or an optax schedule")
     schedule = None
     if optimizer is None:
-        if lr is None:
-            raise ValueError(f"{where}: pass lr (a number or an optax schedule), or an optimizer.")
         _checks.check_learning_rate(where, lr)
         _run_checks.check_learning_rate_for_run(
             where, lr, dtype, start_epoch * steps, epochs * steps
@@ -203,12 +202,6 @@ def fit(
         if callable(lr):
             schedule, lr = lr, 0.0
     else:
-        _checks.check_optimizer(where, optimizer)
-        if lr is not None:
-            raise ValueError(
-                f"{where}: an optimizer carries its own learning rate; pass lr=None, "
-                f"e.g. optimizer=optax.sgd(0.1) or optax.sgd(optax.cosine_decay_schedule(...))."
-            )
         lr = 0.0
         if opt_state is None:
             opt_state = optimizer.init(params)
@@ -243,6 +236,21 @@ def fit(
     if stop_on_nonfinite:
         history.update(guard_report(carry, _checks.leaf_paths(params)))
     return carry.params, history
+
+
+def check_lr_or_optimizer(where: str, lr: Any, optimizer: Any, lr_forms: str) -> None:
+    """Exactly one of ``lr`` (the hand-written SGD's; ``lr_forms`` says what it may be) and
+    ``optimizer`` (checked to be an optax ``GradientTransformation``)."""
+    if optimizer is None:
+        if lr is None:
+            raise ValueError(f"{where}: pass lr ({lr_forms}), or an optimizer.")
+        return
+    _checks.check_optimizer(where, optimizer)
+    if lr is not None:
+        raise ValueError(
+            f"{where}: an optimizer carries its own learning rate; pass lr=None, "
+            f"e.g. optimizer=optax.sgd(0.1) or optax.sgd(optax.cosine_decay_schedule(...))."
+        )
 
 
 def _check_reference(where: str, reference_loss: Any) -> np.ndarray:

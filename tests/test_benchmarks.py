@@ -10,16 +10,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks import ensemble, mlp, run, seed
+from benchmarks import ensemble, mlp, run, tiny_network_steps
 from benchmarks._harness import Timing, check_same_params, installed
 from benchmarks.report import Workload, targets
 
 
 def test_smoke_benchmark_contenders_compute_the_same_parameters() -> None:
-    # The checks `python benchmarks/run.py --quick --check-only` runs, on the seed network, the
+    # The checks `python benchmarks/run.py --quick --check-only` runs, on the 1-4-2-1 network, the
     # small MLP and one ensemble (the large MLP's check is the same code on bigger arrays).
-    contenders = seed.contenders(fused_steps=10, loop_steps=10)
-    seed.check(contenders)
+    contenders = tiny_network_steps.contenders(fused_steps=10, loop_steps=10)
+    tiny_network_steps.check(contenders)
     names = {c.name for c in contenders}
     expected = {"jaxbp.fit", "raw lax.scan", "jit step, Python loop", "NumPy chain rule (float64)"}
     assert expected <= names
@@ -58,4 +58,4 @@ def test_targets_compare_fit_with_the_raw_loop_as_a_speed_ratio() -> None:
     matmul = Workload("matmul", "FLOP", ["m"], {"m": _timing("m", 1e-11)}, {})
     rows = {key: (measured, met) for key, _, measured, _, met in targets([seed, matmul])}
     assert rows["overhead"] == (0.5, False)  # fit takes twice the raw loop's time
-    assert rows["seed-vs-loops"] == (pytest.approx(5e4), True)
+    assert rows["tiny-vs-loops"] == (pytest.approx(5e4), True)

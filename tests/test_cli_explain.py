@@ -63,7 +63,7 @@ def test_compare_published_marks_exactly_the_wrong_numbers(example, capsys) -> N
             record.symbol,
         )
         assert row["published"] == record.text
-        assert row["computed"] == pytest.approx(worked.evaluate(record, names), abs=1e-12)
+        assert row["computed"] == pytest.approx(worked.exact_value(record, names), abs=1e-12)
         assert row["matches"] == (record.erratum is None)
         if record.erratum is not None:
             assert row["explanation"] == record.erratum
@@ -318,3 +318,193 @@ def test_compare_published_shows_small_updates_to_six_digits(capsys) -> None:
     assert "| b2 − 0.25 db2 | `[1.00031 1.00042]` |" in out
     code, out, _ = run(capsys, "relu-sigmoid-linear", "--format", "markdown")
     assert "| b2 − 0.25 db2 | `[1 1]` |" in out
+
+
+# --- hostile input: one line, exit 2, nothing computed or written -------------------------------
+def _one_error_line(capsys, *argv: str) -> str:
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, ""), err
+    assert err.startswith("jaxbp explain: error: ") and err.count("\n") == 1, err
+    return err
+
+
+def test_deep_nesting_is_refused_without_recursion(tmp_path, capsys) -> None:
+    path = tmp_path / "nested.json"
+    path.write_text("[" * 100_000)
+    err = _one_error_line(capsys, "--network", str(path))
+    assert f"{path}: brackets nested 100000 deep; a network file needs 5 at most" in err
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(tmp_path, capsys) -> None:
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(USER_NETWORK | {"name": '[[[[[[[[[[[[ \\" {{{{{{{{{{'}))
+    code, _, err = run(capsys, "--network", str(path), "--format", "json")
+    assert (code, err) == (0, "")
+
+
+def test_a_binary_file_is_refused_by_name(tmp_path, capsys) -> None:
+    path = tmp_path / "picture.json"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe")
+    err = _one_error_line(capsys, "--network", str(path))
+    assert f"{path} is not a UTF-8 text file" in err
+
+
+def test_a_folder_as_network_is_refused(tmp_path, capsys) -> None:
+    assert f"{tmp_path} is a folder" in _one_error_line(capsys, "--network", str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"sizes": [3000, 3000, 2]},
+            "sizes [3000, 3000, 2] is larger than jaxbp explain prints: at most 16 units per layer and 6 layers",
+        ),
+        (
+            {"sizes": [3, *[4] * 7, 2], "activations": ["tanh"] * 7 + ["sigmoid"]},
+            "at most 16 units per layer and 6 layers",
+        ),
+        (
+            {"x": [[1.0, 2.0, -1.0]] * 17, "y": [[1.0, 0.0]] * 17},
+            "x holds 17 examples; jaxbp explain prints every number of the step for at most 16",
+        ),
+    ],
+    ids=["units", "layers", "examples"],
+)
+def test_networks_beyond_the_printing_limits_are_refused_before_reading_params(
+    change, message, tmp_path, capsys
+) -> None:
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(USER_NETWORK | change | {"params": "not read"}))
+    assert message in _one_error_line(capsys, "--network", str(path))
+
+
+def test_a_file_over_the_size_limit_is_refused(tmp_path, capsys) -> None:
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(USER_NETWORK | {"name": "x" * 1_000_001}))
+    assert "is larger than 1,000,000 bytes" in _one_error_line(capsys, "--network", str(path))
+
+
+def test_huge_weights_are_explained_with_a_warning_not_a_traceback(tmp_path, capsys) -> None:
+    network = {
+        "sizes": [1, 1, 1], "activations": ["sigmoid", "linear"],
+        "params": [{"w": [[1e308]], "b": [0.0]}, {"w": [[0.5]], "b": [0.0]}],
+        "x": [[1.0]], "y": [[0.0]], "loss": "half_se", "lr": 0.1,
+    }  # fmt: skip
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(network))
+    code, out, err = run(capsys, "--network", str(path), "--format", "markdown")
+    assert code == 0 and "Traceback" not in err
+    assert "the weight gradient of layer 1 is exactly zero" in out
+
+
+@pytest.mark.parametrize(
+    ("flag", "name", "message"),
+    [
+        (
+            "--plot",
+            "loss.txt",
+            "--plot {p}: the file name must end in .png, .pdf, .svg, got '.txt'.",
+        ),
+        ("--plot", "", "--plot {p} is a folder; give a file name inside it."),
+        ("--plot", "missing/loss.png", "--plot {p}: the folder {parent} does not exist."),
+        ("--write-network", "", "--write-network {p} is a folder; give a file name inside it."),
+        ("--write-network", "start.txt", "--write-network {p}: the file name must end in .json"),
+    ],
+    ids=["plot-suffix", "plot-folder", "plot-no-parent", "write-folder", "write-suffix"],
+)
+def test_output_paths_are_checked_before_anything_is_computed(
+    flag, name, message, tmp_path, capsys
+) -> None:
+    target = tmp_path / name if name else tmp_path
+    argv = ["relu-2-2-1", flag, str(target)] + (["--steps", "3"] if flag == "--plot" else [])
+    err = _one_error_line(capsys, *argv)
+    assert message.format(p=target, parent=target.parent) in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing written anywhere
+
+
+def test_written_files_are_named_on_stderr(tmp_path, capsys) -> None:
+    pytest.importorskip("matplotlib")
+    png, start = tmp_path / "loss.png", tmp_path / "start.json"
+    code, _, err = run(capsys, "relu-2-2-1", "--steps", "3", "--plot", str(png))
+    assert code == 0 and err == f"wrote {png}: the loss over 3 SGD steps\n"
+    code, _, err = run(capsys, "relu-2-2-1", "--write-network", str(start))
+    assert code == 0 and err == f"wrote {start}: the network file of relu-2-2-1\n"
+    assert json.loads(start.read_text())["sizes"] == [2, 2, 1]
+
+
+def test_the_plot_title_wraps_instead_of_being_cut() -> None:
+    from jaxbp.render.plot import TITLE_WIDTH, wrap_title
+
+    title = "relu-sigmoid-linear: " + worked.EXAMPLES["relu-sigmoid-linear"].title
+    lines = wrap_title(title).splitlines()
+    assert len(lines) > 1 and all(len(line) <= TITLE_WIDTH for line in lines)
+    assert " ".join(lines) == title
+
+
+def test_long_runs_report_progress_on_stderr(capsys) -> None:
+    code, _, err = run(capsys, "relu-2-2-1", "--steps", "1000", "--format", "json")
+    lines = err.splitlines()
+    assert code == 0 and len(lines) == 10
+    assert lines[0].startswith("jaxbp explain: step 100/1000, loss ")
+    assert lines[-1].startswith("jaxbp explain: step 1000/1000, loss ")
+    code, _, err = run(capsys, "relu-2-2-1", "--steps", "999", "--format", "json")
+    assert (code, err) == (0, "")
+
+
+def test_rich_markup_in_names_is_printed_as_text_or_refused(tmp_path, capsys) -> None:
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(USER_NETWORK | {"name": "[/bold] [red]my net"}))
+    code, out, err = run(capsys, "--network", str(path))
+    assert (code, err) == (0, "") and "[/bold] [red]my net" in out
+    path.write_text(json.dumps(USER_NETWORK | {"units": ["[/]", "h", "o"]}))
+    err = _one_error_line(capsys, "--network", str(path))
+    assert "units must be a list of 3 names" in err and "a letter and up to 7" in err
+
+
+def test_write_network_never_replaces_a_file(tmp_path, capsys) -> None:
+    path = tmp_path / "mine.json"
+    path.write_text('{"my": "edits"}')
+    err = _one_error_line(capsys, "relu-2-2-1", "--write-network", str(path))
+    assert "the file exists; a network file may hold your edits, so it is never replaced" in err
+    assert path.read_text() == '{"my": "edits"}'
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            json.dumps(USER_NETWORK)[:-1] + ', "lr": 0.1}',
+            "the key 'lr' appears twice in one object",
+        ),
+        (
+            json.dumps(USER_NETWORK).replace('"lr": 0.5', '"lr": 1' + "0" * 5000),
+            "a number too long to read",
+        ),
+        (
+            json.dumps(USER_NETWORK | {"bias": "yes"}),
+            "bias must be true, false or one of them per layer",
+        ),
+    ],
+    ids=["duplicate-key", "huge-integer", "bias-string"],
+)
+def test_more_malformed_network_files_name_the_file(text, message, tmp_path, capsys) -> None:
+    path = tmp_path / "net.json"
+    path.write_text(text)
+    err = _one_error_line(capsys, "--network", str(path))
+    assert err.startswith(f"jaxbp explain: error: {path}") and message in err, err
+
+
+def test_an_unwritable_plot_folder_is_refused_before_computing(tmp_path, capsys) -> None:
+    import os
+
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        if os.access(folder, os.W_OK):  # root writes anywhere: nothing to test
+            pytest.skip("running as a user who can write into a read-only folder")
+        err = _one_error_line(capsys, "relu-2-2-1", "--plot", str(folder / "loss.png"))
+        assert "no permission to write there" in err
+    finally:
+        folder.chmod(0o700)

@@ -85,7 +85,7 @@ def test_npz_needs_x_and_y_of_matching_length(tmp_path):
     with pytest.raises(data.DataError, match=r"y has shape \(2,\) but x has 3 examples"):
         data.load_file(path)
     np.savez(path, x=np.array(["a", "b"]).reshape(2, 1), y=np.ones(2))
-    with pytest.raises(data.DataError, match=r"array x has dtype <U1; it must be numeric"):
+    with pytest.raises(data.DataError, match=r"array x has dtype <U1; it must hold real numbers"):
         data.load_file(path)
 
 
@@ -96,8 +96,19 @@ def test_npz_needs_x_and_y_of_matching_length(tmp_path):
         ([0, -1, 2], None, r"labels must be >= 0, found -1"),
         ([0, 5, 2], 3, r"label 5 is out of range for a model with 3 classes \(labels 0..2\)"),
         ([0, 0, 0], None, r"at least 2 classes"),
+        ([0, 1e9], None, r"label 1000000000 is out of range for the limit of 10,000 classes"),
+        ([0, 2.0**62], None, r"label 4611686018427387904 is out of range for the limit of 10,000"),
+        ([0, 1e30], 3, r"label 1e\+30 is out of range for a model with 3 classes"),
     ],
-    ids=["non-integer", "negative", "out-of-range", "one-class"],
+    ids=[
+        "non-integer",
+        "negative",
+        "out-of-range",
+        "one-class",
+        "1e9",
+        "2^62",
+        "1e30-with-classes",
+    ],
 )
 def test_bad_labels(labels, num_classes, match):
     with pytest.raises(data.DataError, match=match):
@@ -161,3 +172,48 @@ def test_digits_is_bundled():
     digits = data.load_digits()
     assert digits.x.shape == (1797, 64)
     assert sorted(set(digits.y.tolist())) == list(range(10))
+
+
+def test_a_duplicated_target_column_is_refused_not_used_as_a_feature(tmp_path):
+    path = write(tmp_path / "d.csv", "a,target,b,target\n1,0,2,0\n3,1,4,1\n")
+    with pytest.raises(data.DataError, match=r"2 columns are named 'target' \(columns 2, 4\)"):
+        data.load_file(path)
+    dataset = data.load_file(path, target="a")  # another target: the duplicates are features
+    assert dataset.columns == ("target", "b", "target")
+
+
+def test_complex_arrays_are_refused_not_truncated(tmp_path):
+    path = tmp_path / "c.npz"
+    np.savez(path, x=np.ones((3, 2)) + 1j, y=np.array([0.0, 1.0, 0.0]))
+    with pytest.raises(data.DataError, match=r"array x has dtype complex128; .*np\.real\(x\)"):
+        data.load_file(path)
+
+
+def test_an_npz_declaring_too_many_bytes_is_refused_before_reading(tmp_path, monkeypatch):
+    path = tmp_path / "big.npz"
+    np.savez(path, x=np.ones((50, 2)), y=np.zeros(50))
+    monkeypatch.setattr(data, "MAX_NPZ_BYTES", 1000)
+    with pytest.raises(
+        data.DataError, match=r"its arrays declare 1,\d{3} bytes; the limit is 1,000"
+    ):
+        data.load_file(path)
+
+
+def test_a_feature_whose_spread_overflows_is_refused_not_zeroed():
+    # Values of 1e300 square to inf in float64: std() overflows (first principles).
+    x = np.array([[1.0, 1e300], [2.0, -1e300], [3.0, 0.0]])
+    with pytest.raises(data.DataError, match=r"feature column 'b' holds values up to 1e\+300"):
+        data.standardizer(x, "d.csv", ("a", "b"))
+    with pytest.raises(data.DataError, match=r"feature column 1 \(from 0\)"):
+        data.standardizer(x)
+    mean, scale = data.standardizer(np.array([[1e300], [1e300]]))  # constant: no spread
+    assert mean[0] == 1e300 and scale[0] == 1.0
+
+
+def test_a_csv_over_the_size_limit_is_refused_before_reading(tmp_path, monkeypatch):
+    path = write(tmp_path / "d.csv", "a,target\n" + "1,0\n" * 100)
+    monkeypatch.setattr(data, "MAX_CSV_BYTES", 100)
+    with pytest.raises(
+        data.DataError, match=r"409 bytes; a CSV may have at most 100; save larger data as \.npz"
+    ):
+        data.load_file(path)

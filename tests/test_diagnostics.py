@@ -26,7 +26,7 @@ def _explain(sizes, activations, ws, bs, x, y, loss="half_se", lr=0.1):
     return spec, params, jaxbp.explain(spec, loss, params, x, y, lr)
 
 
-def test_seed_network_sigmoid_saturates_and_the_gradient_vanishes() -> None:
+def test_worked_network_sigmoid_saturates_and_the_gradient_vanishes() -> None:
     example = worked.EXAMPLES["relu-sigmoid-linear"]
     spec, params, trace = _explain(
         example.sizes, example.activations, example.weights, example.biases, example.x, example.y
@@ -80,3 +80,27 @@ def test_a_healthy_network_gets_no_warning() -> None:
         example.sizes, example.activations, example.weights, None, example.x, example.y
     )
     assert diagnose(trace).warnings == ()
+
+
+def test_a_zero_gradient_below_a_nonzero_one_is_a_warning_not_a_crash() -> None:
+    # sigmoid'(1e308) is exactly 0 in float64, so dW1 = 0 while dW2 = a1 (a2 - y) = 1 * 0.5
+    _, _, trace = _explain(
+        (1, 1, 1), ("sigmoid", "linear"), [[[1e308]], [[0.5]]], [[0.0], [0.0]], [[1.0]], [[0.0]]
+    )
+    result = diagnose(trace)
+    assert result.layers[0].grad_norm == 0.0 and result.layers[1].grad_norm == pytest.approx(0.5)
+    assert result.layers[0].ratio_to_above == 0.0
+    assert any(
+        w.startswith("Vanishing gradient: the weight gradient of layer 1 is exactly zero")
+        for w in result.warnings
+    )
+
+
+def test_huge_weights_give_a_not_finite_warning_and_no_ratio() -> None:
+    # z2 = 1e308 * 2 overflows to inf: the loss and the gradients are not finite
+    _, _, trace = _explain(
+        (1, 1, 1), ("linear", "linear"), [[[1e308]], [[2.0]]], None, [[1.0]], [[0.0]]
+    )
+    result = diagnose(trace)
+    assert all(layer.ratio_to_above is None for layer in result.layers)
+    assert result.warnings[0].startswith("The loss (inf) or a gradient is not finite")

@@ -22,7 +22,7 @@ def _blocks(language: str) -> list[str]:
 def test_every_command_in_the_docs_runs(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     commands = [line.split("#")[0].split(">")[0] for line in _blocks("sh")[0].splitlines()]
-    assert len(commands) == 10
+    assert len(commands) == 11
     for command in commands:  # in order: --write-network my_net.json comes before --network
         argv = shlex.split(command)
         assert argv[:2] == ["jaxbp", "explain"]
@@ -51,7 +51,7 @@ def test_quoted_errors_are_the_real_ones() -> None:
 def test_quoted_markdown_excerpt_is_the_real_output(capsys) -> None:
     assert cli.main(["explain", "relu-2-2-1", "--compare-published", "--format", "markdown"]) == 0
     out = capsys.readouterr().out
-    excerpt = _blocks("markdown")[0]
+    (excerpt,) = [block for block in _blocks("markdown") if "## Backward, layer 2" in block]
     for line in excerpt.splitlines():
         if line.startswith("Against jax.grad"):  # the round-off differs between machines
             line = line.split(" is ")[0]
@@ -74,3 +74,16 @@ def test_quoted_diagnostics_are_the_real_ones() -> None:
     quoted = DOC.split("The diagnostics of `relu-sigmoid-linear`:")[1]
     quoted_lines = quoted.split("```")[1].strip().splitlines()
     assert quoted_lines == list(diagnose(trace).warnings)
+
+
+def test_the_check_example_runs_as_shown(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my_numbers.csv").write_text(_blocks("csv")[0])
+    write, check = [shlex.split(line) for line in _blocks("sh")[1].splitlines()]
+    assert cli.main(write[1:]) == 0
+    capsys.readouterr()
+    assert cli.main(check[1:]) == 1  # the example file holds three wrong numbers on purpose
+    out = capsys.readouterr().out
+    (table,) = [block for block in _blocks("markdown") if "`h1`" in block]
+    for line in table.splitlines():
+        assert line in out, line

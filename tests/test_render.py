@@ -334,3 +334,25 @@ def test_terminal_text_shows_every_quantity_and_its_numbers(example, traces) -> 
             shown = "0" if number == 0 else f"{number:.4g}"
             assert shown in text, f"{key}: {shown}"
     assert "verified" in text and "NOT verified" not in text
+
+
+def test_comparison_table_says_the_same_in_every_format(traces) -> None:
+    # Document 001 publishes 19 numbers, 2 of them wrong (docs/errata.md); the rounding rule is
+    # the one the comparison applies: one unit of the last printed digit.
+    example = worked.EXAMPLES["relu-2-2-1"]
+    trace = traces[example.name]
+    rows = render.compare(example, trace)
+    count = "19 published numbers, 2 wrong (marked ✗). ✓: within one unit of the last printed digit"
+    assert count in render.markdown(trace, example.title, rows=rows)
+    assert (
+        " ".join(render.text(trace, example.title, rows=rows, width=400).split()).count(count) == 1
+    )
+    latex_count = count.replace("✗", "$\\times$").replace("✓", "$\\checkmark$")
+    assert latex_count in render.latex(trace, example.title, rows=rows)
+    for output in (
+        render.markdown(trace, example.title, rows=rows),
+        render.latex(trace, example.title, rows=rows),
+        render.text(trace, example.title, rows=rows, width=400),
+    ):
+        assert "Document 001: published against computed" in output
+        assert "Back-Propagation" in output  # the document's own title

@@ -2,7 +2,7 @@
 
 Two oracles that could disagree with the Trace: ``jaxbp.manual.backward`` called here directly
 (and the SGD step written out here as ``W - lr * dW``), and JAX autodiff (``jaxbp.loss_and_grad``
-for the parameter gradients, ``jax.grad`` with respect to the input, ``jaxbp.inspect`` for the
+for the parameter gradients, ``jax.grad`` with respect to the input, ``jaxbp.autodiff`` for the
 per-layer deltas). float64 throughout (tests/conftest.py turns x64 on).
 """
 
@@ -17,7 +17,7 @@ import pytest
 
 import jaxbp
 from jaxbp import manual, worked
-from jaxbp.inspect import layer_quantities
+from jaxbp.autodiff import layer_quantities
 from jaxbp.steps import batch_loss
 from jaxbp.trace import Trace, default_units
 from tests.helpers import assert_close
@@ -93,7 +93,7 @@ def test_builtin_example_trace_equals_manual_chain_rule_and_jax_grad(example) ->
     # every published number whose record has no erratum is reproduced by the Trace itself
     names = trace.names()
     for record in example.published:
-        error = abs(worked.evaluate(record, names) - record.value)
+        error = abs(worked.exact_value(record, names) - record.value)
         assert (error <= record.tolerance) == (record.erratum is None), record
 
 
@@ -207,7 +207,7 @@ def test_bad_input_is_refused_with_a_clear_message(kwargs, match) -> None:
         )
 
 
-def test_default_units_follow_the_seeds() -> None:
+def test_default_units_follow_the_documents() -> None:
     assert default_units(3) == ("i", "j", "k", "o")  # documents 000, 002, 004
     assert default_units(2) == ("i", "h", "o")  # documents 001, 003
     assert default_units(1) == ("i", "o")

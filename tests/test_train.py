@@ -407,6 +407,32 @@ def test_fit_rejects_bad_settings(overrides: dict, error: type, message: str) ->
         jaxbp.fit(SPEC, LOSS, params, x, y, **kwargs)
 
 
+BAD_ENSEMBLE_RATES = [
+    (
+        {"lr": None},
+        ValueError,
+        r"fit_ensemble: pass lr \(a number or one per model\), or an optimizer",
+    ),
+    (
+        {"optimizer": optax.sgd(0.1)},
+        ValueError,
+        "fit_ensemble: an optimizer carries its own learning rate",
+    ),
+    ({"lr": None, "optimizer": "adam"}, TypeError, "optax.GradientTransformation"),
+]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error", "message"), BAD_ENSEMBLE_RATES, ids=["neither", "both", "not-optax"]
+)
+def test_fit_ensemble_takes_lr_or_an_optimizer(overrides: dict, error: type, message: str) -> None:
+    params, x, y = _data()
+    stacked = jax.tree.map(lambda leaf: np.stack([leaf, leaf]), params)
+    kwargs = {"lr": 0.1, "epochs": 1, **overrides}
+    with pytest.raises(error, match=message):
+        jaxbp.fit_ensemble(SPEC, LOSS, stacked, x, y, **kwargs)
+
+
 def test_fit_rejects_wrong_shapes() -> None:
     params, x, y = _data()
     with pytest.raises(ValueError, match=r"fit: x has shape \(7, 2\)"):

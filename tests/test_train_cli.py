@@ -133,11 +133,32 @@ FRESH_BAD_INPUTS = [
     ("loss", ["--loss", "hinge"], r"unknown --loss 'hinge'; valid choices are"),
     ("optimizer", ["--optimizer", "lbfgs"], r"unknown --optimizer 'lbfgs'; valid choices are adam, momentum, sgd"),
     ("loss-task", ["--loss", "mse"], r"--loss mse does not fit classification"),
-    ("unwritable-out", ["--out", "{tmp}/good.csv/run"], r"cannot write to output directory .*good.csv/run"),
+    ("unwritable-out", ["--out", "{tmp}/good.csv/run"], r"cannot write to output folder .*good.csv/run \(Not a directory\)"),
     ("fractions", ["--val-fraction", "0.5", "--test-fraction", "0.5"], r"leave no training data"),
     ("regression-loss", ["--task", "regression", "--loss", "softmax_cross_entropy"], r"needs class labels; for regression use mse"),
     ("data-is-a-folder", ["--data", "{tmp}/folder.csv"], r"folder.csv: is a directory; --data needs a .csv or .npz file"),
-    ("bad-keep", ["--keep", "0"], r"--keep must be an integer >= 1, got '0'"),
+    ("bad-keep", ["--keep", "0"], r"--keep must be an integer from 1 to 1,000,000, got '0'"),
+    ("lr-overflows-float32", ["--lr", "1e39"], r"--lr 1e\+39 is inf in float32; pass a learning rate from 1.18e-38 to 3.4e\+38"),
+    ("lr-underflows-float32", ["--lr", "1e-50"], r"--lr 1e-50 is 0 or subnormal in float32"),
+    ("seed-10^23", ["--seed", "100000000000000000000000"], r"--seed must be an integer from 0 to 4,294,967,295, got '100000000000000000000000'"),
+    ("seed-2^32", ["--seed", str(2**32)], r"--seed must be an integer from 0 to 4,294,967,295"),
+    ("seed-negative", ["--seed", "-1"], r"--seed must be an integer from 0 to 4,294,967,295"),
+    ("hidden-1e8", ["--hidden", "100000000"], r"--hidden 100000000 gives a 64-100000000-10 model with 7,500,000,010 parameters; the limit is 20,000,000"),
+    ("hidden-wide-pair", ["--hidden", "5000,5000"], r"25,\d{3},\d{3} parameters; the limit is 20,000,000"),
+    ("too-many-layers", ["--hidden", ",".join(["2"] * 101)], r"--hidden has 101 layers; the limit is 100"),
+    ("epochs-10^12", ["--epochs", str(10**12)], r"--epochs must be an integer from 1 to 10,000,000"),
+    ("epochs-times-steps", ["--epochs", "9000000", "--batch-size", "1"], r"is 11,331,000,000 steps; the limit is 2,147,483,647"),
+    ("label-1e9", ["--data", "{tmp}/label1e9.csv"], r"label 1000000000 is out of range for the limit of 10,000 classes"),
+    ("label-2^62", ["--data", "{tmp}/label2e62.npz"], r"label 4611686018427387904 is out of range for the limit of 10,000 classes"),
+    ("feature-1e300", ["--data", "{tmp}/huge.csv"], r"feature column 'b' holds values up to 1e\+300; its standard deviation overflows"),
+    ("target-1e300", ["--data", "{tmp}/huge.csv", "--target", "b", "--task", "regression"], r"a target of size 1e\+300 does not fit --dtype float32"),
+    ("complex-npz", ["--data", "{tmp}/complex.npz"], r"array x has dtype complex128; it must hold real numbers"),
+    ("duplicated-target", ["--data", "{tmp}/twice.csv"], r"2 columns are named 'target' \(columns 2, 3\)"),
+    ("momentum-with-sgd", ["--momentum", "0.5"], r"--momentum applies only with --optimizer momentum, not --optimizer sgd"),
+    ("decay-with-cosine", ["--schedule", "cosine", "--decay", "0.5"], r"--decay applies only with --schedule exponential"),
+    ("foreign-folder", ["--out", "{tmp}/foreign"], r"foreign is not empty \(curves.png, metrics.json\) and is not a jaxbp run folder"),
+    ("out-name-too-long", ["--out", "{tmp}/" + "x" * 300 + "/run"], r"cannot use output folder .*x/run \(File name too long\)"),
+    ("out-is-a-file", ["--out", "{tmp}/good.csv"], r"cannot write to output folder .*good.csv \(not a folder\)"),
 ]  # fmt: skip
 
 
@@ -151,6 +172,21 @@ def test_bad_input_gets_one_line_exit_2_and_writes_nothing(capsys, tmp_path, sav
     _csv(tmp_path / "empty.csv", "a,target\n")
     (tmp_path / "broken.npz").write_bytes(b"not an archive")
     (tmp_path / "folder.csv").mkdir()
+    rows = "".join(f"{i},{i % 3}\n" for i in range(30))
+    _csv(tmp_path / "label1e9.csv", "a,target\n" + rows + "7,1000000000\n")
+    np.savez(tmp_path / "label2e62.npz", x=np.ones((4, 2)), y=np.array([0, 1, 2, 2**62]))
+    _csv(
+        tmp_path / "huge.csv",
+        "a,b,target\n" + "".join(f"{i},{(-1) ** i}e300,{i % 2}\n" for i in range(30)),
+    )
+    np.savez(tmp_path / "complex.npz", x=np.ones((30, 2)) + 0.5j, y=np.arange(30) % 2)
+    _csv(
+        tmp_path / "twice.csv",
+        "a,target,target\n" + "".join(f"{i},{i % 2},{i % 2}\n" for i in range(30)),
+    )
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "metrics.json").write_text('{"mine": true}')
+    (tmp_path / "foreign" / "curves.png").write_bytes(b"my plot")
     before, files_before = snapshot(saved_run), snapshot(tmp_path)
     argv = [flag.format(tmp=tmp_path) for flag in flags]
     if "--out" not in argv:
@@ -221,7 +257,7 @@ def _divergent(tmp_path: Path) -> Path:
     return tmp_path / "steep.npz"
 
 
-DIVERGENT = ["--task", "regression", "--hidden", "4", "--batch-size", "full", "--lr", "0.5",
+DIVERGENT = ["--task", "regression", "--hidden", "4", "--batch-size", "full", "--lr", "1e20",
              "--schedule", "constant", "--epochs", "60", "--keep", "2", "--quiet"]  # fmt: skip
 
 
@@ -232,23 +268,25 @@ def test_divergence_stops_at_the_first_bad_step_and_keeps_the_last_good_state(ca
     from jaxbp.prepare import prepare
 
     run = prepare({"data": str(path), "task": "regression", "hidden": "4", "batch_size": "full",
-                   "lr": "0.5", "schedule": "constant", "epochs": "60"}, str(tmp_path / "o"), None)  # fmt: skip
+                   "lr": "1e20", "schedule": "constant", "epochs": "60"}, str(tmp_path / "o"), None)  # fmt: skip
     params, bad_step, bad_layers = run.params, None, []
     for step in range(60):
         loss, grads = jaxbp.loss_and_grad(run.spec, "mse", params, *run.train)
-        finite = [bool(np.isfinite(loss)) and all(np.isfinite(g).all() for g in layer.values()) for layer in grads]  # fmt: skip
-        if not all(finite):
-            bad_step, bad_layers = step, [i for i, ok in enumerate(finite) if not ok]
+        # every gradient leaf that is not finite, by tree path, in jax.tree.leaves order
+        bad = [f"params[{i}]['{name}']" for i, layer in enumerate(grads) for name in sorted(layer)
+               if not np.isfinite(layer[name]).all()]  # fmt: skip
+        if bad or not np.isfinite(loss):
+            bad_step, bad_layers = step, bad
             break
-        params = jaxbp.sgd(params, grads, 0.5)
+        params = jaxbp.sgd(params, grads, 1e20)
     assert bad_step is not None, "the oracle run did not diverge; make the data steeper"
     assert code == 3
-    layers = ", ".join(f"params[{i}]" for i in bad_layers)
+    layers = ", ".join(bad_layers)
     assert f"diverged at step {bad_step} (epoch {bad_step + 1}): non-finite loss or gradient in {layers};" in stderr  # fmt: skip
     with np.load(out / "last_finite_params.npz") as kept:
         for i, layer in enumerate(params):
             for name, leaf in layer.items():
-                np.testing.assert_allclose(kept[f"params/{i}/{name}"], leaf, rtol=1e-5)
+                np.testing.assert_allclose(kept[f"params[{i}]['{name}']"], leaf, rtol=1e-5)
     newest = checkpoint.load(checkpoint.resolve(out))  # full batch: epoch == step
     assert newest.epoch == bad_step and read_metrics(out)["diverged"]["step"] == bad_step
     for saved_leaf, leaf in zip(
@@ -300,7 +338,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(capsys, tmp_path):
         if process.poll() is None:
             process.kill()
     assert process.returncode == 130, stderr
-    assert "Traceback" not in stderr and "interrupted; saved" in stderr
+    assert "Traceback" not in stderr and "stopped by Ctrl-C; saved" in stderr
     saved = checkpoint.load(checkpoint.resolve(out))
     assert saved.epoch >= 1 and read_metrics(out)["epochs_done"] == saved.epoch
     assert read_metrics(out)["interrupted"] is True

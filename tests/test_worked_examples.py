@@ -1,4 +1,4 @@
-"""The seeds' worked examples: every published number against the manual chain rule and jaxbp.
+"""The seed documents' worked examples: every published number against the manual chain rule and jaxbp.
 
 A published number is confirmed when it is within one unit of its last printed digit of the exact
 value; otherwise it must carry an erratum, differ by more than that, and state the correct value.
@@ -15,7 +15,7 @@ import pytest
 
 import jaxbp
 from jaxbp import worked
-from jaxbp.inspect import layer_quantities
+from jaxbp.autodiff import layer_quantities
 from tests.helpers import assert_close
 
 EXAMPLES = list(worked.EXAMPLES.values())
@@ -69,7 +69,7 @@ def test_jaxbp_computes_every_quantity_the_manual_chain_rule_does(example, manua
     ids=[f"{r.document}-{i:03d}-{r.symbol}" for i, (_, r) in enumerate(RECORDS)],
 )
 def test_published_number(example, record, manual_names) -> None:
-    exact = worked.evaluate(record, manual_names[example.name])
+    exact = worked.exact_value(record, manual_names[example.name])
     error = abs(exact - record.value)
     if record.erratum is None:
         assert error <= record.tolerance, (
@@ -92,7 +92,7 @@ def test_errata_file_lists_every_erratum() -> None:
     assert worked.errata_markdown() in text
 
 
-def test_seed_network_loss_falls_below_1e_minus_10_in_20_steps() -> None:
+def test_worked_network_loss_falls_below_1e_minus_10_in_20_steps() -> None:
     example = worked.EXAMPLES["relu-sigmoid-linear"]
     spec = worked.spec_of(example)
     x, y = jnp.asarray(example.x), jnp.asarray(example.y)
@@ -105,7 +105,7 @@ def test_seed_network_loss_falls_below_1e_minus_10_in_20_steps() -> None:
         losses.append(float(value))
     final = float(jaxbp.LOSSES["half_se"](spec.apply(plain, x), y))
     assert final < 1e-10
-    assert losses[0] == pytest.approx(0.12793, abs=1e-5)  # the seeds' 0.128
+    assert losses[0] == pytest.approx(0.12793, abs=1e-5)  # the documents' 0.128
     assert_close(jitted, plain)
     # manual chain rule, same 20 steps
     manual_params = _params(example)
@@ -114,3 +114,28 @@ def test_seed_network_loss_falls_below_1e_minus_10_in_20_steps() -> None:
         manual_params = jaxbp.manual.sgd(manual_params, grads, example.learning_rate)
     assert_close(plain, manual_params)
     assert np.all(np.diff(losses) < 0)
+
+
+def test_errata_counts_are_those_of_the_records() -> None:
+    # 117 of the 265 numbers of documents 000, 002 and 004 are wrong; 2 of 19 in 001; 27 of 34 in 003
+    counts = {
+        name: (sum(r.erratum is not None for r in e.published), len(e.published))
+        for name, e in worked.EXAMPLES.items()
+    }
+    assert counts == {
+        "relu-sigmoid-linear": (117, 265),
+        "relu-2-2-1": (2, 19),
+        "sigmoid-softmax": (27, 34),
+    }
+
+
+def test_every_document_is_identified_where_its_errata_are() -> None:
+    text = (ROOT / "docs" / "errata.md").read_text()
+    on_disk = sorted(
+        path.name[:3] for path in (ROOT.parent.parent / "shared" / "seeds").glob("*.txt")
+    )
+    assert list(worked.DOCUMENTS) == ["000", "001", "002", "003", "004"]
+    assert not on_disk or on_disk == list(worked.DOCUMENTS)
+    for document in worked.DOCUMENTS.values():
+        assert f"| {document.number} | {document.title} | {document.source} |" in text
+        assert f"*{document.title}*: {document.source}." in worked.errata_markdown()

@@ -1,7 +1,8 @@
 """``jaxbp explain``: one SGD step of a small network, number by number, checked against jax.grad.
 
-jaxbp explain relu-sigmoid-linear --compare-published
+jaxbp explain relu-sigmoid-linear --compare-published --document 002
 jaxbp explain --network my_net.json --format markdown --precision 6
+jaxbp explain --network my_net.json --check my_numbers.csv   # grade hand-computed numbers
 jaxbp explain relu-2-2-1 --steps 20 --plot loss.png
 jaxbp explain sigmoid-softmax --write-network start.json    # a file to edit
 """
@@ -9,8 +10,11 @@ jaxbp explain sigmoid-softmax --write-network start.json    # a file to edit
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +23,12 @@ from jaxbp import network_file, render, worked
 from jaxbp.cli import UsageError
 from jaxbp.render.html import page
 from jaxbp.trace import Trace, explain
+from jaxbp.worked.numbers import NumbersFileError, read_numbers
 
 FORMATS = ("text", "markdown", "latex", "json", "html")
 MAX_STEPS = 100_000
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+PROGRESS_FROM = 1000
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -44,6 +51,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="print the seed documents' published numbers beside the computed ones",
     )
     parser.add_argument(
+        "--document",
+        metavar="NUMBER",
+        help="with --compare-published: only this seed document (e.g. 002)",
+    )
+    parser.add_argument(
+        "--check",
+        metavar="FILE.csv",
+        help="grade hand-computed numbers: a CSV with columns quantity,value[,symbol]; exit 0 "
+        "when all match, 1 when some do not, 2 for a bad file",
+    )
+    parser.add_argument(
         "--precision",
         type=int,
         default=None,
@@ -52,7 +70,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "such as 1.00031 to that many)",
     )
     parser.add_argument("--steps", type=int, default=1, metavar="N", help="SGD steps to run (1)")
-    parser.add_argument("--plot", metavar="FILE.png", help="save the loss curve (matplotlib)")
+    parser.add_argument(
+        "--plot", metavar="FILE.png", help="save the loss curve (matplotlib; .png, .pdf or .svg)"
+    )
     parser.add_argument(
         "--write-network", metavar="FILE", help="write the example as a network file and exit"
     )
@@ -73,10 +93,22 @@ def _check_args(args: argparse.Namespace) -> None:
         )
     if args.compare_published and args.network is not None:
         raise UsageError(
-            "--compare-published needs a built-in example: only those have published numbers."
+            "--compare-published needs a built-in example: only those have published numbers "
+            "(use --check FILE.csv to check your own numbers for a network file)."
         )
     if args.compare_published and args.format == "html":
         raise UsageError("--compare-published is not shown on the html page; use another --format.")
+    if args.check and args.format == "html":
+        raise UsageError("--check grades are not shown on the html page; use another --format.")
+    if args.compare_published and args.check:
+        raise UsageError("give --compare-published or --check FILE.csv, not both.")
+    if args.document is not None:
+        documents = worked.EXAMPLES[args.example].documents if args.example else ()
+        if not args.compare_published or args.document not in documents:
+            raise UsageError(
+                f"--document {args.document} needs --compare-published and one of the documents "
+                f"of the example ({', '.join(documents) or 'a built-in example has them'})."
+            )
     if args.precision is None:
         args.precision = 6 if args.compare_published else 4
     if not 1 <= args.precision <= 17:
@@ -85,15 +117,48 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--steps must be between 1 and {MAX_STEPS}, got {args.steps}.")
     if args.write_network and args.example is None:
         raise UsageError("--write-network needs a built-in example to write.")
+    if args.write_network:
+        _check_output(args.write_network, "--write-network", (".json",))
+        if Path(args.write_network).exists():
+            raise UsageError(
+                f"--write-network {args.write_network}: the file exists; a network file may hold "
+                "your edits, so it is never replaced: remove it or choose another name."
+            )
+    if args.plot:
+        _check_output(args.plot, "--plot", PLOT_SUFFIXES)
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UsageError(
+                "--plot needs matplotlib: pip install 'jaxbp[plot]' (the text plot needs nothing)."
+            ) from None
+
+
+def _check_output(path_text: str, flag: str, suffixes: tuple[str, ...]) -> None:
+    """Refuse an output path that cannot be written as asked, before anything is computed."""
+    path = Path(path_text)
+    if path.is_dir():
+        raise UsageError(f"{flag} {path_text} is a folder; give a file name inside it.")
+    if path.suffix.lower() not in suffixes:
+        raise UsageError(
+            f"{flag} {path_text}: the file name must end in {', '.join(suffixes)}, "
+            f"got {path.suffix or 'no suffix'!r}."
+        )
+    parent = path.parent
+    if not parent.is_dir():
+        raise UsageError(f"{flag} {path_text}: the folder {parent} does not exist.")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"{flag} {path_text}: no permission to write there.")
 
 
 def _trace(args: argparse.Namespace) -> tuple[Trace, str, worked.WorkedExample | None]:
+    progress = _progress(args.steps)
     if args.network is not None:
         try:
             net = network_file.load(args.network)
             trace = explain(
                 net.spec, net.loss, net.params, net.x, net.y, net.learning_rate,
-                steps=args.steps, units=net.units,
+                steps=args.steps, units=net.units, frozen=net.frozen, on_step=progress,
             )  # fmt: skip
         except (ValueError, TypeError) as error:
             raise UsageError(str(error)) from None
@@ -106,9 +171,24 @@ def _trace(args: argparse.Namespace) -> tuple[Trace, str, worked.WorkedExample |
         for w, b in zip(example.weights, biases, strict=True)
     ]
     x, y = np.asarray(example.x), np.asarray(example.y)
-    trace = explain(spec, example.loss, params, x, y, example.learning_rate, steps=args.steps)
+    trace = explain(
+        spec, example.loss, params, x, y, example.learning_rate, steps=args.steps, on_step=progress
+    )
     title = f"{example.name}: {example.title} (documents {', '.join(example.documents)})"
     return trace, title, example
+
+
+def _progress(steps: int) -> Callable[[int, float], None] | None:
+    """For ``--steps`` of at least ``PROGRESS_FROM``: a line on stderr at every tenth of the run."""
+    if steps < PROGRESS_FROM:
+        return None
+    every = steps // 10
+
+    def report(step: int, loss: float) -> None:
+        if step % every == 0 or step == steps:
+            print(f"jaxbp explain: step {step}/{steps}, loss {loss:.6g}", file=sys.stderr)
+
+    return report
 
 
 def run(args: argparse.Namespace) -> int:
@@ -122,12 +202,26 @@ def run(args: argparse.Namespace) -> int:
         data = network_file.from_example(worked.EXAMPLES[args.example])
         lines = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in data.items()]
         try:
-            Path(args.write_network).write_text("{\n" + ",\n".join(lines) + "\n}\n")
+            with Path(args.write_network).open("x") as file:  # "x": never replace a file
+                file.write("{\n" + ",\n".join(lines) + "\n}\n")
+        except FileExistsError:
+            raise UsageError(f"--write-network {args.write_network}: the file exists.") from None
         except OSError as error:
             raise UsageError(f"cannot write {args.write_network}: {error.strerror}.") from None
+        print(f"wrote {args.write_network}: the network file of {args.example}", file=sys.stderr)
         return 0
+    numbers = _read_numbers(args.check) if args.check else None
     trace, title, example = _trace(args)
-    rows = render.compare(example, trace) if args.compare_published and example else None
+    rows = None
+    if numbers is not None:
+        try:
+            rows = render.compare(numbers, trace, where=args.check)
+        except NumbersFileError as error:
+            raise UsageError(str(error)) from None
+    elif args.compare_published and example:
+        rows = render.compare(example, trace)
+        if args.document is not None:
+            rows = [row for row in rows if row.document == args.document]
     digits = args.precision
     if args.format == "json":
         payload = trace.to_dict()
@@ -145,12 +239,9 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         try:
             render.save_png(trace.history, args.plot, title)
-        except ImportError:
-            raise UsageError(
-                "--plot needs matplotlib: pip install 'jaxbp[plot]' (the text plot needs nothing)."
-            ) from None
         except OSError as error:
             raise UsageError(f"cannot write {args.plot}: {error.strerror}.") from None
+        print(f"wrote {args.plot}: the loss over {args.steps} SGD steps", file=sys.stderr)
     if not trace.verified:
         failed = ", ".join(check.quantity for check in trace.checks if not check.verified)
         print(
@@ -159,7 +250,21 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    if numbers is not None and rows is not None and not all(row.matches for row in rows):
+        wrong = sum(not row.matches for row in rows)
+        message = f"{wrong} of {len(rows)} numbers in {args.check} are wrong"
+        print(f"jaxbp explain: {message}.", file=sys.stderr)
+        return 1
     return 0
+
+
+def _read_numbers(path: str) -> tuple[worked.Published, ...]:
+    try:
+        records = read_numbers(path)
+    except NumbersFileError as error:
+        raise UsageError(str(error)) from None
+    name = Path(path).name  # the table's title
+    return tuple(dataclasses.replace(r, document=r.document or name) for r in records)
 
 
 def _print_text(trace: Trace, title: str, digits: int, rows: list[render.Row] | None) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 from jaxbp.diagnostics import diagnose
 from jaxbp.render import _latex, _markdown
 from jaxbp.render._document import build
+from jaxbp.render._tables import comparison_tables, diagnostics_table
 from jaxbp.render.compare import Row, compare
 from jaxbp.render.plot import save_png, text_plot
 from jaxbp.trace import Trace
@@ -40,11 +41,11 @@ def markdown(trace: Trace, title: str, digits: int = 4, rows: list[Row] | None =
     """The worked example as Markdown; ``rows`` from :func:`compare` add the published numbers."""
     lines = [f"# {title}", "", _summary(trace), ""]
     lines += _markdown.sections_markdown(build(trace, digits), digits)
-    lines += _markdown.diagnostics_markdown(diagnose(trace))
+    lines += _markdown.table_markdown(diagnostics_table(diagnose(trace)))
     if len(trace.history) > 2:
         lines += _markdown.history_markdown(trace.history, text_plot(trace.history))
-    if rows:
-        lines += _markdown.comparison_markdown(rows)
+    for table in comparison_tables(rows or []):
+        lines += _markdown.table_markdown(table)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -53,11 +54,11 @@ def latex(trace: Trace, title: str, digits: int = 4, rows: list[Row] | None = No
     lines = [*_latex.PREAMBLE, "\\begin{document}", f"\\section*{{{_latex.text(title)}}}", ""]
     lines += [_latex.text(_summary(trace)), ""]
     lines += _latex.sections_latex(build(trace, digits), digits)
-    lines += _latex.diagnostics_latex(diagnose(trace))
+    lines += _latex.table_latex(diagnostics_table(diagnose(trace)))
     if len(trace.history) > 2:
         lines += _latex.history_latex(trace.history)
-    if rows:
-        lines += _latex.comparison_latex(rows)
+    for table in comparison_tables(rows or []):
+        lines += _latex.table_latex(table)
     return "\n".join([*lines, "\\end{document}", ""])
 
 
@@ -65,17 +66,19 @@ def print_text(
     console: Console, trace: Trace, title: str, digits: int = 4, rows: list[Row] | None = None
 ) -> None:
     """Print the worked example on a rich ``Console``."""
+    from rich.markup import escape
+
     from jaxbp.render import _terminal as _text
 
-    console.rule(f"[bold]{title}")
+    console.rule(f"[bold]{escape(title)}")
     console.print(_summary(trace), highlight=False)
     console.print()
     _text.print_sections(console, build(trace, digits), digits)
-    _text.print_diagnostics(console, diagnose(trace))
+    _text.print_table(console, diagnostics_table(diagnose(trace)))
     if len(trace.history) > 2:
         _text.print_history(console, trace.history, text_plot(trace.history))
-    if rows:
-        _text.print_comparison(console, rows)
+    for table in comparison_tables(rows or []):
+        _text.print_table(console, table)
 
 
 def text(

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from jaxbp.render._chains import hidden_chain, weight_chain
-from jaxbp.render._items import Item, Note, Quantity, Section
-from jaxbp.render._notation import Units
+from jaxbp.render._items import Item, Math, Note, Quantity, Section
+from jaxbp.render._notation import LOSS, Units, partial_latex, partial_math
 from jaxbp.trace import LayerTrace, Trace
 
 _ACTIVATION_DERIVATIVE = {
@@ -49,131 +49,136 @@ def sup(name: str, layer: int | str) -> str:
     return f"{name}^{{({layer})}}"
 
 
-def backward_section(trace: Trace, layer: LayerTrace, units: Units, digits: int) -> Section:
-    n, below, L = layer.index, layer.index - 1, len(trace.layers)
-    kind = "output layer" if n == L else f"hidden layer {n}"
+def _through_weights(above: int) -> Math:
+    """The gradient reaching a layer's output from the layer above: ``delta W^T``."""
+    delta, weights = sup("\\delta", above), sup("W", above)
+    return Math(f"delta{above} W{above}ᵀ", f"{delta} ({weights})^{{\\top}}")
+
+
+def _upstream(trace: Trace, n: int) -> Math:
+    """dL/da of layer ``n``: the loss derivative at the output, else from the layer above."""
+    L = len(trace.layers)
+    if n < L:
+        return _through_weights(n + 1)
+    text, latex = _LOSS_DERIVATIVE[trace.loss_name]
     batch = " / B" if trace.x.shape[0] > 1 else ""
-    if n == L:
-        upstream, upstream_latex = _LOSS_DERIVATIVE[trace.loss_name]
-        upstream, upstream_latex = (
-            upstream.replace("a", f"a{L}") + batch,
-            upstream_latex.replace("(L)", f"({L})"),
+    return Math(text.replace("a", f"a{L}") + batch, latex.replace("(L)", f"({L})"))
+
+
+def _delta(layer: LayerTrace) -> Math:
+    """dL/dz of a layer: through the softmax Jacobian, or element-wise."""
+    n = layer.index
+    dloss_da, da_dz = partial_latex("L", sup("a", n)), partial_latex(sup("a", n), sup("z", n))
+    if layer.activation == "softmax":
+        return Math(f"J{n}ᵀ dL_da{n}", f"J^{{({n})\\top}} {dloss_da}")
+    return Math(f"dL_da{n} ⊙ da_dz{n}", f"{dloss_da} \\odot {da_dz}")
+
+
+def _gradients(layer: LayerTrace, units: Units) -> list[Quantity]:
+    """dL/dW and dL/db of a layer."""
+    n, delta = layer.index, sup("\\delta", layer.index)
+    weights_formula = Math(f"a{n - 1}ᵀ delta{n}", f"({sup('a', n - 1)})^{{\\top}} {delta}")
+    bias_formula = Math(f"Σ_batch delta{n}", f"\\sum_n {delta}_n")
+    return [
+        Quantity(
+            f"d{name}{n}",
+            f"{what} gradient",
+            partial_math(LOSS, units.layer_math(n, name.lower())),
+            partial_latex("L", sup(name, n)),
+            formula,
+            value,
         )
-    else:
-        upstream, upstream_latex = (
-            f"delta{n + 1} W{n + 1}ᵀ",
-            f"\\delta^{{({n + 1})}} (W^{{({n + 1})}})^{{\\top}}",
+        for name, what, formula, value in (
+            ("W", "weight", weights_formula, layer.dloss_dweights),
+            ("b", "bias", bias_formula, layer.dloss_dbias),
         )
+        if value is not None
+    ]
+
+
+def _updated(trace: Trace, layer: LayerTrace, units: Units) -> list[Quantity]:
+    """The weights and biases after the SGD step (or kept, when frozen)."""
+    n, lr = layer.index, f"{trace.learning_rate:g}"
+    quantities = []
+    for name, what, value in (("W", "weights", layer.new_weights), ("b", "biases", layer.new_bias)):
+        if value is None:
+            continue
+        frozen = f"{name}{n}" in trace.frozen
+        old = sup(name, n)
+        formula = (
+            Math(f"{name}{n} (frozen)", f"{old} \\text{{ (frozen)}}")
+            if frozen
+            else Math(f"{name}{n} − {lr} d{name}{n}", f"{old} - {lr} {partial_latex('L', old)}")
+        )
+        symbol = units.layer_math(n, name.lower())
+        quantities.append(
+            Quantity(
+                f"{name}{n}_new",
+                f"{what}, frozen: no update" if frozen else f"updated {what}",
+                Math(f"{symbol.text}'", f"{symbol.latex}'"),
+                f"{name}^{{({n})\\prime}}",
+                formula,
+                value,
+            )
+        )
+    return quantities
+
+
+def backward_section(trace: Trace, layer: LayerTrace, units: Units, digits: int) -> Section:
+    n, L = layer.index, len(trace.layers)
+    kind = "output layer" if n == L else f"hidden layer {n}"
     derivative, derivative_latex = _ACTIVATION_DERIVATIVE[layer.activation]
     derivative_latex = derivative_latex.replace("(L)", f"({n})")
-    if layer.activation == "softmax":
-        delta, delta_latex = (
-            f"J{n}ᵀ dL_da{n}",
-            f"J^{{({n})\\top}} \\frac{{\\partial L}}{{\\partial a^{{({n})}}}}",
-        )
-    else:
-        delta, delta_latex = (
-            f"dL_da{n} ⊙ da_dz{n}",
-            (
-                f"\\frac{{\\partial L}}{{\\partial a^{{({n})}}}} \\odot \\frac{{\\partial a^{{({n})}}}}{{\\partial z^{{({n})}}}}"
-            ),
-        )
-    out, into, w, b = (units.layer_symbol(n, k) for k in ("out", "in", "w", "b"))
-    out_l, in_l, w_l, b_l = (units.layer_symbol_latex(n, k) for k in ("out", "in", "w", "b"))
+    out, into = units.layer_math(n, "out"), units.layer_math(n, "in")
+    delta = sup("\\delta", n)
     items: list[Item] = [
         Quantity(
             f"dL_da{n}",
             "dLoss/d(activation)",
-            f"∂Loss/∂{out}",
-            f"\\frac{{\\partial L}}{{\\partial {out_l}}}",
-            f"\\frac{{\\partial L}}{{\\partial a^{{({n})}}}}",
-            upstream,
-            upstream_latex,
+            partial_math(LOSS, out),
+            partial_latex("L", sup("a", n)),
+            _upstream(trace, n),
             layer.dloss_dactivations,
         ),
         Quantity(
             f"da_dz{n}",
             "activation derivative",
-            f"∂{out}/∂{into}",
-            f"\\frac{{\\partial {out_l}}}{{\\partial {in_l}}}",
-            f"\\frac{{\\partial a^{{({n})}}}}{{\\partial z^{{({n})}}}}",
-            derivative,
-            derivative_latex,
+            partial_math(out, into),
+            partial_latex(sup("a", n), sup("z", n)),
+            Math(derivative, derivative_latex),
             layer.activation_derivatives,
         ),
         Quantity(
             f"delta{n}",
             "dLoss/d(pre-activation)",
-            f"∂Loss/∂{into}",
-            f"\\frac{{\\partial L}}{{\\partial {in_l}}}",
-            f"\\delta^{{({n})}}",
+            partial_math(LOSS, into),
             delta,
-            delta_latex,
+            _delta(layer),
             layer.deltas,
         ),
-        Quantity(
-            f"dW{n}",
-            "weight gradient",
-            f"∂Loss/∂{w}",
-            f"\\frac{{\\partial L}}{{\\partial {w_l}}}",
-            f"\\frac{{\\partial L}}{{\\partial W^{{({n})}}}}",
-            f"a{below}ᵀ delta{n}",
-            f"(a^{{({below})}})^{{\\top}} \\delta^{{({n})}}",
-            layer.dloss_dweights,
-        ),
     ]
-    if layer.dloss_dbias is not None:
-        items.append(
-            Quantity(
-                f"db{n}",
-                "bias gradient",
-                f"∂Loss/∂{b}",
-                f"\\frac{{\\partial L}}{{\\partial {b_l}}}",
-                f"\\frac{{\\partial L}}{{\\partial b^{{({n})}}}}",
-                f"Σ_batch delta{n}",
-                f"\\sum_n \\delta^{{({n})}}_n",
-                layer.dloss_dbias,
-            )
-        )
+    items += _gradients(layer, units)
     items.append(weight_chain(trace, layer, units, digits))
     if n < L:
         items.append(hidden_chain(trace, layer, units, digits))
-    lr = f"{trace.learning_rate:g}"
-    items.append(
-        Quantity(
-            f"W{n}_new",
-            "updated weights",
-            f"{w}'",
-            f"{w_l}'",
-            f"W^{{({n})\\prime}}",
-            f"W{n} − {lr} dW{n}",
-            f"W^{{({n})}} - {lr} \\frac{{\\partial L}}{{\\partial W^{{({n})}}}}",
-            layer.new_weights,
-        )
-    )
-    if layer.new_bias is not None:
+    items += _updated(trace, layer, units)
+    frozen_here = [name for name in (f"W{n}", f"b{n}") if name in trace.frozen]
+    if frozen_here:
         items.append(
-            Quantity(
-                f"b{n}_new",
-                "updated biases",
-                f"{b}'",
-                f"{b_l}'",
-                f"b^{{({n})\\prime}}",
-                f"b{n} − {lr} db{n}",
-                f"b^{{({n})}} - {lr} \\frac{{\\partial L}}{{\\partial b^{{({n})}}}}",
-                layer.new_bias,
+            Note(
+                f"{' and '.join(frozen_here)} frozen: the gradient above is computed but not "
+                "applied, so the parameter keeps its value."
             )
         )
     if n == 1:
+        inputs = Math(units.letters[0], units.letters[0])
         items.append(
             Quantity(
                 "dL_da0",
                 "dLoss/d(input)",
-                f"∂Loss/∂{units.letters[0]}",
-                f"\\frac{{\\partial L}}{{\\partial {units.letters[0]}}}",
-                "\\frac{\\partial L}{\\partial a^{(0)}}",
-                "delta1 W1ᵀ",
-                "\\delta^{(1)} (W^{(1)})^{\\top}",
+                partial_math(LOSS, inputs),
+                partial_latex("L", sup("a", 0)),
+                _through_weights(1),
                 layer.dloss_dinputs,
             )
         )

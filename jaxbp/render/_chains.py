@@ -14,97 +14,111 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jaxbp.render._items import Chain
-from jaxbp.render._notation import Units, latex_number, number, partial, partial_latex
+from jaxbp.render._items import Chain, Math
+from jaxbp.render._notation import LOSS, Units, latex_number, number, partial_math
 
 if TYPE_CHECKING:
     from jaxbp.trace import LayerTrace, Trace
 
 
-def _products(pairs: list[tuple[float, float]], digits: int, latex: bool) -> str:
-    fmt = latex_number if latex else number
-    times = " \\cdot " if latex else "·"
-    return " + ".join(f"({fmt(a, digits)}){times}({fmt(b, digits)})" for a, b in pairs)
+def _products(pairs: list[tuple[float, float]], digits: int) -> Math:
+    """``(a)·(b) + (c)·(d)``."""
+    return Math(
+        " + ".join(f"({number(a, digits)})·({number(b, digits)})" for a, b in pairs),
+        " + ".join(
+            f"({latex_number(a, digits)}) \\cdot ({latex_number(b, digits)})" for a, b in pairs
+        ),
+    )
+
+
+def _equals(numbers: Math, result: float, digits: int) -> Math:
+    """``numbers = result``."""
+    return Math(
+        f"{numbers.text} = {number(result, digits)}",
+        f"{numbers.latex} = {latex_number(result, digits)}",
+    )
+
+
+def _sum_of_products(pairs: list[tuple[float, float]], result: float, digits: int) -> Math:
+    """``= (a)·(b) + (c)·(d) = result``."""
+    products = _products(pairs, digits)
+    return _equals(Math(f"= {products.text}", f"= {products.latex}"), result, digits)
+
+
+def _sum(terms: list[tuple[Math, Math]], latex_times: str) -> Math:
+    """``a · b + c · d``: products of two factors, LaTeX's product sign being ``latex_times``."""
+    return Math(
+        " + ".join(f"{a.text} · {b.text}" for a, b in terms),
+        " + ".join(f"{a.latex}{latex_times}{b.latex}" for a, b in terms),
+    )
 
 
 def weight_chain(trace: Trace, layer: LayerTrace, units: Units, digits: int) -> Chain:
     """The chain rule for ``dW{l}[0, 0]``."""
     n, below = layer.index, layer.index - 1
-    w, w_l = units.weight(n, 0, 0), units.weight_latex(n, 0, 0)
-    out, out_l = units.out(n, 0), units.out_latex(n, 0)
-    into, into_l = units.in_(n, 0), units.in_latex(n, 0)
-    prev, prev_l = units.out(below, 0), units.out_latex(below, 0)
+    w, out, into, prev = (
+        units.weight(n, 0, 0),
+        units.out(n, 0),
+        units.in_(n, 0),
+        units.out(below, 0),
+    )
     result = layer.dloss_dweights[0, 0]
-    lhs, lhs_l = partial("Loss", w), partial_latex("L", w_l)
+    lhs = partial_math(LOSS, w)
     if trace.x.shape[0] > 1:
-        symbolic = f"{lhs} = Σ_n ∂Loss/∂{into}[n] · {prev}[n]"
-        symbolic_l = f"{lhs_l} = \\sum_n {partial_latex('L', into_l)}[n] \\, {prev_l}[n]"
-        pairs = list(zip(layer.deltas[:, 0], layer.inputs[:, 0], strict=True))
-        return Chain(
-            f"dW{n}-chain",
-            symbolic,
-            symbolic_l,
-            f"= {_products(pairs, digits, False)} = {number(result, digits)}",
-            f"= {_products(pairs, digits, True)} = {latex_number(result, digits)}",
+        symbolic = Math(
+            f"{lhs.text} = Σ_n ∂Loss/∂{into.text}[n] · {prev.text}[n]",
+            f"{lhs.latex} = \\sum_n {partial_math(LOSS, into).latex}[n] \\, {prev.latex}[n]",
         )
+        pairs = list(zip(layer.deltas[:, 0], layer.inputs[:, 0], strict=True))
+        return Chain(f"dW{n}-chain", symbolic, _sum_of_products(pairs, result, digits))
     a_prev = layer.inputs[0, 0]
     if layer.activation == "softmax":
-        size = trace.sizes[n]
         terms = [
-            f"{partial('Loss', units.out(n, k))} · {partial(units.out(n, k), into)}"
-            for k in range(size)
+            (partial_math(LOSS, units.out(n, k)), partial_math(units.out(n, k), into))
+            for k in range(trace.sizes[n])
         ]
-        terms_l = [
-            f"{partial_latex('L', units.out_latex(n, k))} {partial_latex(units.out_latex(n, k), into_l)}"
-            for k in range(size)
-        ]
-        symbolic = f"{lhs} = ({' + '.join(terms)}) · {partial(into, w)}"
-        symbolic_l = f"{lhs_l} = \\Big({' + '.join(terms_l)}\\Big) {partial_latex(into_l, w_l)}"
+        total, last = _sum(terms, " "), partial_math(into, w)
+        symbolic = Math(
+            f"{lhs.text} = ({total.text}) · {last.text}",
+            f"{lhs.latex} = \\Big({total.latex}\\Big) {last.latex}",
+        )
         pairs = list(
             zip(layer.dloss_dactivations[0], layer.activation_derivatives[0][:, 0], strict=True)
         )
-        numbers = f"= ({_products(pairs, digits, False)})·({number(a_prev, digits)})"
-        numbers_l = f"= \\big({_products(pairs, digits, True)}\\big) \\cdot ({latex_number(a_prev, digits)})"
-    else:
-        symbolic = f"{lhs} = {partial('Loss', out)} · {partial(out, into)} · {partial(into, w)}"
-        symbolic_l = (
-            f"{lhs_l} = {partial_latex('L', out_l)} \\cdot {partial_latex(out_l, into_l)} "
-            f"\\cdot {partial_latex(into_l, w_l)}"
+        products = _products(pairs, digits)
+        numbers = Math(
+            f"= ({products.text})·({number(a_prev, digits)})",
+            f"= \\big({products.latex}\\big) \\cdot ({latex_number(a_prev, digits)})",
         )
-        factors = (layer.dloss_dactivations[0, 0], layer.activation_derivatives[0, 0], a_prev)
-        numbers = "= " + "·".join(f"({number(f, digits)})" for f in factors)
-        numbers_l = "= " + " \\cdot ".join(f"({latex_number(f, digits)})" for f in factors)
-    return Chain(
-        f"dW{n}-chain",
-        symbolic,
-        symbolic_l,
-        f"{numbers} = {number(result, digits)}",
-        f"{numbers_l} = {latex_number(result, digits)}",
-    )
+    else:
+        factors = [partial_math(LOSS, out), partial_math(out, into), partial_math(into, w)]
+        symbolic = Math(
+            f"{lhs.text} = " + " · ".join(factor.text for factor in factors),
+            f"{lhs.latex} = " + " \\cdot ".join(factor.latex for factor in factors),
+        )
+        values = (layer.dloss_dactivations[0, 0], layer.activation_derivatives[0, 0], a_prev)
+        numbers = Math(
+            "= " + "·".join(f"({number(v, digits)})" for v in values),
+            "= " + " \\cdot ".join(f"({latex_number(v, digits)})" for v in values),
+        )
+    return Chain(f"dW{n}-chain", symbolic, _equals(numbers, result, digits))
 
 
 def hidden_chain(trace: Trace, layer: LayerTrace, units: Units, digits: int) -> Chain:
     """The chain rule for ``dL_da{l}[0, 0]`` of a hidden layer: a sum over the units above."""
     n = layer.index
     above = trace.layers[n]  # layer n + 1
-    out, out_l = units.out(n, 0), units.out_latex(n, 0)
-    size = trace.sizes[n + 1]
+    lhs = partial_math(LOSS, units.out(n, 0))
     terms = [
-        f"{partial('Loss', units.in_(n + 1, k))} · {units.weight(n + 1, 0, k)}" for k in range(size)
+        (partial_math(LOSS, units.in_(n + 1, k)), units.weight(n + 1, 0, k))
+        for k in range(trace.sizes[n + 1])
     ]
-    terms_l = [
-        f"{partial_latex('L', units.in_latex(n + 1, k))} \\, {units.weight_latex(n + 1, 0, k)}"
-        for k in range(size)
-    ]
-    symbolic = f"{partial('Loss', out)} = {' + '.join(terms)}"
-    symbolic_l = f"{partial_latex('L', out_l)} = {' + '.join(terms_l)}"
-    pairs = list(zip(above.deltas[0], above.weights[0], strict=True))
-    result = layer.dloss_dactivations[0, 0]
     example = " (first example)" if trace.x.shape[0] > 1 else ""
+    total = _sum(terms, " \\, ")
+    symbolic = Math(f"{lhs.text} = {total.text}{example}", f"{lhs.latex} = {total.latex}")
+    pairs = list(zip(above.deltas[0], above.weights[0], strict=True))
     return Chain(
         f"dL_da{n}-chain",
-        symbolic + example,
-        symbolic_l,
-        f"= {_products(pairs, digits, False)} = {number(result, digits)}",
-        f"= {_products(pairs, digits, True)} = {latex_number(result, digits)}",
+        symbolic,
+        _sum_of_products(pairs, layer.dloss_dactivations[0, 0], digits),
     )

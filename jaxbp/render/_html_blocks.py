@@ -139,7 +139,7 @@ def chain_block(trace: Trace, chain: Chain, values: dict[str, Any], digits: int)
     with live numbers: each factor is the element of the quantity it comes from."""
     match = _CHAIN.match(chain.key)
     if match is None:  # a chain this page does not know: its static text
-        numbers = escape(chain.numbers)
+        numbers = escape(chain.numbers.text)
     else:
         kind, n = match[1], int(match[2])
         batch = trace.x.shape[0]
@@ -174,7 +174,7 @@ def chain_block(trace: Trace, chain: Chain, values: dict[str, Any], digits: int)
     )
     return (
         f'<div class="jaxbp-chain"><div class="jaxbp-chain-label">{label}</div>'
-        f'<div class="jaxbp-chain-sym">{escape(chain.symbolic)}</div>'
+        f'<div class="jaxbp-chain-sym">{escape(chain.symbolic.text)}</div>'
         f'<div class="jaxbp-chain-num">{numbers}</div></div>'
     )
 

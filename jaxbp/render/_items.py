@@ -8,16 +8,26 @@ import numpy as np
 
 
 @dataclasses.dataclass(frozen=True)
+class Math:
+    """One expression written for reading as text (terminal, Markdown, HTML) and in LaTeX."""
+
+    text: str
+    latex: str
+
+
+EMPTY = Math("", "")
+
+
+@dataclasses.dataclass(frozen=True)
 class Quantity:
-    """One named array: ``key`` is the jaxbp name, ``symbol`` the seeds' notation."""
+    """One named array: ``key`` is the jaxbp name, ``symbol`` the documents' notation, ``lhs`` the
+    jaxbp name in math (LaTeX: ``z^{(1)}``), ``formula`` how it is computed."""
 
     key: str
     title: str
-    symbol: str
-    symbol_latex: str
-    lhs_latex: str
-    formula: str
-    formula_latex: str
+    symbol: Math
+    lhs: str
+    formula: Math
     value: np.ndarray
 
 
@@ -26,10 +36,8 @@ class Chain:
     """The chain rule for one weight (or one hidden output), symbolically and with the numbers."""
 
     key: str
-    symbolic: str
-    symbolic_latex: str
-    numbers: str
-    numbers_latex: str
+    symbolic: Math
+    numbers: Math
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,16 +1,15 @@
 """A Trace as a LaTeX document (``amsmath`` ``bmatrix`` equations), ready to compile or paste.
 
 Each quantity is one ``equation*``: a comment line with its jaxbp name (``% z1``), then the
-seeds' symbol, the formula and the numbers. The chain rule is written symbolically for one weight
-per layer, in the seeds' notation (``\\partial L / \\partial w_{i\\,j_1}``), then with the numbers.
+documents' symbol, the formula and the numbers. The chain rule is written symbolically for one weight
+per layer, in the documents' notation (``\\partial L / \\partial w_{i\\,j_1}``), then with the numbers.
 """
 
 from __future__ import annotations
 
-from jaxbp.diagnostics import Diagnostics
 from jaxbp.render._items import Chain, Note, Quantity, Section
 from jaxbp.render._notation import bmatrix
-from jaxbp.render.compare import Row
+from jaxbp.render._tables import Table, plain
 
 _SPECIAL = {
     "\\": "\\textbackslash{}",
@@ -25,6 +24,8 @@ _SPECIAL = {
     "^": "\\textasciicircum{}",
 }
 _UNICODE = {
+    "“": "``",
+    "”": "''",
     "−": "-",
     "→": "$\\to$",
     "Σ": "$\\Sigma$",
@@ -68,12 +69,12 @@ def sections_latex(sections: list[Section], digits: int) -> list[str]:
         lines += [f"\\subsection*{{{text(section.title)}}}", ""]
         for item in section.items:
             if isinstance(item, Quantity):
-                symbol = f"{item.symbol_latex}:\\quad " if item.symbol_latex else ""
-                formula = f" = {item.formula_latex}" if item.formula_latex else ""
+                symbol = f"{item.symbol.latex}:\\quad " if item.symbol.latex else ""
+                formula = f" = {item.formula.latex}" if item.formula.latex else ""
                 lines += [
                     f"% {item.key}",
                     "\\begin{equation*}",
-                    f"\\text{{{text(item.title)}}}\\;\\; {symbol}{item.lhs_latex}{formula}"
+                    f"\\text{{{text(item.title)}}}\\;\\; {symbol}{item.lhs}{formula}"
                     f" = {bmatrix(item.value, digits)}",
                     "\\end{equation*}",
                 ]
@@ -81,8 +82,8 @@ def sections_latex(sections: list[Section], digits: int) -> list[str]:
                 lines += [
                     f"% {item.key}",
                     "\\begin{align*}",
-                    f"& {item.symbolic_latex} \\\\",
-                    f"& \\quad {item.numbers_latex}",
+                    f"& {item.symbolic.latex} \\\\",
+                    f"& \\quad {item.numbers.latex}",
                     "\\end{align*}",
                 ]
             elif isinstance(item, Note):
@@ -91,49 +92,26 @@ def sections_latex(sections: list[Section], digits: int) -> list[str]:
     return lines
 
 
-def diagnostics_latex(diagnostics: Diagnostics) -> list[str]:
-    lines = [
-        "\\subsection*{Diagnostics}",
-        "",
-        "\\begin{tabular}{rlrrll}",
-        "layer & activation & $\\|\\partial L/\\partial W\\|$ & ratio to layer above "
-        "& derivative range & dead ReLU units \\\\ \\hline",
+def table_latex(table: Table) -> list[str]:
+    """A :class:`Table` as a ``tabular`` (or ``longtable``) under a ``subsection*``; the group of
+    each row is its first column."""
+    columns = [*([table.group_column] if table.group_column else []), *table.columns]
+    environment = "longtable" if table.long else "tabular"
+    lines = [f"\\subsection*{{{text(table.title)}}}"]
+    for line in table.intro or ("",):
+        lines += [text(line), ""] if line else [""]
+    lines += [
+        f"\\begin{{{environment}}}{{{''.join(column.latex_type for column in columns)}}}",
+        " & ".join(column.latex or text(column.title) for column in columns).rstrip()
+        + " \\\\ \\hline",
     ]
-    for layer in diagnostics.layers:
-        ratio = "" if layer.ratio_to_above is None else f"{layer.ratio_to_above:.3g}"
-        dead = ", ".join(str(j + 1) for j in layer.dead_units) or "none"
-        lines.append(
-            f"{layer.index} & {layer.activation} & {layer.grad_norm:.3g} & {ratio} & "
-            f"{layer.derivative_min:.3g} to {layer.derivative_max:.3g} & {dead} \\\\"
-        )
-    lines += ["\\end{tabular}", ""]
-    lines += [f"\\paragraph{{Warning.}} {text(warning)}" for warning in diagnostics.warnings]
-    return [*lines, ""]
-
-
-def comparison_latex(rows: list[Row]) -> list[str]:
-    lines: list[str] = []
-    for document in dict.fromkeys(row.document for row in rows):
-        mine = [row for row in rows if row.document == document]
-        wrong = sum(not row.matches for row in mine)
-        lines += [
-            f"\\subsection*{{Document {document}: published against computed}}",
-            f"{len(mine)} published numbers, {wrong} wrong (marked $\\times$).",
-            "",
-            "\\begin{longtable}{p{0.17\\textwidth}p{0.2\\textwidth}rrp{0.33\\textwidth}}",
-            "step & symbol & published & computed & \\\\ \\hline",
-        ]
-        for row in mine:
-            mark = (
-                "$\\checkmark$"
-                if row.matches
-                else f"$\\times$ should be {text(row.correct_text)}: {text(row.explanation)}"
-            )
-            lines.append(
-                f"{text(row.step)} & {text(row.symbol)} & {text(row.published)} & "
-                f"{text(row.computed_text)} & {mark} \\\\"
-            )
-        lines += ["\\end{longtable}", ""]
+    for row in table.rows:
+        cells = [*([row.group] if table.group_column else []), *map(plain, row.cells)]
+        lines.append(" & ".join(text(cell) for cell in cells) + " \\\\")
+    lines += [f"\\end{{{environment}}}", ""]
+    if table.warnings or table.all_clear:
+        lines += [f"\\paragraph{{Warning.}} {text(warning)}" for warning in table.warnings]
+        lines.append("")
     return lines
 
 

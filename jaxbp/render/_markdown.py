@@ -1,16 +1,15 @@
 """A Trace as Markdown: one section per step, a table of quantities per section.
 
 Each table row gives the quantity's jaxbp name (``z1``, ``dW2``: the names of
-:mod:`jaxbp.worked._records`), the seeds' symbol, the formula and the value, a matrix written
+:mod:`jaxbp.worked._records`), the documents' symbol, the formula and the value, a matrix written
 ``[row; row]``; the chain rule for one weight per layer follows the table.
 """
 
 from __future__ import annotations
 
-from jaxbp.diagnostics import Diagnostics
 from jaxbp.render._items import Chain, Note, Quantity, Section
 from jaxbp.render._notation import matrix_text
-from jaxbp.render.compare import Row
+from jaxbp.render._tables import Table, plain
 
 
 def _cell(text: str) -> str:
@@ -31,7 +30,7 @@ def sections_markdown(sections: list[Section], digits: int) -> list[str]:
                     ]
                     in_table = True
                 lines.append(
-                    f"| `{item.key}` {item.title} | `{_cell(item.symbol)}` | {_cell(item.formula)} "
+                    f"| `{item.key}` {item.title} | `{_cell(item.symbol.text)}` | {_cell(item.formula.text)} "
                     f"| `{matrix_text(item.value, digits)}` |"
                 )
                 continue
@@ -40,9 +39,9 @@ def sections_markdown(sections: list[Section], digits: int) -> list[str]:
                 in_table = False
             if isinstance(item, Chain):
                 lines += [
-                    f"Chain rule `{item.key}`: `{item.symbolic}`",
+                    f"Chain rule `{item.key}`: `{item.symbolic.text}`",
                     "",
-                    f"`{item.numbers}`",
+                    f"`{item.numbers.text}`",
                     "",
                 ]
             elif isinstance(item, Note):
@@ -52,54 +51,32 @@ def sections_markdown(sections: list[Section], digits: int) -> list[str]:
     return lines
 
 
-def diagnostics_markdown(diagnostics: Diagnostics) -> list[str]:
-    lines = [
-        "## Diagnostics",
-        "",
-        "| layer | activation | ‖dL/dW‖ | ratio to the layer above | activation derivative range | dead ReLU units |",
-        "| --- | --- | --- | --- | --- | --- |",
+def table_markdown(table: Table) -> list[str]:
+    """A :class:`Table` as a Markdown section; each group of rows gets its own sub-heading."""
+    lines = [f"## {table.title}", ""]
+    for line in table.intro:
+        lines += [line, ""]
+    header = [
+        "|" + "".join(f" {column.title} |" if column.title else " |" for column in table.columns),
+        "| " + " | ".join("---" for _ in table.columns) + " |",
     ]
-    for layer in diagnostics.layers:
-        ratio = "" if layer.ratio_to_above is None else f"{layer.ratio_to_above:.3g}"
-        dead = ", ".join(str(j + 1) for j in layer.dead_units) or "none"
-        lines.append(
-            f"| {layer.index} | {layer.activation} | {layer.grad_norm:.3g} | {ratio} "
-            f"| {layer.derivative_min:.3g} to {layer.derivative_max:.3g} | {dead} |"
+    if table.group_column is None:
+        lines += header
+    group: str | None = None
+    for row in table.rows:
+        if table.group_column is not None and row.group != group:
+            group = row.group
+            lines += [*(["", f"### {group}", ""] if group else []), *header]
+        cells = (
+            f"`{_cell(plain(cell))}`" if column.code else _cell(plain(cell))
+            for column, cell in zip(table.columns, row.cells, strict=True)
         )
+        lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines += [f"- **Warning.** {warning}" for warning in diagnostics.warnings] or [
-        "No warning: no saturated layer, no vanishing or exploding gradient, no dead ReLU."
-    ]
-    return [*lines, ""]
-
-
-def comparison_markdown(rows: list[Row]) -> list[str]:
-    lines: list[str] = []
-    document = step = None
-    for row in rows:
-        if row.document != document:
-            document, step = row.document, None
-            wrong = sum(not r.matches for r in rows if r.document == document)
-            total = sum(r.document == document for r in rows)
-            lines += [
-                f"## Document {document}: published against computed",
-                "",
-                f"{total} published numbers, {wrong} wrong (marked ✗). ✓: within one unit of the "
-                "last printed digit (the documents round and carry rounded values).",
-                "",
-            ]
-        if row.step != step:
-            step = row.step
-            lines += [
-                "",
-                f"### {step}",
-                "",
-                "| symbol | published | computed | |",
-                "| --- | --- | --- | --- |",
-            ]
-        mark = "✓" if row.matches else f"✗ should be {row.correct_text}: {_cell(row.explanation)}"
-        lines.append(f"| `{_cell(row.symbol)}` | {row.published} | {row.computed_text} | {mark} |")
-    return [*lines, ""]
+    if table.warnings or table.all_clear:
+        warnings = [f"- **Warning.** {warning}" for warning in table.warnings]
+        lines += [*(warnings or [table.all_clear]), ""]
+    return lines
 
 
 def history_markdown(history: list[float], plot: str) -> list[str]:

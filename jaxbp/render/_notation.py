@@ -1,4 +1,4 @@
-"""Numbers to text, and the seeds' notation for units, weights and derivatives (plain and LaTeX).
+"""Numbers to text, and the documents' notation for units, weights and derivatives (plain and LaTeX).
 
 Unit ``j`` (0-based) of a layer whose letter is ``u`` is ``u{j+1}`` (just ``u`` in a one-unit
 layer); its pre-activation is ``u1_in``, its activation ``u1_out``; the weight from unit ``v1`` to
@@ -9,6 +9,8 @@ exactly ``j1_in``, ``k2_out``, ``w_j1k1``, ``w_k1o``; 003 writes ``h_in1`` for `
 from __future__ import annotations
 
 import numpy as np
+
+from jaxbp.render._items import Math
 
 
 def number(value: float, digits: int) -> str:
@@ -58,47 +60,44 @@ class Units:
 
     def unit(self, layer: int, j: int) -> str:
         """``j1`` for unit 0 of layer 1 with letter ``j``; ``o`` in a one-unit layer."""
-        return self.letters[layer] + ("" if self.sizes[layer] == 1 else str(j + 1))
+        return self.unit_math(layer, j).text
 
-    def unit_latex(self, layer: int, j: int) -> str:
+    def unit_math(self, layer: int, j: int) -> Math:
+        """:meth:`unit` as text and LaTeX (``j_{1}``)."""
         letter = self.letters[layer]
-        return letter if self.sizes[layer] == 1 else f"{letter}_{{{j + 1}}}"
+        if self.sizes[layer] == 1:
+            return Math(letter, letter)
+        return Math(f"{letter}{j + 1}", f"{letter}_{{{j + 1}}}")
 
-    def out(self, layer: int, j: int) -> str:
+    def out(self, layer: int, j: int) -> Math:
         """The output of a unit: ``j1_out``, or the input unit itself (``i1``) for layer 0."""
-        return self.unit(0, j) if layer == 0 else self.unit(layer, j) + "_out"
+        unit = self.unit_math(layer, j)
+        return unit if layer == 0 else Math(f"{unit.text}_out", f"{unit.latex}^{{\\mathrm{{out}}}}")
 
-    def out_latex(self, layer: int, j: int) -> str:
-        base = self.unit_latex(layer, j)
-        return base if layer == 0 else f"{base}^{{\\mathrm{{out}}}}"
+    def in_(self, layer: int, j: int) -> Math:
+        """The input of a unit: ``j1_in``."""
+        unit = self.unit_math(layer, j)
+        return Math(f"{unit.text}_in", f"{unit.latex}^{{\\mathrm{{in}}}}")
 
-    def in_(self, layer: int, j: int) -> str:
-        return self.unit(layer, j) + "_in"
-
-    def in_latex(self, layer: int, j: int) -> str:
-        return f"{self.unit_latex(layer, j)}^{{\\mathrm{{in}}}}"
-
-    def weight(self, layer: int, i: int, j: int) -> str:
+    def weight(self, layer: int, i: int, j: int) -> Math:
         """``w_j1k1``: the weight of layer ``layer`` from unit ``i`` below to unit ``j``."""
-        return f"w_{self.unit(layer - 1, i)}{self.unit(layer, j)}"
-
-    def weight_latex(self, layer: int, i: int, j: int) -> str:
-        return f"w_{{{self.unit_latex(layer - 1, i)}\\,{self.unit_latex(layer, j)}}}"
+        source, target = self.unit_math(layer - 1, i), self.unit_math(layer, j)
+        return Math(f"w_{source.text}{target.text}", f"w_{{{source.latex}\\,{target.latex}}}")
 
     def layer_symbol(self, layer: int, kind: str) -> str:
         """Generic symbols of a whole layer: ``j_in``, ``j_out``, ``w_ij``, ``b_j``."""
-        letter, below = self.letters[layer], self.letters[layer - 1]
-        return {"in": f"{letter}_in", "out": f"{letter}_out", "w": f"w_{below}{letter}"}.get(
-            kind, f"b_{letter}"
-        )
+        return self.layer_math(layer, kind).text
 
-    def layer_symbol_latex(self, layer: int, kind: str) -> str:
+    def layer_math(self, layer: int, kind: str) -> Math:
+        """:meth:`layer_symbol` as text and LaTeX; ``kind`` is ``in``, ``out``, ``w`` or ``b``."""
         letter, below = self.letters[layer], self.letters[layer - 1]
-        return {
-            "in": f"{letter}^{{\\mathrm{{in}}}}",
-            "out": f"{letter}^{{\\mathrm{{out}}}}",
-            "w": f"w_{{{below}{letter}}}",
-        }.get(kind, f"b_{{{letter}}}")
+        if kind == "in":
+            return Math(f"{letter}_in", f"{letter}^{{\\mathrm{{in}}}}")
+        if kind == "out":
+            return Math(f"{letter}_out", f"{letter}^{{\\mathrm{{out}}}}")
+        if kind == "w":
+            return Math(f"w_{below}{letter}", f"w_{{{below}{letter}}}")
+        return Math(f"b_{letter}", f"b_{{{letter}}}")
 
 
 def partial(numerator: str, denominator: str) -> str:
@@ -108,3 +107,14 @@ def partial(numerator: str, denominator: str) -> str:
 
 def partial_latex(numerator: str, denominator: str) -> str:
     return f"\\frac{{\\partial {numerator}}}{{\\partial {denominator}}}"
+
+
+#: The loss in the documents' notation: ``Loss`` in text, ``L`` in LaTeX.
+LOSS = Math("Loss", "L")
+
+
+def partial_math(numerator: Math, denominator: Math) -> Math:
+    """:func:`partial` and :func:`partial_latex` together."""
+    return Math(
+        partial(numerator.text, denominator.text), partial_latex(numerator.latex, denominator.latex)
+    )

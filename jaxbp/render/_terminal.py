@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 from rich import box
 from rich.console import Console, RenderableType
+from rich.markup import escape
 from rich.table import Table
 
-from jaxbp.diagnostics import Diagnostics
+from jaxbp.render import _tables
 from jaxbp.render._items import Chain, Note, Quantity, Section
 from jaxbp.render._notation import number
-from jaxbp.render.compare import Row
 
 
 def _grid(value: np.ndarray, digits: int) -> RenderableType:
@@ -30,8 +30,12 @@ def _grid(value: np.ndarray, digits: int) -> RenderableType:
     return grid
 
 
+def _simple_table(expand: bool = False) -> Table:
+    return Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, expand=expand)
+
+
 def _quantity_table() -> Table:
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table = _simple_table()
     table.add_column("quantity", max_width=24)
     table.add_column("symbol", max_width=16)
     table.add_column("formula", max_width=22)
@@ -48,8 +52,8 @@ def print_sections(console: Console, sections: list[Section], digits: int) -> No
                 table = table or _quantity_table()
                 table.add_row(
                     f"{item.key}\n[dim]{item.title}",
-                    item.symbol,
-                    item.formula,
+                    item.symbol.text,
+                    item.formula.text,
                     _grid(item.value, digits),
                 )
                 continue
@@ -57,8 +61,8 @@ def print_sections(console: Console, sections: list[Section], digits: int) -> No
                 console.print(table)
                 table = None
             if isinstance(item, Chain):
-                console.print(f"[bold]chain rule[/bold] {item.symbolic}", highlight=False)
-                console.print(f"    {item.numbers}", highlight=False)
+                console.print(f"[bold]chain rule[/bold] {item.symbolic.text}", highlight=False)
+                console.print(f"    {item.numbers.text}", highlight=False)
             elif isinstance(item, Note):
                 style = "red" if "NOT verified" in item.text else ""
                 console.print(item.text, style=style, highlight=False)
@@ -67,63 +71,42 @@ def print_sections(console: Console, sections: list[Section], digits: int) -> No
         console.print()
 
 
-def print_diagnostics(console: Console, diagnostics: Diagnostics) -> None:
-    console.rule("[bold]Diagnostics", align="left")
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for column in ("layer", "activation", "‖dL/dW‖", "ratio to above", "da/dz range", "dead ReLUs"):
-        table.add_column(column)
-    for layer in diagnostics.layers:
-        ratio = "" if layer.ratio_to_above is None else f"{layer.ratio_to_above:.3g}"
-        dead = ", ".join(str(j + 1) for j in layer.dead_units) or "none"
-        table.add_row(
-            str(layer.index),
-            layer.activation,
-            f"{layer.grad_norm:.3g}",
-            ratio,
-            f"{layer.derivative_min:.3g} to {layer.derivative_max:.3g}",
-            dead,
+def _cell(cell: _tables.Cell) -> str:
+    if isinstance(cell, str):
+        return escape(cell)
+    colour = "green" if cell.ok else "red"
+    detail = "" if cell.detail is None else f" {escape(cell.detail)}"
+    return f"[{colour}]{escape(cell.text)}[/{colour}]{detail}"
+
+
+def print_table(console: Console, table: _tables.Table) -> None:
+    """A :class:`jaxbp.render._tables.Table` under a rule; each group of rows opens with a bold
+    row of its own, so the reasons get every column the numbers leave free."""
+    console.rule(f"[bold]{escape(table.title)}", align="left")
+    for line in table.intro:
+        console.print(escape(line), highlight=False)
+    grid = _simple_table(expand=table.fill)
+    for column in table.columns:
+        grid.add_column(
+            column.short or column.title,
+            justify="right" if column.right else "left",
+            no_wrap=column.right,
+            max_width=column.max_width,
+            overflow="fold" if column.max_width or column.fill else "ellipsis",
+            ratio=1 if column.fill else None,
         )
-    console.print(table)
-    for warning in diagnostics.warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
-    if not diagnostics.warnings:
-        console.print(
-            "No warning: no saturated layer, no vanishing or exploding gradient, no dead ReLU."
-        )
+    group = ""
+    for row in table.rows:
+        if table.group_column is not None and row.group and row.group != group:
+            grid.add_row(f"[bold]{escape(row.group)}", *[""] * (len(table.columns) - 1))
+            group = row.group
+        grid.add_row(*map(_cell, row.cells))
+    console.print(grid)
+    for warning in table.warnings:
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
+    if table.all_clear and not table.warnings:
+        console.print(table.all_clear)
     console.print()
-
-
-def print_comparison(console: Console, rows: list[Row]) -> None:
-    for document in dict.fromkeys(row.document for row in rows):
-        mine = [row for row in rows if row.document == document]
-        wrong = sum(not row.matches for row in mine)
-        console.rule(f"[bold]Document {document}: published against computed", align="left")
-        console.print(
-            f"{len(mine)} published numbers, {wrong} wrong (marked ✗). ✓: within one unit of "
-            "the last printed digit (the documents round and carry rounded values)."
-        )
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-        for column in ("step", "symbol", "published", "computed", ""):
-            table.add_column(
-                column, justify="right" if column in ("published", "computed") else "left"
-            )
-        step = None
-        for row in mine:
-            mark = (
-                "[green]✓"
-                if row.matches
-                else f"[red]✗ should be {row.correct_text}: {row.explanation}"
-            )
-            table.add_row(
-                row.step if row.step != step else "",
-                row.symbol,
-                row.published,
-                row.computed_text,
-                mark,
-            )
-            step = row.step
-        console.print(table)
-        console.print()
 
 
 def print_history(console: Console, history: list[float], plot: str) -> None:

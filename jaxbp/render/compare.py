@@ -1,24 +1,31 @@
-"""Published numbers of the seed documents beside the numbers a Trace computes.
+"""Published or hand-computed numbers beside the numbers a Trace computes.
 
-Each :class:`jaxbp.worked.Published` record names the quantity it claims to be; it is evaluated on
-the Trace's own numbers (:meth:`jaxbp.trace.Trace.names`). A published number matches when it is
-within one unit of its last printed digit (the documents round and carry); otherwise it is marked
-wrong and explained by the record's erratum.
+Each :class:`jaxbp.worked.Published` record names the quantity it claims to be, an expression
+evaluated safely on the Trace's own numbers (:meth:`jaxbp.trace.Trace.names`). A number matches
+when it is within one unit of its last written digit (the documents round and carry); otherwise it
+is marked wrong, explained by the record's erratum when it has one, and in any case classified by
+:class:`jaxbp.worked.mistakes.Diagnosis` (a sign, rounding, the learning rate, a transposed index,
+a missing activation derivative, or plain arithmetic).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from jaxbp.trace import Trace
-from jaxbp.worked import WorkedExample, evaluate
+from jaxbp.worked import DOCUMENTS, Published, WorkedExample
+from jaxbp.worked.expression import ExpressionError, parse
+from jaxbp.worked.mistakes import Diagnosis
+from jaxbp.worked.numbers import NumbersFileError
 
 
 @dataclasses.dataclass(frozen=True)
 class Row:
-    """One published number: ``computed_text`` is the computed value with two more decimals than
-    the published one, ``correct_text`` at the published precision (the value a wrong one should
-    have been)."""
+    """One number: ``computed_text`` is the computed value with two more decimals than the
+    written one, ``correct_text`` at the written precision (the value a wrong one should have
+    been); ``quantity`` the expression it claims to be; ``mistake`` the kind of slip that
+    reproduces a wrong one (``""`` when it matches)."""
 
     document: str
     step: str
@@ -29,20 +36,38 @@ class Row:
     correct_text: str
     matches: bool
     explanation: str
+    quantity: str = ""
+    mistake: str = ""
 
     def to_dict(self) -> dict[str, object]:
         return dataclasses.asdict(self)
 
 
-def compare(example: WorkedExample, trace: Trace) -> list[Row]:
-    """Every published number of ``example``, in document order, against ``trace``."""
-    names = trace.names()
+def compare(
+    numbers: WorkedExample | Sequence[Published], trace: Trace, where: str = "numbers"
+) -> list[Row]:
+    """Every number of ``numbers`` (a worked example's published ones, or records read by
+    :func:`jaxbp.worked.numbers.read_numbers`), in order, against ``trace``.
+
+    Raises:
+        NumbersFileError: when a quantity does not exist in this network (``where``, the row).
+    """
+    records = numbers.published if isinstance(numbers, WorkedExample) else numbers
+    names, diagnosis = trace.names(), Diagnosis(trace)
     rows = []
-    for record in example.published:
-        computed = evaluate(record, names)
+    for record in records:
+        expression = parse(record.expression)
+        try:
+            computed = expression.evaluate(names)
+        except ExpressionError as error:
+            raise NumbersFileError(f"{where}, row {record.row}: quantity {error}") from None
         matches = abs(computed - record.value) <= record.tolerance
-        text, correct = _fixed(computed, record.decimals + 2), _fixed(computed, record.decimals)
-        explanation = "" if matches else (record.erratum or "no erratum recorded for this number")
+        mistake, explanation = "", ""
+        if not matches:
+            mistake, explanation = diagnosis.explain(
+                expression, record.value, record.tolerance, computed
+            )
+            explanation = record.erratum or explanation
         rows.append(
             Row(
                 document=record.document,
@@ -50,15 +75,34 @@ def compare(example: WorkedExample, trace: Trace) -> list[Row]:
                 symbol=record.symbol,
                 published=record.text,
                 computed=computed,
-                computed_text=text,
-                correct_text=correct,
+                computed_text=record.written_like(computed, extra_digits=2),
+                correct_text=record.written_like(computed),
                 matches=matches,
                 explanation=explanation,
+                quantity=record.expression,
+                mistake=mistake,
             )
         )
     return rows
 
 
-def _fixed(value: float, decimals: int) -> str:
-    text = f"{value:.{decimals}f}"
-    return text[1:] if text.startswith("-") and float(text) == 0 else text
+def heading(document: str) -> str:
+    """The title of one document's table: a seed document by number, a numbers file by name."""
+    if document.isdigit():
+        return f"Document {document}: published against computed"
+    return f"{document or 'Your numbers'}: written against computed"
+
+
+def source_line(document: str) -> str:
+    """The seed document's title and origin (``""`` for anything else)."""
+    known = DOCUMENTS.get(document)
+    return "" if known is None else f"“{known.title}”: {known.source}."
+
+
+def count_line(document: str, total: int, wrong: int) -> str:
+    """``"85 published numbers, 33 wrong (marked ✗)."``, and for a numbers file the rule."""
+    if document.isdigit():
+        return f"{total} published numbers, {wrong} wrong (marked ✗)."
+    return (
+        f"{total} numbers, {wrong} wrong (marked ✗); ✓: within one unit of the last written digit."
+    )

@@ -26,7 +26,7 @@ import numpy as np
 from jaxbp.render._document import build
 from jaxbp.render._html_blocks import chain_block, diagram, matrix, quantity_block, scalar
 from jaxbp.render._html_values import data_json, frozen_names, values_of
-from jaxbp.render._items import Chain, Item, Note, Quantity, Section
+from jaxbp.render._items import EMPTY, Chain, Item, Math, Note, Quantity, Section
 from jaxbp.render._notation import Units
 from jaxbp.trace import Trace
 
@@ -196,7 +196,7 @@ def _section(
     for item in _with_products_after(trace, section.items):
         if isinstance(item, Quantity):
             value = np.asarray(values.get(item.key, item.value))
-            formula = escape(f"= {item.formula}") if item.formula else ""
+            formula = escape(f"= {item.formula.text}") if item.formula.text else ""
             update = _UPDATE.match(item.key)
             if update:
                 name = f"{update[1]}{update[2]}"
@@ -212,7 +212,9 @@ def _section(
                 if value.ndim == 0
                 else matrix(item.key, value, units, digits, False)
             )
-            blocks.append(quantity_block(item.key, escape(item.title), item.symbol, formula, body))
+            blocks.append(
+                quantity_block(item.key, escape(item.title), item.symbol.text, formula, body)
+            )
             continue
         flush()
         if isinstance(item, Chain):
@@ -245,11 +247,9 @@ def _with_products_after(trace: Trace, items: tuple[Item, ...]) -> list[Item]:
                 Quantity(
                     f"xw{n}_new",
                     "inputs times weights",
+                    EMPTY,
                     "",
-                    "",
-                    "",
-                    f"a{n - 1}' W{n}'",
-                    "",
+                    Math(f"a{n - 1}' W{n}'", ""),
                     layer.products_after,
                 )
             )

@@ -8,7 +8,11 @@ and a logarithmic vertical axis when the loss spans more than two decades, so a 
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
+
+#: Characters per line of the PNG's title: a long title wraps instead of running off the figure.
+TITLE_WIDTH = 70
 
 
 def text_plot(history: Sequence[float], width: int = 60, height: int = 10) -> str:
@@ -55,8 +59,13 @@ def save_png(history: Sequence[float], path: str, title: str = "") -> None:
         axes.set_yscale("log")
     axes.set_xlabel("SGD step")
     axes.set_ylabel("loss")
-    axes.set_title(title or "loss over SGD steps")
+    axes.set_title(wrap_title(title or "loss over SGD steps"), fontsize=10)
     axes.grid(True, alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def wrap_title(title: str, width: int = TITLE_WIDTH) -> str:
+    """``title`` broken into lines of at most ``width`` characters (words are kept whole)."""
+    return "\n".join(textwrap.wrap(title, width, break_long_words=True)) or title

@@ -1,8 +1,10 @@
 """The seed documents' worked examples: three networks, their published numbers, and the errata.
 
-``EXAMPLES[name]`` is a :class:`WorkedExample`; :func:`quantities` computes, with the manual chain
-rule, every named quantity a published number can refer to (see :mod:`jaxbp.worked._records`), and
-:func:`errata_markdown` writes the errata table of ``docs/errata.md`` from the records.
+``EXAMPLES[name]`` is a :class:`WorkedExample` and ``DOCUMENTS[number]`` a :class:`Document`;
+:func:`quantities` computes, with the manual chain rule, every named quantity a published number can
+refer to (see :mod:`jaxbp.worked._records`), :func:`exact_value` the exact value one published
+number claims, and :func:`errata_markdown` writes the errata table of ``docs/errata.md`` from the
+records.
 """
 
 from __future__ import annotations
@@ -13,10 +15,55 @@ import numpy as np
 
 from jaxbp import manual
 from jaxbp.mlp import MLP
-from jaxbp.worked import published_000, published_001, published_002, published_003, published_004
-from jaxbp.worked._records import Published, WorkedExample
+from jaxbp.worked._records import Document, Published, WorkedExample
+from jaxbp.worked.expression import parse
+from jaxbp.worked.numbers import published_numbers
 
-__all__ = ("EXAMPLES", "Published", "WorkedExample", "errata_markdown", "quantities", "spec_of")
+__all__ = (
+    "DOCUMENTS",
+    "EXAMPLES",
+    "Document",
+    "Published",
+    "WorkedExample",
+    "errata_markdown",
+    "exact_value",
+    "quantities",
+    "spec_of",
+)
+
+#: The seed documents, by number: their own titles, and where they come from as far as the text of
+#: each says (000 and 001 name no author).
+DOCUMENTS: dict[str, Document] = {
+    document.number: document
+    for document in (
+        Document(
+            "000",
+            "Back Propagation Neural Network",
+            "an English tutorial in Markdown, no author named; the network and the derivation of "
+            "document 002",
+        ),
+        Document(
+            "001",
+            "Back-Propagation",
+            "a blog post with its figures on imgur.com, no author named",
+        ),
+        Document(
+            "002",
+            "Pengenalan Deep Learning Part 3 : BackPropagation Algorithm",
+            "Samuel Sena, Medium, 3 November 2017, in Indonesian",
+        ),
+        Document(
+            "003",
+            "Backward propagation of Neural Network explained",
+            "a blog post dated 8 November 2018, its figures in the GitHub repository niuguy/blog",
+        ),
+        Document(
+            "004",
+            "Deep Learning: Backpropagation Example",
+            "lecture slides by Dr. Nicholas Cummins, dated Tuesday 28th January",
+        ),
+    )
+}
 
 RELU_SIGMOID_LINEAR = WorkedExample(
     name="relu-sigmoid-linear",
@@ -35,7 +82,7 @@ RELU_SIGMOID_LINEAR = WorkedExample(
     y=((3.0,),),
     loss="half_se",
     learning_rate=0.25,
-    published=published_000.PUBLISHED + published_002.PUBLISHED + published_004.PUBLISHED,
+    published=published_numbers("000") + published_numbers("002") + published_numbers("004"),
 )
 
 RELU_2_2_1 = WorkedExample(
@@ -51,7 +98,7 @@ RELU_2_2_1 = WorkedExample(
     y=((1.0,),),
     loss="half_se",
     learning_rate=0.05,
-    published=published_001.PUBLISHED,
+    published=published_numbers("001"),
 )
 
 SIGMOID_SOFTMAX = WorkedExample(
@@ -67,7 +114,7 @@ SIGMOID_SOFTMAX = WorkedExample(
     y=((1.0, 0.0),),
     loss="cross_entropy",
     learning_rate=0.02,
-    published=published_003.PUBLISHED,
+    published=published_numbers("003"),
 )
 
 EXAMPLES: dict[str, WorkedExample] = {
@@ -85,7 +132,7 @@ def quantities(example: WorkedExample) -> dict[str, Any]:
 
     Returns:
         A dict from the names of :mod:`jaxbp.worked._records` (``z1``, ``dL_da2``, ``W1_new``, ...)
-        to NumPy arrays, plus ``np`` itself, ready for evaluating ``Published.expression``.
+        to NumPy arrays and floats, ready for evaluating ``Published.expression``.
     """
     spec = spec_of(example)
     params = [
@@ -97,7 +144,7 @@ def quantities(example: WorkedExample) -> dict[str, Any]:
     record = manual.backward(spec, example.loss, params, example.x, example.y)
     new_params = manual.sgd(params, record.grads, example.learning_rate)
     after = manual.forward(spec, new_params, example.x)
-    names: dict[str, Any] = {"np": np, "x": np.asarray(example.x, np.float64)}
+    names: dict[str, Any] = {"x": np.asarray(example.x, np.float64)}
     names["y"] = np.asarray(example.y, np.float64)
     names["a0"] = names["x"]
     names["loss"] = record.loss
@@ -123,9 +170,10 @@ def quantities(example: WorkedExample) -> dict[str, Any]:
     return names
 
 
-def evaluate(published: Published, names: dict[str, Any]) -> float:
-    """The exact value of the quantity a published number claims to be."""
-    return float(eval(published.expression, {"__builtins__": {}}, names))
+def exact_value(published: Published, names: dict[str, Any]) -> float:
+    """The exact value of the quantity a published number claims to be (parsed safely, never
+    evaluated by Python: see :mod:`jaxbp.worked.expression`)."""
+    return parse(published.expression).evaluate(names)
 
 
 def errata_markdown() -> str:
@@ -137,6 +185,8 @@ def errata_markdown() -> str:
             total = sum(p.document == document for p in example.published)
             lines += [
                 f"## Document {document}: {example.name}",
+                "",
+                f"*{DOCUMENTS[document].title}*: {DOCUMENTS[document].source}.",
                 "",
                 f"{example.title}. {total} published numbers checked, {len(wrong)} wrong.",
                 "",

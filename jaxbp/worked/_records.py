@@ -23,14 +23,13 @@ Names an ``expression`` may use (layers are numbered ``l = 1..L`` as the documen
 ``W1_new``.., ``b1_new``..    parameters after one SGD step with the example's learning rate
 ``z1_new``.., ``a1_new``..,   the forward pass repeated with the updated parameters
 ``loss_new``
-``np``                        NumPy, for the few numbers that a document derives by its own
-                              formula (``np.sum``, ``np.exp``, ``np.log``)
 ============================  ==============================================================
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +47,7 @@ class Published:
         erratum: ``None`` when the number is right to its last printed digit; otherwise which step
             of the document went wrong and how.
         correct: for an erratum, the right value printed to the same precision.
+        row: the line of the numbers file the record was read from (0 when not from a file).
     """
 
     document: str
@@ -57,6 +57,7 @@ class Published:
     text: str
     erratum: str | None = None
     correct: str | None = None
+    row: int = 0
 
     @property
     def value(self) -> float:
@@ -65,18 +66,33 @@ class Published:
 
     @property
     def decimals(self) -> int:
-        """Number of printed decimals (the published precision)."""
+        """Number of printed decimals of the mantissa (``1.25e-3`` has 2)."""
         mantissa = self.text.lower().split("e")[0]
         return len(mantissa.split(".")[1]) if "." in mantissa else 0
 
     @property
+    def exponent(self) -> int:
+        """The power of ten written after ``e`` (0 when the number has none)."""
+        parts = self.text.lower().split("e")
+        return int(parts[1]) if len(parts) == 2 else 0
+
+    @property
     def tolerance(self) -> float:
-        """One unit in the last printed digit.
+        """One unit in the last printed digit (``0.128``: 0.001; ``1.25e-3``: 1e-5).
 
         A document that rounds an intermediate value and carries the rounded value on can be off by
         one unit in its last digit while every step is right; anything beyond that is an erratum.
         """
-        return 10.0 ** (-self.decimals)
+        return 10.0 ** (self.exponent - self.decimals)
+
+    def written_like(self, value: float, extra_digits: int = 0) -> str:
+        """``value`` written as this record's number is, with ``extra_digits`` more decimals."""
+        digits = self.decimals + extra_digits
+        if "e" in self.text.lower():
+            text = f"{value:.{digits}e}" if math.isfinite(value) else str(value)
+        else:
+            text = f"{value:.{digits}f}"
+        return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,3 +125,18 @@ class WorkedExample:
     loss: str
     learning_rate: float
     published: tuple[Published, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Document:
+    """One seed document: a hand-worked backpropagation example that jaxbp reproduces.
+
+    Attributes:
+        number: ``"000"`` .. ``"004"``.
+        title: the document's own title.
+        source: where it comes from, as far as the document itself says (author, venue, date).
+    """
+
+    number: str
+    title: str
+    source: str

@@ -1,6 +1,6 @@
-"""The 1-4-2-1 seed network on its single example: SGD steps per second, seven ways.
+"""SGD steps per second on a tiny network, seven ways: where fixed per-step costs dominate.
 
-The network is the seed documents' ReLU / sigmoid / linear 1-4-2-1 with biases, half squared
+The network is the worked example's ReLU / sigmoid / linear 1-4-2-1 with biases, half squared
 error, x = 2, y = 3, lr = 0.25 (``jaxbp.worked.EXAMPLES["relu-sigmoid-linear"]``), in float32.
 The contenders: ``jaxbp.fit`` (the whole run one program), the same run written by hand as a raw
 ``lax.scan``, a jitted step called from a Python loop, jaxbp's NumPy chain rule (float64), PyTorch
@@ -25,8 +25,8 @@ LR = EXAMPLE.learning_rate
 CHECK_STEPS = 20
 
 
-def seed_numpy() -> tuple[list[dict[str, np.ndarray]], np.ndarray, np.ndarray]:
-    """The seed network's parameters, x ``(1, 1)`` and y ``(1, 1)``, float32 NumPy."""
+def example_numpy() -> tuple[list[dict[str, np.ndarray]], np.ndarray, np.ndarray]:
+    """The 1-4-2-1 network's parameters, x ``(1, 1)`` and y ``(1, 1)``, float32 NumPy."""
     params = [
         {"w": np.array(w, np.float32), "b": np.array(b, np.float32)}
         for w, b in zip(EXAMPLE.weights, EXAMPLE.biases, strict=True)
@@ -35,7 +35,7 @@ def seed_numpy() -> tuple[list[dict[str, np.ndarray]], np.ndarray, np.ndarray]:
 
 
 def raw_loss(params: Any, x: jax.Array, y: jax.Array) -> jax.Array:
-    """The seed network's loss written out in raw JAX (no jaxbp)."""
+    """The 1-4-2-1 network's loss written out in raw JAX (no jaxbp)."""
     a = jax.nn.relu(x @ params[0]["w"] + params[0]["b"])
     a = jax.nn.sigmoid(a @ params[1]["w"] + params[1]["b"])
     a = a @ params[2]["w"] + params[2]["b"]
@@ -55,7 +55,7 @@ def raw_scan(params: Any, x: jax.Array, y: jax.Array, lr: jax.Array, steps_like:
 
 def manual_reference(steps: int) -> list[dict[str, np.ndarray]]:
     """The oracle: jaxbp's NumPy float64 chain rule, ``steps`` SGD steps."""
-    params, x, y = seed_numpy()
+    params, x, y = example_numpy()
     for _ in range(steps):
         _, grads = jaxbp.manual.backprop(SPEC, "half_se", params, x, y)
         params = jaxbp.manual.sgd(params, grads, LR)
@@ -64,7 +64,7 @@ def manual_reference(steps: int) -> list[dict[str, np.ndarray]]:
 
 def contenders(fused_steps: int, loop_steps: int) -> list[Contender]:
     """Every available contender; fused ones do ``fused_steps`` per run, loops ``loop_steps``."""
-    np_params, np_x, np_y = seed_numpy()
+    np_params, np_x, np_y = example_numpy()
     params, x, y = jax.tree.map(jnp.asarray, (np_params, np_x, np_y))
     lr = jnp.float32(LR)
 
@@ -190,7 +190,7 @@ def _equinox(np_params, np_x, np_y):
 def _flax_nnx(np_params, np_x, np_y):
     from flax import nnx
 
-    class Seed(nnx.Module):
+    class TinyNetwork(nnx.Module):
         def __init__(self, rngs: nnx.Rngs):
             self.layers = nnx.List([nnx.Linear(i, o, rngs=rngs) for i, o in SPEC.layer_shapes])
 
@@ -211,7 +211,7 @@ def _flax_nnx(np_params, np_x, np_y):
         nnx.update(model, jax.tree.map(lambda p, g: p - LR * g, state, grads))
         return value
 
-    model = Seed(nnx.Rngs(0))
+    model = TinyNetwork(nnx.Rngs(0))
 
     def loop(steps: int):
         for layer, values in zip(model.layers, np_params, strict=True):

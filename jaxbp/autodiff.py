@@ -4,7 +4,9 @@
 dL/da, da/dz, dL/dz, and the parameter gradients), but obtains the backward quantities from
 ``jax.grad``: ``dL/dz_l`` and ``dL/da_l`` are gradients with respect to a zero perturbation added
 to ``z_l`` and ``a_l`` in the forward pass, and ``da/dz`` is ``jax.jacobian`` of the activation.
-It is the independent check that lets a worked example say "verified".
+It is the independent check that lets a worked example say "verified". The forward pass is
+``jaxbp.mlp``'s own (:func:`jaxbp.mlp.forward_layers`): plain, it records the layers; with the
+perturbations, the loss over it is what ``jax.grad`` differentiates.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import jax.numpy as jnp
 from jaxbp._types import Array, ArrayLike, Params
 from jaxbp.activations import ACTIVATIONS
 from jaxbp.losses import LOSSES
-from jaxbp.mlp import MLP
+from jaxbp.mlp import MLP, forward_layers
 from jaxbp.steps import check_batch
 
 
@@ -39,11 +41,7 @@ class LayerQuantities:
 def _perturbed_loss(
     spec: MLP, loss: str, params: Params, x: Array, y: Array, dz: list[Array], da: list[Array]
 ) -> Array:
-    a = x
-    for layer, name, dz_l, da_l in zip(params, spec.activations, dz, da, strict=True):
-        z = a @ layer["w"] + (layer.get("b", 0.0)) + dz_l
-        a = ACTIVATIONS[name](z) + da_l
-    return LOSSES[loss](a, y)
+    return LOSSES[loss](forward_layers(spec, params, x, dz, da)[-1][3], y)
 
 
 def _activation_derivative(name: str, z: Array) -> Array:
@@ -68,19 +66,14 @@ def layer_quantities(
     """
     check_batch("layer_quantities", spec, loss, params, x, y)
     x, y = jnp.atleast_2d(jnp.asarray(x)), jnp.atleast_2d(jnp.asarray(y))
-    inputs, products, pre_activations, activations = [], [], [], []
-    a = x
-    for layer, name in zip(params, spec.activations, strict=True):
-        inputs.append(a)
-        product = a @ layer["w"]
-        z = product + layer["b"] if "b" in layer else product
-        a = ACTIVATIONS[name](z)
-        products.append(product)
-        pre_activations.append(z)
-        activations.append(a)
-    zeros = [jnp.zeros_like(z) for z in pre_activations]
+    dtype = jnp.result_type(x, *(leaf for layer in params for leaf in layer.values()))
+    zeros = [jnp.zeros((x.shape[0], size), dtype) for size in spec.sizes[1:]]
+    recorded = forward_layers(spec, params, x)
+    inputs, products, pre_activations, activations = (
+        list(column) for column in zip(*recorded, strict=True)
+    )
     value, (grads, dz, da) = jax.value_and_grad(_perturbed_loss, argnums=(2, 5, 6))(
-        spec, loss, params, x, y, zeros, [jnp.zeros_like(z) for z in zeros]
+        spec, loss, params, x, y, zeros, zeros
     )
     layers = [
         LayerQuantities(

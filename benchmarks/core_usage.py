@@ -1,4 +1,4 @@
-"""Item 6: does a different batching of the small MLP's work keep both CPU cores busy?
+"""Both CPU cores: does a different batching of the small MLP's work keep both CPU cores busy?
 
 The 64-128-128-10 MLP with batch 64 is too small for XLA CPU to split one step's matmuls over
 threads. Each contender below does independent training work and is measured in model-examples
