@@ -28,6 +28,7 @@ import numpy as np
 
 from jaxbp import checkpoint
 from jaxbp._types import Params
+from jaxbp.mlp import MLP
 
 Callback = Callable[[int, Params, dict[str, Any]], Any]
 
@@ -136,12 +137,18 @@ def save_checkpoint(
     ``"position"``, so a run resumes from it with ``fit(..., start_epoch=epoch,
     start_step=step_in_epoch)``.
     """
-    key_data = np.zeros(0, np.uint32) if key is None else np.asarray(jax.random.key_data(key))
+    # without a key (data order), zeros stand in for it and config["shuffled"] says so
+    key_data = np.zeros(2, np.uint32) if key is None else np.asarray(jax.random.key_data(key))
     state = checkpoint.Checkpoint(
-        model, jax.device_get(params), [np.asarray(leaf) for leaf in jax.tree.leaves(opt_state)],
-        key_data, int(position[0]), int(step), {"position": [int(p) for p in position]},
-        metrics,
-    )  # fmt: skip
+        params=jax.device_get(params),
+        opt_state=jax.device_get(opt_state),
+        key=key_data,
+        epoch=int(position[0]),
+        step=int(step),
+        config={"position": [int(p) for p in position], "shuffled": key is not None},
+        metrics=metrics,
+        spec=model if isinstance(model, MLP) else None,
+    )
     return checkpoint.save(directory, state, keep=keep)
 
 
