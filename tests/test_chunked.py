@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import math
-import os
-import re
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import chex
 import jax
@@ -497,35 +492,3 @@ def test_bad_data_leaves_the_last_checkpoint_of_the_good_params(tmp_path):
     saved = checkpoint.load(checkpoint.resolve(tmp_path / "run"))
     assert saved.step == 4
     _assert_bitwise(saved.params, jax.device_get(info.value.params))
-
-
-DOC_PRELUDE = """
-import jax, numpy as np, jaxbp
-model = jaxbp.MLP(sizes=(3, 8, 1), activations=("tanh", "linear"))
-loss = "mse"
-params = model.init(jax.random.key(0))
-rng = np.random.default_rng(0)
-np.save("x.npy", rng.normal(size=(64, 3)).astype(np.float32))
-np.save("y.npy", rng.normal(size=(64, 1)).astype(np.float32))
-x_val = rng.normal(size=(16, 3)).astype(np.float32)
-y_val = rng.normal(size=(16, 1)).astype(np.float32)
-"""
-
-
-def test_the_streaming_page_runs(tmp_path):
-    page = (Path(__file__).resolve().parents[1] / "docs" / "streaming.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", page, re.S)
-    assert len(blocks) >= 3
-    script = DOC_PRELUDE + "\n".join(blocks)
-    root = Path(__file__).resolve().parents[1]
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(root)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "Position(epoch=3, step=0)" in result.stdout
