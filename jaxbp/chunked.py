@@ -31,6 +31,14 @@ import optax
 
 from jaxbp import _checks, _run_checks
 from jaxbp import sharding as _sharding
+from jaxbp._chunk_checks import (
+    Plan,
+    check_finite_in_memory,
+    check_reference,
+    check_validation,
+    plan_run,
+    update_rule_start,
+)
 from jaxbp._chunk_loop import (
     auto_chunk_steps,
     batch_bytes,
@@ -52,12 +60,10 @@ from jaxbp.sources import (
     BatchError,
     Chunk,
     IterableSource,
-    Position,
     array_chunks,
     chunk_plan,
 )
 from jaxbp.steps import batch_loss, check_batch
-from jaxbp.updates import sgd_transformation
 
 
 @functools.partial(
@@ -167,19 +173,19 @@ def fit_chunked(
     source = open_source(where, x, y, epochs=epochs, mesh=mesh)
     if isinstance(source, ArraySource):  # shapes only: nothing is read
         check_batch(where, model, loss, params, source.x, source.y)
-        _check_finite_in_memory(where, source)
-    plan = _plan(where, source, epochs, batch_size, key, start_epoch, start_step)
+        check_finite_in_memory(where, source)
+    plan = plan_run(where, source, epochs, batch_size, key, start_epoch, start_step)
     if isinstance(source, IterableSource):
         check_batch(where, model, loss, params, *plan.sample)
     if validation is not None:
-        validation = _check_validation(where, model, loss, params, validation)
+        validation = check_validation(where, model, loss, params, validation)
     every = validate_every if validate_every is not None else plan.steps_per_epoch
     if validate_every is not None:
         _checks.check_positive_int(where, "validate_every", validate_every)
     if chunk_steps is None:
         size = batch_bytes(*plan.sample) if batch_size is not None else 0
         chunk_steps = auto_chunk_steps(size, every, plan.total)
-    rule_state, lr_array, schedule = _update_rule(
+    rule_state, lr_array, schedule = update_rule_start(
         where, params, lr, optimizer, opt_state, plan.first, plan.total, plan.last_epoch_steps
     )
     placed_sharding = None
@@ -187,7 +193,7 @@ def fit_chunked(
         params, rule_state, placed_sharding = _sharding.place_fit(
             where, mesh, params, rule_state, plan.global_batch, batch_size
         )
-    reference = _check_reference(where, reference_loss)
+    reference = check_reference(where, reference_loss)
     carry = init_carry(params, rule_state, plan.first, reference)
     program = functools.partial(
         _chunk_program, model=model, loss=loss, optimizer=optimizer, schedule=schedule,
@@ -216,140 +222,6 @@ def fit_chunked(
     return outcome.state.params, history
 
 
-class _Plan:
-    """The run's shape in global steps (counted from epoch 0): where it starts, where it ends."""
-
-    def __init__(
-        self,
-        sample: tuple[Any, Any],
-        steps_per_epoch: int | None,
-        first: int,
-        total: int | None,
-        global_batch: int,
-    ):
-        self.sample, self.steps_per_epoch = sample, steps_per_epoch
-        self.first, self.total, self.global_batch = first, total, global_batch
-
-    @property
-    def last_epoch_steps(self) -> int | None:
-        return None if self.total is None else self.total - self.first
-
-    def position(self, step: int) -> Position | None:
-        if not self.steps_per_epoch:
-            return None
-        return Position(*divmod(step, self.steps_per_epoch))
-
-
-def _plan(
-    where: str,
-    source: ArraySource | IterableSource,
-    epochs: int,
-    batch_size: int | None,
-    key: Any,
-    start_epoch: int,
-    start_step: int,
-) -> _Plan:
-    if isinstance(source, IterableSource):
-        sample = source.sample()
-        rows = int(sample[0].shape[0]) if sample[0].ndim else 0
-        if batch_size is not None and batch_size != rows:
-            raise ValueError(
-                f"{where}: batch_size is {batch_size} but the iterable's first batch has {rows} "
-                f"examples; pass batch_size=None (the loader sets the batch size)."
-            )
-        if key is not None or start_epoch:
-            raise ValueError(
-                f"{where}: with an iterable of batches the loader owns the order and its "
-                f"position; pass key=None and start_epoch=0 (start_step sets the step count)."
-            )
-        length = len(source.batches) if hasattr(source.batches, "__len__") else None  # type: ignore[arg-type]
-        total = None if length is None else start_step + epochs * length
-        return _Plan(sample, length, int(start_step), total, rows)
-    steps = _run_checks.batches_per_epoch(where, source.n, batch_size)
-    if start_step >= steps:
-        raise ValueError(
-            f"{where}: start_step {start_step} is not inside an epoch of {steps} steps; pass "
-            f"0 <= start_step < {steps} (or count whole epochs in start_epoch)."
-        )
-    _run_checks.check_step_count(where, epochs, int(start_epoch), steps)
-    first = int(start_epoch) * steps + int(start_step)
-    rows = source.n if batch_size is None else batch_size
-    sample = source.sample(min(rows, 64) if batch_size is None else rows)
-    return _Plan(sample, steps, first, (int(start_epoch) + epochs) * steps, rows)
-
-
-def _check_reference(where: str, reference_loss: Any) -> np.ndarray:
-    if reference_loss is None:
-        return np.float32(np.nan)
-    if isinstance(reference_loss, bool) or not np.isfinite(reference_loss):
-        raise ValueError(
-            f"{where}: reference_loss must be a finite number (a run's first loss), "
-            f"got {reference_loss!r}."
-        )
-    return np.float32(reference_loss)
-
-
-#: Rows per block of the finite-data check of in-memory arrays (bounds its temporary memory).
-_FINITE_BLOCK_ROWS = 65536
-
-
-def _check_finite_in_memory(where: str, source: ArraySource) -> None:
-    """Refuse NaN or infinity in in-memory arrays before training, block by block; a memmap's
-    batches are checked as they are read instead (a scan first would read the file twice)."""
-    for name, array in (("x", source.x), ("y", source.y)):
-        if isinstance(array, np.memmap):
-            continue
-        for start in range(0, array.shape[0], _FINITE_BLOCK_ROWS):
-            block = array[start : start + _FINITE_BLOCK_ROWS]
-            _run_checks.check_finite_data(where, name, block)
-
-
-def _check_validation(
-    where: str, model: Model, loss: Loss, params: Params, validation: Any
-) -> tuple[Array, Array]:
-    if not isinstance(validation, tuple | list) or len(validation) != 2:
-        raise TypeError(
-            f"{where}: validation must be a pair (x_val, y_val), got {type(validation).__name__}."
-        )
-    check_batch(f"{where} (validation)", model, loss, params, *validation)
-    return jnp.asarray(validation[0]), jnp.asarray(validation[1])
-
-
-def _update_rule(
-    where: str,
-    params: Params,
-    lr: Any,
-    optimizer: optax.GradientTransformation | None,
-    opt_state: Any,
-    first: int,
-    total: int | None,
-    steps: int | None,
-) -> tuple[Any, np.ndarray, Callable[[Array], Array] | None]:
-    """The update rule's starting state, the traced learning rate and the schedule, checked."""
-    dtype = _run_checks.float_dtype(params)
-    if optimizer is None:
-        if lr is None:
-            raise ValueError(f"{where}: pass lr (a number or an optax schedule), or an optimizer.")
-        _checks.check_learning_rate(where, lr)
-        if steps is not None:
-            _run_checks.check_learning_rate_for_run(where, lr, dtype, first, steps)
-        schedule = lr if callable(lr) else None
-        lr_array = np.asarray(0.0 if schedule else lr, dtype)
-        state = sgd_transformation(lr_array).init(params)  # counts steps from the run's start
-        return state._replace(steps=jnp.asarray(first, jnp.int32)), lr_array, schedule
-    _checks.check_optimizer(where, optimizer)
-    if lr is not None:
-        raise ValueError(
-            f"{where}: an optimizer carries its own learning rate; pass lr=None, "
-            f"e.g. optimizer=optax.sgd(0.1) or optax.sgd(optax.cosine_decay_schedule(...))."
-        )
-    if opt_state is None:
-        opt_state = optimizer.init(params)
-    else:
-        _checks.check_opt_state(where, optimizer, params, opt_state)
-    return opt_state, np.asarray(0.0, dtype), None
-
-
 def _placer(mesh: jax.sharding.Mesh | None) -> Callable[[Chunk], Chunk]:
     """Moves a host chunk to the device(s); with a mesh, split by batch rows over its data axis."""
     if mesh is None:
@@ -369,7 +241,7 @@ def _placer(mesh: jax.sharding.Mesh | None) -> Callable[[Chunk], Chunk]:
 def _pipeline(
     where: str,
     source: ArraySource | IterableSource,
-    plan: _Plan,
+    plan: Plan,
     program: Callable[..., tuple[Any, Array]],
     lr: np.ndarray,
     chunk_steps: int,
@@ -415,7 +287,7 @@ class _Between:
         every: int | None,
         callbacks: list[Callback],
         guard: bool,
-        plan: _Plan,
+        plan: Plan,
         progress: bool,
     ):
         self.model, self.loss, self.validation, self.every = model, loss, validation, every
