@@ -88,6 +88,15 @@ def load(path: str | Path) -> NetworkFile:
     Raises:
         NetworkFileError: on a missing file, invalid JSON, or any problem :func:`parse` finds.
     """
+    return parse(read(path), where=str(path))
+
+
+def read(path: str | Path) -> Any:
+    """The decoded JSON of a network file, within the size and nesting limits.
+
+    Raises:
+        NetworkFileError: on a missing file, a binary file, a file over the limits, invalid JSON.
+    """
     path = Path(path)
     raw = read_bounded(path, MAX_BYTES, NetworkFileError, "network file")
     if len(raw) > MAX_BYTES:
@@ -121,7 +130,7 @@ def load(path: str | Path) -> NetworkFile:
             else ("a number too long to read (over 4300 digits); write numbers like 0.1.")
         )
         raise NetworkFileError(f"{path}: {reason}") from None
-    return parse(data, where=str(path))
+    return data
 
 
 def parse(data: Any, where: str = "network") -> NetworkFile:

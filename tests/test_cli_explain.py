@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxbp import cli, manual, worked
+from jaxbp import cli, conv_file, manual, worked
 from jaxbp.trace import Trace
 
 EXAMPLES = list(worked.EXAMPLES.values())
@@ -284,7 +284,8 @@ def test_steps_show_the_loss_falling_and_plot_it(tmp_path, capsys) -> None:
 def test_list_names_the_builtin_examples(capsys) -> None:
     code, out, _ = run(capsys, "--list")
     assert code == 0
-    assert [line.split()[0] for line in out.splitlines()] == list(worked.EXAMPLES)
+    names = [line.split()[0] for line in out.splitlines()]
+    assert names == [*worked.EXAMPLES, *conv_file.CONV_EXAMPLES]
 
 
 def test_text_format_without_rich_falls_back_to_markdown(monkeypatch, capsys) -> None:

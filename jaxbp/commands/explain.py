@@ -21,6 +21,7 @@ import numpy as np
 
 from jaxbp import network_file, render, worked
 from jaxbp.cli import UsageError
+from jaxbp.conv_file import CONV_EXAMPLES, CONV_TITLES
 from jaxbp.render.html import page
 from jaxbp.trace import Trace, explain
 from jaxbp.worked.numbers import NumbersFileError, read_numbers
@@ -32,7 +33,7 @@ PROGRESS_FROM = 1000
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    names = ", ".join(worked.EXAMPLES)
+    names = ", ".join([*worked.EXAMPLES, *CONV_EXAMPLES])
     parser = subparsers.add_parser(
         "explain",
         help="the chain rule of one SGD step, number by number",
@@ -193,10 +194,16 @@ def _progress(steps: int) -> Callable[[int, float], None] | None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the trace, print it in the chosen format; 0 when verified, 1 when not, 2 on bad input."""
+    from jaxbp.commands import _explain_conv
+
+    if _explain_conv.wants(args):
+        return _explain_conv.run(args)
     _check_args(args)
     if args.list:
         for builtin in worked.EXAMPLES.values():
             print(f"{builtin.name:22s} {builtin.title} (documents {', '.join(builtin.documents)})")
+        for name, title in CONV_TITLES.items():
+            print(f"{name:22s} {title}")
         return 0
     if args.write_network:
         data = network_file.from_example(worked.EXAMPLES[args.example])

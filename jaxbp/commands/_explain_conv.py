@@ -1,0 +1,144 @@
+"""``jaxbp explain`` for a 1-D CNN: the built-in ``conv1d`` example or a conv network file.
+
+jaxbp explain conv1d --format markdown
+jaxbp explain conv1d --write-network cnn.json
+jaxbp explain --network cnn.json --steps 20 --plot loss.png
+
+The flags mean what they mean for an MLP; the seed documents' published numbers, ``--check``
+and the LaTeX and HTML formats are for MLPs only and are refused here with a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from jaxbp import conv_file, network_file, render
+from jaxbp.cli import UsageError
+from jaxbp.conv_trace import SequentialTrace, explain_sequential
+from jaxbp.render import _conv
+
+FORMATS = ("text", "markdown", "json")
+
+
+def wants(args: argparse.Namespace) -> bool:
+    """Whether the command line asks for a conv network (and only that)."""
+    if args.network is None:
+        return args.example in conv_file.CONV_EXAMPLES
+    if args.example is not None or args.list:
+        return False
+    try:
+        return conv_file.is_conv(network_file.read(args.network))
+    except network_file.NetworkFileError:
+        return False  # the MLP path reports a file it cannot read
+
+
+def _check_args(args: argparse.Namespace, name: str) -> None:
+    from jaxbp.commands.explain import MAX_STEPS, PLOT_SUFFIXES, _check_output
+
+    if args.compare_published or args.document is not None:
+        raise UsageError(
+            f"--compare-published and --document need a seed-document example; {name} is a "
+            "conv network and has no published numbers."
+        )
+    if args.check:
+        raise UsageError(f"--check grades MLP worked examples only; {name} is a conv network.")
+    if args.format not in FORMATS:
+        raise UsageError(
+            f"--format {args.format} is not available for a conv network ({name}); use "
+            f"{', '.join(FORMATS)}."
+        )
+    args.precision = 4 if args.precision is None else args.precision
+    if not 1 <= args.precision <= 17:
+        raise UsageError(f"--precision must be between 1 and 17 digits, got {args.precision}.")
+    if not 1 <= args.steps <= MAX_STEPS:
+        raise UsageError(f"--steps must be between 1 and {MAX_STEPS}, got {args.steps}.")
+    if args.write_network and args.example is None:
+        raise UsageError("--write-network needs a built-in example to write.")
+    if args.write_network:
+        _check_output(args.write_network, "--write-network", (".json",))
+        if Path(args.write_network).exists():
+            raise UsageError(
+                f"--write-network {args.write_network}: the file exists; a network file may hold "
+                "your edits, so it is never replaced: remove it or choose another name."
+            )
+    if args.plot:
+        _check_output(args.plot, "--plot", PLOT_SUFFIXES)
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UsageError(
+                "--plot needs matplotlib: pip install 'jaxbp[plot]' (the text plot needs nothing)."
+            ) from None
+
+
+def _trace(args: argparse.Namespace) -> tuple[SequentialTrace, str]:
+    try:
+        if args.network is not None:
+            net = conv_file.parse(network_file.read(args.network), where=args.network)
+            title = net.name
+        else:
+            net = conv_file.parse(conv_file.CONV_EXAMPLES[args.example], where=args.example)
+            title = f"{args.example}: {conv_file.CONV_TITLES[args.example]}"
+        trace = explain_sequential(
+            net.spec, net.loss, net.params, net.x, net.y, net.learning_rate, steps=args.steps
+        )
+    except (ValueError, TypeError) as error:
+        raise UsageError(str(error)) from None
+    return trace, title
+
+
+def _write_network(args: argparse.Namespace) -> int:
+    data = conv_file.CONV_EXAMPLES[args.example]
+    lines = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in data.items()]
+    try:
+        with Path(args.write_network).open("x") as file:  # "x": never replace a file
+            file.write("{\n" + ",\n".join(lines) + "\n}\n")
+    except FileExistsError:
+        raise UsageError(f"--write-network {args.write_network}: the file exists.") from None
+    except OSError as error:
+        raise UsageError(f"cannot write {args.write_network}: {error.strerror}.") from None
+    print(f"wrote {args.write_network}: the network file of {args.example}", file=sys.stderr)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """The conv worked example in the chosen format; 0 when verified, 1 when not, 2 on bad input."""
+    _check_args(args, args.example or args.network)
+    if args.write_network:
+        return _write_network(args)
+    trace, title = _trace(args)
+    digits = args.precision
+    if args.format == "json":
+        print(json.dumps(trace.to_dict(), indent=1))
+    elif args.format == "markdown":
+        sys.stdout.write(_conv.markdown(trace, title, digits))
+    else:
+        try:
+            from rich.console import Console
+            from rich.markdown import Markdown
+        except ImportError:
+            print(
+                "(rich is not installed: pip install 'jaxbp[cli]'; showing Markdown)",
+                file=sys.stderr,
+            )
+            sys.stdout.write(_conv.markdown(trace, title, digits))
+        else:
+            Console(highlight=False).print(Markdown(_conv.markdown(trace, title, digits)))
+    if args.plot:
+        try:
+            render.save_png(trace.history, args.plot, title)
+        except OSError as error:
+            raise UsageError(f"cannot write {args.plot}: {error.strerror}.") from None
+        print(f"wrote {args.plot}: the loss over {args.steps} SGD steps", file=sys.stderr)
+    if not trace.verified:
+        failed = ", ".join(check.quantity for check in trace.checks if not check.verified)
+        print(
+            f"jaxbp explain: warning: not verified: the manual chain rule and jax.grad differ by "
+            f"more than float64 round-off (or give nan) on {failed}.",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
