@@ -188,5 +188,11 @@ def render(command: str, info: dict[str, str], results: list[Workload], quick: b
         "device count in its own process); its results, on this CPU and on one H100, are in",
         "[RESULTS_scaling.md](RESULTS_scaling.md).",
         "",
+        "## Training on data of any size",
+        "",
+        "`python benchmarks/streaming.py` trains from a memmap against the same `fit` on in-memory",
+        "device arrays (throughput, peak RSS, equal parameters), each in its own process; its results",
+        "are in [RESULTS_streaming.md](RESULTS_streaming.md).",
+        "",
     ]
     return "\n".join(lines)

@@ -6,7 +6,16 @@ prediction`` and any loss ``(prediction, y) -> (batch,)`` train the same way as 
 rule written out by hand in NumPy float64, the oracle every gradient is tested against.
 """
 
-from jaxbp import datasets, layers, manual, manual_layers, model_file, presets, sharding
+from jaxbp import (
+    callbacks,
+    datasets,
+    layers,
+    manual,
+    manual_layers,
+    model_file,
+    presets,
+    sharding,
+)
 from jaxbp.activations import ACTIVATIONS
 from jaxbp.conv_trace import SequentialTrace, explain_sequential
 from jaxbp.ensemble import fit_ensemble, init_ensemble
@@ -14,6 +23,7 @@ from jaxbp.layers import Sequential
 from jaxbp.losses import LOSSES
 from jaxbp.mlp import INITIALIZERS, MLP
 from jaxbp.sharding import shard_batch
+from jaxbp.sources import BatchError, Position
 from jaxbp.steps import loss_and_grad, optax_step, train_step
 from jaxbp.trace import Trace, explain
 from jaxbp.train import fit, per_example_grads
@@ -26,10 +36,13 @@ __all__ = (
     "INITIALIZERS",
     "LOSSES",
     "MLP",
+    "BatchError",
+    "Position",
     "Sequential",
     "SequentialTrace",
     "Trace",
     "__version__",
+    "callbacks",
     "datasets",
     "explain",
     "explain_sequential",

@@ -13,7 +13,7 @@ shuffling are described in ``jaxbp._epochs``; ``jaxbp.ensemble`` trains many mod
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -21,11 +21,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxbp import _checks, _run_checks
+from jaxbp import _checks, _run_checks, chunked
 from jaxbp import sharding as _sharding
 from jaxbp._epochs import run_epochs
 from jaxbp._train_step import guard_report, init_carry, make_train_step, update_rule
 from jaxbp._types import Array, ArrayLike, Grads, Loss, Model, Params
+from jaxbp.callbacks import Callback
 from jaxbp.steps import batch_loss, check_batch
 
 LearningRate = float | Array | Callable[[Array], Array]
@@ -100,8 +101,21 @@ def fit(
     stop_on_nonfinite: bool = False,
     reference_loss: float | None = None,
     mesh: jax.sharding.Mesh | None = None,
+    callbacks: Sequence[Callback] = (),
+    validation: tuple[ArrayLike, ArrayLike] | None = None,
+    validate_every: int | None = None,
+    start_step: int = 0,
+    chunk_steps: int | None = None,
+    prefetch: int = 2,
+    progress: bool = False,
 ) -> tuple[Params, dict[str, Any]]:
-    """Train for whole epochs in one compiled program.
+    """Train for whole epochs: in one compiled program, or streamed in compiled chunks.
+
+    Device arrays train in one program. NumPy arrays, ``np.memmap``s, ``.npy`` paths and
+    iterables of ``(x, y)`` batches (with ``y=None``), and any data with ``callbacks``,
+    ``validation``, ``progress`` or ``start_step``, train as a host loop over compiled chunks of
+    ``chunk_steps`` steps, the next chunk read in the background; the parameters are the same,
+    bit for bit, for the same batches (see ``docs/streaming.md``, ``jaxbp.chunked``).
 
     Args:
         model: a callable ``(params, x) -> prediction`` (a ``jaxbp.MLP`` is one); static, so a
@@ -128,6 +142,14 @@ def fit(
             loss); pass a run's first loss when continuing it one call at a time.
         mesh: a ``jax.sharding.Mesh`` to train data-parallel over its devices (the batch split
             over its first axis, params replicated); see ``jaxbp.sharding``. ``None``: one device.
+        callbacks: functions ``callback(step, params, metrics)`` run between chunks; one that
+            returns ``True`` or ``"stop"`` stops training (see ``jaxbp.callbacks``).
+        validation: ``(x_val, y_val)``, whose loss is computed every ``validate_every`` steps
+            (default: every epoch) into ``metrics["val_loss"]`` and ``history["val_loss"]``.
+        start_step: steps of epoch ``start_epoch`` already done, to resume mid-epoch exactly.
+        chunk_steps: steps per compiled chunk (default: about 16 MiB of batches).
+        prefetch: chunks read ahead in a background thread (0: read in the calling thread).
+        progress: a progress bar on stderr (only when stderr is a terminal).
 
     Returns:
         ``(params, history)``. ``history["loss"]``: the loss of each step's batch before its
@@ -139,10 +161,31 @@ def fit(
         params leaf whose gradient was not finite, e.g. ``"[1]['w']"`` (``None`` if none was), and
         ``history["nonfinite_paths"]``, all such paths in ``jax.tree.leaves`` order.
 
+    Streamed, ``history`` also has ``"steps_done"``, ``"position"`` (epochs done, steps done in
+    the next epoch), ``"stop"`` (``None`` or why the run ended early), ``"host_seconds"``,
+    ``"wait_seconds"`` and ``"chunks"``; with ``validation``, ``"val_loss"`` and ``"val_step"``.
+
     Raises:
         ValueError, TypeError: on any input that does not fit, before anything is compiled.
+        jaxbp.BatchError: streamed, when a batch cannot be read or does not fit; it names the
+            batch and carries the last good ``params``, ``opt_state`` and ``history``.
     """
     where = "fit"
+    if (
+        chunked.wants_chunks(x, y, mesh)
+        or callbacks
+        or validation is not None
+        or progress
+        or start_step
+    ):
+        return chunked.fit_chunked(
+            model, loss, params, x, y, lr=lr, epochs=epochs, batch_size=batch_size, key=key,
+            optimizer=optimizer, opt_state=opt_state, start_epoch=start_epoch,
+            start_step=start_step, stop_on_nonfinite=stop_on_nonfinite,
+            reference_loss=reference_loss, mesh=mesh, callbacks=callbacks, validation=validation,
+            validate_every=validate_every, chunk_steps=chunk_steps, prefetch=prefetch,
+            progress=progress,
+        )  # fmt: skip
     x, y = _run_checks.check_run(
         where, model, loss, params, x, y, epochs=epochs, batch_size=batch_size, mesh=mesh,
         key=key, start_epoch=start_epoch,

@@ -1,0 +1,312 @@
+"""Streamed sources: which rows each batch holds, resuming, process slices, bad batches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hypothesis.strategies as st
+import jax
+import numpy as np
+import pytest
+from hypothesis import given
+
+from benchmarks import make_synthetic
+from jaxbp import _rows, sources
+from jaxbp.sources import ArraySource, BatchError, IterableSource, chunk_plan, next_chunk_size
+
+N, FEATURES, BATCH = 23, 3, 4  # 5 batches per epoch, 3 rows left out of every epoch
+
+
+def make_data(n=N):
+    x = np.arange(n * FEATURES, dtype=np.float32).reshape(n, FEATURES)
+    y = np.arange(n, dtype=np.float32)[:, None] * 10
+    return x, y
+
+
+def all_chunks(source, *, key, first, total, chunk_steps, every=None):
+    plan = chunk_plan(first, total, chunk_steps, every)
+    return list(sources.array_chunks(source, batch_size=BATCH, key=key, plan=plan))
+
+
+def batch_rows(chunks):
+    """The row index of every example of every batch (y holds 10 * row)."""
+    return np.concatenate([np.asarray(c.y)[..., 0] / 10 for c in chunks]).astype(int)
+
+
+def test_unshuffled_batches_are_consecutive_rows_and_chunks_cross_epochs():
+    source = ArraySource("fit", *make_data())
+    chunks = all_chunks(source, key=None, first=0, total=10, chunk_steps=3)
+    assert [(c.first, c.steps) for c in chunks] == [(0, 3), (3, 3), (6, 3), (9, 1)]
+    expected = np.concatenate([np.arange(20).reshape(5, 4)] * 2)  # 2 epochs, rows 20..22 unused
+    np.testing.assert_array_equal(batch_rows(chunks), expected)
+    x, _ = make_data()
+    np.testing.assert_array_equal(chunks[0].x, x[:12].reshape(3, 4, FEATURES))
+
+
+def test_shuffled_epochs_use_fold_in_permutations(key):
+    source = ArraySource("fit", *make_data())
+    rows = batch_rows(all_chunks(source, key=key, first=0, total=15, chunk_steps=4))
+    for epoch in range(3):
+        order = np.asarray(jax.random.permutation(jax.random.fold_in(key, epoch), N))
+        np.testing.assert_array_equal(rows[epoch * 5 : (epoch + 1) * 5], order[:20].reshape(5, 4))
+    # every epoch: 20 distinct rows, not the same set twice in a row
+    assert all(len(set(rows[e * 5 : (e + 1) * 5].ravel())) == 20 for e in range(3))
+    assert not np.array_equal(rows[:5], rows[5:10])
+
+
+@pytest.mark.parametrize("key_seed", [None, 3], ids=["ordered", "shuffled"])
+@pytest.mark.parametrize("resume_at", [1, 5, 7, 13])
+def test_resume_at_any_step_gives_the_same_remaining_batches(key_seed, resume_at):
+    key = None if key_seed is None else jax.random.key(key_seed)
+    source = ArraySource("fit", *make_data())
+    whole = all_chunks(source, key=key, first=0, total=15, chunk_steps=4)
+    rest = all_chunks(source, key=key, first=resume_at, total=15, chunk_steps=4)
+    np.testing.assert_array_equal(
+        np.concatenate([c.x for c in rest]), np.concatenate([c.x for c in whole])[resume_at:]
+    )
+    assert rest[0].first == resume_at
+
+
+def test_each_process_reads_its_slice_of_every_batch(key):
+    x, y = make_data()
+    whole = all_chunks(ArraySource("fit", x, y), key=key, first=0, total=7, chunk_steps=3)
+    parts = [
+        all_chunks(
+            ArraySource("fit", x, y, process_index=p, process_count=2),
+            key=key,
+            first=0,
+            total=7,
+            chunk_steps=3,
+        )
+        for p in range(2)
+    ]
+    for i, chunk in enumerate(whole):
+        assert parts[0][i].x.shape == (chunk.steps, BATCH // 2, FEATURES)
+        joined = np.concatenate([parts[0][i].x, parts[1][i].x], axis=1)
+        np.testing.assert_array_equal(joined, chunk.x)
+
+
+def test_a_batch_that_does_not_split_over_processes_is_refused():
+    source = ArraySource("fit", *make_data(), process_index=0, process_count=3)
+    with pytest.raises(ValueError, match="does not split over 3 processes"):
+        all_chunks(source, key=None, first=0, total=2, chunk_steps=2)
+
+
+def test_npy_paths_open_as_memmaps_and_read_the_same_rows(tmp_path, key):
+    x, y = make_data()
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    source = ArraySource("fit", tmp_path / "x.npy", str(tmp_path / "y.npy"))
+    assert isinstance(source.x, np.memmap) and isinstance(source.y, np.memmap)
+    rows = np.array([7, 2, 19, 2, 11])
+    got_x, got_y = source.read(rows)
+    np.testing.assert_array_equal(got_x, x[rows])
+    np.testing.assert_array_equal(got_y, y[rows])
+    assert type(got_x) is np.ndarray  # a copy in memory, not a view of the file
+
+
+def test_bad_paths_and_mismatched_rows_are_refused(tmp_path):
+    np.savez(tmp_path / "x.npz", x=np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"fit: x is the path .*only \.npy files"):
+        ArraySource("fit", tmp_path / "x.npz", np.zeros((3, 1)))
+    with pytest.raises(ValueError, match="fit: cannot open y"):
+        ArraySource("fit", np.zeros((3, 2)), tmp_path / "missing.npy")
+    with pytest.raises(ValueError, match=r"x has 3 examples \(shape \(3, 2\)\) but y has 4"):
+        ArraySource("fit", np.zeros((3, 2)), np.zeros((4, 1)))
+
+
+def test_a_failing_read_names_the_batches(tmp_path):
+    x = np.ones((N, 80), np.float32)  # 320-byte rows: read from the file with pread
+    np.save(tmp_path / "x.npy", x)
+    source = ArraySource("fit", np.load(tmp_path / "x.npy", mmap_mode="r"), make_data()[1])
+    size = (tmp_path / "x.npy").stat().st_size
+    with open(tmp_path / "x.npy", "r+b") as handle:  # rows 10 on are gone
+        handle.truncate(size - 320 * (N - 10))
+    with pytest.raises(
+        BatchError, match=r"batches 2\.\.3 \(from epoch 0, step 2\).*OSError"
+    ) as info:
+        all_chunks(source, key=None, first=0, total=5, chunk_steps=2)
+    assert info.value.batch_index == 2
+    assert info.value.position == sources.Position(0, 2)
+
+
+@given(
+    first=st.integers(0, 50),
+    length=st.integers(0, 200),
+    chunk_steps=st.integers(1, 40),
+    every=st.one_of(st.none(), st.integers(1, 60)),
+)
+def test_chunk_plan_covers_the_run_and_respects_boundaries(first, length, chunk_steps, every):
+    plan = list(chunk_plan(first, first + length, chunk_steps, every))
+    assert sum(size for _, size in plan) == length
+    index = first
+    for start, size in plan:
+        assert start == index and size >= 1
+        assert size == chunk_steps or (size < chunk_steps and size & (size - 1) == 0)
+        if every is not None:  # no chunk crosses a multiple of `every`
+            assert start // every == (start + size - 1) // every
+        index += size
+    sizes = {size for _, size in plan}
+    assert len(sizes) <= 1 + chunk_steps.bit_length()
+
+
+def test_next_chunk_size_at_the_end():
+    assert next_chunk_size(10, 8, None, 10) == 0
+    assert next_chunk_size(3, 8, None, 10) == 4
+    assert next_chunk_size(6, 8, 8, None) == 2
+
+
+def batches(count, rows=BATCH, start=0):
+    x, y = make_data(200)
+    return [
+        (x[i * rows : (i + 1) * rows], y[i * rows : (i + 1) * rows]) for i in range(start, count)
+    ]
+
+
+def test_iterable_source_stacks_batches_and_reiterates_each_epoch():
+    data = batches(5)
+    source = IterableSource("fit", data, epochs=2)
+    chunks = list(source.chunks(epochs=2, chunk_steps=3, every=None))
+    assert [(c.first, c.steps) for c in chunks] == [(0, 3), (3, 3), (6, 3), (9, 1)]
+    stacked = np.concatenate([c.x for c in chunks])
+    np.testing.assert_array_equal(stacked, np.stack([b[0] for b in data + data]))
+
+
+def test_a_one_shot_iterator_is_refused_for_several_epochs_and_works_for_one():
+    with pytest.raises(ValueError, match=r"one-shot iterator .* for 2 epochs"):
+        IterableSource("fit", iter(batches(3)), epochs=2)
+    source = IterableSource("fit", iter(batches(3)), epochs=1)
+    chunks = list(source.chunks(epochs=1, chunk_steps=2, every=None))
+    assert [c.steps for c in chunks] == [2, 1]
+
+
+def test_torch_dataloader_as_a_source():
+    torch = pytest.importorskip("torch")
+    x, y = make_data(40)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
+        batch_size=8,
+        drop_last=True,
+    )
+    chunks = list(
+        IterableSource("fit", loader, epochs=1).chunks(epochs=1, chunk_steps=2, every=None)
+    )
+    np.testing.assert_array_equal(np.concatenate([c.x for c in chunks]), x.reshape(5, 8, FEATURES))
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ((np.zeros((3, FEATURES), np.float32), np.zeros((3, 1), np.float32)), r"batch 3 has x of shape \(3, 3\).*batch 0 had shape \(4, 3\).*drop_last"),
+        ((np.zeros((4, FEATURES), np.float64), np.zeros((4, 1), np.float32)), r"batch 3 has x of .*float64.*float32"),
+        ((np.zeros((4, FEATURES), np.float32), np.zeros((4, 2), np.float32)), r"batch 3 has y of shape \(4, 2\)"),
+        (np.zeros((4, FEATURES)), r"batch 3 is shape \(4, 3\) .*not an \(x, y\) pair"),
+    ],
+    ids=["ragged", "dtype", "y-shape", "not-a-pair"],
+)  # fmt: skip
+def test_a_bad_batch_midway_names_its_index(bad, message):
+    data = [*batches(3), bad, *batches(6, start=4)]
+    source = IterableSource("fit", data, epochs=1)
+    seen = []
+    with pytest.raises(BatchError, match=message) as info:
+        for chunk in source.chunks(epochs=1, chunk_steps=2, every=None):
+            seen.append(chunk.first)
+    assert info.value.batch_index == 3
+    assert seen == [0]  # the chunk of batches 0-1 came out; the one holding batch 3 did not
+
+
+def test_a_loader_that_fails_midway_names_the_batch():
+    def loader():
+        yield from batches(4)
+        raise OSError("connection reset")
+
+    class Reiterable:
+        def __iter__(self):
+            return loader()
+
+    source = IterableSource("fit", Reiterable(), epochs=2)
+    with pytest.raises(BatchError, match=r"reading batch 4 \(epoch 0\) failed: OSError") as info:
+        list(source.chunks(epochs=2, chunk_steps=8, every=None))
+    assert info.value.batch_index == 4
+
+
+def test_an_empty_iterable_is_refused():
+    with pytest.raises(ValueError, match="yielded no batch"):
+        IterableSource("fit", [], epochs=1)
+
+
+def _status_kib(field):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def test_reading_a_file_backed_memmap_does_not_grow_the_process(tmp_path, key):
+    if not Path("/proc/self/status").exists():
+        pytest.skip("needs /proc/self/status")
+    rows, features = 65536, 256  # 64 MiB of float32
+    x_path, y_path = make_synthetic.write_dataset(tmp_path, rows, features, block_rows=4096)
+    source = ArraySource("fit", x_path, y_path)
+    sources.epoch_order(key, 0, rows)  # compiles the permutation (its memory is not the read's)
+    before = _status_kib("VmRSS")
+    total = 0
+    plan = chunk_plan(0, 256, 16, None)  # 16 chunks of 4 MiB, shuffled
+    for chunk in sources.array_chunks(source, batch_size=256, key=key, plan=plan):
+        total += chunk.x.nbytes
+        del chunk
+        assert (_status_kib("VmRSS") - before) * 1024 < 24 * 2**20
+    assert total == rows * features * 4  # the whole file went through
+
+
+def test_make_synthetic_writes_a_learnable_float32_data_set_in_blocks(tmp_path):
+    x_path, y_path = make_synthetic.write_dataset(tmp_path, 1000, 8, outputs=2, seed=3, block_rows=128)  # fmt: skip
+    x, y = np.load(x_path), np.load(y_path)
+    assert x.shape == (1000, 8) and y.shape == (1000, 2)
+    assert x.dtype == y.dtype == np.float32
+    w, v = make_synthetic.teacher(8, 2, 3)
+    residual = y - np.tanh(x @ w) @ v  # the teacher explains all but the noise
+    assert 0.005 < residual.std() < 0.02
+    assert y.std() > 0.1
+
+
+@pytest.mark.parametrize(
+    "view",
+    ["whole", "tail-slice", "raw-memmap-offset", "small-rows", "in-memory"],
+)
+def test_row_readers_read_exactly_the_rows_asked_for(tmp_path, view):
+    rng = np.random.default_rng(0)
+    data = rng.normal(size=(300, 80)).astype(np.float32)  # 320-byte rows: read with pread
+    np.save(tmp_path / "x.npy", data)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    if view == "whole":
+        array, want = mapped, data
+    elif view == "tail-slice":
+        array, want = mapped[37:], data[37:]
+    elif view == "raw-memmap-offset":
+        (tmp_path / "raw.bin").write_bytes(b"\x01" * 24 + data.tobytes())
+        array = np.memmap(tmp_path / "raw.bin", np.float32, "r", offset=24, shape=data.shape)
+        want = data
+    elif view == "small-rows":  # 8-byte rows: read through the mapping
+        array, want = mapped[:, :2], data[:, :2]
+    else:
+        array, want = data, data
+    uses_pread = view in ("whole", "tail-slice", "raw-memmap-offset")
+    assert (_rows._file_location(array) is not None) == uses_pread
+    read = _rows.row_reader(array)
+    for rows in (rng.permutation(len(want))[:50], np.arange(10, 60), np.array([5, 5, 0])):
+        got = read(rows.astype(np.int64))
+        np.testing.assert_array_equal(got, want[rows])
+        assert got.ctypes.data % 64 == 0
+
+
+def test_a_file_truncated_under_a_memmap_fails_with_os_error(tmp_path):
+    data = np.ones((100, 64), np.float32)
+    np.save(tmp_path / "x.npy", data)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    read = _rows.row_reader(mapped)
+    size = (tmp_path / "x.npy").stat().st_size
+    with open(tmp_path / "x.npy", "r+b") as handle:
+        handle.truncate(size - 256 * 10)
+    with pytest.raises(OSError, match="the file ended at byte"):
+        read(np.array([99, 3], np.int64))
