@@ -6,9 +6,10 @@ prediction`` and any loss ``(prediction, y) -> (batch,)`` train the same way as 
 rule written out by hand in NumPy float64, the oracle every gradient is tested against.
 """
 
-from jaxbp import manual, sharding
+from jaxbp import datasets, layers, manual, manual_layers, model_file, presets, sharding
 from jaxbp.activations import ACTIVATIONS
 from jaxbp.ensemble import fit_ensemble, init_ensemble
+from jaxbp.layers import Sequential
 from jaxbp.losses import LOSSES
 from jaxbp.mlp import INITIALIZERS, MLP
 from jaxbp.sharding import shard_batch
@@ -24,16 +25,22 @@ __all__ = (
     "INITIALIZERS",
     "LOSSES",
     "MLP",
+    "Sequential",
     "Trace",
     "__version__",
+    "datasets",
     "explain",
     "fit",
     "fit_ensemble",
     "init_ensemble",
+    "layers",
     "loss_and_grad",
     "manual",
+    "manual_layers",
+    "model_file",
     "optax_step",
     "per_example_grads",
+    "presets",
     "sgd",
     "sgd_transformation",
     "shard_batch",
