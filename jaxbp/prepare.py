@@ -285,13 +285,16 @@ def _refuse_changes(path: Path, saved: config.TrainConfig, asked: config.TrainCo
         if before != after:
             flag = "--" + name.replace("_", "-")
             raise config.ConfigError(
-                f"{flag} {_text(after)} differs from the checkpoint's {_text(before)} ({path}); "
+                f"{flag} {_text(name, after)} differs from the checkpoint's {_text(name, before)} "
+                f"({path}); "
                 f"a resumed run keeps its architecture and settings: drop {flag}, or start a "
                 f"new run with --out"
             )
 
 
-def _text(value: Any) -> str:
+def _text(name: str, value: Any) -> str:
     if isinstance(value, tuple):
         return ",".join(map(str, value)) or "none"
-    return "full" if value is None else str(value)
+    if value is None:
+        return {"batch_size": "full", "model": "(the MLP of --hidden)"}.get(name, "none")
+    return str(value)

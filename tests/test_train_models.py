@@ -80,6 +80,15 @@ def test_a_cnn_run_resumes_bit_exactly(capsys, tmp_path, forty):
     assert np.shape(params[1]["w"]) == (5, 1, 25) and np.shape(params[5]["w"]) == (125, 10)
     assert saved(split).spec == presets.PRESETS["cnn"].network
     assert saved(split).config["model"] == "cnn" and saved(split).config["hidden"] is None
+    # the resumed run keeps its network: another one, or MLP settings, are refused
+    before = {p.name: p.read_bytes() for p in split.iterdir()}
+    for flags, match in (
+        (["--model", "mlp"], "--model mlp differs from the checkpoint's cnn"),
+        (["--hidden", "8"], "--hidden sets the MLP built without --model"),
+    ):
+        code, _, stderr = train(capsys, "--resume", split, "--epochs", "6", *flags)
+        assert code == 2 and match in stderr and stderr.count("\n") == 1, stderr
+    assert {p.name: p.read_bytes() for p in split.iterdir()} == before
 
 
 def test_a_preset_trains_with_its_recipe_unless_flags_say_otherwise():
