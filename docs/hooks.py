@@ -130,16 +130,17 @@ def public_api() -> dict[str, list[str]]:
     """``jaxbp.__all__`` grouped by the module each name comes from, in the order of ``__all__``.
 
     Read with ``ast`` from ``jaxbp/__init__.py``: a name imported as ``from jaxbp.train import fit``
-    goes under ``jaxbp.train``; a submodule (``from jaxbp import manual``) and anything defined in
+    (at the top level or under ``if TYPE_CHECKING:``) goes under ``jaxbp.train``; a submodule (``from jaxbp import manual``) and anything defined in
     ``jaxbp/__init__.py`` itself go under ``jaxbp``. ``__version__`` is left out.
     """
     tree = ast.parse((ROOT / "jaxbp" / "__init__.py").read_text())
     source: dict[str, str] = {}
     exported: list[str] = []
-    for node in tree.body:
+    for node in ast.walk(tree):  # the imports may sit under `if TYPE_CHECKING:`
         if isinstance(node, ast.ImportFrom) and node.module:
             for alias in node.names:
                 source[alias.asname or alias.name] = node.module
+    for node in tree.body:
         targets = node.targets if isinstance(node, ast.Assign) else []
         if any(isinstance(target, ast.Name) and target.id == "__all__" for target in targets):
             exported = list(ast.literal_eval(node.value))  # type: ignore[union-attr]

@@ -4,30 +4,39 @@ Parameters are plain pytrees, the forward pass and the losses are pure functions
 gives the gradients, and a hand-written SGD step applies them. Any pure model ``(params, x) ->
 prediction`` and any loss ``(prediction, y) -> (batch,)`` train the same way as jaxbp's own MLP. ``jaxbp.manual`` is the same chain
 rule written out by hand in NumPy float64, the oracle every gradient is tested against.
+
+The names below are imported on first use (PEP 562), so ``import jaxbp`` does not import JAX:
+the command line installs its Ctrl-C and SIGTERM handlers before JAX's import starts.
 """
 
-from jaxbp import (
-    callbacks,
-    datasets,
-    layers,
-    manual,
-    manual_layers,
-    model_file,
-    presets,
-    sharding,
-)
-from jaxbp.activations import ACTIVATIONS
-from jaxbp.conv_trace import SequentialTrace, explain_sequential
-from jaxbp.ensemble import fit_ensemble, init_ensemble
-from jaxbp.layers import Sequential
-from jaxbp.losses import LOSSES
-from jaxbp.mlp import INITIALIZERS, MLP
-from jaxbp.sharding import shard_batch
-from jaxbp.sources import BatchError, Position
-from jaxbp.steps import loss_and_grad, optax_step, train_step
-from jaxbp.trace import Trace, explain
-from jaxbp.train import fit, per_example_grads
-from jaxbp.updates import sgd, sgd_transformation
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jaxbp import (
+        callbacks,
+        datasets,
+        layers,
+        manual,
+        manual_layers,
+        model_file,
+        presets,
+        sharding,
+    )
+    from jaxbp.activations import ACTIVATIONS
+    from jaxbp.conv_trace import SequentialTrace, explain_sequential
+    from jaxbp.ensemble import fit_ensemble, init_ensemble
+    from jaxbp.layers import Sequential
+    from jaxbp.losses import LOSSES
+    from jaxbp.mlp import INITIALIZERS, MLP
+    from jaxbp.sharding import shard_batch
+    from jaxbp.sources import BatchError, Position
+    from jaxbp.steps import loss_and_grad, optax_step, train_step
+    from jaxbp.trace import Trace, explain
+    from jaxbp.train import fit, per_example_grads
+    from jaxbp.updates import sgd, sgd_transformation
 
 __version__ = "0.1.0"
 
@@ -63,3 +72,52 @@ __all__ = (
     "sharding",
     "train_step",
 )
+
+# name -> the module that defines it; a submodule maps to itself
+_SOURCES: dict[str, str] = {
+    "ACTIVATIONS": "jaxbp.activations",
+    "INITIALIZERS": "jaxbp.mlp",
+    "LOSSES": "jaxbp.losses",
+    "MLP": "jaxbp.mlp",
+    "BatchError": "jaxbp.sources",
+    "Position": "jaxbp.sources",
+    "Sequential": "jaxbp.layers",
+    "SequentialTrace": "jaxbp.conv_trace",
+    "Trace": "jaxbp.trace",
+    "callbacks": "jaxbp.callbacks",
+    "datasets": "jaxbp.datasets",
+    "explain": "jaxbp.trace",
+    "explain_sequential": "jaxbp.conv_trace",
+    "fit": "jaxbp.train",
+    "fit_ensemble": "jaxbp.ensemble",
+    "init_ensemble": "jaxbp.ensemble",
+    "layers": "jaxbp.layers",
+    "loss_and_grad": "jaxbp.steps",
+    "manual": "jaxbp.manual",
+    "manual_layers": "jaxbp.manual_layers",
+    "model_file": "jaxbp.model_file",
+    "optax_step": "jaxbp.steps",
+    "per_example_grads": "jaxbp.train",
+    "presets": "jaxbp.presets",
+    "sgd": "jaxbp.updates",
+    "sgd_transformation": "jaxbp.updates",
+    "shard_batch": "jaxbp.sharding",
+    "sharding": "jaxbp.sharding",
+    "train_step": "jaxbp.steps",
+}
+
+
+if not TYPE_CHECKING:  # type checkers see the imports above; an unknown name stays an error there
+
+    def __getattr__(name: str) -> Any:
+        """Import a public name on first use and keep it in the module, as an eager import would."""
+        source = _SOURCES.get(name)
+        if source is None:
+            raise AttributeError(f"module 'jaxbp' has no attribute {name!r}")
+        module = importlib.import_module(source)
+        value = module if source == f"jaxbp.{name}" else getattr(module, name)
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(globals()) | set(__all__))

@@ -1,14 +1,18 @@
-"""What a :class:`jaxbp.config.TrainConfig` builds: the MLP, the learning-rate schedule, the optimizer."""
+"""What a :class:`jaxbp.config.TrainConfig` builds: the MLP, the learning-rate schedule, the optimizer,
+and how the model is named in the run's header and ``metrics.json``."""
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import jax.numpy as jnp
 import optax
 
+from jaxbp import train_model
 from jaxbp.config import TrainConfig
+from jaxbp.layers import Sequential
 from jaxbp.mlp import MLP
 
 
@@ -17,8 +21,26 @@ def build_spec(config: TrainConfig, num_features: int, num_outputs: int) -> MLP:
     output = "softmax" if config.loss in ("cross_entropy",) else "linear"
     if config.loss == "binary_cross_entropy":
         output = "sigmoid"
-    sizes = (num_features, *config.hidden, num_outputs)
-    return MLP(sizes, (config.activation,) * len(config.hidden) + (output,))
+    hidden, activation = config.hidden or (), config.activation or "relu"  # None only with --model
+    sizes = (num_features, *hidden, num_outputs)
+    return MLP(sizes, (activation,) * len(hidden) + (output,))
+
+
+def model_name(spec: MLP | Sequential, config: TrainConfig) -> str:
+    """``64-256-256-10`` for the MLP; the preset or model file's name for a ``--model`` network."""
+    if isinstance(spec, MLP):
+        return "-".join(map(str, spec.sizes))
+    return Path(config.model or "network").name
+
+
+def model_line(spec: MLP | Sequential, config: TrainConfig) -> str:
+    """The model as the run's header shows it, with the loss."""
+    if isinstance(spec, MLP):
+        shown = f"{model_name(spec, config)} ({', '.join(spec.activations)})"
+    else:
+        count = train_model.parameter_count(spec)
+        shown = f"{train_model.describe(spec, config.model or 'network')}, {count:,} parameters"
+    return f"{shown}, {config.loss}"
 
 
 @dataclasses.dataclass(frozen=True)

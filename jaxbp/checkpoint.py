@@ -39,6 +39,7 @@ import numpy as np
 
 from jaxbp import _files, checkpoint_format
 from jaxbp.checkpoint_format import CheckpointError
+from jaxbp.layers import Sequential
 from jaxbp.mlp import MLP
 
 FORMAT_VERSION = 2
@@ -59,7 +60,8 @@ class Checkpoint:
 
     ``params`` and ``opt_state`` are pytrees (``opt_state`` ``None`` for plain SGD); ``key`` is
     ``jax.random.key_data`` of the shuffling key; ``arrays`` holds extra named arrays (e.g. the
-    feature scaling); ``spec`` is the MLP when the model is one (``None`` for another model).
+    feature scaling); ``spec`` is the MLP or the layer network (:class:`jaxbp.Sequential`) when the
+    model is one (``None`` for another model).
     """
 
     params: Any
@@ -70,7 +72,7 @@ class Checkpoint:
     config: dict[str, Any]
     metrics: dict[str, Any]
     arrays: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
-    spec: MLP | None = None
+    spec: MLP | Sequential | None = None
 
 
 def path_for(directory: str | os.PathLike[str], epoch: int) -> Path:
@@ -161,7 +163,8 @@ def load(
         path: the checkpoint file.
         params: a template tree (arrays or ``jax.ShapeDtypeStruct``): the saved params are put
             into its structure by path, each leaf checked for shape and dtype. ``None``: the
-            tree is rebuilt from the paths, which works for nested lists and dicts (an MLP's).
+            structure of the saved layer network (:class:`jaxbp.Sequential`), or else the tree
+            rebuilt from the paths, which works for nested lists and dicts (an MLP's).
         opt_state: a template of the optimizer state (``optimizer.init(params)``), likewise.
             ``None``: ``opt_state`` is a dict from path to array (or ``None`` when empty).
         max_bytes: refuse a larger file before reading it.
@@ -202,6 +205,8 @@ def load(
     arrays = {name[7:]: members.pop(name) for name in list(members) if name.startswith("arrays/")}
     saved_params = checkpoint_format.take(members, "params")
     saved_state = checkpoint_format.take(members, "opt_state")
+    if params is None and isinstance(meta["spec"], Sequential) and saved_params:
+        params = _template(path, meta["spec"], next(iter(saved_params.values())).dtype)
     if members:
         raise CheckpointError(f"{path}: unexpected member {sorted(members)[0]!r}")
     return Checkpoint(
@@ -219,6 +224,14 @@ def load(
         arrays=arrays,
         spec=meta["spec"],
     )
+
+
+def _template(path: Path, spec: Sequential, dtype: np.dtype) -> Any:
+    """The params structure a layer network's spec gives (its layers without parameters hold
+    ``{}``, which paths alone cannot show), as shapes only."""
+    if dtype.kind != "f":
+        raise CheckpointError(f"{path}: params are {dtype}, not floating point")
+    return jax.eval_shape(lambda: spec.init(jax.random.key(0), dtype))
 
 
 def _verified_payload(path: Path, data: bytes) -> bytes:
@@ -252,14 +265,16 @@ def _verified_payload(path: Path, data: bytes) -> bytes:
     return payload
 
 
-def _describe(spec: MLP) -> str:
+def _describe(spec: MLP | Sequential) -> str:
+    if isinstance(spec, Sequential):
+        return f"{len(spec.layers)}-layer {'-'.join(type(layer).__name__ for layer in spec.layers)}"
     return f"{'-'.join(map(str, spec.sizes))} ({', '.join(spec.activations)})"
 
 
-def check_spec(path: Path, saved: Checkpoint, spec: MLP) -> None:
+def check_spec(path: Path, saved: Checkpoint, spec: MLP | Sequential) -> None:
     """Refuse a checkpoint whose architecture is not ``spec``."""
     if saved.spec != spec:
-        held = "no MLP" if saved.spec is None else f"a {_describe(saved.spec)}"
+        held = "no known" if saved.spec is None else f"a {_describe(saved.spec)}"
         raise CheckpointError(
             f"{path}: the checkpoint holds {held} network but a {_describe(spec)} network was "
             f"asked for; resume with the checkpoint's settings"

@@ -21,6 +21,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from jaxbp import model_file
+from jaxbp.layers import Sequential
 from jaxbp.mlp import MLP
 
 MAX_MEMBERS = 100_000
@@ -178,7 +180,7 @@ def _read_array(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, nam
 
 def read_meta(path: Path, meta: np.ndarray | None, max_epoch: int, max_step: int) -> dict:
     """The checked metadata: ``epoch``, ``step`` (ints in range), ``config``, ``metrics`` (dicts),
-    ``spec`` (an :class:`MLP` or ``None``)."""
+    ``spec`` (an :class:`MLP`, a :class:`jaxbp.Sequential` or ``None``)."""
     if meta is None or meta.dtype != np.uint8 or meta.ndim != 1:
         raise CheckpointError(f"{path}: no readable meta member")
     if meta.size > MAX_META_BYTES:
@@ -204,7 +206,10 @@ def read_meta(path: Path, meta: np.ndarray | None, max_epoch: int, max_step: int
     return data
 
 
-def spec_to_json(spec: MLP) -> dict[str, Any]:
+def spec_to_json(spec: MLP | Sequential) -> dict[str, Any]:
+    """An MLP as its fields; a layer network as its model description (:mod:`jaxbp.model_file`)."""
+    if isinstance(spec, Sequential):
+        return model_file.to_dict(spec)
     return {
         "sizes": list(spec.sizes),
         "activations": list(spec.activations),
@@ -213,8 +218,13 @@ def spec_to_json(spec: MLP) -> dict[str, Any]:
     }
 
 
-def spec_from_json(path: Path, data: Any) -> MLP:
-    """The MLP of a saved spec, refused with one line when any field is wrong."""
+def spec_from_json(path: Path, data: Any) -> MLP | Sequential:
+    """The MLP or layer network of a saved spec, refused with one line when any field is wrong."""
+    if isinstance(data, dict) and "layers" in data:
+        try:
+            return model_file.from_dict(data, where="meta spec")
+        except (model_file.ModelFileError, RecursionError) as error:
+            raise CheckpointError(f"{path}: {str(error)[:200]}") from None
     try:
         bias = data["bias"] if isinstance(data["bias"], bool) else tuple(data["bias"])
         scheme = data["init_scheme"]

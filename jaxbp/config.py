@@ -36,8 +36,10 @@ from jaxbp._flags import (
     to_hidden,
 )
 from jaxbp.activations import ACTIVATIONS
-from jaxbp.data import TASKS
+from jaxbp.data import BUILT_IN, TASKS
 from jaxbp.losses import LOSSES
+from jaxbp.presets import PRESETS
+from jaxbp.train_model import recipe, to_model
 
 OPTIMIZERS = ("adam", "momentum", "sgd")
 SCHEDULES = ("constant", "cosine", "exponential")
@@ -59,8 +61,9 @@ class TrainConfig:
     data: str = setting(
         "digits",
         "FILE",
-        "'digits' (bundled with scikit-learn) or a .csv/.npz file (default: {default})",
-        lambda flag, text: text if text == "digits" else str(Path(text).resolve()),
+        "'digits' (bundled with scikit-learn), 'mnist1d' (generated offline, its own 1,000 "
+        "test examples) or a .csv/.npz file (default: {default})",
+        lambda flag, text: text if text in BUILT_IN else str(Path(text).resolve()),
     )
     target: str = setting(
         "target", "COLUMN", "the CSV target column (default: {default})", lambda f, t: t
@@ -69,13 +72,25 @@ class TrainConfig:
     classes: int | None = integer_setting(
         None, "K", "number of classes", 2, MAX_CLASSES, shown_default="largest label + 1"
     )
-    hidden: tuple[int, ...] = setting(
+    model: str | None = setting(
+        None,
+        "PRESET_OR_FILE",
+        f"the network instead of the MLP of --hidden: a preset ({', '.join(PRESETS)}), trained "
+        f"with its own recipe (Adam, its rate, batch size and epochs, which flags override), or "
+        f"a model description file (.json) (default: {{default}})",
+        lambda flag, text: to_model(flag, text),
+        shown_default="the MLP of --hidden",
+    )
+    hidden: tuple[int, ...] | None = setting(
         (256, 256),
         "SIZES",
-        "hidden layer sizes, comma separated, 'none' for a linear model (default: {default})",
+        "hidden layer sizes, comma separated, 'none' for a linear model; without --model only "
+        "(default: {default})",
         lambda flag, text: to_hidden(flag, text),
     )
-    activation: str = choice_setting("relu", ACTIVATIONS, "the hidden layers' activation")
+    activation: str | None = choice_setting(
+        "relu", ACTIVATIONS, "the hidden layers' activation, without --model only"
+    )
     loss: str = choice_setting(
         "softmax_cross_entropy",
         LOSSES,
@@ -132,14 +147,18 @@ class TrainConfig:
     val_fraction: float = number_setting(
         0.1, "F", "fraction held out for validation", "in [0, 1)", lambda v: 0 <= v < 1
     )
-    test_fraction: float = number_setting(
-        0.2, "F", "fraction held out for the test", "in [0, 1)", lambda v: 0 <= v < 1
+    test_fraction: float | None = number_setting(
+        0.2,
+        "F",
+        "fraction held out for the test, for data without a test set of its own",
+        "in [0, 1)",
+        lambda v: 0 <= v < 1,
     )
     dtype: str = choice_setting("float32", DTYPES, "float64 needs JAX_ENABLE_X64=1")
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
-        data["hidden"] = list(self.hidden)
+        data["hidden"] = None if self.hidden is None else list(self.hidden)
         return data
 
     @classmethod
@@ -158,6 +177,9 @@ class TrainConfig:
             raise ConfigError(f"the saved config has unknown settings {', '.join(unknown)}")
         texts: dict[str, str | None] = {}
         for name in names:
+            if name == "model" and name not in data:  # saved before --model existed
+                texts[name] = None
+                continue
             if name not in data:
                 raise ConfigError(f"the saved config has no {name!r}")
             texts[name] = _saved_text(name, data[name])
@@ -246,6 +268,8 @@ def parse(
     if base is None and changes.get("task") == "regression" and "loss" not in changes:
         changes["loss"] = "mse"
     config = dataclasses.replace(config, **changes)
+    config = _model_settings(config, changes, fresh=base is None and fill)
+    config = _test_settings(config, changes)
     for field in dataclasses.fields(TrainConfig):
         if "only_with" not in field.metadata:
             continue
@@ -264,8 +288,57 @@ def parse(
     return config
 
 
+#: Settings of the MLP that ``--model`` replaces.
+_MLP_ONLY = ("hidden", "activation")
+#: Built-in data with a test set of its own (``--test-fraction`` does not apply).
+_OWN_TEST_SET = ("mnist1d",)
+
+
+def _model_settings(config: TrainConfig, changes: Mapping[str, Any], fresh: bool) -> TrainConfig:
+    """With ``--model``: no MLP settings, and a fresh run takes the preset's recipe for the
+    settings not given. Without: the MLP's defaults where a saved config held ``null``."""
+    if config.model is None:
+        defaults = TrainConfig()
+        return dataclasses.replace(
+            config,
+            **{
+                name: getattr(defaults, name) for name in _MLP_ONLY if getattr(config, name) is None
+            },
+        )
+    for name in _MLP_ONLY:
+        if changes.get(name) is not None:
+            raise ConfigError(
+                f"{flag_of(name)} sets the MLP built without --model, but --model "
+                f"{Path(config.model).name} gives the network; drop {flag_of(name)}"
+            )
+    config = dataclasses.replace(config, hidden=None, activation=None)
+    if fresh:
+        given = {name: value for name, value in recipe(config.model).items() if name not in changes}
+        config = dataclasses.replace(config, **given)
+    if config.loss == "cross_entropy":
+        raise ConfigError(
+            "--loss cross_entropy takes the probabilities of the MLP's softmax output, but a "
+            "--model network gives logits; use --loss softmax_cross_entropy"
+        )
+    return config
+
+
+def _test_settings(config: TrainConfig, changes: Mapping[str, Any]) -> TrainConfig:
+    """``test_fraction`` is ``None`` for data with its own test set, and refused when given."""
+    if config.data in _OWN_TEST_SET:
+        if changes.get("test_fraction") is not None:
+            raise ConfigError(
+                f"--test-fraction does not apply to --data {config.data}, which has a test set "
+                f"of its own; drop --test-fraction"
+            )
+        return dataclasses.replace(config, test_fraction=None)
+    if config.test_fraction is None:
+        return dataclasses.replace(config, test_fraction=TrainConfig().test_fraction)
+    return config
+
+
 def _check_combination(config: TrainConfig) -> None:
-    if config.val_fraction + config.test_fraction >= 1:
+    if config.val_fraction + (config.test_fraction or 0.0) >= 1:
         raise ConfigError(
             f"--val-fraction {config.val_fraction} and --test-fraction {config.test_fraction} "
             f"leave no training data; keep their sum below 1"
@@ -280,7 +353,7 @@ def _check_combination(config: TrainConfig) -> None:
             f"--loss {config.loss} needs class labels; for regression use mse, half_se or "
             f"binary_cross_entropy (targets in [0, 1]), or --task classification"
         )
-    if len(config.hidden) > MAX_HIDDEN_LAYERS:
+    if config.hidden is not None and len(config.hidden) > MAX_HIDDEN_LAYERS:
         raise ConfigError(
             f"--hidden has {len(config.hidden)} layers; the limit is {MAX_HIDDEN_LAYERS}"
         )
@@ -294,7 +367,9 @@ def _check_combination(config: TrainConfig) -> None:
 
 
 def check_size(config: TrainConfig, num_features: int, num_outputs: int) -> None:
-    """Refuse a model above :data:`MAX_PARAMETERS` parameters, before allocating any."""
+    """Refuse an MLP above :data:`MAX_PARAMETERS` parameters, before allocating any."""
+    if config.hidden is None:
+        return
     sizes = (num_features, *config.hidden, num_outputs)
     count = sum((fan_in + 1) * fan_out for fan_in, fan_out in itertools.pairwise(sizes))
     if count > MAX_PARAMETERS:
@@ -303,6 +378,15 @@ def check_size(config: TrainConfig, num_features: int, num_outputs: int) -> None
             f"--hidden {as_flag_text(config.hidden)} gives a {shown} model with {count:,} parameters; "
             f"the limit is {MAX_PARAMETERS:,} ({MAX_PARAMETERS * 4 // 2**20} MiB in float32); "
             f"pass smaller --hidden sizes"
+        )
+
+
+def check_parameter_count(config: TrainConfig, count: int) -> None:
+    """Refuse a ``--model`` network above :data:`MAX_PARAMETERS` parameters."""
+    if count > MAX_PARAMETERS:
+        raise ConfigError(
+            f"--model {Path(config.model or '').name} has {count:,} parameters; the limit is "
+            f"{MAX_PARAMETERS:,} ({MAX_PARAMETERS * 4 // 2**20} MiB in float32); use a smaller model"
         )
 
 
@@ -318,7 +402,16 @@ def check_steps(config: TrainConfig, steps_per_epoch: int) -> None:
 
 _INTEGERS = ("classes", "batch_size", "decay_epochs", "epochs", "seed")
 _NUMBERS = ("lr", "momentum", "decay", "val_fraction", "test_fraction")
-_OPTIONAL = ("classes", "momentum", "decay", "decay_epochs")
+_OPTIONAL = (
+    "classes",
+    "momentum",
+    "decay",
+    "decay_epochs",
+    "model",
+    "hidden",
+    "activation",
+    "test_fraction",
+)
 
 
 def _saved_text(name: str, value: Any) -> str | None:

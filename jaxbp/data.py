@@ -1,7 +1,8 @@
 """Data for ``jaxbp train``: loading, validating, splitting, scaling and encoding.
 
-Sources: scikit-learn's bundled handwritten digits (``load_digits``, no download), a CSV file with
-a header row and a named target column, or an ``.npz`` file with arrays ``x`` and ``y``. Every
+Sources: scikit-learn's bundled handwritten digits (``load_digits``, no download), MNIST-1D
+generated offline (``load_mnist1d``, with its own test set), a CSV file with a header row and a
+named target column, or an ``.npz`` file with arrays ``x`` and ``y``. Every
 problem with the data raises :class:`DataError` naming the file, what is wrong, where, and the fix,
 before anything is trained. Splits are stratified by class for classification and drawn with a
 NumPy ``default_rng(seed)``, so the same seed always gives the same split.
@@ -18,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 TASKS = ("classification", "regression")
+#: Data sets ``--data`` names instead of a file.
+BUILT_IN = ("digits", "mnist1d")
 #: The most classes a classification run may have (labels 0..MAX_CLASSES-1).
 MAX_CLASSES = 10_000
 #: The most bytes the arrays of an ``.npz`` file may declare, checked before reading them.
@@ -32,12 +35,17 @@ class DataError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-    """Examples as loaded: ``x`` float64 ``(n, features)``; ``y`` ``(n,)`` labels or ``(n, k)``."""
+    """Examples as loaded: ``x`` float64 ``(n, features)``; ``y`` ``(n,)`` labels or ``(n, k)``.
+
+    ``test`` is the data set's own test set, if it has one (then nothing of ``x`` is held out
+    for testing).
+    """
 
     x: np.ndarray
     y: np.ndarray
     name: str
     columns: tuple[str, ...] = ()  # the feature names (CSV header), if any
+    test: Split | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +67,31 @@ def load_digits() -> Dataset:
         ) from error
     digits = sklearn_digits()
     return Dataset(np.asarray(digits.data, np.float64), np.asarray(digits.target), "digits")
+
+
+def load_mnist1d() -> Dataset:
+    """MNIST-1D as published (seed 42), generated locally: 4,000 training examples in ``x`` and
+    the 1,000 test examples in ``test``; 40 features, labels 0..9 (see :mod:`jaxbp.datasets`)."""
+    from jaxbp import datasets
+
+    try:
+        arrays = datasets.mnist1d()
+    except ImportError:
+        raise DataError(
+            "--data mnist1d needs the mnist1d package; pip install 'jaxbp[data]'"
+        ) from None
+    test = Split(np.asarray(arrays.x_test, np.float64), np.asarray(arrays.y_test))
+    x, y = np.asarray(arrays.x_train, np.float64), np.asarray(arrays.y_train)
+    return Dataset(x, y, "mnist1d", test=test)
+
+
+def load(data: str, target: str = "target") -> Dataset:
+    """The data ``--data`` names: a built-in set (:data:`BUILT_IN`) or a ``.csv``/``.npz`` file."""
+    if data == "digits":
+        return load_digits()
+    if data == "mnist1d":
+        return load_mnist1d()
+    return load_file(data, target)
 
 
 def load_file(path: str | Path, target: str = "target") -> Dataset:

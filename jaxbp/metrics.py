@@ -19,23 +19,22 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxbp import _files
-from jaxbp._types import Array, Params
-from jaxbp.mlp import MLP, forward
-from jaxbp.steps import batch_loss
+from jaxbp._types import Array, Model, Params
+from jaxbp.steps import batch_loss, predict
 
 #: Per-epoch lists kept in ``metrics.json`` (and in every checkpoint, so a resume continues them).
 EPOCH_KEYS = ("train_loss", "val_loss", "val_accuracy", "epoch_seconds")
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "loss"))
-def _evaluate(spec: MLP, loss: str, params: Params, x: Array, y: Array) -> tuple[Array, Array]:
+def _evaluate(spec: Model, loss: str, params: Params, x: Array, y: Array) -> tuple[Array, Array]:
     value = batch_loss(spec, loss, params, x, y)
-    correct = jnp.argmax(forward(spec, params, x), axis=-1) == jnp.argmax(y, axis=-1)
+    correct = jnp.argmax(predict(spec, params, x), axis=-1) == jnp.argmax(y, axis=-1)
     return value, jnp.mean(correct.astype(jnp.float32))
 
 
 def evaluate(
-    spec: MLP, loss: str, params: Params, x: Array, y: Array, *, classification: bool
+    spec: Model, loss: str, params: Params, x: Array, y: Array, *, classification: bool
 ) -> tuple[float, float | None]:
     """``(mean loss, accuracy)`` on ``(x, y)``; accuracy is ``None`` for regression.
 

@@ -17,8 +17,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxbp import build, checkpoint, config, data, metrics, run_folder
+from jaxbp import build, checkpoint, config, data, metrics, run_folder, train_model
 from jaxbp._types import Array, Params
+from jaxbp.layers import Sequential
 from jaxbp.mlp import MLP
 
 
@@ -28,7 +29,7 @@ class Prepared:
 
     config: config.TrainConfig
     out: Path
-    spec: MLP
+    spec: MLP | Sequential
     data_name: str
     data_sha256: str
     mean: np.ndarray
@@ -90,29 +91,41 @@ def prepare(flags: dict[str, str | None], out: str | None, resume: str | None) -
     if cfg.dtype == "float64" and not jax.config.read("jax_enable_x64"):
         raise config.ConfigError("--dtype float64 needs 64-bit JAX; set JAX_ENABLE_X64=1 first")
 
-    dataset = data.load_digits() if cfg.data == "digits" else data.load_file(cfg.data, cfg.target)
+    network = None if cfg.model is None else _network(cfg, saved, path)
+    dataset = data.load(cfg.data, cfg.target)
     classification = cfg.task == "classification"
-    if saved is not None and saved.spec is not None and dataset.x.shape[1] != saved.spec.sizes[0]:
+    saved_mlp = saved.spec if saved is not None and isinstance(saved.spec, MLP) else None
+    if saved_mlp is not None and dataset.x.shape[1] != saved_mlp.sizes[0]:
         raise data.DataError(
             f"{dataset.name} has {dataset.x.shape[1]} features but the resumed model takes "
-            f"{saved.spec.sizes[0]}; resume with data of the same columns"
+            f"{saved_mlp.sizes[0]}; resume with data of the same columns"
         )
+    features = dataset.x.shape[1]
     if classification:
-        outputs = saved.spec.sizes[-1] if saved is not None and saved.spec else cfg.classes
+        outputs = saved_mlp.sizes[-1] if saved_mlp is not None else cfg.classes
         targets, outputs = data.check_labels(dataset.name, dataset.y, outputs)
+        if network is not None:  # labels 0..8 fit a network of 10 outputs, unless --classes 9
+            name, fewer = _model_name(cfg), cfg.classes is None
+            outputs = train_model.check_fits(
+                network, name, dataset.name, features, outputs, at_least=fewer
+            )
     else:
         targets = data.regression_targets(dataset.y)
         outputs = targets.shape[1]
         _check_targets(dataset.name, cfg, targets)
-    config.check_size(cfg, dataset.x.shape[1], outputs)
+        if network is not None:
+            train_model.check_fits(network, _model_name(cfg), dataset.name, features, outputs)
+    config.check_size(cfg, features, outputs)
     train, val, test = data.split(
         dataset.x,
         targets,
         seed=cfg.seed,
         val_fraction=cfg.val_fraction,
-        test_fraction=cfg.test_fraction,
+        test_fraction=0.0 if cfg.test_fraction is None else cfg.test_fraction,
         stratify=classification,
     )
+    if dataset.test is not None:  # the data set's own test set
+        test = _own_test(dataset, classification, outputs)
     mean, scale = data.standardizer(train.x, dataset.name, dataset.columns)
     if cfg.batch_size is not None and cfg.batch_size > len(train.x):
         raise config.ConfigError(
@@ -127,12 +140,12 @@ def prepare(flags: dict[str, str | None], out: str | None, resume: str | None) -
         y = data.one_hot(part.y, outputs) if classification else part.y
         return jnp.asarray((part.x - mean) / scale, dtype), jnp.asarray(y, dtype)
 
-    spec = build.build_spec(cfg, dataset.x.shape[1], outputs)
+    spec = network if network is not None else build.build_spec(cfg, features, outputs)
     lr, optimizer = build.build_optimizer(cfg, steps)
     init_key, shuffle_key = jax.random.split(jax.random.key(cfg.seed))
     params = spec.init(init_key, dtype)
     opt_state = None if optimizer is None else optimizer.init(params)
-    fingerprint = data.fingerprint(dataset.x, dataset.y)
+    fingerprint = _fingerprint(dataset)
     if saved is None:
         epoch = step = 0
         history: dict[str, Any] = {}
@@ -166,6 +179,43 @@ def prepare(flags: dict[str, str | None], out: str | None, resume: str | None) -
     )
 
 
+def _model_name(cfg: config.TrainConfig) -> str:
+    return cfg.model or ""
+
+
+def _network(
+    cfg: config.TrainConfig, saved: checkpoint.Checkpoint | None, path: Path | None
+) -> Sequential:
+    """The ``--model`` network: built from the preset or file for a new run, the checkpoint's own
+    description when resuming (so a model file that has since changed or moved does not matter)."""
+    if saved is None:
+        network = train_model.load_network(_model_name(cfg))
+    elif isinstance(saved.spec, Sequential):
+        network = saved.spec
+    else:
+        raise checkpoint.CheckpointError(
+            f"{path}: the saved config names --model {Path(_model_name(cfg)).name} but the "
+            f"checkpoint holds no layer network"
+        )
+    config.check_parameter_count(cfg, train_model.parameter_count(network))
+    return network
+
+
+def _own_test(dataset: data.Dataset, classification: bool, outputs: int) -> data.Split:
+    assert dataset.test is not None
+    if classification:
+        labels, _ = data.check_labels(f"{dataset.name} (test set)", dataset.test.y, outputs)
+        return data.Split(dataset.test.x, labels)
+    return data.Split(dataset.test.x, data.regression_targets(dataset.test.y))
+
+
+def _fingerprint(dataset: data.Dataset) -> str:
+    if dataset.test is None:
+        return data.fingerprint(dataset.x, dataset.y)
+    x = np.concatenate([dataset.x, dataset.test.x])
+    return data.fingerprint(x, np.concatenate([dataset.y, dataset.test.y]))
+
+
 def _check_targets(name: str, cfg: config.TrainConfig, targets: np.ndarray) -> None:
     largest = float(np.max(np.abs(targets))) if targets.size else 0.0
     if largest > float(np.finfo(np.dtype(cfg.dtype)).max) / 4:
@@ -184,7 +234,7 @@ def _restore(
     path: Path,
     saved: checkpoint.Checkpoint,
     cfg: config.TrainConfig,
-    spec: MLP,
+    spec: MLP | Sequential,
     params: Params,
     opt_state: Any,
     steps: int,
@@ -235,13 +285,16 @@ def _refuse_changes(path: Path, saved: config.TrainConfig, asked: config.TrainCo
         if before != after:
             flag = "--" + name.replace("_", "-")
             raise config.ConfigError(
-                f"{flag} {_text(after)} differs from the checkpoint's {_text(before)} ({path}); "
+                f"{flag} {_text(name, after)} differs from the checkpoint's {_text(name, before)} "
+                f"({path}); "
                 f"a resumed run keeps its architecture and settings: drop {flag}, or start a "
                 f"new run with --out"
             )
 
 
-def _text(value: Any) -> str:
+def _text(name: str, value: Any) -> str:
     if isinstance(value, tuple):
         return ",".join(map(str, value)) or "none"
-    return "full" if value is None else str(value)
+    if value is None:
+        return {"batch_size": "full", "model": "(the MLP of --hidden)"}.get(name, "none")
+    return str(value)

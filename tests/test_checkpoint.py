@@ -294,6 +294,8 @@ EDITS = [
     ("config-not-object", _edit_meta(config=[1]), r"meta config is not a JSON object"),
     ("bad-spec", _edit_meta(spec={"sizes": [3, -5, 2], "activations": ["tanh", "linear"], "bias": True, "init_scheme": None}), r"meta spec is not a valid MLP"),
     ("spec-wrong-type", _edit_meta(spec={"sizes": 3}), r"meta spec is not a valid MLP"),
+    ("bad-layer-spec", _edit_meta(spec={"input_shape": [3], "layers": [{"type": "Conv9D"}]}), r"meta spec: layers\[0\]: expected an object with \"type\" one of"),
+    ("layer-spec-other-params", _edit_meta(spec={"input_shape": [3], "layers": [{"type": "Dense", "features": 2}]}), r"params\[0\]\['b'\] is float32\[5\] but the model needs float32\[2\]"),
     ("nested-meta", _nested_meta, r"meta is not readable JSON"),
     ("nan-param", _set("params[0]['w'].npy", np.full((3, 5), np.nan, np.float32)), r"holds 15 NaN or infinite values"),
     ("inf-scale", _set("arrays/mean.npy", np.array([1.0, np.inf, 0.0])), r"'arrays/mean' holds 1 NaN or infinite"),

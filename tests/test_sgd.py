@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import importlib
 
 import chex
 import jax
@@ -83,7 +83,9 @@ class JitVariantsTest(chex.TestCase):
 
 def test_train_step_does_not_retrace_for_a_new_learning_rate(data) -> None:
     params, x, y = data
-    compiled = sys.modules["jaxbp.steps"]._train_step  # the jitted program behind train_step
+    compiled = importlib.import_module(
+        "jaxbp.steps"
+    )._train_step  # the jitted program behind train_step
     for lr in (0.1, 0.2, 0.05):
         params, _ = jaxbp.train_step(SPEC, "mse", params, x, y, lr)
         if lr == 0.1:

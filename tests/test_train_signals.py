@@ -1,6 +1,7 @@
 """Ctrl-C (SIGINT) and SIGTERM at several moments of a real ``jaxbp train`` process.
 
-Each case waits until the command's handlers are installed (``SigCgt`` in ``/proc/<pid>/status``
+Each case waits a given time after the start (0.1 to 0.3 s: inside JAX's import), or until the
+command's handlers are installed (``SigCgt`` in ``/proc/<pid>/status``
 shows SIGTERM caught), or until a given file appears, then sends the signal. Oracles: the exit
 status (130 for SIGINT, 143 for SIGTERM), stderr (one ``jaxbp train:`` line at the end, never a
 traceback or a crash), and every checkpoint on disk loading cleanly.
@@ -92,6 +93,33 @@ def test_a_signal_at_any_moment_exits_cleanly(tmp_path, case, signum, moment, de
         )
     else:
         assert ": stopped" in stderr or "stopped by" in stderr
+
+
+EARLY = [(signum, delay) for signum in (signal.SIGINT, signal.SIGTERM) for delay in (0.1, 0.3)]
+
+
+@pytest.mark.parametrize(("signum", "delay"), EARLY, ids=[f"{s.name}-{d}s" for s, d in EARLY])
+def test_a_signal_while_jax_is_imported_exits_at_once(tmp_path, signum, delay):
+    """The signal lands 0.1 to 0.3 s after the start, inside JAX's import (which takes over a
+    second); that the handlers are in place before that import begins is
+    ``tests/test_package.py``'s check. On a machine so loaded that the handlers are not yet in
+    place at ``delay``, the signal waits for them rather than testing Python's own start."""
+    out = tmp_path / "run"
+    started = time.monotonic()
+    process = _start(out, 100_000)
+    try:
+        time.sleep(max(0.0, started + delay - time.monotonic()))
+        _wait(process, lambda: _handlers_installed(process.pid))
+        process.send_signal(signum)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+    assert process.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[signum], stderr
+    assert stderr.strip().splitlines() == [f"jaxbp train: {name}: stopped"]
+    assert stdout == ""  # not even the run's header: it never trained
+    assert not out.exists()
 
 
 def test_a_second_signal_stops_at_once_and_leaves_whole_checkpoints(tmp_path):

@@ -26,7 +26,17 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxbp import _files, _signals, checkpoint, config, data, divergence, metrics, run_folder
+from jaxbp import (
+    _files,
+    _signals,
+    build,
+    checkpoint,
+    config,
+    data,
+    divergence,
+    metrics,
+    run_folder,
+)
 from jaxbp.cli import UsageError
 from jaxbp.prepare import Prepared, prepare
 from jaxbp.progress import Progress, plural
@@ -46,8 +56,10 @@ _DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "train",
-        help="train an MLP (default: the bundled digits) with progress, plots and checkpoints",
-        description="Train an MLP on the bundled digits or on your own data (.csv/.npz), with "
+        help="train a network (default: an MLP on the bundled digits) with progress, plots and "
+        "checkpoints",
+        description="Train an MLP, or a network given by --model (a preset such as cnn, or a "
+        ".json model file), on the bundled digits, on MNIST-1D or on your own data (.csv/.npz), with "
         "a progress bar, metrics, a plot, and checkpoints that resume exactly. Exit codes: 0 "
         "done, 2 bad input, 3 diverged, 4 a write failed, 130 Ctrl-C, 143 SIGTERM. Details: "
         "docs/train.md and docs/guarantees.md.",
@@ -119,7 +131,7 @@ def _train(run: Prepared, options: config.RunOptions, stopper: _signals.Stopper)
         "data": run.data_name,
         "data_sha256": run.metrics.get("data_sha256", run.data_sha256),
         "examples": {"train": len(run.train[0]), "val": len(run.val[0]), "test": len(run.test[0])},
-        "model": "-".join(map(str, spec.sizes)),
+        "model": build.model_name(spec, cfg),
         "config": cfg.to_json(),
         "train_seconds": float(run.metrics.get("train_seconds", 0.0)),
     }
@@ -282,8 +294,7 @@ def _banner(run: Prepared) -> str:
     lines = [
         f"jaxbp train: {run.data_name} -> {run.out} ({start})",
         f"  data      {sizes} examples",
-        f"  model     {'-'.join(map(str, run.spec.sizes))} ({', '.join(run.spec.activations)}), "
-        f"{cfg.loss}",
+        f"  model     {build.model_line(run.spec, cfg)}",
         f"  training  {optimizer}, lr {cfg.lr} ({schedule}), batch {cfg.batch_size or 'full'}, "
         f"{plural(cfg.epochs, 'epoch')}, {plural(run.steps_per_epoch, 'step')} each, seed {cfg.seed}",
     ]
