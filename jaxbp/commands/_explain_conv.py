@@ -36,7 +36,7 @@ def wants(args: argparse.Namespace) -> bool:
 
 
 def _check_args(args: argparse.Namespace, name: str) -> None:
-    from jaxbp.commands.explain import MAX_STEPS, PLOT_SUFFIXES, _check_output
+    from jaxbp.commands.explain import _check_step_and_outputs
 
     if args.compare_published or args.document is not None:
         raise UsageError(
@@ -51,27 +51,7 @@ def _check_args(args: argparse.Namespace, name: str) -> None:
             f"{', '.join(FORMATS)}."
         )
     args.precision = 4 if args.precision is None else args.precision
-    if not 1 <= args.precision <= 17:
-        raise UsageError(f"--precision must be between 1 and 17 digits, got {args.precision}.")
-    if not 1 <= args.steps <= MAX_STEPS:
-        raise UsageError(f"--steps must be between 1 and {MAX_STEPS}, got {args.steps}.")
-    if args.write_network and args.example is None:
-        raise UsageError("--write-network needs a built-in example to write.")
-    if args.write_network:
-        _check_output(args.write_network, "--write-network", (".json",))
-        if Path(args.write_network).exists():
-            raise UsageError(
-                f"--write-network {args.write_network}: the file exists; a network file may hold "
-                "your edits, so it is never replaced: remove it or choose another name."
-            )
-    if args.plot:
-        _check_output(args.plot, "--plot", PLOT_SUFFIXES)
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise UsageError(
-                "--plot needs matplotlib: pip install 'jaxbp[plot]' (the text plot needs nothing)."
-            ) from None
+    _check_step_and_outputs(args)
 
 
 def _trace(args: argparse.Namespace) -> tuple[SequentialTrace, str]:

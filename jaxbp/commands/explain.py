@@ -112,6 +112,11 @@ def _check_args(args: argparse.Namespace) -> None:
             )
     if args.precision is None:
         args.precision = 6 if args.compare_published else 4
+    _check_step_and_outputs(args)
+
+
+def _check_step_and_outputs(args: argparse.Namespace) -> None:
+    """Check --precision, --steps and the output files, the same for an MLP and a conv network."""
     if not 1 <= args.precision <= 17:
         raise UsageError(f"--precision must be between 1 and 17 digits, got {args.precision}.")
     if not 1 <= args.steps <= MAX_STEPS:
