@@ -24,9 +24,9 @@ from jaxbp.render._conv_layers import (
     backward_section,
     forward_section,
     kernel_matrix,
-    number,
     table_row,
 )
+from jaxbp.render._notation import number
 from jaxbp.render.plot import text_plot
 
 
