@@ -26,6 +26,7 @@ from jaxbp.render._conv_layers import (
     kernel_matrix,
     table_row,
 )
+from jaxbp.render._markdown import history_markdown
 from jaxbp.render._notation import number
 from jaxbp.render.plot import text_plot
 
@@ -133,22 +134,6 @@ def _checks(trace: SequentialTrace) -> list[str]:
     return [*lines, ""]
 
 
-def _history(history: list[float]) -> list[str]:
-    rows = [f"| {step} | {loss:.6g} |" for step, loss in enumerate(history)]
-    return [
-        f"## Loss over {len(history) - 1} SGD steps",
-        "",
-        "| steps taken | loss |",
-        "| --- | --- |",
-        *rows,
-        "",
-        "```",
-        text_plot(history),
-        "```",
-        "",
-    ]
-
-
 def summary(trace: SequentialTrace) -> str:
     """One line: how many quantities JAX recomputed, the largest difference, the verdict."""
     worst = float(np.max([check.max_abs_diff for check in trace.checks]))  # nan wins
@@ -182,7 +167,7 @@ def markdown(trace: SequentialTrace, title: str, digits: int = 4) -> str:
         lines += backward_section(step, trace, digits)
     lines += _update(trace, digits) + _after(trace, digits) + _checks(trace)
     if len(trace.history) > 2:
-        lines += _history(trace.history)
+        lines += history_markdown(trace.history, text_plot(trace.history))
     return "\n".join(lines).rstrip() + "\n"
 
 
