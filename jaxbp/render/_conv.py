@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import io
 
-import numpy as np
-
 from jaxbp.conv_trace import SequentialTrace
 from jaxbp.render._conv_layers import (
     HEADER,
@@ -27,7 +25,7 @@ from jaxbp.render._conv_layers import (
     table_row,
 )
 from jaxbp.render._markdown import history_markdown
-from jaxbp.render._notation import number
+from jaxbp.render._notation import number, verification_summary
 from jaxbp.render.plot import text_plot
 
 
@@ -136,13 +134,7 @@ def _checks(trace: SequentialTrace) -> list[str]:
 
 def summary(trace: SequentialTrace) -> str:
     """One line: how many quantities JAX recomputed, the largest difference, the verdict."""
-    worst = float(np.max([check.max_abs_diff for check in trace.checks]))  # nan wins
-    verdict = "verified" if trace.verified else "NOT verified"
-    return (
-        f"Every number computed by the manual chain rule in float64, the convolution as im2col; "
-        f"{len(trace.checks)} quantities recomputed by JAX (jax.grad), largest difference "
-        f"{worst:.1e}: {verdict}."
-    )
+    return verification_summary(trace, ", the convolution as im2col")
 
 
 def markdown(trace: SequentialTrace, title: str, digits: int = 4) -> str:
