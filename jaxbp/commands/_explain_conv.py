@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from jaxbp import conv_file, network_file, render
+from jaxbp import conv_file, network_file
 from jaxbp.cli import UsageError
 from jaxbp.conv_trace import SequentialTrace, explain_sequential
 from jaxbp.render import _conv
@@ -86,6 +86,8 @@ def _write_network(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """The conv worked example in the chosen format; 0 when verified, 1 when not, 2 on bad input."""
+    from jaxbp.commands.explain import _plot_and_check
+
     _check_args(args, args.example or args.network)
     if args.write_network:
         return _write_network(args)
@@ -107,18 +109,4 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(_conv.markdown(trace, title, digits))
         else:
             Console(highlight=False).print(Markdown(_conv.markdown(trace, title, digits)))
-    if args.plot:
-        try:
-            render.save_png(trace.history, args.plot, title)
-        except OSError as error:
-            raise UsageError(f"cannot write {args.plot}: {error.strerror}.") from None
-        print(f"wrote {args.plot}: the loss over {args.steps} SGD steps", file=sys.stderr)
-    if not trace.verified:
-        failed = ", ".join(check.quantity for check in trace.checks if not check.verified)
-        print(
-            f"jaxbp explain: warning: not verified: the manual chain rule and jax.grad differ by "
-            f"more than float64 round-off (or give nan) on {failed}.",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    return 0 if _plot_and_check(args, trace, title) else 1

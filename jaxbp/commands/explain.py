@@ -22,6 +22,7 @@ import numpy as np
 from jaxbp import network_file, render, worked
 from jaxbp.cli import UsageError
 from jaxbp.conv_file import CONV_EXAMPLES, CONV_TITLES
+from jaxbp.conv_trace import SequentialTrace
 from jaxbp.render.html import page
 from jaxbp.trace import Trace, explain
 from jaxbp.worked.numbers import NumbersFileError, read_numbers
@@ -248,6 +249,21 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(page(trace, title, digits))
     else:
         _print_text(trace, title, digits, rows)
+    if not _plot_and_check(args, trace, title, "; see the diagnostics"):
+        return 1
+    if numbers is not None and rows is not None and not all(row.matches for row in rows):
+        wrong = sum(not row.matches for row in rows)
+        message = f"{wrong} of {len(rows)} numbers in {args.check} are wrong"
+        print(f"jaxbp explain: {message}.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _plot_and_check(
+    args: argparse.Namespace, trace: Trace | SequentialTrace, title: str, advice: str = ""
+) -> bool:
+    """Write ``--plot`` if asked; when the manual chain rule and jax.grad disagree, say where on
+    stderr (``advice`` ends the line) and return False."""
     if args.plot:
         try:
             render.save_png(trace.history, args.plot, title)
@@ -258,16 +274,11 @@ def run(args: argparse.Namespace) -> int:
         failed = ", ".join(check.quantity for check in trace.checks if not check.verified)
         print(
             f"jaxbp explain: warning: not verified: the manual chain rule and jax.grad differ by "
-            f"more than float64 round-off (or give nan) on {failed}; see the diagnostics.",
+            f"more than float64 round-off (or give nan) on {failed}{advice}.",
             file=sys.stderr,
         )
-        return 1
-    if numbers is not None and rows is not None and not all(row.matches for row in rows):
-        wrong = sum(not row.matches for row in rows)
-        message = f"{wrong} of {len(rows)} numbers in {args.check} are wrong"
-        print(f"jaxbp explain: {message}.", file=sys.stderr)
-        return 1
-    return 0
+        return False
+    return True
 
 
 def _read_numbers(path: str) -> tuple[worked.Published, ...]:
