@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from jaxbp import conv_file, network_file
 from jaxbp.cli import UsageError
@@ -70,27 +69,13 @@ def _trace(args: argparse.Namespace) -> tuple[SequentialTrace, str]:
     return trace, title
 
 
-def _write_network(args: argparse.Namespace) -> int:
-    data = conv_file.CONV_EXAMPLES[args.example]
-    lines = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in data.items()]
-    try:
-        with Path(args.write_network).open("x") as file:  # "x": never replace a file
-            file.write("{\n" + ",\n".join(lines) + "\n}\n")
-    except FileExistsError:
-        raise UsageError(f"--write-network {args.write_network}: the file exists.") from None
-    except OSError as error:
-        raise UsageError(f"cannot write {args.write_network}: {error.strerror}.") from None
-    print(f"wrote {args.write_network}: the network file of {args.example}", file=sys.stderr)
-    return 0
-
-
 def run(args: argparse.Namespace) -> int:
     """The conv worked example in the chosen format; 0 when verified, 1 when not, 2 on bad input."""
-    from jaxbp.commands.explain import _plot_and_check
+    from jaxbp.commands.explain import _plot_and_check, _write_network
 
     _check_args(args, args.example or args.network)
     if args.write_network:
-        return _write_network(args)
+        return _write_network(args, conv_file.CONV_EXAMPLES[args.example])
     trace, title = _trace(args)
     digits = args.precision
     if args.format == "json":

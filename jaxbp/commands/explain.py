@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -212,17 +213,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:22s} {title}")
         return 0
     if args.write_network:
-        data = network_file.from_example(worked.EXAMPLES[args.example])
-        lines = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in data.items()]
-        try:
-            with Path(args.write_network).open("x") as file:  # "x": never replace a file
-                file.write("{\n" + ",\n".join(lines) + "\n}\n")
-        except FileExistsError:
-            raise UsageError(f"--write-network {args.write_network}: the file exists.") from None
-        except OSError as error:
-            raise UsageError(f"cannot write {args.write_network}: {error.strerror}.") from None
-        print(f"wrote {args.write_network}: the network file of {args.example}", file=sys.stderr)
-        return 0
+        return _write_network(args, network_file.from_example(worked.EXAMPLES[args.example]))
     numbers = _read_numbers(args.check) if args.check else None
     trace, title, example = _trace(args)
     rows = None
@@ -256,6 +247,20 @@ def run(args: argparse.Namespace) -> int:
         message = f"{wrong} of {len(rows)} numbers in {args.check} are wrong"
         print(f"jaxbp explain: {message}.", file=sys.stderr)
         return 1
+    return 0
+
+
+def _write_network(args: argparse.Namespace, data: dict[str, Any]) -> int:
+    """Write ``data``, a network file's JSON object, one key a line, to a new ``--write-network``."""
+    lines = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in data.items()]
+    try:
+        with Path(args.write_network).open("x") as file:  # "x": never replace a file
+            file.write("{\n" + ",\n".join(lines) + "\n}\n")
+    except FileExistsError:
+        raise UsageError(f"--write-network {args.write_network}: the file exists.") from None
+    except OSError as error:
+        raise UsageError(f"cannot write {args.write_network}: {error.strerror}.") from None
+    print(f"wrote {args.write_network}: the network file of {args.example}", file=sys.stderr)
     return 0
 
 
