@@ -19,7 +19,7 @@ import numpy as np
 
 from jaxbp import _compat
 from jaxbp._conv_steps import param_name
-from jaxbp._verify import ATOL, RTOL, Check
+from jaxbp._verify import Check, _check
 from jaxbp.activations import ACTIVATIONS
 from jaxbp.layers import ops, specs
 from jaxbp.layers.sequential import Sequential
@@ -70,16 +70,6 @@ def _quantities(spec: Sequential, loss: str, params: Any, x: jax.Array, y: jax.A
             out[f"da_dz{n}"] = _derivative(layer.activation, zs[index])
             out |= {"d" + param_name(k, n): g for k, g in grads[index].items()}
     return out
-
-
-def _check(quantity: str, manual_value: Any, jax_value: Any) -> Check:
-    manual_value = np.asarray(manual_value, np.float64)
-    jax_value = np.asarray(jax_value, np.float64)
-    with np.errstate(invalid="ignore"):  # inf - inf: equal infinities agree, nan never does
-        difference = np.where(manual_value == jax_value, 0.0, np.abs(manual_value - jax_value))
-    finite = manual_value[np.isfinite(manual_value)]
-    scale = float(np.max(np.abs(finite))) if finite.size else 0.0
-    return Check(quantity, float(np.max(difference, initial=0.0)), ATOL + RTOL * scale)
 
 
 def jax_checks(

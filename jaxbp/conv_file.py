@@ -28,7 +28,6 @@ key, before anything is computed.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,14 @@ from jaxbp.conv_trace import check_network
 from jaxbp.layers import specs
 from jaxbp.layers.sequential import Sequential, check_params
 from jaxbp.losses import LOSSES
-from jaxbp.network_file import MAX_EXAMPLES, MAX_LAYERS, NetworkFileError, _numeric, _short
+from jaxbp.network_file import (
+    MAX_LAYERS,
+    NetworkFileError,
+    _check_example_counts,
+    _check_keys,
+    _numeric,
+    _short,
+)
 
 REQUIRED = {
     "input_shape": "one example's (length, channels), e.g. [6, 1]",
@@ -117,28 +123,9 @@ def is_conv(data: Any) -> bool:
 
 def parse(data: Any, where: str = "network") -> ConvNetworkFile:
     """Validate the decoded JSON object of a conv network file (see the module docstring)."""
-    for key in data:
-        if key not in REQUIRED and key not in OPTIONAL:
-            valid = [*REQUIRED, *OPTIONAL]
-            close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.5)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise NetworkFileError(
-                f"{where}: unknown key {_short(key)}{hint} in a conv network file; valid keys "
-                f"are {', '.join(valid)}."
-            )
-    for key, meaning in REQUIRED.items():
-        if key not in data:
-            raise NetworkFileError(
-                f"{where}: missing key {key!r} ({meaning}); a conv network file needs "
-                f"{', '.join(REQUIRED)}."
-            )
+    _check_keys(data, where, REQUIRED, OPTIONAL, "conv network file", " in a conv network file")
     spec = _spec(data, where)
-    for key in ("x", "y"):
-        if isinstance(data[key], list) and len(data[key]) > MAX_EXAMPLES:
-            raise NetworkFileError(
-                f"{where}: {key} holds {len(data[key])} examples; jaxbp explain prints every "
-                f"number of the step for at most {MAX_EXAMPLES} examples."
-            )
+    _check_example_counts(data, where)
     params = _params(data["params"], spec, where)
     x = _numeric(data["x"], "x", where)
     y = _numeric(data["y"], "y", where)

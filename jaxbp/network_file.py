@@ -133,31 +133,48 @@ def read(path: str | Path) -> Any:
     return data
 
 
-def parse(data: Any, where: str = "network") -> NetworkFile:
-    """Validate the decoded JSON object of a network file (see the module docstring)."""
-    if not isinstance(data, dict):
-        raise NetworkFileError(f"{where}: expected a JSON object {{...}}, got {_kind(data)}.")
+def _check_keys(
+    data: dict[str, Any],
+    where: str,
+    required: dict[str, str],
+    optional: Any,
+    kind: str,
+    unknown_note: str = "",
+) -> None:
+    """Refuse an unknown key (naming the closest valid one) or a missing required one."""
     for key in data:
-        if key not in REQUIRED and key not in OPTIONAL:
-            valid = [*REQUIRED, *OPTIONAL]
+        if key not in required and key not in optional:
+            valid = [*required, *optional]
             close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.5)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise NetworkFileError(
-                f"{where}: unknown key {_short(key)}{hint}; valid keys are {', '.join(valid)}."
+                f"{where}: unknown key {_short(key)}{hint}{unknown_note}; valid keys are "
+                f"{', '.join(valid)}."
             )
-    for key, meaning in REQUIRED.items():
+    for key, meaning in required.items():
         if key not in data:
             raise NetworkFileError(
-                f"{where}: missing key {key!r} ({meaning}); a network file needs "
-                f"{', '.join(REQUIRED)}."
+                f"{where}: missing key {key!r} ({meaning}); a {kind} needs {', '.join(required)}."
             )
-    spec = _spec(data, where)
+
+
+def _check_example_counts(data: dict[str, Any], where: str) -> None:
+    """Refuse more than MAX_EXAMPLES examples in x or y."""
     for key in ("x", "y"):
         if isinstance(data[key], list) and len(data[key]) > MAX_EXAMPLES:
             raise NetworkFileError(
                 f"{where}: {key} holds {len(data[key])} examples; jaxbp explain prints every "
                 f"number of the step for at most {MAX_EXAMPLES} examples."
             )
+
+
+def parse(data: Any, where: str = "network") -> NetworkFile:
+    """Validate the decoded JSON object of a network file (see the module docstring)."""
+    if not isinstance(data, dict):
+        raise NetworkFileError(f"{where}: expected a JSON object {{...}}, got {_kind(data)}.")
+    _check_keys(data, where, REQUIRED, OPTIONAL, "network file")
+    spec = _spec(data, where)
+    _check_example_counts(data, where)
     params = _params(data["params"], spec, where)
     try:
         x = _checks.check_input(where, spec, _numeric(data["x"], "x", where))

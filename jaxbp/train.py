@@ -23,6 +23,7 @@ import optax
 
 from jaxbp import _checks, _run_checks, chunked
 from jaxbp import sharding as _sharding
+from jaxbp._chunk_checks import check_reference
 from jaxbp._epochs import run_epochs
 from jaxbp._train_step import guard_report, init_carry, make_train_step, update_rule
 from jaxbp._types import Array, ArrayLike, Grads, Loss, Model, Params
@@ -207,7 +208,7 @@ def fit(
             opt_state = optimizer.init(params)
         else:
             _checks.check_opt_state(where, optimizer, params, opt_state)
-    reference = _check_reference(where, reference_loss)
+    reference = check_reference(where, reference_loss)
     batch_sharding = None
     if mesh is not None:
         params, opt_state, batch_sharding = _sharding.place_fit(
@@ -251,17 +252,6 @@ def check_lr_or_optimizer(where: str, lr: Any, optimizer: Any, lr_forms: str) ->
             f"{where}: an optimizer carries its own learning rate; pass lr=None, "
             f"e.g. optimizer=optax.sgd(0.1) or optax.sgd(optax.cosine_decay_schedule(...))."
         )
-
-
-def _check_reference(where: str, reference_loss: Any) -> np.ndarray:
-    if reference_loss is None:
-        return np.float32(np.nan)
-    if isinstance(reference_loss, bool) or not np.isfinite(reference_loss):
-        raise ValueError(
-            f"{where}: reference_loss must be a finite number (a run's first loss), "
-            f"got {reference_loss!r}."
-        )
-    return np.float32(reference_loss)
 
 
 def per_example_grads(

@@ -13,9 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-from jaxbp import conv_file, network_file, render
+from jaxbp import conv_file, network_file
 from jaxbp.cli import UsageError
 from jaxbp.conv_trace import SequentialTrace, explain_sequential
 from jaxbp.render import _conv
@@ -36,7 +35,7 @@ def wants(args: argparse.Namespace) -> bool:
 
 
 def _check_args(args: argparse.Namespace, name: str) -> None:
-    from jaxbp.commands.explain import MAX_STEPS, PLOT_SUFFIXES, _check_output
+    from jaxbp.commands.explain import _check_step_and_outputs
 
     if args.compare_published or args.document is not None:
         raise UsageError(
@@ -51,27 +50,7 @@ def _check_args(args: argparse.Namespace, name: str) -> None:
             f"{', '.join(FORMATS)}."
         )
     args.precision = 4 if args.precision is None else args.precision
-    if not 1 <= args.precision <= 17:
-        raise UsageError(f"--precision must be between 1 and 17 digits, got {args.precision}.")
-    if not 1 <= args.steps <= MAX_STEPS:
-        raise UsageError(f"--steps must be between 1 and {MAX_STEPS}, got {args.steps}.")
-    if args.write_network and args.example is None:
-        raise UsageError("--write-network needs a built-in example to write.")
-    if args.write_network:
-        _check_output(args.write_network, "--write-network", (".json",))
-        if Path(args.write_network).exists():
-            raise UsageError(
-                f"--write-network {args.write_network}: the file exists; a network file may hold "
-                "your edits, so it is never replaced: remove it or choose another name."
-            )
-    if args.plot:
-        _check_output(args.plot, "--plot", PLOT_SUFFIXES)
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise UsageError(
-                "--plot needs matplotlib: pip install 'jaxbp[plot]' (the text plot needs nothing)."
-            ) from None
+    _check_step_and_outputs(args)
 
 
 def _trace(args: argparse.Namespace) -> tuple[SequentialTrace, str]:
@@ -90,25 +69,13 @@ def _trace(args: argparse.Namespace) -> tuple[SequentialTrace, str]:
     return trace, title
 
 
-def _write_network(args: argparse.Namespace) -> int:
-    data = conv_file.CONV_EXAMPLES[args.example]
-    lines = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in data.items()]
-    try:
-        with Path(args.write_network).open("x") as file:  # "x": never replace a file
-            file.write("{\n" + ",\n".join(lines) + "\n}\n")
-    except FileExistsError:
-        raise UsageError(f"--write-network {args.write_network}: the file exists.") from None
-    except OSError as error:
-        raise UsageError(f"cannot write {args.write_network}: {error.strerror}.") from None
-    print(f"wrote {args.write_network}: the network file of {args.example}", file=sys.stderr)
-    return 0
-
-
 def run(args: argparse.Namespace) -> int:
     """The conv worked example in the chosen format; 0 when verified, 1 when not, 2 on bad input."""
+    from jaxbp.commands.explain import _plot_and_check, _write_network
+
     _check_args(args, args.example or args.network)
     if args.write_network:
-        return _write_network(args)
+        return _write_network(args, conv_file.CONV_EXAMPLES[args.example])
     trace, title = _trace(args)
     digits = args.precision
     if args.format == "json":
@@ -127,18 +94,4 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(_conv.markdown(trace, title, digits))
         else:
             Console(highlight=False).print(Markdown(_conv.markdown(trace, title, digits)))
-    if args.plot:
-        try:
-            render.save_png(trace.history, args.plot, title)
-        except OSError as error:
-            raise UsageError(f"cannot write {args.plot}: {error.strerror}.") from None
-        print(f"wrote {args.plot}: the loss over {args.steps} SGD steps", file=sys.stderr)
-    if not trace.verified:
-        failed = ", ".join(check.quantity for check in trace.checks if not check.verified)
-        print(
-            f"jaxbp explain: warning: not verified: the manual chain rule and jax.grad differ by "
-            f"more than float64 round-off (or give nan) on {failed}.",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    return 0 if _plot_and_check(args, trace, title) else 1

@@ -16,12 +16,14 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from jaxbp import network_file, render, worked
 from jaxbp.cli import UsageError
 from jaxbp.conv_file import CONV_EXAMPLES, CONV_TITLES
+from jaxbp.conv_trace import SequentialTrace
 from jaxbp.render.html import page
 from jaxbp.trace import Trace, explain
 from jaxbp.worked.numbers import NumbersFileError, read_numbers
@@ -112,6 +114,11 @@ def _check_args(args: argparse.Namespace) -> None:
             )
     if args.precision is None:
         args.precision = 6 if args.compare_published else 4
+    _check_step_and_outputs(args)
+
+
+def _check_step_and_outputs(args: argparse.Namespace) -> None:
+    """Check --precision, --steps and the output files, the same for an MLP and a conv network."""
     if not 1 <= args.precision <= 17:
         raise UsageError(f"--precision must be between 1 and 17 digits, got {args.precision}.")
     if not 1 <= args.steps <= MAX_STEPS:
@@ -206,17 +213,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name:22s} {title}")
         return 0
     if args.write_network:
-        data = network_file.from_example(worked.EXAMPLES[args.example])
-        lines = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in data.items()]
-        try:
-            with Path(args.write_network).open("x") as file:  # "x": never replace a file
-                file.write("{\n" + ",\n".join(lines) + "\n}\n")
-        except FileExistsError:
-            raise UsageError(f"--write-network {args.write_network}: the file exists.") from None
-        except OSError as error:
-            raise UsageError(f"cannot write {args.write_network}: {error.strerror}.") from None
-        print(f"wrote {args.write_network}: the network file of {args.example}", file=sys.stderr)
-        return 0
+        return _write_network(args, network_file.from_example(worked.EXAMPLES[args.example]))
     numbers = _read_numbers(args.check) if args.check else None
     trace, title, example = _trace(args)
     rows = None
@@ -243,6 +240,35 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(page(trace, title, digits))
     else:
         _print_text(trace, title, digits, rows)
+    if not _plot_and_check(args, trace, title, "; see the diagnostics"):
+        return 1
+    if numbers is not None and rows is not None and not all(row.matches for row in rows):
+        wrong = sum(not row.matches for row in rows)
+        message = f"{wrong} of {len(rows)} numbers in {args.check} are wrong"
+        print(f"jaxbp explain: {message}.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _write_network(args: argparse.Namespace, data: dict[str, Any]) -> int:
+    """Write ``data``, a network file's JSON object, one key a line, to a new ``--write-network``."""
+    lines = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in data.items()]
+    try:
+        with Path(args.write_network).open("x") as file:  # "x": never replace a file
+            file.write("{\n" + ",\n".join(lines) + "\n}\n")
+    except FileExistsError:
+        raise UsageError(f"--write-network {args.write_network}: the file exists.") from None
+    except OSError as error:
+        raise UsageError(f"cannot write {args.write_network}: {error.strerror}.") from None
+    print(f"wrote {args.write_network}: the network file of {args.example}", file=sys.stderr)
+    return 0
+
+
+def _plot_and_check(
+    args: argparse.Namespace, trace: Trace | SequentialTrace, title: str, advice: str = ""
+) -> bool:
+    """Write ``--plot`` if asked; when the manual chain rule and jax.grad disagree, say where on
+    stderr (``advice`` ends the line) and return False."""
     if args.plot:
         try:
             render.save_png(trace.history, args.plot, title)
@@ -253,16 +279,11 @@ def run(args: argparse.Namespace) -> int:
         failed = ", ".join(check.quantity for check in trace.checks if not check.verified)
         print(
             f"jaxbp explain: warning: not verified: the manual chain rule and jax.grad differ by "
-            f"more than float64 round-off (or give nan) on {failed}; see the diagnostics.",
+            f"more than float64 round-off (or give nan) on {failed}{advice}.",
             file=sys.stderr,
         )
-        return 1
-    if numbers is not None and rows is not None and not all(row.matches for row in rows):
-        wrong = sum(not row.matches for row in rows)
-        message = f"{wrong} of {len(rows)} numbers in {args.check} are wrong"
-        print(f"jaxbp explain: {message}.", file=sys.stderr)
-        return 1
-    return 0
+        return False
+    return True
 
 
 def _read_numbers(path: str) -> tuple[worked.Published, ...]:

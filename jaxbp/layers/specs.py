@@ -92,19 +92,32 @@ class Dense:
         _check_activation("Dense", self.activation)
 
 
-def _init_conv(layer: Any, ndim: int) -> None:
-    where = type(layer).__name__
-    _positive_tuple(where, "features", layer.features, 1)
-    object.__setattr__(
-        layer, "kernel_size", _positive_tuple(where, "kernel_size", layer.kernel_size, ndim)
-    )
-    object.__setattr__(layer, "stride", _positive_tuple(where, "stride", layer.stride, ndim))
-    object.__setattr__(layer, "padding", _padding(where, layer.padding, ndim))
-    _check_activation(where, layer.activation)
+@dataclasses.dataclass(frozen=True)
+class _Conv:
+    """The fields and checks Conv1D and Conv2D share; ``ndim`` is the number of spatial axes."""
+
+    ndim: ClassVar[int]
+    features: int
+    kernel_size: Any
+    stride: Any = 1
+    padding: Any = "VALID"
+    activation: str = "linear"
+    bias: bool = True
+    init_scheme: str | None = None
+
+    def __post_init__(self) -> None:
+        where, ndim = type(self).__name__, self.ndim
+        _positive_tuple(where, "features", self.features, 1)
+        object.__setattr__(
+            self, "kernel_size", _positive_tuple(where, "kernel_size", self.kernel_size, ndim)
+        )
+        object.__setattr__(self, "stride", _positive_tuple(where, "stride", self.stride, ndim))
+        object.__setattr__(self, "padding", _padding(where, self.padding, ndim))
+        _check_activation(where, self.activation)
 
 
 @dataclasses.dataclass(frozen=True)
-class Conv1D:
+class Conv1D(_Conv):
     """A 1-D convolution (cross-correlation, as in every framework) on ``(batch, length, channels)``.
 
     ``out[n, i, o] = f(sum_{k, c} x_pad[n, i * stride + k, c] * w[k, c, o] + b[o])``.
@@ -119,94 +132,63 @@ class Conv1D:
     """
 
     ndim: ClassVar[int] = 1
-    features: int
-    kernel_size: Any
-    stride: Any = 1
-    padding: Any = "VALID"
-    activation: str = "linear"
-    bias: bool = True
-    init_scheme: str | None = None
-
-    def __post_init__(self) -> None:
-        _init_conv(self, 1)
 
 
 @dataclasses.dataclass(frozen=True)
-class Conv2D:
+class Conv2D(_Conv):
     """A 2-D convolution on ``(batch, height, width, channels)``; arguments as :class:`Conv1D`,
     each an int for both axes or a pair (padding: one int or ``(low, high)`` pair per axis)."""
 
     ndim: ClassVar[int] = 2
-    features: int
-    kernel_size: Any
-    stride: Any = 1
-    padding: Any = "VALID"
-    activation: str = "linear"
-    bias: bool = True
-    init_scheme: str | None = None
-
-    def __post_init__(self) -> None:
-        _init_conv(self, 2)
-
-
-def _init_pool(layer: Any, ndim: int) -> None:
-    where = type(layer).__name__
-    window = _positive_tuple(where, "window", layer.window, ndim)
-    stride = window if layer.stride is None else layer.stride
-    object.__setattr__(layer, "window", window)
-    object.__setattr__(layer, "stride", _positive_tuple(where, "stride", stride, ndim))
 
 
 @dataclasses.dataclass(frozen=True)
-class MaxPool1D:
+class _Pool:
+    """The fields and checks the pooling layers share; ``kind`` is ``"max"`` or ``"avg"``."""
+
+    ndim: ClassVar[int]
+    kind: ClassVar[str]
+    window: Any
+    stride: Any = None
+
+    def __post_init__(self) -> None:
+        where, ndim = type(self).__name__, self.ndim
+        window = _positive_tuple(where, "window", self.window, ndim)
+        stride = window if self.stride is None else self.stride
+        object.__setattr__(self, "window", window)
+        object.__setattr__(self, "stride", _positive_tuple(where, "stride", stride, ndim))
+
+
+@dataclasses.dataclass(frozen=True)
+class MaxPool1D(_Pool):
     """The maximum over windows of ``window`` steps, ``stride`` apart (default: ``window``), per channel."""
 
     ndim: ClassVar[int] = 1
     kind: ClassVar[str] = "max"
-    window: Any
-    stride: Any = None
-
-    def __post_init__(self) -> None:
-        _init_pool(self, 1)
 
 
 @dataclasses.dataclass(frozen=True)
-class MaxPool2D:
+class MaxPool2D(_Pool):
     """The maximum over ``window`` patches of an image, per channel."""
 
     ndim: ClassVar[int] = 2
     kind: ClassVar[str] = "max"
-    window: Any
-    stride: Any = None
-
-    def __post_init__(self) -> None:
-        _init_pool(self, 2)
 
 
 @dataclasses.dataclass(frozen=True)
-class AvgPool1D:
+class AvgPool1D(_Pool):
     """The mean over windows of ``window`` steps, ``stride`` apart (default: ``window``), per channel."""
 
     ndim: ClassVar[int] = 1
     kind: ClassVar[str] = "avg"
-    window: Any
-    stride: Any = None
-
-    def __post_init__(self) -> None:
-        _init_pool(self, 1)
 
 
 @dataclasses.dataclass(frozen=True)
-class AvgPool2D:
+class AvgPool2D(_Pool):
     """The mean over ``window`` patches of an image, per channel."""
 
     ndim: ClassVar[int] = 2
     kind: ClassVar[str] = "avg"
-    window: Any
-    stride: Any = None
-
-    def __post_init__(self) -> None:
-        _init_pool(self, 2)
 
 
 @dataclasses.dataclass(frozen=True)

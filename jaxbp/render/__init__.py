@@ -12,11 +12,10 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from jaxbp.diagnostics import diagnose
 from jaxbp.render import _latex, _markdown
 from jaxbp.render._document import build
+from jaxbp.render._notation import verification_summary
 from jaxbp.render._tables import comparison_tables, diagnostics_table
 from jaxbp.render.compare import Row, compare
 from jaxbp.render.plot import save_png, text_plot
@@ -29,12 +28,7 @@ __all__ = ("Row", "compare", "latex", "markdown", "print_text", "save_png", "tex
 
 
 def _summary(trace: Trace) -> str:
-    worst = float(np.max([check.max_abs_diff for check in trace.checks]))  # nan wins
-    verdict = "verified" if trace.verified else "NOT verified"
-    return (
-        f"Every number computed by the manual chain rule in float64; {len(trace.checks)} quantities "
-        f"recomputed by JAX (jax.grad), largest difference {worst:.1e}: {verdict}."
-    )
+    return verification_summary(trace)
 
 
 def markdown(trace: Trace, title: str, digits: int = 4, rows: list[Row] | None = None) -> str:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import io
 
-import numpy as np
-
 from jaxbp.conv_trace import SequentialTrace
 from jaxbp.render._conv_layers import (
     HEADER,
@@ -24,9 +22,10 @@ from jaxbp.render._conv_layers import (
     backward_section,
     forward_section,
     kernel_matrix,
-    number,
     table_row,
 )
+from jaxbp.render._markdown import history_markdown
+from jaxbp.render._notation import number, verification_summary
 from jaxbp.render.plot import text_plot
 
 
@@ -133,31 +132,9 @@ def _checks(trace: SequentialTrace) -> list[str]:
     return [*lines, ""]
 
 
-def _history(history: list[float]) -> list[str]:
-    rows = [f"| {step} | {loss:.6g} |" for step, loss in enumerate(history)]
-    return [
-        f"## Loss over {len(history) - 1} SGD steps",
-        "",
-        "| steps taken | loss |",
-        "| --- | --- |",
-        *rows,
-        "",
-        "```",
-        text_plot(history),
-        "```",
-        "",
-    ]
-
-
 def summary(trace: SequentialTrace) -> str:
     """One line: how many quantities JAX recomputed, the largest difference, the verdict."""
-    worst = float(np.max([check.max_abs_diff for check in trace.checks]))  # nan wins
-    verdict = "verified" if trace.verified else "NOT verified"
-    return (
-        f"Every number computed by the manual chain rule in float64, the convolution as im2col; "
-        f"{len(trace.checks)} quantities recomputed by JAX (jax.grad), largest difference "
-        f"{worst:.1e}: {verdict}."
-    )
+    return verification_summary(trace, ", the convolution as im2col")
 
 
 def markdown(trace: SequentialTrace, title: str, digits: int = 4) -> str:
@@ -182,7 +159,7 @@ def markdown(trace: SequentialTrace, title: str, digits: int = 4) -> str:
         lines += backward_section(step, trace, digits)
     lines += _update(trace, digits) + _after(trace, digits) + _checks(trace)
     if len(trace.history) > 2:
-        lines += _history(trace.history)
+        lines += history_markdown(trace.history, text_plot(trace.history))
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from jaxbp.conv_trace import LayerStep, SequentialTrace
+from jaxbp.render._notation import matrix_text, number
 
 LOSS_FORMULAS = {
     "half_se": ("½ Σ_outputs (a − y)², averaged over the batch", "(a − y) / batch"),
@@ -38,27 +39,9 @@ DERIVATIVE_FORMULAS = {
 }
 
 
-def number(value: float, digits: int) -> str:
-    """``value`` to ``digits`` significant digits, without a ``-0``."""
-    text = f"{float(value):.{digits}g}"
-    return "0" if text in ("-0", "0", "-0e+00") else text
-
-
-def array_text(value: Any, digits: int) -> str:
-    """``[1 2]``, ``[1 2; 3 4]``, and one such matrix per example (first axis) when 3-D."""
-    value = np.asarray(value)
-    if value.ndim == 0:
-        return number(float(value), digits)
-    if value.ndim == 1:
-        return "[" + " ".join(number(v, digits) for v in value) + "]"
-    if value.ndim == 2:
-        return "[" + "; ".join(" ".join(number(v, digits) for v in row) for row in value) + "]"
-    return ", ".join(array_text(block, digits) for block in value)
-
-
 def table_row(key: str, title: str, formula: str, value: Any, digits: int) -> str:
     formula = formula.replace("|", "\\|")
-    return f"| `{key}` {title} | {formula} | `{array_text(value, digits)}` |"
+    return f"| `{key}` {title} | {formula} | `{matrix_text(value, digits)}` |"
 
 
 HEADER = ["| quantity | formula | value |", "| --- | --- | --- |"]
