@@ -35,6 +35,8 @@ SITE_PAGES = {
     "README.md": "index.md",
     "benchmarks/RESULTS.md": "benchmarks.md",
     "benchmarks/RESULTS_scaling.md": "benchmarks-scaling.md",
+    "benchmarks/RESULTS_streaming.md": "benchmarks-streaming.md",
+    "benchmarks/RESULTS_mnist1d.md": "benchmarks-mnist1d.md",
 }
 
 
