@@ -1,4 +1,4 @@
-"""Shared test helpers: one tolerance per dtype, never tuned per test."""
+"""Shared test helpers: one tolerance per dtype, never tuned per test; the train command in-process."""
 
 from __future__ import annotations
 
@@ -25,3 +25,16 @@ def jax_to_numpy(tree: Any) -> Any:
     import jax
 
     return jax.tree.map(lambda leaf: np.asarray(leaf, np.float64), tree)
+
+
+#: The smallest ``jaxbp train`` run the command-line tests use.
+TINY = ["--hidden", "8", "--batch-size", "64", "--quiet"]
+
+
+def train(capsys: Any, *args: Any) -> tuple[int, str, str]:
+    """Run ``jaxbp train ARGS`` in this process: ``(exit code, stdout, stderr)``."""
+    from jaxbp import cli
+
+    code = cli.main(["train", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -22,18 +22,12 @@ import pytest
 
 import jaxbp
 from jaxbp import checkpoint, cli, data, manual
+from tests.helpers import TINY, train
 
 pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
 
-TINY = ["--hidden", "8", "--batch-size", "64", "--quiet"]
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def train(capsys, *args: str) -> tuple[int, str, str]:
-    code = cli.main(["train", *map(str, args)])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:

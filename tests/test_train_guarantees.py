@@ -25,18 +25,12 @@ import pytest
 
 from jaxbp import _files, checkpoint, cli, config, run_folder
 from jaxbp.commands import train as train_command
+from tests.helpers import TINY, train
 
 pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
 
-TINY = ["--hidden", "8", "--batch-size", "64", "--quiet"]
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def train(capsys, *args: str) -> tuple[int, str, str]:
-    code = cli.main(["train", *map(str, args)])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:

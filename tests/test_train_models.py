@@ -16,18 +16,13 @@ import jax
 import numpy as np
 import pytest
 
-from jaxbp import checkpoint, cli, config, data, datasets, model_file, presets
+from jaxbp import checkpoint, config, data, datasets, model_file, presets
 from jaxbp.layers import Conv1D, Dense, Flatten, Reshape, Sequential
+from tests.helpers import train
 
 pytest.importorskip("matplotlib")
 
 SMALL = ["--batch-size", "50", "--quiet"]
-
-
-def train(capsys, *args: str) -> tuple[int, str, str]:
-    code = cli.main(["train", *map(str, args)])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def read_metrics(directory: Path) -> dict:
