@@ -71,7 +71,7 @@ def _places(paths: Any) -> list[str]:
     ``params[0]['w']``."""
     if paths is None:
         return []
-    return [path if path.startswith("params") else f"params{path}" for path in paths]
+    return [f"params{path}" for path in paths]
 
 
 def save_last_finite(path: Path, params: Any) -> None:
