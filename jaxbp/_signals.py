@@ -8,8 +8,9 @@ Two modes, switched by the command as it goes:
   traceback, no crash at interpreter shutdown. Files are only ever replaced by an atomic rename,
   so whatever was on disk is whole; a temporary file of a write cut short is removed by the next
   run in that folder.
-- **finish the epoch** (while training): the first signal sets a flag that the epoch loop checks;
-  it saves and exits. A second signal exits at once as above.
+- **save and stop** (while training): the first signal sets a flag that the training loop checks
+  after each compiled chunk (see ``jaxbp.chunked``); it saves there, inside an epoch if need be,
+  and exits. A second signal exits at once as above.
 
 Exit codes: 130 for SIGINT (128 + 2), 143 for SIGTERM (128 + 15), as shells report them.
 """
@@ -56,7 +57,7 @@ class Stopper:
             self.received = signum
         if self.deferred and first:
             name = NAMES.get(signum, "signal")
-            say(f"\n{self.prefix}: {name}: saving after this epoch (again: stop at once)")
+            say(f"\n{self.prefix}: {name}: saving and stopping (again: stop at once)")
             return
         note = f"; {self.exit_note}" if self.exit_note else ""
         say(f"\n{self.prefix}: {NAMES.get(signum, 'signal')}: stopped{note}")

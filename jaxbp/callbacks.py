@@ -5,6 +5,7 @@ after each chunk, with ``step`` the number of training steps done (counted from 
 first step, epoch 0), ``params`` the parameters after them, and ``metrics`` a dict:
 
 - ``"loss"``: the mean loss of the chunk's steps (a float);
+- ``"losses"``: the loss of each of the chunk's steps (a device array of shape ``(steps,)``);
 - ``"epoch"``, ``"step_in_epoch"``: the position (when the epoch length is known);
 - ``"val_loss"``: the validation loss, on the chunks after which validation ran;
 - ``"opt_state"``: the optimizer state after ``step`` steps (for checkpoints).
@@ -149,7 +150,7 @@ def save_checkpoint(
         metrics=metrics,
         spec=model if isinstance(model, MLP) else None,
     )
-    return checkpoint.save(directory, state, keep=keep)
+    return checkpoint.save(directory, state, keep=keep, step_in_epoch=int(position[1]))
 
 
 class Checkpoints:

@@ -1,6 +1,7 @@
 """Checkpoints: one self-checking file per save, written atomically, the last K kept.
 
-A checkpoint file ``checkpoint-<epoch>.jaxbp`` is::
+A checkpoint file ``checkpoint-<epoch>.jaxbp`` (taken after ``epoch`` whole epochs), or
+``checkpoint-<epoch>.s<step>.jaxbp`` (``step`` batches into the epoch after them), is::
 
     b"JAXBPCKPT\\n"                                              magic line
     {"format_version": 2, "payload_bytes": N, "payload_sha256": "..."}\\n   header line (JSON)
@@ -49,7 +50,7 @@ SUFFIX = ".jaxbp"
 MAX_FILE_BYTES = 2**30
 MAX_EPOCH = 10**8 - 1  # eight digits in the file name
 MAX_STEP = 2**31 - 1
-_NAME = re.compile(r"^checkpoint-(\d{8})\.jaxbp$")
+_NAME = re.compile(r"^checkpoint-(\d{8})(?:\.s(\d{10}))?\.jaxbp$")
 
 __all__ = ("MAGIC", "Checkpoint", "CheckpointError", "list_checkpoints", "load", "path_for")
 
@@ -75,23 +76,42 @@ class Checkpoint:
     spec: MLP | Sequential | None = None
 
 
-def path_for(directory: str | os.PathLike[str], epoch: int) -> Path:
-    """The file name of the checkpoint taken after ``epoch`` epochs."""
-    return Path(directory) / f"checkpoint-{epoch:08d}{SUFFIX}"
+def path_for(directory: str | os.PathLike[str], epoch: int, step_in_epoch: int = 0) -> Path:
+    """The file name of the checkpoint taken after ``epoch`` epochs and ``step_in_epoch`` batches
+    of the next one; names sort in training order (see :func:`list_checkpoints`)."""
+    inside = f".s{step_in_epoch:010d}" if step_in_epoch else ""
+    return Path(directory) / f"checkpoint-{epoch:08d}{inside}{SUFFIX}"
+
+
+def order_key(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """``(epoch, step in the epoch)`` of a checkpoint file name, to order checkpoints by."""
+    match = _NAME.match(Path(path).name)
+    if match is None:
+        raise ValueError(f"{Path(path).name} is not a checkpoint file name")
+    return int(match.group(1)), int(match.group(2) or 0)
 
 
 def list_checkpoints(directory: str | os.PathLike[str]) -> list[Path]:
-    """Checkpoint files in ``directory``, oldest (fewest epochs) first."""
+    """Checkpoint files in ``directory``, oldest (fewest steps) first."""
     directory = Path(directory)
     try:
-        found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _NAME.match(p.name))]
+        found = [(order_key(p), p) for p in directory.iterdir() if _NAME.match(p.name)]
     except OSError:  # not a folder, not there, a name too long: no checkpoints
         return []
     return [path for _, path in sorted(found)]
 
 
-def save(directory: str | os.PathLike[str], checkpoint: Checkpoint, *, keep: int) -> Path:
+def save(
+    directory: str | os.PathLike[str],
+    checkpoint: Checkpoint,
+    *,
+    keep: int,
+    step_in_epoch: int = 0,
+) -> Path:
     """Write ``checkpoint`` atomically to ``directory``; then keep only the newest ``keep`` files.
+
+    ``step_in_epoch``: the batches of epoch ``checkpoint.epoch`` already done (a checkpoint
+    inside an epoch), which goes into the file name (:func:`path_for`).
 
     Raises:
         ValueError: an array holds a NaN or an infinity (nothing is written).
@@ -127,7 +147,7 @@ def save(directory: str | os.PathLike[str], checkpoint: Checkpoint, *, keep: int
         "payload_sha256": hashlib.sha256(payload).hexdigest(),
     }
     path = _files.atomic_write(
-        path_for(directory, checkpoint.epoch),
+        path_for(directory, checkpoint.epoch, step_in_epoch),
         MAGIC + json.dumps(header).encode() + b"\n" + payload,
     )
     for old in list_checkpoints(directory)[:-keep]:

@@ -306,6 +306,7 @@ class _Between:
         if position is not None:
             metrics["epoch"], metrics["step_in_epoch"] = position
         metrics["opt_state"] = carry.opt_state
+        metrics["losses"] = losses
         due = self.every is None or done % self.every == 0 or done == self.plan.total
         if self.validation is not None and due:
             value = float(_evaluate(carry.params, *self.validation, model=self.model, loss=self.loss))  # fmt: skip

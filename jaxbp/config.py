@@ -208,6 +208,24 @@ class RunOptions:
     checkpoint_every: int = integer_setting(
         1, "EPOCHS", "save every N epochs, and always at the end", 1, MAX_EPOCHS
     )
+    checkpoint_minutes: int = integer_setting(
+        0, "MINUTES", "also save every M minutes, inside an epoch if need be (0: off)", 0, 10**6
+    )
+    chunk_steps: int = integer_setting(
+        0,
+        "STEPS",
+        "steps per compiled chunk; checkpoints, progress and Ctrl-C act between chunks (0: "
+        "about 16 MiB of batches, cut at epoch ends)",
+        0,
+        2**20,
+    )
+    patience: int = integer_setting(
+        0,
+        "EPOCHS",
+        "stop early once the validation loss has not improved for N epochs (0: never)",
+        0,
+        MAX_EPOCHS,
+    )
     quiet: bool = setting(False, "", "no per-epoch output", flag_only, action="store_true")
     debug_nans: bool = setting(
         False,

@@ -1,10 +1,15 @@
-"""Divergence of a ``jaxbp train`` run: what counts, and the last finite parameters.
+"""Divergence of a ``jaxbp train`` run: what counts, where it happened, and the last finite params.
 
-An epoch diverged when ``jaxbp.fit``'s in-program guard stopped it (a non-finite loss or
-gradient, or the guard's own blow-up check), when the parameters it returns are not finite (an
-update that overflowed), or when a step's loss rose above :data:`BLOWUP_FACTOR` times the run's
-first loss while staying finite (Adam at ``--lr 1e6``). :func:`find` is the one place that reads
-the guard's history keys.
+A run diverged at step ``s`` (counted from the run's first step) when
+
+- ``jaxbp.fit``'s in-program guard stopped it there (a non-finite loss or gradient, or a loss
+  above :data:`BLOWUP_FACTOR` times the run's first one): :func:`from_guard`, the one place that
+  reads the guard's history keys;
+- the update of step ``s`` made the parameters non-finite (an overflowing update: its own loss
+  and gradient were finite): seen by the guard at step ``s + 1``, or by the check after a chunk
+  (:func:`all_finite`) when ``s`` was the chunk's last step;
+- with ``--debug-nans`` (the guard off, JAX raises at the first NaN), a finite loss above
+  :data:`BLOWUP_FACTOR` times the first: :func:`blowup`, the host's copy of the guard's rule.
 """
 
 from __future__ import annotations
@@ -14,64 +19,63 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxbp import _files, checkpoint_format
-from jaxbp._train_step import BLOWUP_FACTOR  # the guard's own rule, applied across epochs
+from jaxbp._train_step import BLOWUP_FACTOR
+
+NONFINITE_PARAMS = "the parameters became non-finite"
 
 
-def find(
-    fit_history: dict[str, Any],
-    losses: np.ndarray,
-    first_loss: float,
-    new_params: Any,
-    step: int,
-    epoch: int,
+def report(step: int, steps_per_epoch: int, reason: str, where: list[str]) -> dict[str, Any]:
+    """What ``metrics.json`` records under ``diverged``: the step, its epoch (from 1), why, where."""
+    return {"step": step, "epoch": step // steps_per_epoch + 1, "reason": reason, "where": where}
+
+
+def from_guard(
+    fit_history: dict[str, Any], steps_per_epoch: int, params_finite: bool
 ) -> dict[str, Any] | None:
-    """Whether this epoch diverged, from fit's guard (a non-finite loss or gradient, or the
-    guard's own blow-up check), non-finite new params, or a loss ``BLOWUP_FACTOR`` times the
-    first. The only place that reads the guard's history keys."""
+    """The guard's stop, if it stopped the run; ``params_finite``: whether the params it kept
+    (those before its stop step) are finite; if not, the update before that step overflowed."""
     bad_step = int(np.asarray(fit_history.get("stop_step", -1)))
-    finite_params = all(bool(np.isfinite(leaf).all()) for leaf in jax.tree.leaves(new_params))
-    where = _places(fit_history.get("nonfinite_paths"))
-    if bad_step >= 0:
-        reason = (
-            f"the loss rose over {BLOWUP_FACTOR:.0e} times its start"
-            if fit_history.get("stop_reason") == "blowup"
-            else "non-finite loss or gradient"
-        )
-        places = f" in {', '.join(map(str, where))}" if where else ""
-        found = {"step": bad_step, "reason": f"{reason}{places}", "where": where}
-        return {
-            **found,
-            "epoch": bad_step // max(len(losses), 1) + 1,
-            "new_params_finite": finite_params,
-        }
-    finite = losses[np.isfinite(losses)]
-    worst = float(finite.max()) if finite.size else float("inf")
-    if not finite_params or worst > BLOWUP_FACTOR * max(abs(float(first_loss)), 1.0):
-        index = int(np.argmax(~np.isfinite(losses) | (losses == worst)))
-        reason = (
-            "the parameters became non-finite"
-            if not finite_params
-            else f"the loss rose to {worst:.3g}, over {BLOWUP_FACTOR:.0e} times its start {float(first_loss):.3g}"
-        )
-        return {
-            "step": step + index,
-            "epoch": epoch + 1,
-            "reason": reason,
-            "where": [],
-            "new_params_finite": False,
-        }
-    return None
+    if bad_step < 0:
+        return None
+    if not params_finite:
+        return report(bad_step - 1, steps_per_epoch, NONFINITE_PARAMS, [])
+    where = [f"params{path}" for path in fit_history.get("nonfinite_paths") or []]
+    reason = (
+        f"the loss rose over {BLOWUP_FACTOR:.0e} times its start"
+        if fit_history.get("stop_reason") == "blowup"
+        else "non-finite loss or gradient"
+    )
+    places = f" in {', '.join(where)}" if where else ""
+    return report(bad_step, steps_per_epoch, f"{reason}{places}", where)
 
 
-def _places(paths: Any) -> list[str]:
-    """The guard's tree paths of the non-finite gradient leaves (``"[0]['w']"``), as
-    ``params[0]['w']``."""
-    if paths is None:
-        return []
-    return [f"params{path}" for path in paths]
+def blowup(losses: np.ndarray, first_loss: float, first_step: int) -> tuple[int, str] | None:
+    """The first of ``losses`` (steps ``first_step``, ...) above ``BLOWUP_FACTOR`` times the run's
+    first loss, as ``(step, reason)``; the guard's rule, for runs with the guard off."""
+    limit = BLOWUP_FACTOR * max(abs(float(first_loss)), 1.0)
+    over = np.flatnonzero(np.isfinite(losses) & (losses > limit))
+    if not over.size:
+        return None
+    worst = float(losses[over[0]])
+    return first_step + int(over[0]), (
+        f"the loss rose to {worst:.3g}, over {BLOWUP_FACTOR:.0e} times its start "
+        f"{float(first_loss):.3g}"
+    )
+
+
+@jax.jit
+def _all_finite(params: Any) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(params)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
+def all_finite(params: Any) -> bool:
+    """Whether every leaf of ``params`` is finite (one small program on the device)."""
+    return bool(_all_finite(params))
 
 
 def save_last_finite(path: Path, params: Any) -> None:

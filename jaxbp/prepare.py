@@ -77,7 +77,13 @@ def prepare(flags: dict[str, str | None], out: str | None, resume: str | None) -
             raise config.ConfigError(
                 f"--out {out} conflicts with --resume, which writes to {out_dir}"
             )
-        newer = [p.name for p in checkpoint.list_checkpoints(out_dir) if p.name > path.name]
+        try:
+            mine = checkpoint.order_key(path)
+        except ValueError:  # a renamed file: placed by the epochs it has done
+            mine = (saved.epoch, 0)
+        newer = [
+            p.name for p in checkpoint.list_checkpoints(out_dir) if checkpoint.order_key(p) > mine
+        ]
         if newer:
             raise config.ConfigError(
                 f"{path.name} is not the newest checkpoint in {out_dir} ({', '.join(newer)} "
@@ -243,11 +249,13 @@ def _restore(
     """The checkpoint's params and optimizer state in the fresh model's trees, every field checked."""
     checkpoint.check_spec(path, saved, spec)
     restored = checkpoint.load(path, params=params, opt_state=opt_state)
-    if saved.step != saved.epoch * steps:
+    inside = saved.step - saved.epoch * steps
+    if not 0 <= inside < steps:
         raise checkpoint.CheckpointError(
             f"{path}: step {saved.step} does not match epoch {saved.epoch} at {steps} steps "
             f"per epoch"
         )
+    _check_partial_epoch(path, saved.metrics, inside)
     for name in ("mean", "scale"):
         array = saved.arrays.get(name)
         if array is None or array.shape != features:
@@ -274,6 +282,29 @@ def _restore(
     return jax.tree.map(jnp.asarray, restored.params), (
         None if opt_state is None else jax.tree.map(jnp.asarray, restored.opt_state)
     )
+
+
+def _check_partial_epoch(path: Path, saved: dict[str, Any], inside: int) -> None:
+    """A checkpoint inside an epoch carries the loss sum of the epoch's steps done so far."""
+    partial = saved.get("partial_epoch")
+    if inside == 0 and partial is None:
+        return
+    if (
+        not isinstance(partial, dict)
+        or partial.get("steps") != inside
+        or not isinstance(partial.get("loss_sum"), int | float)
+        or isinstance(partial.get("loss_sum"), bool)
+        or not np.isfinite(partial["loss_sum"])
+    ):
+        raise checkpoint.CheckpointError(
+            f"{path}: metrics 'partial_epoch' does not hold the loss sum of its {inside} steps "
+            f"inside the epoch"
+        )
+    first = saved.get("first_loss")
+    if first is not None and (
+        not isinstance(first, int | float) or isinstance(first, bool) or not np.isfinite(first)
+    ):
+        raise checkpoint.CheckpointError(f"{path}: metrics 'first_loss' is not a finite number")
 
 
 def _refuse_changes(path: Path, saved: config.TrainConfig, asked: config.TrainConfig) -> None:

@@ -192,12 +192,12 @@ def test_stale_temporary_files_of_a_killed_write_are_removed_and_nothing_else(ca
 def test_a_full_disk_gives_one_line_exit_4_and_keeps_the_saved_checkpoints(capsys, tmp_path, monkeypatch):  # fmt: skip
     real_save, calls = checkpoint.save, []
 
-    def save(directory, state, *, keep):
+    def save(directory, state, *, keep, step_in_epoch=0):
         calls.append(state.epoch)
         if state.epoch == 2:
             error = OSError(errno.ENOSPC, "No space left on device")
             raise _files.WriteError(checkpoint.path_for(directory, 2), 7000, error)
-        return real_save(directory, state, keep=keep)
+        return real_save(directory, state, keep=keep, step_in_epoch=step_in_epoch)
 
     monkeypatch.setattr(checkpoint, "save", save)
     out = tmp_path / "run"

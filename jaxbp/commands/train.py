@@ -2,14 +2,16 @@
 
 The run is checked and built first (:mod:`jaxbp.prepare`: nothing is written when a flag, the
 data or a checkpoint is wrong), then its output folder is claimed (:mod:`jaxbp.run_folder`: new or
-its own run, locked against a second run). Then it trains one epoch per call of the compiled
-``jaxbp.fit`` (``start_epoch`` and the optimizer state carry over, so the result is bitwise that
-of one long call), evaluates the validation set, updates the progress display and saves a
-checkpoint between epochs.
+its own run, locked against a second run). Then one call of ``jaxbp.fit`` trains the whole run
+as compiled chunks of steps (:mod:`jaxbp.chunked`: bit for bit the steps of one program), and
+its callback between chunks (:class:`_Between`) validates at each epoch's end, updates the
+progress display, saves checkpoints (every ``--checkpoint-every`` epochs, every
+``--checkpoint-minutes``, inside an epoch if need be) and stops on Ctrl-C, SIGTERM or
+``--patience``. A run resumes exactly from any checkpoint, inside an epoch too.
 
-Exit codes (see docs/guarantees.md): 0 done, 2 bad input, 3 diverged, 4 a write failed (full
-disk), 130 Ctrl-C, 143 SIGTERM. Ctrl-C or SIGTERM finishes the current epoch and saves; a second
-one stops at once (:mod:`jaxbp._signals`).
+Exit codes (see docs/guarantees.md): 0 done, 2 bad input (or a batch of a streamed file that
+could not be read), 3 diverged, 4 a write failed (full disk), 130 Ctrl-C, 143 SIGTERM. Ctrl-C or
+SIGTERM saves after the chunk in flight; a second one stops at once (:mod:`jaxbp._signals`).
 """
 
 from __future__ import annotations
@@ -37,9 +39,11 @@ from jaxbp import (
     metrics,
     run_folder,
 )
+from jaxbp.callbacks import EarlyStopping
 from jaxbp.cli import UsageError
 from jaxbp.prepare import Prepared, prepare
 from jaxbp.progress import Progress, plural
+from jaxbp.sources import BatchError
 from jaxbp.train import fit
 
 EXIT_DIVERGED = 3
@@ -122,137 +126,261 @@ def _write_failed(problem: str, run: Prepared | None, error: OSError | None = No
 
 
 def _train(run: Prepared, options: config.RunOptions, stopper: _signals.Stopper) -> int:
-    """The epoch loop. With ``--debug-nans`` the in-program guard is off, so NaNs reach the
-    program's outputs, where ``jax_debug_nans`` re-runs the step op by op and names the primitive."""
-    cfg, spec, out = run.config, run.spec, run.out
-    classification = cfg.task == "classification"
-    history = {key: list(run.metrics.get(key, [])) for key in metrics.EPOCH_KEYS}
-    summary: dict[str, Any] = {
-        "data": run.data_name,
-        "data_sha256": run.metrics.get("data_sha256", run.data_sha256),
-        "examples": {"train": len(run.train[0]), "val": len(run.val[0]), "test": len(run.test[0])},
-        "model": build.model_name(spec, cfg),
-        "config": cfg.to_json(),
-        "train_seconds": float(run.metrics.get("train_seconds", 0.0)),
-    }
-    if "data_changed_at_epoch" in run.metrics:
-        summary["data_changed_at_epoch"] = run.metrics["data_changed_at_epoch"]
-        print(
-            f"note: {run.data_name} differs from the data of the checkpoint; not an exact continuation"
-        )
+    """One call of ``jaxbp.fit`` over the whole run, with :class:`_Between` as its callback
+    between compiled chunks (and :class:`jaxbp.EarlyStopping` after it with ``--patience``).
+    With ``--debug-nans`` the in-program guard is off, so NaNs reach the program's outputs,
+    where ``jax_debug_nans`` re-runs the step op by op and names the primitive."""
+    cfg, out = run.config, run.out
+    between = _Between(run, options, stopper)
     if not options.quiet:
         print(_banner(run))
-    params, opt_state, epoch, step = run.params, run.opt_state, run.epoch, run.step
-    started, wall_before = time.perf_counter(), float(run.metrics.get("wall_seconds", 0.0))
-
-    def save() -> Path:
-        summary["wall_seconds"] = wall_before + time.perf_counter() - started
-        state = checkpoint.Checkpoint(
-            params,
-            opt_state,
-            np.asarray(jax.random.key_data(run.key)),
-            epoch,
-            step,
-            cfg.to_json(),
-            {**summary, **history},
-            {"mean": run.mean, "scale": run.scale},
-            spec,
-        )
-        path = checkpoint.save(out, state, keep=options.keep)
-        metrics.write_json(out / "metrics.json", {**summary, "epochs_done": epoch, **history})
-        return path
-
-    last_saved = checkpoint.path_for(out, epoch) if epoch else save()
-    progress = Progress(cfg.epochs, epoch, quiet=options.quiet)
-    diverged = None
-    while epoch < cfg.epochs and not stopper.requested:
-        tick = time.perf_counter()
-        # the blow-up rule compares with the run's first loss, not each epoch's
-        reference = float(history["train_loss"][0]) if history["train_loss"] else None
-        reference = reference if reference is not None and np.isfinite(reference) else None
-        new_params, fit_history = fit(
-            spec,
+    if run.step == 0:
+        between.save()
+    callbacks: list[Any] = [between]
+    if options.patience:
+        callbacks.append(between.early_stopping(options.patience))
+    start_epoch, start_step = divmod(run.step, run.steps_per_epoch)
+    try:
+        params, fit_history = fit(
+            run.spec,
             cfg.loss,
-            params,
+            run.params,
             *run.train,
             lr=run.lr,
-            epochs=1,
+            epochs=cfg.epochs - start_epoch,
             batch_size=cfg.batch_size,
             key=run.key,
             optimizer=run.optimizer,
-            opt_state=opt_state,
-            start_epoch=epoch,
+            opt_state=run.opt_state,
+            start_epoch=start_epoch,
+            start_step=start_step,
             stop_on_nonfinite=not options.debug_nans,
-            reference_loss=reference,
+            reference_loss=between.first_loss,
+            callbacks=callbacks,
+            validate_every=run.steps_per_epoch,
+            chunk_steps=options.chunk_steps or None,
         )
-        step_losses = np.asarray(fit_history["loss"], np.float64)
-        first = history["train_loss"][0] if history["train_loss"] else step_losses[0]
-        diverged = divergence.find(fit_history, step_losses, first, new_params, step, epoch)
-        if diverged is not None:
-            kept = new_params if diverged.pop("new_params_finite") else params
-            divergence.save_last_finite(out / "last_finite_params.npz", kept)
-            break
-        params, opt_state = new_params, fit_history.get("opt_state")
-        epoch, step = epoch + 1, step + run.steps_per_epoch
-        val_loss, val_accuracy = metrics.evaluate(
-            spec, cfg.loss, params, *run.val, classification=classification
+    except BatchError as error:
+        between.progress.close()
+        kept = between.save() if between.unsaved else between.last_saved
+        print(f"jaxbp train: error: {error.args[0].split(' The parameters')[0]} Saved the "
+              f"state before it: {kept}; fix the data, then: jaxbp train --resume {out} "
+              f"--epochs {cfg.epochs}", file=sys.stderr)  # fmt: skip
+        return 2
+    between.progress.close()
+    diverged = between.diverged or divergence.from_guard(
+        fit_history, run.steps_per_epoch, divergence.all_finite(params)
+    )
+    if diverged is None:
+        if between.unsaved:
+            between.save()
+    else:
+        kept = params if divergence.all_finite(params) else between.good_params
+        divergence.save_last_finite(out / "last_finite_params.npz", kept)
+    stop = fit_history.get("stop")
+    stopped_early = stop is not None and diverged is None
+    signalled = stopped_early and stopper.requested
+    between.summary.update(
+        diverged=diverged,
+        interrupted=signalled,
+        early_stopped=stopped_early and not signalled,
+    )
+    if stopped_early and not signalled:
+        print(
+            f"early stop: the validation loss has not improved for {options.patience} epochs "
+            f"(best {between.best_val_loss():.6g})"
         )
-        summary["train_seconds"] += time.perf_counter() - tick
-        values = (
-            metrics.epoch_train_loss(step_losses),
-            val_loss,
-            val_accuracy,
-            time.perf_counter() - tick,
-        )
-        for key, value in zip(metrics.EPOCH_KEYS, values, strict=True):
-            history[key].append(value)
-        progress.update(epoch, history["train_loss"][-1], val_loss, val_accuracy)
-        if epoch % options.checkpoint_every == 0 or epoch == cfg.epochs or stopper.requested:
-            last_saved = save()
-    progress.close()
-    stopped_early = stopper.requested and epoch < cfg.epochs and diverged is None
-    summary.update(diverged=diverged, interrupted=stopped_early)
-    _finish(run, params, epoch, history, summary, started)
+    _finish(run, between)
     if diverged is not None:
         print(
             f"jaxbp train: diverged at step {diverged['step']} (epoch {diverged['epoch']}): "
-            f"{diverged['reason']}; kept the last good checkpoint {last_saved} and the last "
-            f"finite params in {out / 'last_finite_params.npz'}; lower --lr (was {cfg.lr}) and "
-            f"start a new run",
+            f"{diverged['reason']}; kept the last good checkpoint {between.last_saved} and the "
+            f"last finite params in {out / 'last_finite_params.npz'}; lower --lr (was "
+            f"{cfg.lr}) and start a new run",
             file=sys.stderr,
         )
         return EXIT_DIVERGED
-    if stopped_early:
+    if signalled:
         print(
-            f"jaxbp train: stopped by {stopper.name}; saved {last_saved}; continue with: "
-            f"jaxbp train --resume {out} --epochs {cfg.epochs}",
+            f"jaxbp train: stopped by {stopper.name}; saved {between.last_saved}; continue "
+            f"with: jaxbp train --resume {out} --epochs {cfg.epochs}",
             file=sys.stderr,
         )
         return stopper.exit_code
     return 0
 
 
-def _finish(
-    run: Prepared,
-    params: Any,
-    epoch: int,
-    history: dict[str, list[Any]],
-    summary: dict[str, Any],
-    started: float,
-) -> None:
-    cfg, out = run.config, run.out
+class _Between:
+    """``fit``'s callback for ``jaxbp train``, after every compiled chunk: the finite check,
+    the epoch's metrics and validation at its end, the progress display, checkpoints (every
+    ``--checkpoint-every`` epochs, every ``--checkpoint-minutes``, and on a signal), and a stop on
+    Ctrl-C or SIGTERM. It holds the run's state as of its last call (what :meth:`save` writes)."""
+
+    __name__ = "jaxbp train"
+
+    def __init__(self, run: Prepared, options: config.RunOptions, stopper: _signals.Stopper):
+        self.run, self.options, self.stopper = run, options, stopper
+        cfg, saved = run.config, run.metrics
+        self.history = {key: list(saved.get(key, [])) for key in metrics.EPOCH_KEYS}
+        self.summary: dict[str, Any] = {
+            "data": run.data_name,
+            "data_sha256": saved.get("data_sha256", run.data_sha256),
+            "examples": {
+                "train": len(run.train[0]),
+                "val": len(run.val[0]),
+                "test": len(run.test[0]),
+            },
+            "model": build.model_name(run.spec, cfg),
+            "config": cfg.to_json(),
+            "train_seconds": float(saved.get("train_seconds", 0.0)),
+        }
+        for key in ("data_changed_at_epoch", "first_loss"):
+            if key in saved:
+                self.summary[key] = saved[key]
+        if "data_changed_at_epoch" in saved:
+            print(
+                f"note: {run.data_name} differs from the data of the checkpoint; not an exact "
+                f"continuation"
+            )
+        self.params, self.opt_state, self.good_params = run.params, run.opt_state, run.params
+        self.step = run.step
+        self.epoch_losses: list[np.ndarray] = []  # this session's steps of the current epoch
+        partial = saved.get("partial_epoch", {"steps": 0, "loss_sum": 0.0})
+        self.epoch_loss_sum = float(partial["loss_sum"])
+        self.diverged: dict[str, Any] | None = None
+        self.unsaved = False
+        self.last_saved = checkpoint.list_checkpoints(run.out)[-1] if run.step else None
+        self.session_start = self.epoch_start = self.last_save_time = time.perf_counter()
+        self.wall_before = float(saved.get("wall_seconds", 0.0))
+        spe = run.steps_per_epoch
+        self.progress = Progress(cfg.epochs * spe, run.step, spe, quiet=options.quiet)
+
+    @property
+    def first_loss(self) -> float | None:
+        """The run's first loss, which the blow-up rule compares with (``None`` before step 0)."""
+        value = self.summary.get("first_loss")
+        if value is None and self.history["train_loss"]:
+            value = self.history["train_loss"][0]  # a run saved before first_loss was kept
+        return float(value) if value is not None and np.isfinite(value) else None
+
+    def __call__(self, step: int, params: Any, chunk: dict[str, Any]) -> str | None:
+        run = self.run
+        losses = np.asarray(chunk["losses"], np.float64)
+        first = self.step
+        if "first_loss" not in self.summary and first == 0 and losses.size:
+            self.summary["first_loss"] = float(losses[0])
+        if self.options.debug_nans and self.first_loss is not None:
+            blown = divergence.blowup(losses, self.first_loss, first)
+            if blown is not None:
+                self.diverged = divergence.report(blown[0], run.steps_per_epoch, blown[1], [])
+                return "stop"
+        if not divergence.all_finite(params):  # the chunk's last update overflowed
+            reason = divergence.NONFINITE_PARAMS
+            self.diverged = divergence.report(step - 1, run.steps_per_epoch, reason, [])
+            return "stop"
+        self.params, self.good_params, self.step = params, params, step
+        self.opt_state = chunk["opt_state"] if run.optimizer is not None else None
+        self.epoch_loss_sum += float(np.sum(losses))
+        self.epoch_losses.append(losses)
+        self.unsaved = True
+        epoch, inside = divmod(step, run.steps_per_epoch)
+        if inside == 0:
+            chunk["val_loss"] = self._end_epoch(epoch)
+        else:
+            self.progress.step(step, float(np.mean(losses)))
+        now = time.perf_counter()
+        minutes = self.options.checkpoint_minutes
+        if (
+            (inside == 0 and (epoch % self.options.checkpoint_every == 0 or epoch == run.config.epochs))
+            or (minutes and now - self.last_save_time >= 60 * minutes)
+            or self.stopper.requested
+        ):  # fmt: skip
+            self.save()
+        return "stop" if self.stopper.requested else None
+
+    def _end_epoch(self, epoch: int) -> float:
+        """Record the epoch that just ended: its training loss, validation and time."""
+        run = self.run
+        cfg = run.config
+        steps = np.concatenate(self.epoch_losses or [np.zeros(0)])
+        if steps.size == run.steps_per_epoch:  # the whole epoch ran in this session
+            train_loss = metrics.epoch_train_loss(steps)
+        else:  # resumed inside it: the steps before come as a sum
+            train_loss = self.epoch_loss_sum / run.steps_per_epoch
+        val_loss, val_accuracy = metrics.evaluate(
+            run.spec, cfg.loss, self.params, *run.val, classification=cfg.task == "classification"
+        )
+        now = time.perf_counter()
+        seconds = now - self.epoch_start
+        self.summary["train_seconds"] += seconds
+        for key, value in zip(
+            metrics.EPOCH_KEYS, (train_loss, val_loss, val_accuracy, seconds), strict=True
+        ):
+            self.history[key].append(value)
+        self.epoch_losses, self.epoch_loss_sum = [], 0.0
+        self.epoch_start = now
+        self.progress.update(epoch, train_loss, val_loss, val_accuracy)
+        return val_loss
+
+    def best_val_loss(self) -> float:
+        finite = [v for v in self.history["val_loss"] if v is not None and np.isfinite(v)]
+        return min(finite) if finite else float("nan")
+
+    def early_stopping(self, patience: int) -> EarlyStopping:
+        """``--patience``: stop after ``patience`` epochs without a better validation loss,
+        counting the epochs of the run before a resume."""
+        stopper = EarlyStopping(patience - 1, metric="val_loss")
+        for epoch, value in enumerate(self.history["val_loss"], start=1):
+            if value is not None:
+                stopper(epoch * self.run.steps_per_epoch, self.params, {"val_loss": value})
+        return stopper
+
+    def save(self) -> Path:
+        """A checkpoint of the state as of the last call, and ``metrics.json``."""
+        run = self.run
+        epoch, inside = divmod(self.step, run.steps_per_epoch)
+        self.summary["wall_seconds"] = self.wall_before + time.perf_counter() - self.session_start
+        extra: dict[str, Any] = {}
+        if inside:
+            extra["partial_epoch"] = {"steps": inside, "loss_sum": self.epoch_loss_sum}
+        state = checkpoint.Checkpoint(
+            jax.device_get(self.params),
+            jax.device_get(self.opt_state),
+            np.asarray(jax.random.key_data(run.key)),
+            epoch,
+            self.step,
+            run.config.to_json(),
+            {**self.summary, **self.history, **extra},
+            {"mean": run.mean, "scale": run.scale},
+            run.spec,
+        )
+        self.last_saved = checkpoint.save(
+            run.out, state, keep=self.options.keep, step_in_epoch=inside
+        )
+        metrics.write_json(
+            run.out / "metrics.json",
+            {**self.summary, "epochs_done": epoch, "steps_done": self.step, **self.history},
+        )
+        self.unsaved, self.last_save_time = False, time.perf_counter()
+        return self.last_saved
+
+
+def _finish(run: Prepared, state: _Between) -> None:
+    """Test the final parameters, write ``metrics.json`` and the plot, and say what was written."""
+    cfg, out, history, summary = run.config, run.out, state.history, state.summary
     classification = cfg.task == "classification"
     test_loss, test_accuracy = metrics.evaluate(
-        run.spec, cfg.loss, params, *run.test, classification=classification
+        run.spec, cfg.loss, state.params, *run.test, classification=classification
     )
-    this_session = time.perf_counter() - started
-    epochs_run = len(history["train_loss"]) - run.epoch
-    examples = epochs_run * run.steps_per_epoch * (cfg.batch_size or len(run.train[0]))
+    this_session = time.perf_counter() - state.session_start
+    examples = (state.step - run.step) * (cfg.batch_size or len(run.train[0]))
+    epoch = state.step // run.steps_per_epoch
     summary.update(
         epochs_done=epoch,
+        steps_done=state.step,
         test_loss=test_loss,
         test_accuracy=test_accuracy,
-        wall_seconds=float(run.metrics.get("wall_seconds", 0.0)) + this_session,
+        wall_seconds=state.wall_before + this_session,
         examples_per_second=examples / this_session if examples else None,
     )
     written = [metrics.write_json(out / "metrics.json", {**summary, **history})]
@@ -290,7 +418,9 @@ def _banner(run: Prepared) -> str:
         "cosine": f"cosine over {cfg.decay_epochs} epochs",
     }[cfg.schedule]
     optimizer = cfg.optimizer + (f" {cfg.momentum}" if cfg.optimizer == "momentum" else "")
-    start = f"resuming at epoch {run.epoch}" if run.epoch else "new run"
+    epoch, inside = divmod(run.step, run.steps_per_epoch)
+    start = f"resuming at epoch {epoch}" if run.step else "new run"
+    start += f", step {inside}" if inside else ""
     lines = [
         f"jaxbp train: {run.data_name} -> {run.out} ({start})",
         f"  data      {sizes} examples",
