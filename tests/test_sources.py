@@ -86,6 +86,42 @@ def test_each_process_reads_its_slice_of_every_batch(key):
         np.testing.assert_array_equal(joined, chunk.x)
 
 
+@pytest.mark.parametrize("process_count", [2, 4])
+@pytest.mark.parametrize("features", [FEATURES, 64], ids=["take", "preadv"])
+def test_each_process_asks_the_reader_of_a_memmap_for_only_its_rows(
+    tmp_path, key, monkeypatch, process_count, features
+):
+    reads: list[np.ndarray] = []
+    original = sources.row_reader
+
+    def recording(array):  # x's reader records the rows of every read
+        read = original(array)
+        if array.shape[1:] != (features,):
+            return read
+        return lambda rows: (reads.append(rows.copy()), read(rows))[1]
+
+    monkeypatch.setattr(sources, "row_reader", recording)
+    x = np.arange(N * features, dtype=np.float32).reshape(N, features)  # 64 x 4 bytes: preadv
+    np.save(tmp_path / "x.npy", x)
+    y = make_data()[1]
+    memmap = np.load(tmp_path / "x.npy", mmap_mode="r")
+    assert (_rows._file_location(memmap) is not None) == (features == 64)
+    whole = all_chunks(ArraySource("fit", memmap, y), key=key, first=0, total=7, chunk_steps=3)
+    part = BATCH // process_count
+    parts, local = [], []
+    for process in range(process_count):
+        del reads[:]
+        source = ArraySource("fit", memmap, y, process_index=process, process_count=process_count)
+        parts.append(all_chunks(source, key=key, first=0, total=7, chunk_steps=3))
+        local.append(np.concatenate([rows.reshape(-1, part) for rows in reads]))
+    # side by side, in process order, the processes' reads are every step's global batch
+    np.testing.assert_array_equal(np.concatenate(local, axis=1), batch_rows(whole))
+    assert [rows.size for rows in local] == [7 * BATCH // process_count] * process_count
+    for i, chunk in enumerate(whole):  # what each process got is x at the rows it read
+        joined = np.concatenate([p[i].x for p in parts], axis=1)
+        np.testing.assert_array_equal(joined, chunk.x)
+
+
 def test_a_batch_that_does_not_split_over_processes_is_refused():
     source = ArraySource("fit", *make_data(), process_index=0, process_count=3)
     with pytest.raises(ValueError, match="does not split over 3 processes"):
