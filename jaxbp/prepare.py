@@ -285,12 +285,19 @@ def _restore(
 
 
 def _check_partial_epoch(path: Path, saved: dict[str, Any], inside: int) -> None:
-    """A checkpoint inside an epoch carries the loss sum of the epoch's steps done so far."""
+    """A checkpoint inside an epoch carries the loss sum of the epoch's steps done so far (one at
+    an epoch's end carries none), and ``first_loss``, if saved, is a finite number."""
+    first = saved.get("first_loss")
+    if first is not None and (
+        not isinstance(first, int | float) or isinstance(first, bool) or not np.isfinite(first)
+    ):
+        raise checkpoint.CheckpointError(f"{path}: metrics 'first_loss' is not a finite number")
     partial = saved.get("partial_epoch")
     if inside == 0 and partial is None:
         return
     if (
-        not isinstance(partial, dict)
+        inside == 0
+        or not isinstance(partial, dict)
         or partial.get("steps") != inside
         or not isinstance(partial.get("loss_sum"), int | float)
         or isinstance(partial.get("loss_sum"), bool)
@@ -300,11 +307,6 @@ def _check_partial_epoch(path: Path, saved: dict[str, Any], inside: int) -> None
             f"{path}: metrics 'partial_epoch' does not hold the loss sum of its {inside} steps "
             f"inside the epoch"
         )
-    first = saved.get("first_loss")
-    if first is not None and (
-        not isinstance(first, int | float) or isinstance(first, bool) or not np.isfinite(first)
-    ):
-        raise checkpoint.CheckpointError(f"{path}: metrics 'first_loss' is not a finite number")
 
 
 def _refuse_changes(path: Path, saved: config.TrainConfig, asked: config.TrainConfig) -> None:

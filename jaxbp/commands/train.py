@@ -80,6 +80,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         options = config.run_options(values)
         run_state = prepare(flags, options.out, options.resume)
+        if options.patience and len(run_state.val[0]) == 0:
+            raise config.ConfigError(
+                "--patience watches the validation loss, but --val-fraction 0 leaves no "
+                "validation set; pass --val-fraction 0.1, or drop --patience"
+            )
         claim = run_folder.claim(run_state.out)
     except _INPUT_ERRORS as error:
         if getattr(error, "errno", None) in _DISK_FULL:
