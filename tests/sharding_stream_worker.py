@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.sharding_worker import LEARNING_RATE, LOSS, _tree, problem
+from tests.sharding_worker import LEARNING_RATE, LOSS, _tree, initialize, problem
 
 #: x rows of 32 float64 (256 bytes: read with os.preadv), y rows of 2 (16 bytes: np.take), so
 #: both readers of jaxbp._rows run. 72 rows divide by 8 devices (the device-array run needs it);
@@ -144,14 +144,7 @@ def run_devices(directory: Path) -> dict[str, Any]:
 def run_process(process_id: int, num_processes: int, port: int, directory: Path) -> dict[str, Any]:
     import jax
 
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(
-        coordinator_address=f"127.0.0.1:{port}",
-        coordinator_bind_address=f"127.0.0.1:{port}",
-        num_processes=num_processes,
-        process_id=process_id,
-        initialization_timeout=60,
-    )
+    initialize(process_id, num_processes, port)
     reads = _record_reads()
     x_path, y_path = save(directory / f"data{process_id}")  # the same bytes in every process
     mesh = jax.make_mesh((jax.device_count(),), ("data",))

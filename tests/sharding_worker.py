@@ -225,11 +225,9 @@ def _refusals() -> dict[str, str]:
     return messages
 
 
-def run_process(process_id: int, num_processes: int, port: int) -> dict[str, Any]:
+def initialize(process_id: int, num_processes: int, port: int) -> None:
+    """Join the local ``jax.distributed`` run of ``num_processes`` (coordinator on ``port``)."""
     import jax
-    import jax.numpy as jnp
-
-    import jaxbp
 
     # Gloo CPU collectives: the default in JAX 0.10, to be asked for in older versions.
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
@@ -240,6 +238,15 @@ def run_process(process_id: int, num_processes: int, port: int) -> dict[str, Any
         process_id=process_id,
         initialization_timeout=60,
     )
+
+
+def run_process(process_id: int, num_processes: int, port: int) -> dict[str, Any]:
+    import jax
+    import jax.numpy as jnp
+
+    import jaxbp
+
+    initialize(process_id, num_processes, port)
     out: dict[str, Any] = {
         "process_index": jax.process_index(),
         "device_count": jax.device_count(),

@@ -11,12 +11,9 @@ sums in another order, so bitwise equality is not expected.
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +25,11 @@ import pytest
 
 import jaxbp
 from tests import sharding_worker as worker
-from tests.helpers import assert_close
+from tests.helpers import assert_close, device_env, free_port, run_processes
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "sharding_worker.py"
 TIMEOUT_S = 120
-
-
-def _env(devices: int, **extra: str) -> dict[str, str]:
-    flags = f"--xla_force_host_platform_device_count={devices}"
-    if "XLA_FLAGS" in extra:
-        flags = f"{flags} {extra.pop('XLA_FLAGS')}"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", "XLA_FLAGS": flags}
-    return {**env, **extra}
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +40,7 @@ def eight_devices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     flags = f"--xla_dump_to={dump} --xla_dump_hlo_as_text --xla_dump_hlo_module_re=.*fit.*"
     run = subprocess.run(
         [sys.executable, str(WORKER), "devices", str(out)],
-        env=_env(8, XLA_FLAGS=flags),
+        env=device_env(8, XLA_FLAGS=flags),
         capture_output=True,
         text=True,
         timeout=TIMEOUT_S,
@@ -222,42 +211,16 @@ def test_a_mesh_that_is_not_a_mesh_is_refused() -> None:
         jaxbp.fit(spec, worker.LOSS, params, x, y, lr=0.1, epochs=1, mesh=jax.devices())
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_two_processes_feed_their_slices_and_train_like_one_process(tmp_path: Path) -> None:
-    num_processes, port = 2, _free_port()
+    num_processes, port = 2, free_port()
     outs = [tmp_path / f"process{i}.json" for i in range(num_processes)]
-    logs = [(tmp_path / f"process{i}.log").open("w") for i in range(num_processes)]
     command = [sys.executable, str(WORKER), "process"]
-    processes = [
-        subprocess.Popen(
-            [*command, str(i), str(num_processes), str(port), str(outs[i])],
-            env=_env(2),  # 2 devices per process: 4 in all, collectives within and across
-            stdout=logs[i],
-            stderr=subprocess.STDOUT,
-        )
+    commands = [
+        [*command, str(i), str(num_processes), str(port), str(outs[i])]
         for i in range(num_processes)
     ]
-    deadline = time.monotonic() + TIMEOUT_S
-    try:  # stop waiting at the deadline, or as soon as one process fails
-        while time.monotonic() < deadline:
-            codes = [process.poll() for process in processes]
-            if None not in codes or any(code not in (None, 0) for code in codes):
-                break
-            time.sleep(0.1)
-    finally:
-        for process in processes:  # on a timeout or any failure, never leave one running
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        for log in logs:
-            log.close()
-    texts = [(tmp_path / f"process{i}.log").read_text()[-2000:] for i in range(num_processes)]
-    assert codes == [0] * num_processes, texts
+    # 2 devices per process: 4 in all, collectives within and across
+    run_processes(commands, device_env(2), tmp_path, TIMEOUT_S)
     results = [json.loads(out.read_text()) for out in outs]
     assert [r["process_index"] for r in results] == [0, 1]
     assert all(r["device_count"] == 4 and r["local_device_count"] == 2 for r in results)
@@ -274,7 +237,7 @@ def test_smoke_the_example_runs_unchanged_on_four_devices() -> None:
     run = subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
-        env=_env(4),
+        env=device_env(4),
         capture_output=True,
         text=True,
         timeout=TIMEOUT_S,

@@ -13,12 +13,9 @@ tolerance of tests/helpers.py: rtol 1e-10, atol 1e-12), not bitwise.
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +25,7 @@ import numpy as np
 import pytest
 
 from tests import sharding_stream_worker as worker
-from tests.helpers import assert_close
+from tests.helpers import assert_close, device_env, free_port, run_processes
 from tests.sharding_worker import LEARNING_RATE, problem
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,17 +33,12 @@ WORKER = ROOT / "tests" / "sharding_stream_worker.py"
 TIMEOUT_S = 120
 
 
-def _env(devices: int) -> dict[str, str]:
-    flags = f"--xla_force_host_platform_device_count={devices}"
-    return {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", "XLA_FLAGS": flags}
-
-
 @pytest.fixture(scope="module")
 def eight_devices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     directory = tmp_path_factory.mktemp("sharded_streams")
     run = subprocess.run(
         [sys.executable, str(WORKER), "devices", str(directory)],
-        env=_env(8),
+        env=device_env(8),
         capture_output=True,
         text=True,
         timeout=TIMEOUT_S,
@@ -124,43 +116,17 @@ def test_a_batch_that_does_not_divide_over_the_devices_is_refused_before_anythin
     assert error["calls"] == [] and error["reads"] == 0  # no callback ran, no batch was read
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_two_processes_read_only_their_rows_of_the_file_and_train_like_plain_sgd(
     tmp_path: Path,
 ) -> None:
-    num_processes, port = 2, _free_port()
-    logs = [(tmp_path / f"process{i}.log").open("w") for i in range(num_processes)]
+    num_processes, port = 2, free_port()
     command = [sys.executable, str(WORKER), "process"]
-    processes = [
-        subprocess.Popen(
-            [*command, str(i), str(num_processes), str(port), str(tmp_path)],
-            env=_env(2),  # 2 devices per process: 4 in all
-            stdout=logs[i],
-            stderr=subprocess.STDOUT,
-        )
+    commands = [
+        [*command, str(i), str(num_processes), str(port), str(tmp_path)]
         for i in range(num_processes)
     ]
-    deadline = time.monotonic() + TIMEOUT_S
-    try:  # stop waiting at the deadline, or as soon as one process fails
-        while time.monotonic() < deadline:
-            codes = [process.poll() for process in processes]
-            if None not in codes or any(code not in (None, 0) for code in codes):
-                break
-            time.sleep(0.1)
-    finally:
-        for process in processes:  # on a timeout or any failure, never leave one running
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        for log in logs:
-            log.close()
-    texts = [(tmp_path / f"process{i}.log").read_text()[-2000:] for i in range(num_processes)]
-    assert codes == [0] * num_processes, texts
+    # 2 devices per process: 4 in all, collectives within and across
+    run_processes(commands, device_env(2), tmp_path, TIMEOUT_S)
     results = [json.loads((tmp_path / f"process{i}.json").read_text()) for i in range(2)]
     assert [r["process_index"] for r in results] == [0, 1]
     assert all(r["device_count"] == 4 for r in results)

@@ -8,7 +8,6 @@ the bytes of every saved file for "nothing saved is touched".
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -22,7 +21,7 @@ import pytest
 
 import jaxbp
 from jaxbp import checkpoint, cli, data, manual
-from tests.helpers import TINY, train
+from tests.helpers import TINY, bitwise_equal, read_metrics, train
 
 pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
@@ -36,16 +35,6 @@ def snapshot(directory: Path) -> dict[str, bytes]:
 
 def final_params(directory: Path):
     return checkpoint.load(checkpoint.resolve(directory)).params
-
-
-def read_metrics(directory: Path) -> dict:
-    return json.loads((directory / "metrics.json").read_text())
-
-
-def bitwise_equal(a, b) -> bool:
-    return all(
-        np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
-    )
 
 
 @pytest.fixture(scope="module")

@@ -9,18 +9,16 @@ recorded validation losses, and the file names the checkpoints must have.
 
 from __future__ import annotations
 
-import json
 import signal
 import types
 from pathlib import Path
 
-import jax
 import numpy as np
 import pytest
 
 from jaxbp import checkpoint, progress, sources
 from jaxbp.commands import train as train_command
-from tests.helpers import TINY, train
+from tests.helpers import TINY, bitwise_equal, read_metrics, train
 
 pytest.importorskip("sklearn")
 
@@ -31,16 +29,6 @@ CHUNKED = [*TINY, "--schedule", "constant", "--chunk-steps", "5"]
 
 def final(directory: Path) -> checkpoint.Checkpoint:
     return checkpoint.load(checkpoint.resolve(directory))
-
-
-def read_metrics(directory: Path) -> dict:
-    return json.loads((directory / "metrics.json").read_text())
-
-
-def bitwise_equal(a, b) -> bool:
-    return all(
-        np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
-    )
 
 
 @pytest.fixture(scope="module")

@@ -8,36 +8,23 @@ the presets' declared recipes, and the bytes of the output folder for "nothing w
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
-import jax
 import numpy as np
 import pytest
 
 from jaxbp import checkpoint, config, data, datasets, model_file, presets
 from jaxbp.layers import Conv1D, Dense, Flatten, Reshape, Sequential
-from tests.helpers import train
+from tests.helpers import bitwise_equal, read_metrics, train
 
 pytest.importorskip("matplotlib")
 
 SMALL = ["--batch-size", "50", "--quiet"]
 
 
-def read_metrics(directory: Path) -> dict:
-    return json.loads((directory / "metrics.json").read_text())
-
-
 def saved(directory: Path) -> checkpoint.Checkpoint:
     return checkpoint.load(checkpoint.resolve(directory))
-
-
-def bitwise_equal(a, b) -> bool:
-    leaves_a, leaves_b = jax.tree.leaves(a), jax.tree.leaves(b)
-    return len(leaves_a) == len(leaves_b) and all(
-        np.array_equal(x, y) for x, y in zip(leaves_a, leaves_b, strict=True)
-    )
 
 
 @pytest.fixture(scope="module")
