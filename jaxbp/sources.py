@@ -223,7 +223,7 @@ class ArraySource:
 
     Args:
         where: the calling function's name, for messages.
-        x, y: arrays with the same number of rows, or ``.npy`` paths.
+        x, y: arrays with the same number of rows, ``.npy`` paths, or :class:`Rows` views.
         process_index, process_count: this process and how many processes share every batch
             (data-parallel training over a mesh: ``jax.process_index()``, ``jax.process_count()``;
             default: one process reads whole batches).
