@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from jaxbp.losses import LOSSES
     from jaxbp.mlp import INITIALIZERS, MLP
     from jaxbp.sharding import shard_batch
-    from jaxbp.sources import BatchError, Position
+    from jaxbp.sources import BatchError, Position, Rows
     from jaxbp.steps import loss_and_grad, optax_step, train_step
     from jaxbp.trace import Trace, explain
     from jaxbp.train import fit, per_example_grads
@@ -47,6 +47,7 @@ __all__ = (
     "MLP",
     "BatchError",
     "Position",
+    "Rows",
     "Sequential",
     "SequentialTrace",
     "Trace",
@@ -81,6 +82,7 @@ _SOURCES: dict[str, str] = {
     "MLP": "jaxbp.mlp",
     "BatchError": "jaxbp.sources",
     "Position": "jaxbp.sources",
+    "Rows": "jaxbp.sources",
     "Sequential": "jaxbp.layers",
     "SequentialTrace": "jaxbp.conv_trace",
     "Trace": "jaxbp.trace",

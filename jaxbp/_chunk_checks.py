@@ -102,9 +102,10 @@ _FINITE_BLOCK_ROWS = 65536
 
 def check_finite_in_memory(where: str, source: ArraySource) -> None:
     """Refuse NaN or infinity in in-memory arrays before training, block by block; a memmap's
-    batches are checked as they are read instead (a scan first would read the file twice)."""
+    or a :class:`~jaxbp.sources.Rows` view's batches are checked as they are read instead (a scan
+    first would read the file twice)."""
     for name, array in (("x", source.x), ("y", source.y)):
-        if isinstance(array, np.memmap):
+        if not isinstance(array, np.ndarray) or isinstance(array, np.memmap):
             continue
         for start in range(0, array.shape[0], _FINITE_BLOCK_ROWS):
             block = array[start : start + _FINITE_BLOCK_ROWS]

@@ -60,6 +60,7 @@ from jaxbp.sources import (
     BatchError,
     Chunk,
     IterableSource,
+    Rows,
     array_chunks,
     chunk_plan,
 )
@@ -97,9 +98,12 @@ def _evaluate(params: Params, x: Array, y: Array, *, model: Model, loss: Loss) -
 
 
 def wants_chunks(x: Any, y: Any, mesh: Any) -> bool:
-    """Whether ``fit`` streams ``x``: a memmap, a ``.npy`` path, an iterable of batches (``y`` is
-    ``None``), or an in-memory NumPy array (without a mesh: with one, in-memory arrays keep the
-    whole-run path and its multi-process meaning, each process passing its slice)."""
+    """Whether ``fit`` streams ``x``: a memmap, a ``.npy`` path, a :class:`~jaxbp.sources.Rows`
+    view (``x`` or ``y``), an iterable of batches (``y`` is ``None``), or an in-memory NumPy array
+    (without a mesh: with one, in-memory arrays keep the whole-run path and its multi-process
+    meaning, each process passing its slice)."""
+    if isinstance(x, Rows) or isinstance(y, Rows):
+        return True
     if isinstance(x, jax.Array):
         return False
     if y is None or isinstance(x, np.memmap | str | os.PathLike):
@@ -113,18 +117,19 @@ def open_source(
     """The source for ``x, y``: an iterable of batches when ``y`` is ``None``, else arrays (device
     arrays and lists come to the host once) or ``.npy`` paths."""
     if y is None:
-        if isinstance(x, jax.Array | np.ndarray | str | os.PathLike):
+        if isinstance(x, jax.Array | np.ndarray | str | os.PathLike | Rows):
             raise ValueError(
                 f"{where}: y is None but x is {type(x).__name__}; pass the targets as y (one row "
                 f"per row of x), or pass an iterable of (x, y) batches as x."
             )
         return IterableSource(where, x, epochs=epochs)
-    if not isinstance(x, np.ndarray | str | os.PathLike):
+    if not isinstance(x, np.ndarray | str | os.PathLike | Rows):
         x = np.asarray(x)
-    if not isinstance(y, np.ndarray | str | os.PathLike):
+    if not isinstance(y, np.ndarray | str | os.PathLike | Rows):
         y = np.asarray(y)
     count = jax.process_count() if mesh is not None else 1
-    if count > 1 and not isinstance(x, np.memmap | str | os.PathLike):
+    shared = x.array if isinstance(x, Rows) else x
+    if count > 1 and not isinstance(shared, np.memmap | str | os.PathLike):
         raise ValueError(
             f"{where}: in a multi-process run, streamed training reads every process's rows from "
             f"one shared file; pass x and y as .npy paths or np.load(path, mmap_mode='r'), or "
@@ -172,7 +177,7 @@ def fit_chunked(
         _checks.check_positive_int(where, "chunk_steps", chunk_steps)
     source = open_source(where, x, y, epochs=epochs, mesh=mesh)
     if isinstance(source, ArraySource):  # shapes only: nothing is read
-        check_batch(where, model, loss, params, source.x, source.y)
+        check_batch(where, model, loss, params, *source.placeholders())
         check_finite_in_memory(where, source)
     plan = plan_run(where, source, epochs, batch_size, key, start_epoch, start_step)
     if isinstance(source, IterableSource):

@@ -62,11 +62,16 @@ class TrainConfig:
         "digits",
         "FILE",
         "'digits' (bundled with scikit-learn), 'mnist1d' (generated offline, its own 1,000 "
-        "test examples) or a .csv/.npz file (default: {default})",
+        "test examples) or a .csv/.npz/.npy file (.npy: 2-D, streamed from disk; see --target) "
+        "(default: {default})",
         lambda flag, text: text if text in BUILT_IN else str(Path(text).resolve()),
     )
     target: str = setting(
-        "target", "COLUMN", "the CSV target column (default: {default})", lambda f, t: t
+        "target",
+        "TARGET",
+        "the target: a CSV column name; for .npy data a .npy file of one target per example "
+        "(y.npy) or the index of x's target column (0, -1 for the last) (default: {default})",
+        lambda f, t: str(Path(t).resolve()) if t.lower().endswith(".npy") else t,
     )
     task: str = choice_setting("classification", TASKS, "what to learn")
     classes: int | None = integer_setting(

@@ -99,7 +99,9 @@ def load_file(path: str | Path, target: str = "target") -> Dataset:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".npz"):
-        raise DataError(f"{path}: unsupported file type {suffix or '(none)'!r}; use .csv or .npz")
+        raise DataError(
+            f"{path}: unsupported file type {suffix or '(none)'!r}; use .csv, .npz or .npy"
+        )
     if path.is_dir():
         raise DataError(f"{path}: is a directory; --data needs a .csv or .npz file")
     if not path.is_file():
@@ -277,13 +279,35 @@ def split(
 ) -> tuple[Split, Split, Split]:
     """Shuffle and split into train, validation and test parts (by class when ``stratify``).
 
+    The parts are ``x[index], y[index]`` for the three index arrays of :func:`split_indices`.
+    """
+    indices = split_indices(
+        y, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction, stratify=stratify
+    )
+    train, val, test = (Split(x[index], y[index]) for index in indices)
+    return train, val, test
+
+
+def split_indices(
+    y: np.ndarray,
+    *,
+    seed: int,
+    val_fraction: float,
+    test_fraction: float,
+    stratify: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows (int64, in their shuffled order) of the train, validation and test parts.
+
     Each class (or the whole set) gives ``round(fraction * count)`` examples to test and to
-    validation and the rest to training, so the class mix is the same in every part.
+    validation and the rest to training, so the class mix is the same in every part. Only the
+    targets ``y`` (one per example) are needed, so a memmapped data set splits without a copy.
+
+    Raises:
+        DataError: a part that should hold examples would be empty.
     """
     rng = np.random.default_rng(seed)
-    groups = (
-        [np.flatnonzero(y == label) for label in np.unique(y)] if stratify else [np.arange(len(x))]
-    )
+    count = len(y)
+    groups = [np.flatnonzero(y == label) for label in np.unique(y)] if stratify else [np.arange(count)]  # fmt: skip
     parts: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
     for group in groups:
         order = rng.permutation(group)
@@ -296,13 +320,13 @@ def split(
     for name, indices, fraction in zip(
         ("training", "validation", "test"), parts, (1.0, val_fraction, test_fraction), strict=True
     ):
-        index = rng.permutation(np.concatenate(indices))
+        index = rng.permutation(np.concatenate(indices)).astype(np.int64)
         if fraction > 0 and len(index) == 0:
             raise DataError(
-                f"{len(x)} examples leave the {name} part empty; supply more data or change "
+                f"{count} examples leave the {name} part empty; supply more data or change "
                 f"--val-fraction/--test-fraction"
             )
-        result.append(Split(x[index], y[index]))
+        result.append(index)
     return result[0], result[1], result[2]
 
 

@@ -1,7 +1,8 @@
 """Metrics of a run: evaluation on a data set, the metrics JSON, and the loss/accuracy plot.
 
 ``evaluate`` is jitted once per (spec, loss, shapes) and returns the batch-mean loss and, for
-classification, the fraction of examples whose largest output is the true class. The JSON and the
+classification, the fraction of examples whose largest output is the true class, over blocks of
+rows of arrays or :class:`jaxbp.sources.Rows` views. The JSON and the
 PNG are written atomically, so an interrupted run never leaves a half-written file.
 """
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from jaxbp import _files
 from jaxbp._types import Array, Model, Params
+from jaxbp.sources import Rows
 from jaxbp.steps import batch_loss, predict
 
 #: Per-epoch lists kept in ``metrics.json`` (and in every checkpoint, so a resume continues them).
@@ -33,17 +35,46 @@ def _evaluate(spec: Model, loss: str, params: Params, x: Array, y: Array) -> tup
     return value, jnp.mean(correct.astype(jnp.float32))
 
 
+#: Rows per block of :func:`evaluate`: bounds its memory on a large set.
+EVAL_BLOCK_ROWS = 65536
+
+
 def evaluate(
-    spec: Model, loss: str, params: Params, x: Array, y: Array, *, classification: bool
+    spec: Model,
+    loss: str,
+    params: Params,
+    x: Any,
+    y: Any,
+    *,
+    classification: bool,
+    block_rows: int = EVAL_BLOCK_ROWS,
 ) -> tuple[float, float | None]:
     """``(mean loss, accuracy)`` on ``(x, y)``; accuracy is ``None`` for regression.
 
-    ``y`` is one-hot for classification. An empty set gives ``(nan, None)``.
+    ``x``, ``y``: arrays or :class:`jaxbp.sources.Rows` views; ``y`` is one-hot for
+    classification. The set is evaluated ``block_rows`` rows at a time, so memory stays bounded;
+    the result is the mean over blocks weighted by their rows (a set of one block gives the
+    block's own values). An empty set gives ``(nan, None)``.
     """
-    if x.shape[0] == 0:
+    n = int(x.shape[0])
+    if n == 0:
         return float("nan"), None
-    value, accuracy = _evaluate(spec, loss, params, x, y)
-    return float(value), float(accuracy) if classification else None
+    losses, correct = 0.0, 0
+    for start in range(0, n, block_rows):
+        rows = np.arange(start, min(start + block_rows, n))
+        value, accuracy = _evaluate(spec, loss, params, _block(x, rows), _block(y, rows))
+        if n <= block_rows:
+            return float(value), float(accuracy) if classification else None
+        losses += float(value) * rows.size
+        # the block's float32 accuracy times its rows (far below 2**23) rounds back to the count
+        correct += round(float(accuracy) * rows.size)
+    return losses / n, correct / n if classification else None
+
+
+def _block(values: Any, rows: np.ndarray) -> Any:
+    if isinstance(values, Rows):
+        return values.read(rows)
+    return values[int(rows[0]) : int(rows[-1]) + 1]
 
 
 def epoch_train_loss(step_losses: Any) -> float:

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxbp import build, checkpoint, config, data, metrics, run_folder, train_model
+from jaxbp import build, checkpoint, config, data, data_npy, metrics, run_folder, train_model
 from jaxbp._types import Array, Params
 from jaxbp.layers import Sequential
 from jaxbp.mlp import MLP
@@ -25,7 +25,11 @@ from jaxbp.mlp import MLP
 
 @dataclasses.dataclass
 class Prepared:
-    """A run ready to train: settings, data on the device, and the state to start from."""
+    """A run ready to train: settings, data, and the state to start from.
+
+    ``train``, ``val`` and ``test`` are ``(x, y)`` pairs: arrays on the device, or for ``.npy``
+    data :class:`jaxbp.sources.Rows` views of the file (standardised and encoded as read).
+    """
 
     config: config.TrainConfig
     out: Path
@@ -34,9 +38,9 @@ class Prepared:
     data_sha256: str
     mean: np.ndarray
     scale: np.ndarray
-    train: tuple[Array, Array]
-    val: tuple[Array, Array]
-    test: tuple[Array, Array]
+    train: tuple[Any, Any]
+    val: tuple[Any, Any]
+    test: tuple[Any, Any]
     steps_per_epoch: int
     lr: Any
     optimizer: Any
@@ -98,15 +102,20 @@ def prepare(flags: dict[str, str | None], out: str | None, resume: str | None) -
         raise config.ConfigError("--dtype float64 needs 64-bit JAX; set JAX_ENABLE_X64=1 first")
 
     network = None if cfg.model is None else _network(cfg, saved, path)
-    dataset = data.load(cfg.data, cfg.target)
+    dataset: data.Dataset | data_npy.NpyData
+    if Path(cfg.data).suffix.lower() == ".npy":
+        dataset = data_npy.load_npy(cfg.data, cfg.target)
+        features = dataset.features
+    else:
+        dataset = data.load(cfg.data, cfg.target)
+        features = dataset.x.shape[1]
     classification = cfg.task == "classification"
     saved_mlp = saved.spec if saved is not None and isinstance(saved.spec, MLP) else None
-    if saved_mlp is not None and dataset.x.shape[1] != saved_mlp.sizes[0]:
+    if saved_mlp is not None and features != saved_mlp.sizes[0]:
         raise data.DataError(
-            f"{dataset.name} has {dataset.x.shape[1]} features but the resumed model takes "
+            f"{dataset.name} has {features} features but the resumed model takes "
             f"{saved_mlp.sizes[0]}; resume with data of the same columns"
         )
-    features = dataset.x.shape[1]
     if classification:
         outputs = saved_mlp.sizes[-1] if saved_mlp is not None else cfg.classes
         targets, outputs = data.check_labels(dataset.name, dataset.y, outputs)
@@ -122,36 +131,47 @@ def prepare(flags: dict[str, str | None], out: str | None, resume: str | None) -
         if network is not None:
             train_model.check_fits(network, _model_name(cfg), dataset.name, features, outputs)
     config.check_size(cfg, features, outputs)
-    train, val, test = data.split(
-        dataset.x,
-        targets,
+    fractions: dict[str, Any] = dict(
         seed=cfg.seed,
         val_fraction=cfg.val_fraction,
         test_fraction=0.0 if cfg.test_fraction is None else cfg.test_fraction,
         stratify=classification,
     )
-    if dataset.test is not None:  # the data set's own test set
-        test = _own_test(dataset, classification, outputs)
-    mean, scale = data.standardizer(train.x, dataset.name, dataset.columns)
-    if cfg.batch_size is not None and cfg.batch_size > len(train.x):
-        raise config.ConfigError(
-            f"--batch-size {cfg.batch_size} is larger than the {len(train.x)} training examples; "
-            f"pass at most {len(train.x)}, or 'full'"
-        )
-    steps = 1 if cfg.batch_size is None else len(train.x) // cfg.batch_size
-    config.check_steps(cfg, steps)
     dtype = jnp.dtype(cfg.dtype)
+    if isinstance(dataset, data_npy.NpyData):
+        fingerprint = dataset.fingerprint
+        indices = data.split_indices(targets, **fractions)
+        mean, scale = _npy_stats(dataset, indices[0], saved, fingerprint)
+        parts = [
+            data_npy.views(dataset, index, mean, scale, targets, outputs if classification else None, dtype)
+            for index in indices
+        ]  # fmt: skip
+    else:
+        fingerprint = _fingerprint(dataset)
+        train, val, test = data.split(dataset.x, targets, **fractions)
+        if dataset.test is not None:  # the data set's own test set
+            test = _own_test(dataset, classification, outputs)
+        mean, scale = data.standardizer(train.x, dataset.name, dataset.columns)
 
-    def device(part: data.Split) -> tuple[Array, Array]:
-        y = data.one_hot(part.y, outputs) if classification else part.y
-        return jnp.asarray((part.x - mean) / scale, dtype), jnp.asarray(y, dtype)
+        def device(part: data.Split) -> tuple[Any, Any]:
+            y = data.one_hot(part.y, outputs) if classification else part.y
+            return jnp.asarray((part.x - mean) / scale, dtype), jnp.asarray(y, dtype)
+
+        parts = [device(train), device(val), device(test)]
+    train_rows = len(parts[0][0])
+    if cfg.batch_size is not None and cfg.batch_size > train_rows:
+        raise config.ConfigError(
+            f"--batch-size {cfg.batch_size} is larger than the {train_rows} training examples; "
+            f"pass at most {train_rows}, or 'full'"
+        )
+    steps = 1 if cfg.batch_size is None else train_rows // cfg.batch_size
+    config.check_steps(cfg, steps)
 
     spec = network if network is not None else build.build_spec(cfg, features, outputs)
     lr, optimizer = build.build_optimizer(cfg, steps)
     init_key, shuffle_key = jax.random.split(jax.random.key(cfg.seed))
     params = spec.init(init_key, dtype)
     opt_state = None if optimizer is None else optimizer.init(params)
-    fingerprint = _fingerprint(dataset)
     if saved is None:
         epoch = step = 0
         history: dict[str, Any] = {}
@@ -170,9 +190,9 @@ def prepare(flags: dict[str, str | None], out: str | None, resume: str | None) -
         fingerprint,
         mean,
         scale,
-        device(train),
-        device(val),
-        device(test),
+        parts[0],
+        parts[1],
+        parts[2],
         steps,
         lr,
         optimizer,
@@ -220,6 +240,25 @@ def _fingerprint(dataset: data.Dataset) -> str:
         return data.fingerprint(dataset.x, dataset.y)
     x = np.concatenate([dataset.x, dataset.test.x])
     return data.fingerprint(x, np.concatenate([dataset.y, dataset.test.y]))
+
+
+def _npy_stats(
+    dataset: data_npy.NpyData,
+    train: np.ndarray,
+    saved: checkpoint.Checkpoint | None,
+    fingerprint: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The feature mean and scale: a resumed run's own when its data is unchanged (they were
+    computed from this very data, so the file is not read again), else from the training rows."""
+    if saved is not None and saved.metrics.get("data_sha256") == fingerprint:
+        mean, scale = saved.arrays.get("mean"), saved.arrays.get("scale")
+        if (
+            mean is not None
+            and scale is not None
+            and mean.shape == scale.shape == (dataset.features,)
+        ):
+            return np.asarray(mean, np.float64), np.asarray(scale, np.float64)
+    return data_npy.train_stats(dataset, train)
 
 
 def _check_targets(name: str, cfg: config.TrainConfig, targets: np.ndarray) -> None:

@@ -13,6 +13,9 @@ stacked as ``(K, batch, ...)`` NumPy arrays (a *chunk*), without ever copying th
   cache or on an SSD, slow on a spinning disk or a network file system, where pre-shuffling the
   file once (or an iterable source with a windowed shuffle, such as grain's) reads sequentially
   instead.
+- :class:`Rows`: a lazy view of some rows of such an array, in a given order, with a function
+  applied to every block of rows as it is read (standardising, one-hot encoding): what
+  ``jaxbp train`` streams a split of a ``.npy`` file through, never copying the features whole.
 - :class:`IterableSource`: any iterable of ``(x, y)`` batches (a torch ``DataLoader``, grain,
   ``tf.data``'s ``as_numpy_iterator()``, a generator). Each epoch calls ``iter()`` again; the
   loader owns shuffling and its position, so resuming mid-epoch is the loader's job.
@@ -134,12 +137,93 @@ def _open(where: str, name: str, value: Any) -> np.ndarray:
     return value
 
 
+class Rows:
+    """Rows ``index`` of an array, memmap or ``.npy`` file, read lazily, ``transform`` applied.
+
+    Reading rows ``r`` of the view reads rows ``index[r]`` of ``array`` (through the same row
+    reader as :class:`ArraySource`, so a file's rows never map the file into the process) and
+    returns ``transform(block)``. ``fit`` streams a view as it streams a memmap: the transform
+    runs in the prefetch thread, chunk by chunk, and training on ``Rows(array, index, transform)``
+    gives the very parameters training on ``transform(array[index])`` gives.
+
+    Args:
+        array: a NumPy array or memmap with a batch axis first, or a ``.npy`` path (opened with
+            ``mmap_mode="r"``).
+        index: int row numbers of ``array`` (a subset, in any order, repeats allowed), shape
+            ``(rows,)``; ``None``: all rows in order.
+        transform: a function from a block of rows ``(m, ...)`` to a new block ``(m, ...)`` (the
+            same row count ``m``), e.g. ``lambda b: ((b - mean) / scale).astype(np.float32)``;
+            ``None``: the rows as stored.
+
+    ``shape``, ``dtype`` and ``ndim`` are those of the transformed rows (found by transforming
+    the first row); ``len`` is the number of rows.
+
+    Raises:
+        TypeError: ``array`` is not an array with a batch axis, or ``index`` is not integer.
+        ValueError: ``index`` is not 1-D or points outside ``array``; ``transform`` changes the
+            row count.
+    """
+
+    def __init__(self, array: Any, index: Any = None, transform: Any = None):
+        self.array = _open("Rows", "array", array)
+        if not isinstance(self.array, np.ndarray) or self.array.ndim < 1:
+            raise TypeError(
+                f"Rows: array must be a NumPy array (or memmap, or .npy path) with a batch axis "
+                f"first, got {type(array).__name__} of shape {np.shape(array)}."
+            )
+        size = int(self.array.shape[0])
+        if index is not None:
+            index = np.asarray(index)
+            if index.dtype.kind not in "iu":
+                raise TypeError(f"Rows: index must hold integer row numbers, got dtype {index.dtype}.")  # fmt: skip
+            if index.ndim != 1:
+                raise ValueError(f"Rows: index must be 1-D (row numbers), got shape {index.shape}.")  # fmt: skip
+            index = index.astype(np.int64)
+            if index.size and (int(index.min()) < 0 or int(index.max()) >= size):
+                raise ValueError(
+                    f"Rows: index holds rows {int(index.min())}..{int(index.max())}, but the "
+                    f"array has rows 0..{size - 1}; pass row numbers inside it (no negatives)."
+                )
+        self.index: np.ndarray | None = index
+        self.transform = transform
+        self._read = row_reader(self.array)
+        first = self.read(np.arange(min(len(self), 1), dtype=np.int64))
+        self.shape: tuple[int, ...] = (len(self), *first.shape[1:])
+        self.dtype: np.dtype[Any] = first.dtype
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return int(self.array.shape[0] if self.index is None else self.index.shape[0])
+
+    def __repr__(self) -> str:
+        return f"Rows(shape={self.shape}, dtype={self.dtype}, of array {self.array.shape})"
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """``transform(array[index[rows]])`` for a flat vector of view rows, as a new array."""
+        rows = np.asarray(rows, np.int64)
+        block = self._read(rows if self.index is None else self.index[rows])
+        if self.transform is None:
+            return block
+        out = np.asarray(self.transform(block))
+        if out.ndim < 1 or out.shape[0] != rows.shape[0]:
+            raise ValueError(
+                f"Rows: transform turned a block of {rows.shape[0]} rows into shape {out.shape}; "
+                f"it must keep the row count (one output row per row read)."
+            )
+        return out
+
+    def placeholder(self) -> np.ndarray:
+        """A read-only array of the view's shape and dtype that holds no memory (a broadcast
+        zero): what shape checks look at without reading a row."""
+        return np.broadcast_to(np.zeros((), self.dtype), self.shape)
+
+
 class ArraySource:
     """Rows of NumPy arrays, memmaps or ``.npy`` files (see the module); nothing is copied whole.
 
     Args:
         where: the calling function's name, for messages.
-        x, y: arrays with the same number of rows, or ``.npy`` paths.
+        x, y: arrays with the same number of rows, ``.npy`` paths, or :class:`Rows` views.
         process_index, process_count: this process and how many processes share every batch
             (data-parallel training over a mesh: ``jax.process_index()``, ``jax.process_count()``;
             default: one process reads whole batches).
@@ -156,7 +240,7 @@ class ArraySource:
     ):
         self.x, self.y = _open(where, "x", x), _open(where, "y", y)
         for name, value in (("x", self.x), ("y", self.y)):
-            if not isinstance(value, np.ndarray) or value.ndim < 1:
+            if not isinstance(value, np.ndarray | Rows) or value.ndim < 1:
                 raise TypeError(
                     f"{where}: {name} must be a NumPy array with a batch axis first, got "
                     f"{type(value).__name__} of shape {np.shape(value)}."
@@ -168,11 +252,17 @@ class ArraySource:
             )
         self.n = int(self.x.shape[0])
         self.process_index, self.process_count = process_index, process_count
-        self._read_x, self._read_y = row_reader(self.x), row_reader(self.y)
+        self._read_x, self._read_y = _reader(self.x), _reader(self.y)
 
     def sample(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         """The first ``batch_size`` rows, to check shapes and dtypes before compiling."""
-        return np.asarray(self.x[:batch_size]), np.asarray(self.y[:batch_size])
+        return self.read(np.arange(min(batch_size, self.n)))
+
+    def placeholders(self) -> tuple[np.ndarray, np.ndarray]:
+        """``x`` and ``y`` as arrays for shape and dtype checks; a :class:`Rows` view reads
+        nothing (:meth:`Rows.placeholder`)."""
+        pair = [v.placeholder() if isinstance(v, Rows) else v for v in (self.x, self.y)]
+        return pair[0], pair[1]
 
     def local_rows(self, batch_rows: np.ndarray) -> np.ndarray:
         """This process's slice of every batch: ``(steps, batch)`` -> ``(steps, batch / P)``."""
@@ -193,6 +283,10 @@ class ArraySource:
         """
         rows = np.asarray(rows, np.int64)
         return self._read_x(rows), self._read_y(rows)
+
+
+def _reader(value: np.ndarray | Rows) -> Any:
+    return value.read if isinstance(value, Rows) else row_reader(value)
 
 
 @functools.partial(jax.jit, static_argnums=2)

@@ -61,7 +61,9 @@ def test_bad_csv(tmp_path, name, text, match):
 def test_missing_file_and_unsupported_type(tmp_path):
     with pytest.raises(data.DataError, match=r"no such file; check the path given to --data"):
         data.load_file(tmp_path / "absent.csv")
-    with pytest.raises(data.DataError, match=r"unsupported file type '.txt'; use .csv or .npz"):
+    with pytest.raises(
+        data.DataError, match=r"unsupported file type '.txt'; use .csv, .npz or .npy"
+    ):
         data.load_file(write(tmp_path / "d.txt", "a\n"))
 
 

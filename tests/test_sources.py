@@ -346,3 +346,105 @@ def test_a_file_truncated_under_a_memmap_fails_with_os_error(tmp_path):
         handle.truncate(size - 256 * 10)
     with pytest.raises(OSError, match="the file ended at byte"):
         read(np.array([99, 3], np.int64))
+
+
+# Rows: a lazy view of some rows, transformed as read. Oracle: NumPy's own fancy indexing and
+# the transform applied to the materialised array, and fit on that materialised array.
+
+
+def _standardise_and_one_hot(x, y):
+    mean, scale = x.astype(np.float64).mean(0), x.astype(np.float64).std(0)
+
+    def on_x(block):
+        return ((block.astype(np.float64) - mean) / scale).astype(np.float32)
+
+    def on_y(block):
+        return np.eye(3, dtype=np.float32)[block]
+
+    return on_x, on_y
+
+
+def test_rows_read_the_indexed_rows_transformed_and_report_the_transformed_shape(tmp_path):
+    x = np.arange(40 * 70, dtype=np.float32).reshape(40, 70)  # 280-byte rows: read by preadv
+    np.save(tmp_path / "x.npy", x)
+    index = np.array([39, 0, 5, 5, 17])
+    view = sources.Rows(tmp_path / "x.npy", index, lambda b: b[:, :3] * 2.0)
+    assert isinstance(view.array, np.memmap)
+    assert (len(view), view.shape, view.dtype, view.ndim) == (5, (5, 3), np.float32, 2)
+    np.testing.assert_array_equal(view.read(np.array([4, 0, 2])), x[[17, 39, 5], :3] * 2)
+    plain = sources.Rows(x)  # no index, no transform: the array's own rows
+    assert plain.shape == x.shape and plain.dtype == x.dtype
+    np.testing.assert_array_equal(plain.read(np.array([3, 1])), x[[3, 1]])
+    placeholder = view.placeholder()
+    assert placeholder.shape == (5, 3) and placeholder.dtype == np.float32
+    assert placeholder.strides == (0, 0)  # holds no memory
+
+
+@pytest.mark.parametrize(
+    ("index", "transform", "error", "message"),
+    [
+        (np.array([0, 40]), None, ValueError, r"rows 0\.\.40, but the array has rows 0\.\.39"),
+        (np.array([-1]), None, ValueError, r"no negatives"),
+        (np.array([[0, 1]]), None, ValueError, r"index must be 1-D"),
+        (np.array([0.0, 1.0]), None, TypeError, r"integer row numbers, got dtype float64"),
+        (
+            None,
+            lambda b: b[1:],
+            ValueError,
+            r"transform turned a block of 1 rows into shape \(0, 3\)",
+        ),
+    ],
+    ids=["past-the-end", "negative", "2-d", "float", "drops-rows"],
+)
+def test_rows_refuse_bad_index_and_transform(index, transform, error, message):
+    x, _ = make_data(40)
+    with pytest.raises(error, match=message):
+        sources.Rows(x, index, transform).read(np.array([0, 1]))
+
+
+def test_rows_refuse_what_is_not_an_array(tmp_path):
+    with pytest.raises(TypeError, match=r"Rows: array must be a NumPy array"):
+        sources.Rows(np.float32(3.0))
+    with pytest.raises(ValueError, match=r"only \.npy files are streamed"):
+        sources.Rows(tmp_path / "x.csv")
+
+
+@pytest.mark.parametrize("shuffle", [False, True], ids=["ordered", "shuffled"])
+@pytest.mark.parametrize("on_disk", [False, True], ids=["in-memory", "memmap"])
+def test_fit_on_rows_gives_the_params_of_fit_on_the_materialised_rows(tmp_path, shuffle, on_disk):
+    import jaxbp
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(300, 70)).astype(np.float32)  # 280-byte rows: the preadv reader
+    y = rng.integers(0, 3, 300)
+    if on_disk:
+        np.save(tmp_path / "x.npy", x)
+        x = np.load(tmp_path / "x.npy", mmap_mode="r")
+    index = rng.permutation(300)[:250]
+    on_x, on_y = _standardise_and_one_hot(np.asarray(x), y)
+    spec = jaxbp.MLP(sizes=(70, 7, 3), activations=("tanh", "linear"))
+    params = spec.init(jax.random.key(1), np.float32)
+    key = jax.random.key(2) if shuffle else None
+    settings = dict(lr=0.1, epochs=3, batch_size=32, key=key)
+    x_whole = jax.numpy.asarray(on_x(np.asarray(x)[index]))
+    y_whole = jax.numpy.asarray(on_y(y[index]))
+    expected, _ = jaxbp.fit(spec, "softmax_cross_entropy", params, x_whole, y_whole, **settings)
+    assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(expected))
+    got, history = jaxbp.fit(
+        spec, "softmax_cross_entropy", params, sources.Rows(x, index, on_x), sources.Rows(y, index, on_y), **settings
+    )  # fmt: skip
+    assert "chunks" in history  # it streamed
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_fit_on_rows_refuses_a_non_finite_transformed_chunk():
+    import jaxbp
+
+    x, _ = make_data(40)
+    y = np.zeros((40, 1), np.float32)
+    spec = jaxbp.MLP(sizes=(FEATURES, 1), activations=("linear",))
+    params = spec.init(jax.random.key(0), np.float32)
+    view = sources.Rows(x, None, lambda b: np.where(b > 100, np.inf, b).astype(np.float32))
+    with pytest.raises(BatchError, match=r"batch \d+ holds NaN or infinite values in x"):
+        jaxbp.fit(spec, "mse", params, view, y, lr=0.1, epochs=1, batch_size=8)
