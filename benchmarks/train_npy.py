@@ -1,0 +1,118 @@
+"""``jaxbp train`` on a ``.npy`` file streamed from a memmap, against the same data as ``.npz``.
+
+Both contenders are the command line itself, each in a fresh process (its peak resident memory,
+``ru_maxrss`` from ``os.wait4``, is its own), one after the other, the order rotated every round:
+
+- ``npz``: ``--data d.npz``, loaded whole into memory (float64), split, standardised and put on
+  the device, as for any ``.npz``.
+- ``npy``: ``--data x.npy --target y.npy``: the features stay in the file; the split is by index,
+  the standardisation is applied to each chunk as it is read (in the prefetch thread).
+
+The run: a regression MLP (``--hidden 256``), batches of 256, ``--epochs`` epochs, a constant rate,
+one checkpoint at the end. Reported: training examples per second over the epochs (from
+``metrics.json``: ``train_seconds``, which counts the first epoch's compiling), the whole wall
+time (reading and checking the data, the split, the test), the peak RSS, and the test loss, which
+the two ways must agree on (the standardisation's mean and scale are summed in another order,
+so only to rounding).
+
+    python benchmarks/make_synthetic.py --out /tmp/jaxbp-stream --gib 2 --features 256
+    python benchmarks/train_npy.py --data /tmp/jaxbp-stream --rows 262144 --rounds 3
+    python benchmarks/train_npy.py --data /tmp/jaxbp-stream --only npy   # the whole file
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+FLAGS = ["--task", "regression", "--hidden", "256", "--batch-size", "256", "--lr", "0.01",
+         "--schedule", "constant", "--quiet", "--checkpoint-every", "1000"]  # fmt: skip
+
+
+def run(data: list[str], epochs: int, out: Path) -> dict[str, Any]:
+    """One ``jaxbp train`` process: its wall time, peak RSS and metrics."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
+    command = [sys.executable, "-m", "jaxbp", "train", *data, *FLAGS, "--epochs", str(epochs),
+               "--out", str(out)]  # fmt: skip
+    log = out.with_name(out.name + ".log")
+    start = time.perf_counter()
+    with log.open("wb") as sink:  # a file, not a pipe: nothing can fill up and block the child
+        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{log.read_text()[-3000:]}")
+    metrics = json.loads((out / "metrics.json").read_text())
+    examples = metrics["examples"]["train"] // 256 * 256 * epochs
+    return {
+        "wall_seconds": wall,
+        "peak_rss_mib": usage.ru_maxrss / 1024,
+        "train_examples_per_second": examples / metrics["train_seconds"],
+        "test_loss": metrics["test_loss"],
+    }
+
+
+def prepare(data: Path, rows: int | None, tmp: Path, want_npz: bool) -> dict[str, list[str]]:
+    """The contenders' ``--data`` flags: the files themselves, or their first ``rows`` rows."""
+    x, y = np.load(data / "x.npy", mmap_mode="r"), np.load(data / "y.npy", mmap_mode="r")
+    if rows is not None:
+        np.save(tmp / "x.npy", x[:rows])
+        np.save(tmp / "y.npy", y[:rows])
+        data, x, y = tmp, x[:rows], y[:rows]
+    flags = {"npy": ["--data", str(data / "x.npy"), "--target", str(data / "y.npy")]}
+    if want_npz:
+        np.savez(tmp / "d.npz", x=x, y=y)
+        flags["npz"] = ["--data", str(tmp / "d.npz")]
+    return flags
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="folder of x.npy and y.npy")
+    parser.add_argument("--rows", type=int, default=None, help="use only the first ROWS rows")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--only", choices=("npy", "npz"), default=None)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=args.data.parent) as name:
+        tmp = Path(name)
+        flags = prepare(args.data, args.rows, tmp, want_npz=args.only != "npy")
+        names = [args.only] if args.only else ["npz", "npy"]
+        results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+        for round_index in range(args.rounds):
+            order = names[round_index % len(names) :] + names[: round_index % len(names)]
+            for name in order:
+                out = tmp / f"run-{name}-{round_index}"
+                results[name].append(run(flags[name], args.epochs, out))
+                print(name, round_index, results[name][-1], flush=True)
+    x = np.load(args.data / "x.npy", mmap_mode="r")
+    rows = args.rows or x.shape[0]
+    print(f"\n{rows:,} x {x.shape[1]} {x.dtype} ({rows * x[0].nbytes / 2**30:.2f} GiB), "
+          f"{args.epochs} epoch(s), {args.rounds} round(s); python {platform.python_version()}, "
+          f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")  # fmt: skip
+    print("| contender | train examples/s (median) | / npz | wall s (median) | peak RSS MiB (max) | test loss |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|")
+    medians = {n: statistics.median(r["train_examples_per_second"] for r in results[n]) for n in names}  # fmt: skip
+    for name in names:
+        ratio = f"{medians[name] / medians['npz']:.3f}" if "npz" in medians else ""
+        wall = statistics.median(r["wall_seconds"] for r in results[name])
+        rss = max(r["peak_rss_mib"] for r in results[name])
+        loss = results[name][0]["test_loss"]
+        print(f"| {name} | {medians[name]:.0f} | {ratio} | {wall:.1f} | {rss:.0f} | {loss:.6g} |")
+
+
+if __name__ == "__main__":
+    main()
