@@ -49,7 +49,7 @@ class Plan:
 
 def plan_run(
     where: str,
-    source: ArraySource | IterableSource,
+    source: Any,
     epochs: int,
     batch_size: int | None,
     key: Any,

@@ -15,6 +15,11 @@ bounded: about ``(3 + prefetch)`` chunks exist at a time. Chunks are cut at ever
 ``validate_every`` steps, where validation runs; the rest of a segment runs in chunks whose
 lengths are powers of two, so at most ``1 + log2(K)`` programs are compiled. Full-batch training
 (``batch_size=None``) puts the data on the device once and runs ``K`` steps per chunk on it.
+
+Device arrays (``jax.Array`` x and y, without a mesh) stay where they are: each chunk's program
+gathers its batches from them by the epoch's row order, drawn once per epoch on the device as
+the whole-run program draws it, so nothing goes through the host; chunks then end at every
+epoch's end, and by default a chunk is the whole epoch (at most 4096 steps).
 """
 
 from __future__ import annotations
@@ -61,8 +66,10 @@ from jaxbp.sources import (
     Chunk,
     IterableSource,
     Rows,
+    _permutation,
     array_chunks,
     chunk_plan,
+    next_chunk_size,
 )
 from jaxbp.steps import batch_loss, check_batch
 
@@ -92,6 +99,35 @@ def _chunk_program(
     return run_batches(step, carry, (xs, ys), sharding)
 
 
+@functools.partial(
+    jax.jit,
+    static_argnames=("model", "loss", "optimizer", "schedule", "guard", "batch_size", "length"),
+)
+def _device_chunk_program(
+    carry: Any,
+    x: Array,
+    y: Array,
+    lr: Array,
+    order: Array,
+    start: Array,
+    *,
+    model: Model,
+    loss: Loss,
+    optimizer: optax.GradientTransformation | None,
+    schedule: Callable[[Array], Array] | None,
+    guard: bool,
+    batch_size: int,
+    length: int,
+) -> tuple[Any, Array]:
+    """``length`` steps on data that stays on the device: the batches ``start .. start + length``
+    of the epoch whose row order is ``order``, gathered inside the program, as the whole-run
+    program gathers them."""
+    step = make_train_step(model, loss, update_rule(optimizer, lr, schedule), guard)
+    rows = jax.lax.dynamic_slice(order, (start * batch_size,), (length * batch_size,))
+    index = rows.reshape(length, batch_size)
+    return run_batches(step, carry, (x[index], y[index]))
+
+
 @functools.partial(jax.jit, static_argnames=("model", "loss"))
 def _evaluate(params: Params, x: Array, y: Array, *, model: Model, loss: Loss) -> Array:
     return batch_loss(model, loss, params, x, y)
@@ -111,11 +147,35 @@ def wants_chunks(x: Any, y: Any, mesh: Any) -> bool:
     return isinstance(x, np.ndarray) and mesh is None
 
 
-def open_source(
-    where: str, x: Any, y: Any, *, epochs: int, mesh: Any
-) -> ArraySource | IterableSource:
-    """The source for ``x, y``: an iterable of batches when ``y`` is ``None``, else arrays (device
-    arrays and lists come to the host once) or ``.npy`` paths."""
+class DeviceSource:
+    """Device arrays that stay on the device: a chunk's program gathers its own batches (by the
+    epoch's row order, drawn on the device) instead of the host reading and sending them."""
+
+    def __init__(self, where: str, x: Array, y: Array):
+        for name, value in (("x", x), ("y", y)):
+            if value.ndim < 1:
+                raise TypeError(
+                    f"{where}: {name} must have a batch axis first, got shape {value.shape}."
+                )
+        if x.shape[0] != y.shape[0]:
+            raise ValueError(
+                f"{where}: x has {x.shape[0]} examples (shape {x.shape}) but y has "
+                f"{y.shape[0]} (shape {y.shape}); pass one target per example."
+            )
+        self.x, self.y, self.n = x, y, int(x.shape[0])
+
+    def sample(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """The first ``batch_size`` rows, to check shapes and dtypes before compiling."""
+        return np.asarray(self.x[:batch_size]), np.asarray(self.y[:batch_size])
+
+
+Source = ArraySource | IterableSource | DeviceSource
+
+
+def open_source(where: str, x: Any, y: Any, *, epochs: int, mesh: Any) -> Source:
+    """The source for ``x, y``: an iterable of batches when ``y`` is ``None``; device arrays stay
+    on the device (without a mesh); other arrays (lists come to the host once), memmaps, ``Rows``
+    and ``.npy`` paths are read chunk by chunk."""
     if y is None:
         if isinstance(x, jax.Array | np.ndarray | str | os.PathLike | Rows):
             raise ValueError(
@@ -123,6 +183,8 @@ def open_source(
                 f"per row of x), or pass an iterable of (x, y) batches as x."
             )
         return IterableSource(where, x, epochs=epochs)
+    if mesh is None and isinstance(x, jax.Array) and isinstance(y, jax.Array):
+        return DeviceSource(where, x, y)
     if not isinstance(x, np.ndarray | str | os.PathLike | Rows):
         x = np.asarray(x)
     if not isinstance(y, np.ndarray | str | os.PathLike | Rows):
@@ -179,6 +241,10 @@ def fit_chunked(
     if isinstance(source, ArraySource):  # shapes only: nothing is read
         check_batch(where, model, loss, params, *source.placeholders())
         check_finite_in_memory(where, source)
+    elif isinstance(source, DeviceSource):
+        check_batch(where, model, loss, params, source.x, source.y)
+        _run_checks.check_finite_data(where, "x", source.x)
+        _run_checks.check_finite_data(where, "y", source.y)
     plan = plan_run(where, source, epochs, batch_size, key, start_epoch, start_step)
     if isinstance(source, IterableSource):
         check_batch(where, model, loss, params, *plan.sample)
@@ -188,7 +254,9 @@ def fit_chunked(
     if validate_every is not None:
         _checks.check_positive_int(where, "validate_every", validate_every)
     if chunk_steps is None:
-        size = batch_bytes(*plan.sample) if batch_size is not None else 0
+        # data on the device is not copied from the host: only the step limits bound a chunk
+        on_host = batch_size is not None and not isinstance(source, DeviceSource)
+        size = batch_bytes(*plan.sample) if on_host else 0
         chunk_steps = auto_chunk_steps(size, every, plan.total)
     rule_state, lr_array, schedule = update_rule_start(
         where, params, lr, optimizer, opt_state, plan.first, plan.total, plan.last_epoch_steps
@@ -204,9 +272,19 @@ def fit_chunked(
         _chunk_program, model=model, loss=loss, optimizer=optimizer, schedule=schedule,
         guard=stop_on_nonfinite, sharding=placed_sharding,
     )  # fmt: skip
-    chunks, run_chunk, place = _pipeline(
-        where, source, plan, program, lr_array, chunk_steps, every, key, epochs, batch_size, mesh
-    )
+    if isinstance(source, DeviceSource) and batch_size is not None:
+        device_program = functools.partial(
+            _device_chunk_program, model=model, loss=loss, optimizer=optimizer,
+            schedule=schedule, guard=stop_on_nonfinite, batch_size=batch_size,
+        )  # fmt: skip
+        chunks, run_chunk, place = _device_pipeline(
+            source, plan, device_program, lr_array, chunk_steps, every, key, batch_size
+        )
+    else:
+        chunks, run_chunk, place = _pipeline(
+            where, source, plan, program, lr_array, chunk_steps, every, key, epochs, batch_size,
+            mesh,
+        )  # fmt: skip
     between = _Between(
         model, loss, validation, every, list(callbacks), stop_on_nonfinite, plan, progress
     )
@@ -245,7 +323,7 @@ def _placer(mesh: jax.sharding.Mesh | None) -> Callable[[Chunk], Chunk]:
 
 def _pipeline(
     where: str,
-    source: ArraySource | IterableSource,
+    source: Source,
     plan: Plan,
     program: Callable[..., tuple[Any, Array]],
     lr: np.ndarray,
@@ -260,8 +338,14 @@ def _pipeline(
     if isinstance(source, IterableSource):
         chunks = source.chunks(epochs=epochs, chunk_steps=chunk_steps, every=every, first=plan.first)  # fmt: skip
     elif batch_size is not None:
+        assert isinstance(source, ArraySource)  # device data in mini-batches: _device_pipeline
         steps = chunk_plan(plan.first, plan.total or 0, chunk_steps, every)
         chunks = array_chunks(source, batch_size=batch_size, key=key, plan=steps)
+    elif isinstance(source, DeviceSource):  # full batch on data already on the device
+        lengths = chunk_plan(plan.first, plan.total or 0, chunk_steps, every)
+        empty = (Chunk(first, None, None, length=size) for first, size in lengths)
+        xd, yd = source.x, source.y
+        return empty, lambda s, c: program(s, xd, yd, lr, length=c.steps), lambda c: c
     else:  # full batch: the data goes to the device once; chunks carry only their length
         x, y = source.read(np.arange(source.n))
         _run_checks.check_finite_data(where, "x", x)
@@ -279,6 +363,41 @@ def _pipeline(
         lambda s, c: program(s, c.x, c.y, lr, length=None),
         _placer(mesh),
     )
+
+
+def _device_pipeline(
+    source: DeviceSource,
+    plan: Plan,
+    program: Callable[..., tuple[Any, Array]],
+    lr: np.ndarray,
+    chunk_steps: int,
+    every: int | None,
+    key: Any,
+    batch_size: int,
+) -> tuple[Iterator[Chunk], Callable[[Any, Chunk], tuple[Any, Array]], Callable[[Chunk], Chunk]]:
+    """Chunks of mini-batch steps on data that stays on the device. Chunks end at every epoch's
+    end, so each lies in one epoch, whose row order (drawn once per epoch on the device, as the
+    whole-run program draws it) the chunk carries in ``order``."""
+    steps_per_epoch = source.n // batch_size
+    identity = jnp.arange(source.n)
+
+    def chunks() -> Iterator[Chunk]:
+        index, total, orders = plan.first, plan.total or 0, {}
+        while index < total:
+            epoch = index // steps_per_epoch
+            end = min(total, (epoch + 1) * steps_per_epoch)
+            size = next_chunk_size(index, chunk_steps, every, end)
+            if key is not None and epoch not in orders:
+                orders = {epoch: _permutation(key, np.int32(epoch), source.n)}
+            order = identity if key is None else orders[epoch]
+            yield Chunk(index, None, None, length=size, order=order)
+            index += size
+
+    def run_chunk(state: Any, chunk: Chunk) -> tuple[Any, Array]:
+        start = np.int32(chunk.first % steps_per_epoch)
+        return program(state, source.x, source.y, lr, chunk.order, start, length=chunk.length)
+
+    return chunks(), run_chunk, lambda c: c
 
 
 class _Between:

@@ -87,6 +87,7 @@ class Chunk:
     x: Any
     y: Any
     length: int = 0
+    order: Any = None  # data on the device: the epoch's row order, gathered from in the program
 
     @property
     def steps(self) -> int:

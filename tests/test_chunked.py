@@ -248,6 +248,57 @@ def test_streamed_fit_equals_the_whole_run_program_bit_for_bit(
             _assert_bitwise(history["opt_state"], want_history["opt_state"])
 
 
+@pytest.mark.parametrize(
+    ("optimizer", "batch_size", "shuffle"),
+    [("sgd", 2, False), ("sgd", 2, True), ("adam", 3, True), ("sgd", None, False)],
+    ids=str,
+)
+def test_device_arrays_with_callbacks_stay_on_the_device_and_equal_the_whole_run_program(
+    optimizer, batch_size, shuffle, monkeypatch
+):
+    params, x, y = _fit_data()
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    key = jax.random.key(7) if shuffle else None
+    kwargs = {"epochs": 3, "batch_size": batch_size, "key": key, **OPTIMIZERS[optimizer]}
+    want, want_history = jaxbp.fit(SPEC, "mse", params, x, y, **kwargs)
+
+    def no_host_source(*args, **kwargs):
+        raise AssertionError("device arrays were sent to a host source")
+
+    monkeypatch.setattr(jaxbp.sources.ArraySource, "__init__", no_host_source)
+    # chunks of 1, 4 (cut at each epoch's end on the device) and validation every 2 steps
+    for options in ({"chunk_steps": 1}, {"chunk_steps": 4}, {"validate_every": 2}):
+        steps: list[int] = []
+        got, history = jaxbp.fit(
+            SPEC, "mse", params, x, y, callbacks=[lambda s, p, m, seen=steps: seen.append(s)],
+            **options,
+            **kwargs,
+        )  # fmt: skip
+        _assert_bitwise(got, want)
+        np.testing.assert_array_equal(history["loss"], want_history["loss"])
+        if optimizer == "adam":
+            _assert_bitwise(history["opt_state"], want_history["opt_state"])
+        per_epoch = 1 if batch_size is None else ROWS // batch_size
+        assert batch_size is None or all(
+            (b - 1) // per_epoch == a // per_epoch for a, b in zip([0, *steps], steps, strict=False)
+        ), steps  # no chunk of mini-batches crosses an epoch's end
+        assert steps[-1] == 3 * per_epoch
+
+
+def test_device_arrays_resume_mid_epoch_exactly(key):
+    params, x, y = _fit_data()
+    x, y = jnp.asarray(x), jnp.asarray(y)
+    kwargs = {"lr": 0.1, "batch_size": 2, "key": key}
+    want, _ = jaxbp.fit(SPEC, "mse", params, x, y, epochs=3, **kwargs)
+    first, history = jaxbp.fit(
+        SPEC, "mse", params, x, y, epochs=3, callbacks=[lambda s, p, m: s >= 7], chunk_steps=1,
+        **kwargs,
+    )  # fmt: skip
+    assert history["position"] == (1, 2)  # 5 steps per epoch: step 7 is epoch 1, step 2
+    got, _ = jaxbp.fit(SPEC, "mse", first, x, y, epochs=2, start_epoch=1, start_step=2, **kwargs)
+    _assert_bitwise(got, want)
+
+
 def test_npy_files_and_memmaps_train_as_the_arrays_do(tmp_path, key):
     params, x, y = _fit_data()
     np.save(tmp_path / "x.npy", x)

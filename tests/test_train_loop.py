@@ -174,24 +174,33 @@ def test_progress_lines_inside_long_epochs(capsys, tmp_path, monkeypatch):
 
 
 def test_a_batch_that_cannot_be_read_stops_with_exit_2_and_the_state_before_it(
-    capsys, tmp_path, straight, monkeypatch
+    capsys, tmp_path, monkeypatch
 ):
+    # A .npy data set (streamed from the file) of 1860 rows: 1302 train, 20 steps of 64 per epoch,
+    # so chunks of 5 steps start at 0, 5, 10, ... and the 6th chunk read starts at step 25.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1860, 6)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", (x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 1))
+    data = ["--data", tmp_path / "x.npy", "--target", tmp_path / "y.npy", *CHUNKED, "--epochs", "3"]
+    straight = tmp_path / "straight"
+    assert train(capsys, *data, "--out", straight)[0] == 0
+    assert read_metrics(straight)["examples"]["train"] // 64 == 20
     real_read, reads = sources.ArraySource.read, []
 
     def read(self, rows):
         reads.append(len(rows))
-        # chunks of 5, 5, 5, 4, 5, 5, 5, ... steps of 64 rows: the 6th of 5 starts at step 29
         if reads.count(5 * 64) == 6 and len(rows) == 5 * 64:
             raise OSError(5, "Input/output error")
         return real_read(self, rows)
 
     monkeypatch.setattr(sources.ArraySource, "read", read)
     out = tmp_path / "run"
-    code, _, stderr = train(capsys, *CHUNKED, "--epochs", "3", "--out", out)
+    code, _, stderr = train(capsys, *data, "--out", out)
     assert code == 2, stderr
     assert stderr.count("\n") == 1 and "Input/output error" in stderr
     assert "fix the data, then: jaxbp train --resume" in stderr
-    assert final(out).step == 29  # the state after the last chunk trained before the failed read
+    assert final(out).step == 25  # the state after the last chunk trained before the failed read
     monkeypatch.undo()
     assert train(capsys, "--resume", out, "--epochs", "3")[0] == 0
     assert bitwise_equal(final(out).params, final(straight).params)

@@ -309,10 +309,10 @@ def _peak_growth(directory: Path, out: Path) -> int:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM from /proc")
-def test_training_from_a_200_mib_npy_never_holds_it_whole(tmp_path):
-    """Peak memory grows with the file by far less than the file: 100 more MiB of features add
-    what the targets, the split's indices and the epoch's order take (about 50 bytes a row, 20
-    MiB), not the 100 (float32) or 200 MiB (standardised float64) of a copy. What does not grow
+def test_training_from_a_300_mib_npy_never_holds_it_whole(tmp_path):
+    """Peak memory grows with the file by far less than the file: 200 more MiB of features add
+    what the targets, the split's indices and the epoch's order take (about 50 bytes a row, 40
+    MiB), not the 200 (float32) or 400 MiB (standardised float64) of a copy. What does not grow
     with the file (compiling, the chunks in flight, an evaluation block) is the same in both
     runs: the 100 MiB file is large enough to fill the prefetch pipeline, and its validation and
     test sets to fill an evaluation block."""
@@ -320,9 +320,11 @@ def test_training_from_a_200_mib_npy_never_holds_it_whole(tmp_path):
 
     features = 64  # 256-byte float32 rows
     growth, sizes = {}, {}
-    for mib in (100, 200):
+    for mib in (100, 300):
         write_dataset(tmp_path / str(mib), mib * 2**20 // (4 * features), features)
         sizes[mib] = (tmp_path / str(mib) / "x.npy").stat().st_size
         growth[mib] = _peak_growth(tmp_path / str(mib), tmp_path / f"run-{mib}")
-    print(f"peak RSS growth: {growth[100] / 2**20:.0f} MiB (100 MiB file), {growth[200] / 2**20:.0f} MiB (200 MiB file)")  # fmt: skip
-    assert growth[200] - growth[100] < (sizes[200] - sizes[100]) // 2
+    print(f"peak RSS growth: {growth[100] / 2**20:.0f} MiB (100 MiB file), {growth[300] / 2**20:.0f} MiB (300 MiB file)")  # fmt: skip
+    # 200 MiB more file: a copy would add 200 MiB or more; the peaks vary by about 40 MiB from
+    # run to run (threads' allocator arenas), well inside the bound
+    assert growth[300] - growth[100] < (sizes[300] - sizes[100]) // 2
