@@ -271,6 +271,9 @@ class _Between:
     def __call__(self, step: int, params: Any, chunk: dict[str, Any]) -> str | None:
         run = self.run
         losses = np.asarray(chunk["losses"], np.float64)
+        # the chunk's end: its losses are ready; later device work here (the finite check,
+        # validation) waits for the chunk dispatched after it, so the clock is read now
+        ended = time.perf_counter()
         first = self.step
         if "first_loss" not in self.summary and first == 0 and losses.size:
             self.summary["first_loss"] = float(losses[0])
@@ -290,7 +293,7 @@ class _Between:
         self.unsaved = True
         epoch, inside = divmod(step, run.steps_per_epoch)
         if inside == 0:
-            chunk["val_loss"] = self._end_epoch(epoch)
+            chunk["val_loss"] = self._end_epoch(epoch, ended)
         else:
             self.progress.step(step, float(np.mean(losses)))
         now = time.perf_counter()
@@ -303,8 +306,8 @@ class _Between:
             self.save()
         return "stop" if self.stopper.requested else None
 
-    def _end_epoch(self, epoch: int) -> float:
-        """Record the epoch that just ended: its training loss, validation and time."""
+    def _end_epoch(self, epoch: int, ended: float) -> float:
+        """Record the epoch that ended at ``ended``: its training loss, validation and time."""
         run = self.run
         cfg = run.config
         steps = np.concatenate(self.epoch_losses or [np.zeros(0)])
@@ -315,15 +318,14 @@ class _Between:
         val_loss, val_accuracy = metrics.evaluate(
             run.spec, cfg.loss, self.params, *run.val, classification=cfg.task == "classification"
         )
-        now = time.perf_counter()
-        seconds = now - self.epoch_start
+        seconds = ended - self.epoch_start  # from the previous epoch's last chunk to this one's
         self.summary["train_seconds"] += seconds
         for key, value in zip(
             metrics.EPOCH_KEYS, (train_loss, val_loss, val_accuracy, seconds), strict=True
         ):
             self.history[key].append(value)
         self.epoch_losses, self.epoch_loss_sum = [], 0.0
-        self.epoch_start = now
+        self.epoch_start = ended
         self.progress.update(epoch, train_loss, val_loss, val_accuracy)
         return val_loss
 
