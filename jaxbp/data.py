@@ -63,7 +63,7 @@ def load_digits() -> Dataset:
     except ModuleNotFoundError as error:
         raise DataError(
             "the default digits data needs scikit-learn; pip install 'jaxbp[train]', "
-            "or pass --data FILE (.csv or .npz)"
+            "or pass --data FILE (.csv, .npz or .npy)"
         ) from error
     digits = sklearn_digits()
     return Dataset(np.asarray(digits.data, np.float64), np.asarray(digits.target), "digits")
@@ -103,7 +103,7 @@ def load_file(path: str | Path, target: str = "target") -> Dataset:
             f"{path}: unsupported file type {suffix or '(none)'!r}; use .csv, .npz or .npy"
         )
     if path.is_dir():
-        raise DataError(f"{path}: is a directory; --data needs a .csv or .npz file")
+        raise DataError(f"{path}: is a directory; --data needs a .csv, .npz or .npy file")
     if not path.is_file():
         raise DataError(f"{path}: no such file; check the path given to --data")
     if suffix == ".csv" and path.stat().st_size > MAX_CSV_BYTES:

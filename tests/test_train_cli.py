@@ -119,7 +119,7 @@ FRESH_BAD_INPUTS = [
     ("unwritable-out", ["--out", "{tmp}/good.csv/run"], r"cannot write to output folder .*good.csv/run \(Not a directory\)"),
     ("fractions", ["--val-fraction", "0.5", "--test-fraction", "0.5"], r"leave no training data"),
     ("regression-loss", ["--task", "regression", "--loss", "softmax_cross_entropy"], r"needs class labels; for regression use mse"),
-    ("data-is-a-folder", ["--data", "{tmp}/folder.csv"], r"folder.csv: is a directory; --data needs a .csv or .npz file"),
+    ("data-is-a-folder", ["--data", "{tmp}/folder.csv"], r"folder.csv: is a directory; --data needs a .csv, .npz or .npy file"),
     ("bad-keep", ["--keep", "0"], r"--keep must be an integer from 1 to 1,000,000, got '0'"),
     ("patience-without-validation", ["--patience", "3", "--val-fraction", "0"], r"--patience watches the validation loss, but --val-fraction 0 leaves no validation set"),
     ("patience-negative", ["--patience", "-1"], r"--patience must be an integer from 0 to 10,000,000, got '-1'"),

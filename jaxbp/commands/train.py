@@ -63,10 +63,10 @@ def add_parser(subparsers: Any) -> None:
         help="train a network (default: an MLP on the bundled digits) with progress, plots and "
         "checkpoints",
         description="Train an MLP, or a network given by --model (a preset such as cnn, or a "
-        ".json model file), on the bundled digits, on MNIST-1D or on your own data (.csv/.npz), with "
-        "a progress bar, metrics, a plot, and checkpoints that resume exactly. Exit codes: 0 "
-        "done, 2 bad input, 3 diverged, 4 a write failed, 130 Ctrl-C, 143 SIGTERM. Details: "
-        "docs/train.md and docs/guarantees.md.",
+        ".json model file), on the bundled digits, on MNIST-1D or on your own data (.csv, .npz, "
+        "or .npy streamed from disk), with a progress bar, metrics, a plot, and checkpoints that "
+        "resume exactly, inside an epoch too. Exit codes: 0 done, 2 bad input, 3 diverged, 4 a "
+        "write failed, 130 Ctrl-C, 143 SIGTERM. Details: docs/train.md and docs/guarantees.md.",
     )
     config.add_arguments(parser)
     parser.set_defaults(run=run)
