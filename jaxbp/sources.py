@@ -256,8 +256,11 @@ class ArraySource:
         self._read_x, self._read_y = _reader(self.x), _reader(self.y)
 
     def sample(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """The first ``batch_size`` rows, to check shapes and dtypes before compiling."""
-        return self.read(np.arange(min(batch_size, self.n)))
+        """Arrays of ``batch_size`` rows with the data's shapes and dtypes, for checks and sizes
+        before compiling; nothing is read (see :meth:`placeholders`)."""
+        x, y = self.placeholders()
+        rows = min(batch_size, self.n)
+        return x[:rows], y[:rows]
 
     def placeholders(self) -> tuple[np.ndarray, np.ndarray]:
         """``x`` and ``y`` as arrays for shape and dtype checks; a :class:`Rows` view reads

@@ -325,6 +325,7 @@ def test_training_from_a_300_mib_npy_never_holds_it_whole(tmp_path):
         sizes[mib] = (tmp_path / str(mib) / "x.npy").stat().st_size
         growth[mib] = _peak_growth(tmp_path / str(mib), tmp_path / f"run-{mib}")
     print(f"peak RSS growth: {growth[100] / 2**20:.0f} MiB (100 MiB file), {growth[300] / 2**20:.0f} MiB (300 MiB file)")  # fmt: skip
-    # 200 MiB more file: a copy would add 200 MiB or more; the peaks vary by about 40 MiB from
-    # run to run (threads' allocator arenas), well inside the bound
-    assert growth[300] - growth[100] < (sizes[300] - sizes[100]) // 2
+    # 200 MiB more file: a copy would add 200 MiB or more; what grows with the file is about 50
+    # bytes a row (40 MiB), and the peaks vary by up to about 60 MiB from run to run (threads'
+    # allocator arenas, a loaded machine), inside the bound of 150 MiB
+    assert growth[300] - growth[100] < (sizes[300] - sizes[100]) * 3 // 4
