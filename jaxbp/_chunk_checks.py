@@ -9,6 +9,7 @@ state that does not fit.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +19,7 @@ import optax
 
 from jaxbp import _checks, _run_checks
 from jaxbp._types import Array, Loss, Model, Params
-from jaxbp.sources import ArraySource, IterableSource, Position
+from jaxbp.sources import ArraySource, IterableSource, Position, Rows
 from jaxbp.steps import check_batch
 from jaxbp.updates import sgd_transformation
 
@@ -119,8 +120,21 @@ def check_validation(
         raise TypeError(
             f"{where}: validation must be a pair (x_val, y_val), got {type(validation).__name__}."
         )
-    check_batch(f"{where} (validation)", model, loss, params, *validation)
-    return jnp.asarray(validation[0]), jnp.asarray(validation[1])
+    # a Rows view (or a .npy path) of a validation set is read whole: it is evaluated in one go
+    pair = [_whole(where, value) for value in validation]
+    check_batch(f"{where} (validation)", model, loss, params, *pair)
+    return jnp.asarray(pair[0]), jnp.asarray(pair[1])
+
+
+def _whole(where: str, value: Any) -> Any:
+    if isinstance(value, Rows):
+        return value.read(np.arange(len(value)))
+    if isinstance(value, str | os.PathLike):
+        try:
+            return np.load(value, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{where}: cannot open the validation file {str(value)!r} ({error}).") from None  # fmt: skip
+    return value
 
 
 def update_rule_start(

@@ -146,7 +146,8 @@ def fit(
         callbacks: functions ``callback(step, params, metrics)`` run between chunks; one that
             returns ``True`` or ``"stop"`` stops training (see ``jaxbp.callbacks``).
         validation: ``(x_val, y_val)``, whose loss is computed every ``validate_every`` steps
-            (default: every epoch) into ``metrics["val_loss"]`` and ``history["val_loss"]``.
+            (default: every epoch) into ``metrics["val_loss"]`` and ``history["val_loss"]``;
+            arrays, or ``jaxbp.Rows`` views or ``.npy`` paths, which are read whole once.
         start_step: steps of epoch ``start_epoch`` already done, to resume mid-epoch exactly.
         chunk_steps: steps per compiled chunk (default: about 16 MiB of batches).
         prefetch: chunks read ahead in a background thread (0: read in the calling thread).

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 
+import jaxbp
 from benchmarks import make_synthetic
 from jaxbp import _rows, sources
 from jaxbp.sources import ArraySource, BatchError, IterableSource, chunk_plan, next_chunk_size
@@ -448,3 +449,25 @@ def test_fit_on_rows_refuses_a_non_finite_transformed_chunk():
     view = sources.Rows(x, None, lambda b: np.where(b > 100, np.inf, b).astype(np.float32))
     with pytest.raises(BatchError, match=r"batch \d+ holds NaN or infinite values in x"):
         jaxbp.fit(spec, "mse", params, view, y, lr=0.1, epochs=1, batch_size=8)
+
+
+def test_a_validation_set_as_rows_or_a_path_is_read_once_and_gives_the_arrays_losses(tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(40, 3))
+    y = rng.normal(size=(40, 2))
+    np.save(tmp_path / "xv.npy", x)
+    np.save(tmp_path / "yv.npy", y)
+    spec = jaxbp.MLP(sizes=(3, 4, 2), activations=("tanh", "linear"))
+    params = spec.init(jax.random.key(0))
+    index = np.array([5, 1, 30, 7, 22, 9])
+    kwargs = {"lr": 0.1, "epochs": 2, "batch_size": 8, "validate_every": 5}
+    want = jaxbp.fit(spec, "mse", params, x, y, validation=(x[index], y[index]), **kwargs)[1]
+    views = (jaxbp.Rows(x, index), jaxbp.Rows(y, index))
+    got = jaxbp.fit(spec, "mse", params, x, y, validation=views, **kwargs)[1]
+    np.testing.assert_array_equal(got["val_loss"], want["val_loss"])
+    whole = jaxbp.fit(spec, "mse", params, x, y, validation=(x, y), **kwargs)[1]
+    paths = (tmp_path / "xv.npy", str(tmp_path / "yv.npy"))
+    by_path = jaxbp.fit(spec, "mse", params, x, y, validation=paths, **kwargs)[1]
+    np.testing.assert_array_equal(by_path["val_loss"], whole["val_loss"])
+    with pytest.raises(ValueError, match=r"fit: cannot open the validation file '.*nothere.npy'"):
+        jaxbp.fit(spec, "mse", params, x, y, validation=(tmp_path / "nothere.npy", y), **kwargs)
