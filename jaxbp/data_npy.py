@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -95,12 +97,31 @@ def load_npy(path: str | Path, target: str) -> NpyData:
     return dataclasses.replace(data, y=y, fingerprint=digest.hexdigest())
 
 
+def _training_blocks(
+    data: NpyData, index: np.ndarray, block_rows: int, read: Any
+) -> Iterator[np.ndarray]:
+    """The features of rows ``index``, ``block_rows`` at a time (float64): in ``index`` order when
+    they fit in one block (then the numbers are exactly those of the rows in memory), else in
+    file order, each block of the file read in one call and its training rows kept (the rows
+    themselves, read one by one in a shuffled order, would cost a system call each)."""
+    if len(index) <= block_rows:
+        yield data.feature_rows(read(index))
+        return
+    wanted = np.zeros(len(data.x), bool)
+    wanted[index] = True
+    for start in range(0, len(data.x), block_rows):
+        stop = min(start + block_rows, len(data.x))
+        keep = wanted[start:stop]
+        if keep.any():
+            yield data.feature_rows(read(np.arange(start, stop))[keep])
+
+
 def train_stats(
     data: NpyData, index: np.ndarray, block_rows: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature mean and scale (standard deviation; 1 for a constant feature) of rows
-    ``index`` of the features, read ``block_rows`` (default ``data.block_rows``) at a time in
-    ``index`` order.
+    ``index`` of the features, read ``block_rows`` (default ``data.block_rows``) at a time (see
+    :func:`_training_blocks`).
 
     Blocks merge by Chan et al.'s update: for the merged count ``n = n_a + n_b`` and
     ``delta = mean_b - mean_a``, ``mean = mean_a + delta * n_b / n`` and
@@ -114,8 +135,7 @@ def train_stats(
     block_rows = data.block_rows if block_rows is None else block_rows
     mean = m2 = largest = np.zeros(data.features)
     with np.errstate(over="ignore", invalid="ignore"):
-        for start in range(0, len(index), block_rows):
-            block = data.feature_rows(read(index[start : start + block_rows]))
+        for block in _training_blocks(data, index, block_rows, read):
             rows = len(block)
             block_mean = block.mean(axis=0)
             largest = np.maximum(largest, np.maximum(-block.min(axis=0), block.max(axis=0)))

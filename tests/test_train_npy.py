@@ -211,6 +211,24 @@ def test_train_stats_merged_over_blocks_match_the_standardizer(tmp_path, block_r
     np.testing.assert_allclose(scale, expected_scale, rtol=1e-12)
 
 
+def test_train_stats_over_many_blocks_read_the_file_in_order_one_call_a_block(
+    tmp_path, monkeypatch
+):
+    x, _ = blobs(500)
+    loaded = _loaded(tmp_path, x)
+    real, calls = data_npy.row_reader, []
+
+    def counting(array):
+        read = real(array)
+        return lambda rows: calls.append(np.asarray(rows).copy()) or read(rows)
+
+    monkeypatch.setattr(data_npy, "row_reader", counting)
+    index = np.random.default_rng(2).permutation(500)[:300]
+    data_npy.train_stats(loaded, index, 64)
+    assert len(calls) == 8  # ceil(500 / 64) blocks of the file, each one contiguous run
+    assert all(np.array_equal(rows, np.arange(rows[0], rows[0] + len(rows))) for rows in calls)
+
+
 def test_train_stats_refuse_a_feature_whose_spread_overflows(tmp_path):
     x, _ = blobs(40)
     x[:, 2] = np.where(np.arange(40) % 2, 1e300, -1e300)
