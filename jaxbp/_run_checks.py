@@ -57,15 +57,21 @@ def as_batch_arrays(where: str, model: Model, x: Any, y: Any) -> tuple[Array, Ar
 
 
 @jax.jit
-def _all_finite(array: Array) -> Array:
-    return jnp.all(jnp.isfinite(array))
+def _all_finite(tree: Any) -> Array:
+    leaves = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
+def all_finite(tree: Any) -> bool:
+    """Whether every leaf of ``tree`` (an array, or params) is finite: one reduction on the device."""
+    return bool(_all_finite(tree))
 
 
 def check_finite_data(where: str, name: str, array: Any) -> None:
     """Refuse NaN or infinity in float data (one reduction on the device for a device array)."""
     if not jnp.issubdtype(array.dtype, jnp.floating):
         return
-    finite = np.isfinite(array).all() if isinstance(array, np.ndarray) else bool(_all_finite(array))
+    finite = np.isfinite(array).all() if isinstance(array, np.ndarray) else all_finite(array)
     if not finite:
         raise ValueError(
             f"{where}: {name} holds NaN or infinite values; training on them gives NaN "

@@ -18,11 +18,9 @@ import io
 from pathlib import Path
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from jaxbp import _files, checkpoint_format
+from jaxbp import _files, _run_checks, checkpoint_format
 from jaxbp._train_step import BLOWUP_FACTOR
 
 NONFINITE_PARAMS = "the parameters became non-finite"
@@ -67,15 +65,9 @@ def blowup(losses: np.ndarray, first_loss: float, first_step: int) -> tuple[int,
     )
 
 
-@jax.jit
-def _all_finite(params: Any) -> jax.Array:
-    leaves = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(params)]
-    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
-
-
 def all_finite(params: Any) -> bool:
     """Whether every leaf of ``params`` is finite (one small program on the device)."""
-    return bool(_all_finite(params))
+    return _run_checks.all_finite(params)
 
 
 def save_last_finite(path: Path, params: Any) -> None:

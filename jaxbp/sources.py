@@ -63,6 +63,7 @@ class BatchError(ValueError):
             before the failure (set by the training loop; ``None`` before it).
         steps_done: how many batches (from the first of training) those parameters have seen.
         history: the training history up to ``steps_done``.
+        problem: the source's own message, without what the training loop appends to it.
     """
 
     def __init__(self, message: str, batch_index: int, position: Position | None = None):
@@ -73,6 +74,7 @@ class BatchError(ValueError):
         self.opt_state: Any = None
         self.steps_done: int | None = None
         self.history: dict[str, Any] | None = None
+        self.problem = message  # what went wrong, without what the training loop adds
 
 
 @dataclasses.dataclass(frozen=True)

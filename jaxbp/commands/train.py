@@ -168,19 +168,18 @@ def _train(run: Prepared, options: config.RunOptions, stopper: _signals.Stopper)
     except BatchError as error:
         between.progress.close()
         kept = between.save() if between.unsaved else between.last_saved
-        print(f"jaxbp train: error: {error.args[0].split(' The parameters')[0]} Saved the "
+        print(f"jaxbp train: error: {error.problem} Saved the "
               f"state before it: {kept}; fix the data, then: jaxbp train --resume {out} "
               f"--epochs {cfg.epochs}", file=sys.stderr)  # fmt: skip
         return 2
     between.progress.close()
-    diverged = between.diverged or divergence.from_guard(
-        fit_history, run.steps_per_epoch, divergence.all_finite(params)
-    )
+    finite = divergence.all_finite(params)
+    diverged = between.diverged or divergence.from_guard(fit_history, run.steps_per_epoch, finite)
     if diverged is None:
         if between.unsaved:
             between.save()
-    else:
-        kept = params if divergence.all_finite(params) else between.good_params
+    else:  # else the params at the last chunk's end, which the callback checked
+        kept = params if finite else between.params
         divergence.save_last_finite(out / "last_finite_params.npz", kept)
     stop = fit_history.get("stop")
     stopped_early = stop is not None and diverged is None
@@ -247,7 +246,7 @@ class _Between:
                 f"note: {run.data_name} differs from the data of the checkpoint; not an exact "
                 f"continuation"
             )
-        self.params, self.opt_state, self.good_params = run.params, run.opt_state, run.params
+        self.params, self.opt_state = run.params, run.opt_state
         self.step = run.step
         self.epoch_losses: list[np.ndarray] = []  # this session's steps of the current epoch
         partial = saved.get("partial_epoch", {"steps": 0, "loss_sum": 0.0})
@@ -286,7 +285,7 @@ class _Between:
             reason = divergence.NONFINITE_PARAMS
             self.diverged = divergence.report(step - 1, run.steps_per_epoch, reason, [])
             return "stop"
-        self.params, self.good_params, self.step = params, params, step
+        self.params, self.step = params, step
         self.opt_state = chunk["opt_state"] if run.optimizer is not None else None
         self.epoch_loss_sum += float(np.sum(losses))
         self.epoch_losses.append(losses)
