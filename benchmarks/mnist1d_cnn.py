@@ -134,9 +134,9 @@ def fused(train_epochs, x, y):
     return train
 
 
-def trainers(data: jaxbp.datasets.Dataset) -> dict[str, Any]:
+def trainers(data: jaxbp.data.datasets.Dataset) -> dict[str, Any]:
     """Every contender as ``train(steps) -> params in jaxbp's layout``, from the same weights."""
-    net = jaxbp.presets.PRESETS["cnn"].network
+    net = jaxbp.layers.presets.PRESETS["cnn"].network
     init = jax.tree.map(np.asarray, net.init(jax.random.key(0)))  # float32
     x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
 
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = QUICK if args.quick else FULL
     info = machine()
-    data = jaxbp.datasets.mnist1d()
+    data = jaxbp.data.datasets.mnist1d()
     all_trainers = trainers(data)
     check({name: train(CHECK_STEPS) for name, train in all_trainers.items()})
     print("[bench] every contender computes the same parameters after 3 steps", flush=True)
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
     ]
     timings = interleave(contenders, config.rounds)
-    net = jaxbp.presets.PRESETS["cnn"].network
+    net = jaxbp.layers.presets.PRESETS["cnn"].network
     accuracies, train_seconds = {}, {}
     for name, train in all_trainers.items():
         if name in NO_ACCURACY_RUN:
@@ -257,7 +257,7 @@ def render(args, config: Config, info, timings, accuracies, train_seconds) -> st
         f"Regenerate with `{command}`. The paper's CNN (conv1d 25 channels x3, kernels 5/3/3, "
         "stride 2, padding 1, relu, linear 125->10), Adam 1e-2, batch 100 in data order, float32, "
         "softmax cross-entropy on integer labels, the same initial weights (`cnn` preset, "
-        "`jax.random.key(0)`) for every contender; MNIST-1D generated locally (`jaxbp.datasets."
+        "`jax.random.key(0)`) for every contender; MNIST-1D generated locally (`jaxbp.data.datasets."
         "mnist1d()`, seed 42). Every contender's parameters after 3 steps agree with the raw loop's "
         f"(atol 2e-3, a fifth of one Adam step). Timing: {config.rounds} interleaved rounds, medians; whole-run contenders "
         f"train {config.epochs} epochs ({config.epochs * 40} steps) per timed call, per-step loops "

@@ -1,7 +1,7 @@
 """SGD steps per second on a tiny network, seven ways: where fixed per-step costs dominate.
 
 The network is the worked example's ReLU / sigmoid / linear 1-4-2-1 with biases, half squared
-error, x = 2, y = 3, lr = 0.25 (``jaxbp.worked.EXAMPLES["relu-sigmoid-linear"]``), in float32.
+error, x = 2, y = 3, lr = 0.25 (``jaxbp.worked.grading.EXAMPLES["relu-sigmoid-linear"]``), in float32.
 The contenders: ``jaxbp.fit`` (the whole run one program), the same run written by hand as a raw
 ``lax.scan``, a jitted step called from a Python loop, jaxbp's NumPy chain rule (float64), PyTorch
 eager, Equinox (``filter_jit`` step in a Python loop) and Flax NNX (``nnx.jit`` step in a loop).
@@ -17,7 +17,7 @@ import numpy as np
 
 import jaxbp
 from benchmarks._harness import Contender, check_same_params, installed
-from jaxbp.worked import EXAMPLES, spec_of
+from jaxbp.worked.grading import EXAMPLES, spec_of
 
 EXAMPLE = EXAMPLES["relu-sigmoid-linear"]
 SPEC = spec_of(EXAMPLE)

@@ -131,8 +131,8 @@ def included(path: str, page_path: str) -> str:
 def public_api() -> dict[str, list[str]]:
     """``jaxbp.__all__`` grouped by the module each name comes from, in the order of ``__all__``.
 
-    Read with ``ast`` from ``jaxbp/__init__.py``: a name imported as ``from jaxbp.train import fit``
-    (at the top level or under ``if TYPE_CHECKING:``) goes under ``jaxbp.train``; a submodule (``from jaxbp import manual``) and anything defined in
+    Read with ``ast`` from ``jaxbp/__init__.py``: a name imported as ``from jaxbp.training.fit import fit``
+    (at the top level or under ``if TYPE_CHECKING:``) goes under ``jaxbp.training.fit``; a submodule (``from jaxbp import manual``) and anything defined in
     ``jaxbp/__init__.py`` itself go under ``jaxbp``. ``__version__`` is left out.
     """
     tree = ast.parse((ROOT / "jaxbp" / "__init__.py").read_text())

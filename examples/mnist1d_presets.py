@@ -20,9 +20,11 @@ import optax
 import jaxbp
 
 
-def train(name: str, data: jaxbp.datasets.Dataset, seed: int, epochs: int | None = None) -> float:
+def train(
+    name: str, data: jaxbp.data.datasets.Dataset, seed: int, epochs: int | None = None
+) -> float:
     """Train one preset from ``jax.random.key(seed)``; print and return its test accuracy."""
-    preset = jaxbp.presets.PRESETS[name]
+    preset = jaxbp.layers.presets.PRESETS[name]
     net = preset.network
     params = net.init(jax.random.key(seed))
     start = time.perf_counter()
@@ -46,16 +48,18 @@ def train(name: str, data: jaxbp.datasets.Dataset, seed: int, epochs: int | None
 
 
 def main(names=("logistic", "mlp", "cnn"), seeds=(0,), epochs=None) -> dict:
-    data = jaxbp.datasets.mnist1d()
+    data = jaxbp.data.datasets.mnist1d()
     return {(n, s): train(n, data, s, epochs) for n in names for s in seeds}
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("presets", nargs="*", help=", ".join(jaxbp.presets.PRESETS))
+    parser.add_argument("presets", nargs="*", help=", ".join(jaxbp.layers.presets.PRESETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     args = parser.parse_args()
     for name in args.presets:
-        if name not in jaxbp.presets.PRESETS:
-            parser.error(f"unknown preset {name!r}; choose from {', '.join(jaxbp.presets.PRESETS)}")
+        if name not in jaxbp.layers.presets.PRESETS:
+            parser.error(
+                f"unknown preset {name!r}; choose from {', '.join(jaxbp.layers.presets.PRESETS)}"
+            )
     main(args.presets or ("logistic", "mlp", "cnn"), args.seeds)

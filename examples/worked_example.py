@@ -14,7 +14,7 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 
 import jaxbp  # noqa: E402
-from jaxbp import worked  # noqa: E402
+from jaxbp.worked import grading as worked  # noqa: E402
 
 EXAMPLE = "relu-sigmoid-linear"
 DOCUMENTS = ("000",)  # add "002", "004" for the other two versions

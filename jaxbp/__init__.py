@@ -25,18 +25,18 @@ if TYPE_CHECKING:
         presets,
         sharding,
     )
-    from jaxbp.activations import ACTIVATIONS
-    from jaxbp.conv_trace import SequentialTrace, explain_sequential
-    from jaxbp.ensemble import fit_ensemble, init_ensemble
+    from jaxbp.data.sources import BatchError, Position, Rows
     from jaxbp.layers import Sequential
-    from jaxbp.losses import LOSSES
-    from jaxbp.mlp import INITIALIZERS, MLP
-    from jaxbp.sharding import shard_batch
-    from jaxbp.sources import BatchError, Position, Rows
-    from jaxbp.steps import loss_and_grad, optax_step, train_step
-    from jaxbp.trace import Trace, explain
-    from jaxbp.train import fit, per_example_grads
-    from jaxbp.updates import sgd, sgd_transformation
+    from jaxbp.model.activations import ACTIVATIONS
+    from jaxbp.model.losses import LOSSES
+    from jaxbp.model.mlp import INITIALIZERS, MLP
+    from jaxbp.model.steps import loss_and_grad, optax_step, train_step
+    from jaxbp.model.updates import sgd, sgd_transformation
+    from jaxbp.training.ensemble import fit_ensemble, init_ensemble
+    from jaxbp.training.fit import fit, per_example_grads
+    from jaxbp.training.sharding import shard_batch
+    from jaxbp.worked.conv_trace import SequentialTrace, explain_sequential
+    from jaxbp.worked.trace import Trace, explain
 
 __version__ = "0.1.0"
 
@@ -76,36 +76,36 @@ __all__ = (
 
 # name -> the module that defines it; a submodule maps to itself
 _SOURCES: dict[str, str] = {
-    "ACTIVATIONS": "jaxbp.activations",
-    "INITIALIZERS": "jaxbp.mlp",
-    "LOSSES": "jaxbp.losses",
-    "MLP": "jaxbp.mlp",
-    "BatchError": "jaxbp.sources",
-    "Position": "jaxbp.sources",
-    "Rows": "jaxbp.sources",
+    "ACTIVATIONS": "jaxbp.model.activations",
+    "INITIALIZERS": "jaxbp.model.mlp",
+    "LOSSES": "jaxbp.model.losses",
+    "MLP": "jaxbp.model.mlp",
+    "BatchError": "jaxbp.data.sources",
+    "Position": "jaxbp.data.sources",
+    "Rows": "jaxbp.data.sources",
     "Sequential": "jaxbp.layers",
-    "SequentialTrace": "jaxbp.conv_trace",
-    "Trace": "jaxbp.trace",
+    "SequentialTrace": "jaxbp.worked.conv_trace",
+    "Trace": "jaxbp.worked.trace",
     "callbacks": "jaxbp.callbacks",
     "datasets": "jaxbp.datasets",
-    "explain": "jaxbp.trace",
-    "explain_sequential": "jaxbp.conv_trace",
-    "fit": "jaxbp.train",
-    "fit_ensemble": "jaxbp.ensemble",
-    "init_ensemble": "jaxbp.ensemble",
+    "explain": "jaxbp.worked.trace",
+    "explain_sequential": "jaxbp.worked.conv_trace",
+    "fit": "jaxbp.training.fit",
+    "fit_ensemble": "jaxbp.training.ensemble",
+    "init_ensemble": "jaxbp.training.ensemble",
     "layers": "jaxbp.layers",
-    "loss_and_grad": "jaxbp.steps",
+    "loss_and_grad": "jaxbp.model.steps",
     "manual": "jaxbp.manual",
     "manual_layers": "jaxbp.manual_layers",
     "model_file": "jaxbp.model_file",
-    "optax_step": "jaxbp.steps",
-    "per_example_grads": "jaxbp.train",
+    "optax_step": "jaxbp.model.steps",
+    "per_example_grads": "jaxbp.training.fit",
     "presets": "jaxbp.presets",
-    "sgd": "jaxbp.updates",
-    "sgd_transformation": "jaxbp.updates",
-    "shard_batch": "jaxbp.sharding",
+    "sgd": "jaxbp.model.updates",
+    "sgd_transformation": "jaxbp.model.updates",
+    "shard_batch": "jaxbp.training.sharding",
     "sharding": "jaxbp.sharding",
-    "train_step": "jaxbp.steps",
+    "train_step": "jaxbp.model.steps",
 }
 
 

@@ -1,148 +1,23 @@
-"""A network description as JSON: write a :class:`jaxbp.Sequential` to a file and read it back.
-
-The file is one JSON object; each layer is an object with ``"type"`` (the layer's class name) and
-that layer's arguments, a residual block lists its own layers::
-
-    {
-      "input_shape": [40],
-      "layers": [
-        {"type": "Reshape", "shape": [40, 1]},
-        {"type": "Conv1D", "features": 25, "kernel_size": 5, "stride": 2, "padding": 1,
-         "activation": "relu"},
-        {"type": "Residual", "layers": [{"type": "Conv1D", "features": 25, "kernel_size": 3,
-                                          "padding": "SAME", "activation": "relu"}]},
-        {"type": "Flatten"},
-        {"type": "Dense", "features": 10}
-      ],
-      "conv_impl": "auto"
-    }
-
-Arguments left out take the layer's defaults. Only the architecture is stored; parameters are
-data (save them with :mod:`jaxbp.checkpoint`). Every problem raises :class:`ModelFileError`
-naming the file and the layer.
+"""A layer network as a JSON model file: :func:`save`, :func:`load`, :func:`to_dict`,
+:func:`from_dict`. Defined in :mod:`jaxbp.layers.model_file`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from pathlib import Path
-from typing import Any
+from jaxbp.layers.model_file import (
+    LAYERS,
+    ModelFileError,
+    from_dict,
+    load,
+    save,
+    to_dict,
+)
 
-from jaxbp.layers import Sequential, specs
-
-LAYERS = {layer_type.__name__: layer_type for layer_type in specs.LAYER_TYPES}
-
-
-class ModelFileError(ValueError):
-    """A model description that cannot be used; the message says where and how to fix it."""
-
-
-def to_dict(spec: Sequential) -> dict[str, Any]:
-    """The JSON-ready description of ``spec`` (every argument written out).
-
-    Example:
-        >>> from jaxbp.layers import Dense, Flatten, Sequential
-        >>> to_dict(Sequential(layers=(Flatten(), Dense(3)), input_shape=(2, 2)))["layers"][1]
-        {'type': 'Dense', 'features': 3, 'activation': 'linear', 'bias': True, 'init_scheme': None}
-    """
-    return {
-        "input_shape": list(spec.input_shape),
-        "layers": [_layer_to_dict(layer) for layer in spec.layers],
-        "conv_impl": spec.conv_impl,
-    }
-
-
-def _layer_to_dict(layer: Any) -> dict[str, Any]:
-    entry: dict[str, Any] = {"type": type(layer).__name__}
-    for field in dataclasses.fields(layer):
-        value = getattr(layer, field.name)
-        if isinstance(layer, specs.Residual):
-            value = [_layer_to_dict(sub) for sub in value]
-        entry[field.name] = json.loads(json.dumps(value))  # tuples become lists
-    return entry
-
-
-def from_dict(data: Any, where: str = "model") -> Sequential:
-    """The network a description describes.
-
-    Raises:
-        ModelFileError: on a missing or unknown key, an unknown layer type, a bad argument, or
-            shapes that do not fit (the message names the layer).
-    """
-    if not isinstance(data, dict):
-        raise ModelFileError(f"{where}: expected a JSON object {{...}}, got {type(data).__name__}.")
-    unknown = set(data) - {"input_shape", "layers", "conv_impl"}
-    if unknown or "input_shape" not in data or "layers" not in data:
-        raise ModelFileError(
-            f"{where}: a model description has keys input_shape, layers and optionally "
-            f"conv_impl; got {sorted(data)}."
-        )
-    layers = _layers(data["layers"], f"{where}: layers")
-    try:
-        return Sequential(
-            layers=layers,
-            input_shape=_tuple(data["input_shape"]),
-            conv_impl=data.get("conv_impl", "auto"),
-        )
-    except (ValueError, TypeError) as error:
-        raise ModelFileError(f"{where}: {error}") from None
-
-
-def _tuple(value: Any) -> Any:
-    """JSON lists as tuples, nested (padding pairs), so specs stay hashable."""
-    return tuple(_tuple(v) for v in value) if isinstance(value, list) else value
-
-
-def _layers(value: Any, where: str) -> tuple[Any, ...]:
-    if not isinstance(value, list) or not value:
-        raise ModelFileError(f"{where} must be a non-empty list of layer objects, got {value!r}.")
-    layers = []
-    for index, entry in enumerate(value):
-        label = f"{where}[{index}]"
-        if not isinstance(entry, dict) or entry.get("type") not in LAYERS:
-            got = entry.get("type") if isinstance(entry, dict) else entry
-            raise ModelFileError(
-                f'{label}: expected an object with "type" one of {", ".join(sorted(LAYERS))}, '
-                f"got {got!r}."
-            )
-        layer_type = LAYERS[entry["type"]]
-        arguments = {key: _tuple(v) for key, v in entry.items() if key != "type"}
-        valid = [field.name for field in dataclasses.fields(layer_type)]
-        for key in arguments:
-            if key not in valid:
-                raise ModelFileError(
-                    f"{label}: {entry['type']} has no argument {key!r}; valid: {', '.join(valid)}."
-                )
-        if layer_type is specs.Residual and isinstance(entry.get("layers"), list):
-            arguments["layers"] = _layers(entry["layers"], f"{label}.layers")
-        try:
-            layers.append(layer_type(**arguments))
-        except (ValueError, TypeError) as error:
-            raise ModelFileError(f"{label}: {error}") from None
-    return tuple(layers)
-
-
-def save(path: str | Path, spec: Sequential) -> None:
-    """Write ``spec``'s description to ``path`` as indented JSON."""
-    Path(path).write_text(json.dumps(to_dict(spec), indent=2) + "\n")
-
-
-def load(path: str | Path) -> Sequential:
-    """Read a model description file.
-
-    Raises:
-        ModelFileError: on a missing file, invalid JSON, or any problem :func:`from_dict` finds.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise ModelFileError(f"cannot read model file {path}: {error.strerror}.") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ModelFileError(
-            f"{path} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
-        ) from None
-    return from_dict(data, where=str(path))
+__all__ = (
+    "LAYERS",
+    "ModelFileError",
+    "from_dict",
+    "load",
+    "save",
+    "to_dict",
+)

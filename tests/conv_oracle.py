@@ -2,7 +2,7 @@
 kernel taps and channels (no im2col), and ``jax.grad`` through a JAX forward pass written here.
 
 ``oracle(layers, params, x, y, loss, lr)`` returns every quantity of one SGD step under the names
-``jaxbp.conv_trace`` uses. ``layers`` are plain tuples, so nothing of jaxbp is shared:
+``jaxbp.worked.conv_trace`` uses. ``layers`` are plain tuples, so nothing of jaxbp is shared:
 ``("conv", kernel, stride, (pad_low, pad_high), activation)``, ``("maxpool", window, stride)``,
 ``("avgpool", window, stride)``, ``("flatten",)``, ``("dense", activation)``.
 """
@@ -119,7 +119,7 @@ def _forward(layers: list, params: list, x: np.ndarray) -> list[dict[str, Any]]:
 def oracle(
     layers: list, params: list, x: np.ndarray, y: np.ndarray, loss: str, lr: float
 ) -> dict[str, Any]:
-    """Every quantity of one SGD step, under the names of ``jaxbp.conv_trace``."""
+    """Every quantity of one SGD step, under the names of ``jaxbp.worked.conv_trace``."""
     records = _forward(layers, params, x)
     names: dict[str, Any] = {"x": x, "y": y, "a0": x}
     value, upstream = _loss(loss, records[-1]["a"], y)
@@ -277,7 +277,7 @@ def worked_lines_match(markdown: str, expected: dict[str, Any], digits: int) -> 
     """Check the worked-out lines: each ``z`` sum, evaluated, is the oracle's ``z`` (up to the
     rounding of its terms), and each col2im line names the ``dpatches`` entries whose oracle
     values add up to the oracle's input gradient. Returns how many lines were checked."""
-    from jaxbp.worked.expression import parse
+    from jaxbp.worked.grading.expression import parse
 
     checked = 0
     for line in markdown.splitlines():

@@ -11,7 +11,7 @@ before JAX starts, so these runs happen here. Two modes:
         one of several processes on 127.0.0.1, each reading its rows of the same .npy files.
         Writes DIR/process{PROCESS_ID}.json.
 
-Every row the reader of ``x`` is asked for is recorded (``jaxbp.sources.row_reader`` wrapped;
+Every row the reader of ``x`` is asked for is recorded (``jaxbp.data.sources.row_reader`` wrapped;
 this process is the worker's own), so the test sees which rows each process read.
 """
 
@@ -27,7 +27,7 @@ import numpy as np
 from tests.sharding_worker import LEARNING_RATE, LOSS, _tree, initialize, problem
 
 #: x rows of 32 float64 (256 bytes: read with os.preadv), y rows of 2 (16 bytes: np.take), so
-#: both readers of jaxbp._rows run. 72 rows divide by 8 devices (the device-array run needs it);
+#: both readers of jaxbp.data._rows run. 72 rows divide by 8 devices (the device-array run needs it);
 #: batches of 16 leave 8 rows out of every epoch.
 PROBLEM: dict[str, Any] = {"sizes": (32, 8, 2), "n": 72}
 BATCH, EPOCHS = 16, 3
@@ -49,8 +49,8 @@ def save(directory: Path) -> tuple[Path, Path]:
 
 
 def _record_reads() -> list[list[int]]:
-    """Wrap ``jaxbp.sources.row_reader``: each read of ``x`` (32 columns) appends its rows."""
-    from jaxbp import sources
+    """Wrap ``jaxbp.data.sources.row_reader``: each read of ``x`` (32 columns) appends its rows."""
+    from jaxbp.data import sources
 
     reads: list[list[int]] = []
     original = sources.row_reader

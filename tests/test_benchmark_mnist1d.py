@@ -16,7 +16,7 @@ from benchmarks._harness import installed
 
 @pytest.mark.slow
 def test_smoke_mnist1d_contenders_compute_the_same_parameters() -> None:
-    data = jaxbp.datasets.mnist1d(num_samples=1000)  # 800 training examples: 8 batches
+    data = jaxbp.data.datasets.mnist1d(num_samples=1000)  # 800 training examples: 8 batches
     trainers = mnist1d.trainers(data)
     keep = ["jaxbp.fit, cnn preset", "jaxbp.fit, own function", "raw lax.scan, im2col"]
     if installed("torch"):

@@ -17,7 +17,8 @@ import optax
 import pytest
 
 import jaxbp
-from jaxbp import _files, checkpoint
+from jaxbp.training import checkpoint
+from jaxbp.training import files as _files
 
 SPEC = jaxbp.MLP((3, 5, 4, 2), ("tanh", "relu", "linear"))
 

@@ -14,11 +14,11 @@ import optax
 import pytest
 
 import jaxbp
-from jaxbp import checkpoint
-from jaxbp._chunk_loop import run_chunks
 from jaxbp.callbacks import Checkpoints, EarlyStopping
-from jaxbp.prefetch import Prefetcher
-from jaxbp.sources import BatchError, Chunk
+from jaxbp.data.sources import BatchError, Chunk
+from jaxbp.training import checkpoint
+from jaxbp.training.chunk_loop import run_chunks
+from jaxbp.training.prefetch import Prefetcher
 
 
 def _no_prefetch_threads() -> bool:
@@ -265,7 +265,7 @@ def test_device_arrays_with_callbacks_stay_on_the_device_and_equal_the_whole_run
     def no_host_source(*args, **kwargs):
         raise AssertionError("device arrays were sent to a host source")
 
-    monkeypatch.setattr(jaxbp.sources.ArraySource, "__init__", no_host_source)
+    monkeypatch.setattr(jaxbp.data.sources.ArraySource, "__init__", no_host_source)
     # chunks of 1, 4 (cut at each epoch's end on the device) and validation every 2 steps
     for options in ({"chunk_steps": 1}, {"chunk_steps": 4}, {"validate_every": 2}):
         steps: list[int] = []

@@ -15,9 +15,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxbp import cli, manual, worked
-from jaxbp.mlp import MLP
-from jaxbp.trace import Trace
+from jaxbp import cli, manual
+from jaxbp.model.mlp import MLP
+from jaxbp.worked import grading as worked
+from jaxbp.worked.trace import Trace
 
 NETWORK = {
     "name": "2-3-2 sigmoid / linear",
@@ -309,8 +310,8 @@ def test_frozen_check_uses_the_frozen_update(tmp_path, capsys) -> None:
 
 @pytest.mark.parametrize("example", list(worked.EXAMPLES.values()), ids=lambda e: e.name)
 def test_the_slip_replay_without_a_slip_gives_the_traces_own_numbers(example) -> None:
-    from jaxbp.trace import explain
-    from jaxbp.worked.mistakes import replay
+    from jaxbp.worked.grading.mistakes import replay
+    from jaxbp.worked.trace import explain
 
     params = [
         {"w": np.asarray(w)} | ({} if b is None else {"b": np.asarray(b)})

@@ -1,6 +1,6 @@
 """``jaxbp explain`` end to end: the published numbers, user network files, usage errors, --steps.
 
-Oracles: the seed documents' records (``jaxbp.worked``: which published numbers are wrong, and
+Oracles: the seed documents' records (``jaxbp.worked.grading``: which published numbers are wrong, and
 their correct values), ``worked.quantities`` (the manual chain rule, called independently of the
 Trace) and ``jaxbp.manual`` loops written out here.
 """
@@ -17,8 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxbp import cli, conv_file, manual, worked
-from jaxbp.trace import Trace
+from jaxbp import cli, manual
+from jaxbp.worked import conv_file
+from jaxbp.worked import grading as worked
+from jaxbp.worked.trace import Trace
 
 EXAMPLES = list(worked.EXAMPLES.values())
 ROOT = Path(__file__).resolve().parents[1]
@@ -435,7 +437,7 @@ def test_written_files_are_named_on_stderr(tmp_path, capsys) -> None:
 
 
 def test_the_plot_title_wraps_instead_of_being_cut() -> None:
-    from jaxbp.render.plot import TITLE_WIDTH, wrap_title
+    from jaxbp.worked.render.plot import TITLE_WIDTH, wrap_title
 
     title = "relu-sigmoid-linear: " + worked.EXAMPLES["relu-sigmoid-linear"].title
     lines = wrap_title(title).splitlines()

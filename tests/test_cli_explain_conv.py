@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxbp import cli, conv_file
-from jaxbp.worked.expression import parse
+from jaxbp import cli
+from jaxbp.worked import conv_file
+from jaxbp.worked.grading.expression import parse
 from tests.conv_oracle import oracle, table_rows_match
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "conv1d.md"

@@ -269,8 +269,9 @@ def test_the_code_in_docs_models_md_runs(capsys) -> None:
 def test_the_compiled_batches_program_continues_from_chunk_to_chunk_like_a_plain_loop() -> None:
     # The internal building block for data that arrives in chunks: the step and the scan over
     # pre-cut batches, with the carry handed from one call to the next.
-    from jaxbp import _epochs, _train_step
-    from jaxbp.updates import sgd_transformation
+    from jaxbp.model.updates import sgd_transformation
+    from jaxbp.training import epochs as _epochs
+    from jaxbp.training import program as _train_step
 
     params, x, y = problem()
     lr = np.float64(0.1)

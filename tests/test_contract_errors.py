@@ -80,7 +80,9 @@ def test_fit_refuses_with_a_clear_error_before_compiling(overrides, error, patte
             kwargs[name] = value
     if kwargs.get("opt_state") == "sgd-momentum":
         kwargs["opt_state"] = optax.sgd(0.1, momentum=0.9).init(params)
-    programs = importlib.import_module("jaxbp.train")._fit_program  # the compiled training program
+    programs = importlib.import_module(
+        "jaxbp.training.fit"
+    )._fit_program  # the compiled training program
     before = programs._cache_size()
     with pytest.raises(error, match=pattern):
         jaxbp.fit(*args.values(), **kwargs)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import jaxbp
-from jaxbp import conv_file
-from jaxbp.conv_trace import SequentialTrace, explain_sequential
 from jaxbp.layers import AvgPool1D, Conv1D, Dense, Flatten, MaxPool1D
+from jaxbp.worked import conv_file
+from jaxbp.worked.conv_trace import SequentialTrace, explain_sequential
 from tests.conv_oracle import jax_grads, oracle, table_rows_match, worked_lines_match
 
 RTOL, ATOL = 1e-12, 1e-14

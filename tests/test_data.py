@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxbp import data
+from jaxbp.data import files as data
 
 
 def write(path: Path, text: str) -> Path:

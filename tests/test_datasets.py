@@ -8,7 +8,7 @@ import socket
 import numpy as np
 import pytest
 
-from jaxbp import datasets
+from jaxbp.data import datasets
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import jaxbp
-from jaxbp import manual, worked
-from jaxbp.diagnostics import diagnose
+from jaxbp import manual
+from jaxbp.worked import grading as worked
+from jaxbp.worked.diagnostics import diagnose
 
 
 def _sigmoid_derivative(z: float) -> float:

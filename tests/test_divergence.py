@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jaxbp import divergence
+from jaxbp.training import divergence
 
 PARAMS = [{"w": np.ones((2, 3)), "b": np.zeros(3)}]
 

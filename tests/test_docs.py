@@ -156,7 +156,7 @@ MODULES_WITH_EXAMPLES = _modules_with_examples()
 
 
 def test_docstring_examples_exist() -> None:
-    assert "jaxbp.mlp" in MODULES_WITH_EXAMPLES
+    assert "jaxbp.model.mlp" in MODULES_WITH_EXAMPLES
 
 
 @pytest.mark.parametrize("name", MODULES_WITH_EXAMPLES)

@@ -62,8 +62,8 @@ def test_quoted_diagnostics_are_the_real_ones() -> None:
     import numpy as np
 
     import jaxbp
-    from jaxbp import worked
-    from jaxbp.diagnostics import diagnose
+    from jaxbp.worked import grading as worked
+    from jaxbp.worked.diagnostics import diagnose
 
     example = worked.EXAMPLES["relu-sigmoid-linear"]
     params = [

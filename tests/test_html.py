@@ -18,12 +18,14 @@ import numpy as np
 import pytest
 
 import jaxbp
-from jaxbp import cli, manual, network_file, worked
-from jaxbp import trace as trace_module
-from jaxbp._verify import Check
-from jaxbp.render import html as html_render
-from jaxbp.render._notation import number
-from jaxbp.trace import Trace, explain
+from jaxbp import cli, manual
+from jaxbp.worked import grading as worked
+from jaxbp.worked import network_file
+from jaxbp.worked import trace as trace_module
+from jaxbp.worked.render import html as html_render
+from jaxbp.worked.render._notation import number
+from jaxbp.worked.trace import Trace, explain
+from jaxbp.worked.verify import Check
 
 CHROMIUM = os.environ.get("JAXBP_CHROMIUM", "/usr/bin/chromium")
 ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax")

@@ -1,4 +1,4 @@
-"""The hand-written chain rule of every layer (jaxbp.manual_layers) against jax.grad and finite
+"""The hand-written chain rule of every layer (jaxbp.manual.layers) against jax.grad and finite
 differences, each layer alone and composed, on hypothesis-drawn shapes."""
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from jax.test_util import check_grads
 
 import jaxbp
-from jaxbp import manual_layers
 from jaxbp.layers import (
     Activation,
     AvgPool1D,
@@ -30,6 +29,7 @@ from jaxbp.layers import (
     Residual,
     Sequential,
 )
+from jaxbp.manual import layers as manual_layers
 from tests.helpers import assert_close
 from tests.strategies import make_targets
 

@@ -73,7 +73,7 @@ def test_importing_the_package_and_the_command_line_imports_no_jax() -> None:
     )
     result = _fresh(code)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["[]", "jaxbp.train MLP"]
+    assert result.stdout.splitlines() == ["[]", "jaxbp.training.fit MLP"]
 
 
 SPY = """

@@ -16,7 +16,6 @@ import optax
 import pytest
 
 import jaxbp
-from jaxbp import model_file, presets
 from jaxbp.layers import (
     Activation,
     AvgPool2D,
@@ -28,6 +27,8 @@ from jaxbp.layers import (
     Reshape,
     Residual,
     Sequential,
+    model_file,
+    presets,
 )
 
 
@@ -174,7 +175,7 @@ def test_docstring_examples_run() -> None:
 
     result = doctest.testmod(model_file, verbose=False)
     assert result.attempted > 0 and result.failed == 0
-    assert jaxbp.presets is presets
+    assert jaxbp.layers.presets is presets
 
 
 # --- training on MNIST-1D -------------------------------------------------------------------------
@@ -183,7 +184,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def mnist1d():
-    return jaxbp.datasets.mnist1d()
+    return jaxbp.data.datasets.mnist1d()
 
 
 @pytest.mark.slow

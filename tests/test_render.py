@@ -31,7 +31,9 @@ import numpy as np
 import pytest
 
 import jaxbp
-from jaxbp import manual, render, worked
+from jaxbp import manual
+from jaxbp.worked import grading as worked
+from jaxbp.worked import render
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 UPDATE = os.environ.get("JAXBP_UPDATE_GOLDEN") == "1"

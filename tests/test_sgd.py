@@ -12,7 +12,7 @@ import optax
 import pytest
 
 import jaxbp
-from jaxbp.steps import batch_loss
+from jaxbp.model.steps import batch_loss
 from tests.helpers import assert_close
 
 SPEC = jaxbp.MLP(sizes=(3, 5, 4, 2), activations=("tanh", "relu", "linear"))
@@ -84,7 +84,7 @@ class JitVariantsTest(chex.TestCase):
 def test_train_step_does_not_retrace_for_a_new_learning_rate(data) -> None:
     params, x, y = data
     compiled = importlib.import_module(
-        "jaxbp.steps"
+        "jaxbp.model.steps"
     )._train_step  # the jitted program behind train_step
     for lr in (0.1, 0.2, 0.05):
         params, _ = jaxbp.train_step(SPEC, "mse", params, x, y, lr)

@@ -200,7 +200,7 @@ def test_the_data_axis_is_the_first_axis_not_named_model(
     names: tuple, expected: str | None
 ) -> None:
     mesh = jax.make_mesh((1,) * len(names), names)
-    assert jaxbp.sharding.data_axis(mesh) == expected
+    assert jaxbp.training.sharding.data_axis(mesh) == expected
 
 
 def test_a_mesh_that_is_not_a_mesh_is_refused() -> None:

@@ -59,12 +59,16 @@ def test_api_entries_follow_all(tmp_path: Path, monkeypatch) -> None:
     hooks = _load("hooks")
     (tmp_path / "jaxbp").mkdir()
     (tmp_path / "jaxbp" / "__init__.py").write_text(
-        "from jaxbp import manual\nfrom jaxbp.train import fit, per_example_grads\n"
-        "from jaxbp.mlp import MLP\n__version__ = '1'\n"
+        "from jaxbp import manual\nfrom jaxbp.training.fit import fit, per_example_grads\n"
+        "from jaxbp.model.mlp import MLP\n__version__ = '1'\n"
         "__all__ = ('MLP', '__version__', 'fit', 'manual')\n"
     )
     monkeypatch.setattr(hooks, "ROOT", tmp_path)
-    assert hooks.public_api() == {"jaxbp.mlp": ["MLP"], "jaxbp.train": ["fit"], "jaxbp": ["manual"]}
+    assert hooks.public_api() == {
+        "jaxbp.model.mlp": ["MLP"],
+        "jaxbp.training.fit": ["fit"],
+        "jaxbp": ["manual"],
+    }
     assert "::: jaxbp.fit\n" in hooks.api_entries()
 
 
@@ -108,7 +112,7 @@ def test_every_public_name_has_an_api_entry(site: Path) -> None:
 
 @pytest.mark.slow
 def test_every_worked_example_has_a_verified_page(site: Path) -> None:
-    from jaxbp.worked import EXAMPLES
+    from jaxbp.worked.grading import EXAMPLES
 
     for name in EXAMPLES:
         page = (site / "worked" / name / "index.html").read_text()

@@ -12,8 +12,8 @@ from hypothesis import given
 
 import jaxbp
 from benchmarks import make_synthetic
-from jaxbp import _rows, sources
-from jaxbp.sources import ArraySource, BatchError, IterableSource, chunk_plan, next_chunk_size
+from jaxbp.data import _rows, sources
+from jaxbp.data.sources import ArraySource, BatchError, IterableSource, chunk_plan, next_chunk_size
 
 N, FEATURES, BATCH = 23, 3, 4  # 5 batches per epoch, 3 rows left out of every epoch
 

@@ -2,7 +2,7 @@
 
 Two oracles that could disagree with the Trace: ``jaxbp.manual.backward`` called here directly
 (and the SGD step written out here as ``W - lr * dW``), and JAX autodiff (``jaxbp.loss_and_grad``
-for the parameter gradients, ``jax.grad`` with respect to the input, ``jaxbp.autodiff`` for the
+for the parameter gradients, ``jax.grad`` with respect to the input, ``jaxbp.worked.autodiff`` for the
 per-layer deltas). float64 throughout (tests/conftest.py turns x64 on).
 """
 
@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 
 import jaxbp
-from jaxbp import manual, worked
-from jaxbp.autodiff import layer_quantities
-from jaxbp.steps import batch_loss
-from jaxbp.trace import Trace, default_units
+from jaxbp import manual
+from jaxbp.model.steps import batch_loss
+from jaxbp.worked import grading as worked
+from jaxbp.worked.autodiff import layer_quantities
+from jaxbp.worked.trace import Trace, default_units
 from tests.helpers import assert_close
 
 EXAMPLES = list(worked.EXAMPLES.values())
@@ -214,7 +215,7 @@ def test_default_units_follow_the_documents() -> None:
 
 
 def test_round_off_tolerance_of_a_check() -> None:
-    from jaxbp._verify import _check
+    from jaxbp.worked.verify import _check
 
     assert _check("q", [1.0, -3.0], [1.0 + 1e-14, -3.0]).verified  # float64 round-off
     assert not _check("q", [1.0, -3.0], [1.0 + 1e-8, -3.0]).verified  # a float32-sized error

@@ -20,7 +20,9 @@ import numpy as np
 import pytest
 
 import jaxbp
-from jaxbp import checkpoint, cli, data, manual
+from jaxbp import cli, manual
+from jaxbp.data import files as data
+from jaxbp.training import checkpoint
 from tests.helpers import TINY, bitwise_equal, read_metrics, train
 
 pytest.importorskip("sklearn")
@@ -252,7 +254,7 @@ def test_divergence_stops_at_the_first_bad_step_and_keeps_the_last_good_state(ca
     path, out = _divergent(tmp_path), tmp_path / "run"
     code, _, stderr = train(capsys, *DIVERGENT, "--data", path, "--out", out)
     # Oracle: the same run step by step in Python, checking every loss and gradient on the host.
-    from jaxbp.prepare import prepare
+    from jaxbp.cli.prepare import prepare
 
     run = prepare({"data": str(path), "task": "regression", "hidden": "4", "batch_size": "full",
                    "lr": "1e20", "schedule": "constant", "epochs": "60"}, str(tmp_path / "o"), None)  # fmt: skip

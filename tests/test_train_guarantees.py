@@ -23,8 +23,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxbp import _files, checkpoint, cli, config, run_folder
-from jaxbp.commands import train as train_command
+from jaxbp import cli
+from jaxbp.cli import config, run_folder
+from jaxbp.cli import train as train_command
+from jaxbp.training import checkpoint
+from jaxbp.training import files as _files
 from tests.helpers import TINY, train
 
 pytest.importorskip("sklearn")
@@ -73,7 +76,7 @@ def test_every_setting_has_one_flag_with_its_default_and_choices_in_the_help(cap
     for cls in (config.TrainConfig, config.RunOptions):
         for field in dataclasses.fields(cls):
             assert config.flag_of(field.name) in text
-    from jaxbp.losses import LOSSES
+    from jaxbp.model.losses import LOSSES
 
     assert "--loss NAME loss: one of " + ", ".join(sorted(LOSSES)) in text
     assert "--lr RATE learning rate (default: 0.1)" in text

@@ -16,8 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxbp import checkpoint, progress, sources
-from jaxbp.commands import train as train_command
+from jaxbp.cli import progress
+from jaxbp.cli import train as train_command
+from jaxbp.data import sources
+from jaxbp.training import checkpoint
 from tests.helpers import TINY, bitwise_equal, read_metrics, train
 
 pytest.importorskip("sklearn")
@@ -44,7 +46,7 @@ def straight(tmp_path_factory) -> Path:
 
 def signal_at(monkeypatch, step: int, signum: int = signal.SIGINT) -> None:
     """Make a signal arrive just before the callback of the first chunk ending at ``step`` or
-    later: what the handler does (:meth:`jaxbp._signals.Stopper.handle` sets ``received``)."""
+    later: what the handler does (:meth:`jaxbp.cli.signals.Stopper.handle` sets ``received``)."""
     real = train_command._Between.__call__
 
     def call(self, done, params, chunk):

@@ -14,8 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxbp import checkpoint, config, data, datasets, model_file, presets
-from jaxbp.layers import Conv1D, Dense, Flatten, Reshape, Sequential
+from jaxbp.cli import config
+from jaxbp.data import datasets
+from jaxbp.data import files as data
+from jaxbp.layers import Conv1D, Dense, Flatten, Reshape, Sequential, model_file, presets
+from jaxbp.training import checkpoint
 from tests.helpers import bitwise_equal, read_metrics, train
 
 pytest.importorskip("matplotlib")

@@ -19,7 +19,9 @@ import numpy as np
 import pytest
 
 import jaxbp
-from jaxbp import data, data_npy, metrics
+from jaxbp.cli import metrics
+from jaxbp.data import files as data
+from jaxbp.data import npy as data_npy
 from tests.helpers import TINY, train
 
 pytest.importorskip("matplotlib")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from jaxbp import checkpoint
+from jaxbp.training import checkpoint
 
 pytest.importorskip("sklearn")
 pytestmark = [

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import jaxbp
-from jaxbp import worked
-from jaxbp.autodiff import layer_quantities
+from jaxbp.worked import grading as worked
+from jaxbp.worked.autodiff import layer_quantities
 from tests.helpers import assert_close
 
 EXAMPLES = list(worked.EXAMPLES.values())

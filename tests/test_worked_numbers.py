@@ -1,4 +1,4 @@
-"""The safe expression parser and the numbers files (CSV) of ``jaxbp.worked``.
+"""The safe expression parser and the numbers files (CSV) of ``jaxbp.worked.grading``.
 
 Oracles: arithmetic written out in the tests, and the shapes of the arrays given.
 """
@@ -12,10 +12,10 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from jaxbp import worked
-from jaxbp.worked import expression
-from jaxbp.worked.expression import ExpressionError, parse
-from jaxbp.worked.numbers import NumbersFileError, parse_numbers, read_numbers
+from jaxbp.worked import grading as worked
+from jaxbp.worked.grading import expression
+from jaxbp.worked.grading.expression import ExpressionError, parse
+from jaxbp.worked.grading.numbers import NumbersFileError, parse_numbers, read_numbers
 
 NAMES = {
     "y": np.array([[3.0]]),
@@ -169,7 +169,11 @@ def test_a_folder_or_missing_file_is_refused_by_name(tmp_path) -> None:
 def test_published_numbers_are_package_data_in_the_check_format() -> None:
     counts = {}
     for document in ("000", "001", "002", "003", "004"):
-        data = resources.files("jaxbp.worked").joinpath(f"published_{document}.csv").read_text()
+        data = (
+            resources.files("jaxbp.worked.grading")
+            .joinpath(f"published_{document}.csv")
+            .read_text()
+        )
         header = next(csv.reader(io.StringIO(data)))
         assert header[:3] == ["quantity", "value", "symbol"]
         counts[document] = sum(1 for _ in csv.DictReader(io.StringIO(data)))

@@ -3,7 +3,7 @@
 Each layer is a frozen dataclass (hashable, so a network is a static argument to ``jit``); the
 network's parameters are a list with one dict per layer. The forward pass is in JAX
 (:mod:`jaxbp.layers.ops`); the backward pass, written out by hand in NumPy float64, is in
-:mod:`jaxbp.manual_layers`.
+:mod:`jaxbp.manual.layers`.
 """
 
 from jaxbp.layers.ops import CONV_IMPL_BY_BACKEND

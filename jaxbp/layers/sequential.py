@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxbp import _checks
-from jaxbp._types import Array, ArrayLike, Params
 from jaxbp.layers import ops, specs
-from jaxbp.mlp import DEFAULT_INITIALIZER, INITIALIZERS
+from jaxbp.model import checks as _checks
+from jaxbp.model.activations import ACTIVATIONS
+from jaxbp.model.mlp import DEFAULT_INITIALIZER, INITIALIZERS
+
+if TYPE_CHECKING:
+    from jaxbp._types import Array, ArrayLike, Params
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +136,7 @@ class Sequential:
                 f"{self.input_shape}; pass x of shape (batch, {', '.join(map(str, self.input_shape))})."
             )
         x = jnp.asarray(x)
-        out = ops.apply_layers(self.layers, params, x[None] if single else x, self.conv_impl)
+        out = apply_layers(self.layers, params, x[None] if single else x, self.conv_impl)
         return out[0] if single else out
 
     __call__ = apply
@@ -205,3 +208,35 @@ def _check_layer_params(where: str, layers: Any, shapes: Any, params: Any, name:
                     f"({type(layer).__name__}) expects {expected_shape}."
                 )
             _checks.as_float_array(where, f'{label}["{key}"]', entry[key])
+
+
+def apply_layer(layer: Any, params: Any, x: Array, impl: str) -> Array:
+    """One layer's forward pass on a batch ``x`` of shape ``(batch, *input_shape)``."""
+    if isinstance(layer, specs.Dense):
+        z = x @ params["w"]  # (batch, fan_in) @ (fan_in, features)
+        if "b" in params:
+            z = z + params["b"]
+        return ACTIVATIONS[layer.activation](z)
+    if isinstance(layer, specs.CONV_TYPES):
+        z = ops.conv(
+            x, params["w"], params.get("b"), stride=layer.stride, padding=layer.padding, impl=impl
+        )
+        return ACTIVATIONS[layer.activation](z)
+    if isinstance(layer, specs.POOL_TYPES):
+        return ops.pool(x, window=layer.window, stride=layer.stride, kind=layer.kind)
+    if isinstance(layer, specs.Flatten):
+        return x.reshape(x.shape[0], -1)
+    if isinstance(layer, specs.Reshape):
+        return x.reshape(x.shape[0], *layer.shape)
+    if isinstance(layer, specs.Activation):
+        return ACTIVATIONS[layer.name](x)
+    if isinstance(layer, specs.Residual):
+        return x + apply_layers(layer.layers, params["layers"], x, impl)
+    raise TypeError(f"{type(layer).__name__} is not a jaxbp layer.")
+
+
+def apply_layers(layers: tuple[Any, ...], params: Any, x: Array, impl: str) -> Array:
+    """The layers in order, without validation (for already-checked, traced code)."""
+    for layer, layer_params in zip(layers, params, strict=True):
+        x = apply_layer(layer, layer_params, x, impl)
+    return x

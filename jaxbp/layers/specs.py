@@ -1,7 +1,7 @@
 """Layer specs: static, hashable descriptions of one layer each, and their shape arithmetic.
 
 Nothing here uses JAX, so both the JAX forward pass (:mod:`jaxbp.layers.ops`) and the NumPy
-chain rule (:mod:`jaxbp.manual_layers`) read the same specs. Arrays are channels-last: a 1-D signal
+chain rule (:mod:`jaxbp.manual.layers`) read the same specs. Arrays are channels-last: a 1-D signal
 is ``(batch, length, channels)``, an image ``(batch, height, width, channels)``. Parameter layout::
 
     Dense:   {"w": (fan_in, features), "b": (features,)}
@@ -20,7 +20,8 @@ import dataclasses
 import math
 from typing import Any, ClassVar
 
-from jaxbp.activations import ACTIVATIONS
+from jaxbp.layers import ops
+from jaxbp.model.activations import ACTIVATIONS
 
 Shape = tuple[int, ...]
 Padding = str | tuple[tuple[int, int], ...]
@@ -255,23 +256,7 @@ LAYER_TYPES: tuple[type, ...] = (
 # --- shape arithmetic --------------------------------------------------------------------
 def conv_pads(layer: Any, spatial: Shape) -> tuple[tuple[int, int], ...]:
     """Explicit ``(low, high)`` padding per spatial axis (``"SAME"`` as ``lax`` resolves it)."""
-    if layer.padding == "VALID":
-        return ((0, 0),) * len(spatial)
-    if layer.padding == "SAME":
-        pads = []
-        for length, kernel, stride in zip(spatial, layer.kernel_size, layer.stride, strict=True):
-            total = max((-(-length // stride) - 1) * stride + kernel - length, 0)
-            pads.append((total // 2, total - total // 2))
-        return tuple(pads)
-    return layer.padding
-
-
-def window_output(spatial: Shape, window: Shape, stride: Shape, pads: Any) -> Shape:
-    """Output size per spatial axis; a value < 1 means the window does not fit."""
-    return tuple(
-        (length + low + high - size) // step + 1
-        for length, size, step, (low, high) in zip(spatial, window, stride, pads, strict=True)
-    )
+    return ops.conv_pads(layer.padding, layer.kernel_size, layer.stride, spatial)
 
 
 def output_shape(layer: Any, shape: Shape, where: str) -> Shape:
@@ -299,7 +284,7 @@ def output_shape(layer: Any, shape: Shape, where: str) -> Shape:
             window, pads = layer.kernel_size, conv_pads(layer, shape[:-1])
         else:
             window, pads = layer.window, ((0, 0),) * ndim
-        out = window_output(shape[:-1], window, layer.stride, pads)
+        out = ops.window_output(shape[:-1], window, layer.stride, pads)
         if min(out) < 1:
             raise ValueError(
                 f"{where}: {name} with window {window} and padding {pads} does not fit examples "

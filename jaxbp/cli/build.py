@@ -1,0 +1,68 @@
+"""What a :class:`jaxbp.cli.config.TrainConfig` builds: the MLP, the learning-rate schedule, the optimizer,
+and how the model is named in the run's header and ``metrics.json``."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+import jax.numpy as jnp
+import optax
+
+from jaxbp.model.mlp import MLP
+
+if TYPE_CHECKING:
+    from jaxbp.cli.config import TrainConfig
+
+
+def build_spec(config: TrainConfig, num_features: int, num_outputs: int) -> MLP:
+    """The MLP: the hidden layers' activation, and an output layer that fits the loss."""
+    output = "softmax" if config.loss in ("cross_entropy",) else "linear"
+    if config.loss == "binary_cross_entropy":
+        output = "sigmoid"
+    hidden, activation = config.hidden or (), config.activation or "relu"  # None only with --model
+    sizes = (num_features, *hidden, num_outputs)
+    return MLP(sizes, (activation,) * len(hidden) + (output,))
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """A learning-rate schedule of the step number, as a frozen dataclass.
+
+    Equal settings give equal (and equally hashing) schedules, so ``jaxbp.fit``, which takes the
+    schedule as a static argument, reuses its compiled program across runs with the same
+    settings. The value is cast to ``dtype``, so float32 params stay float32 in 64-bit mode.
+    """
+
+    kind: str  # "exponential" or "cosine"
+    lr: float
+    decay: float
+    decay_steps: int  # exponential: steps per epoch; cosine: steps to reach 0
+    dtype: str
+
+    def __call__(self, step: Any) -> Any:
+        if self.kind == "exponential":
+            value = optax.exponential_decay(self.lr, self.decay_steps, self.decay)(step)
+        else:
+            value = optax.cosine_decay_schedule(self.lr, self.decay_steps)(step)
+        return jnp.asarray(value, self.dtype)
+
+
+def build_optimizer(
+    config: TrainConfig, steps_per_epoch: int
+) -> tuple[Any, optax.GradientTransformation | None]:
+    """``(lr, optimizer)`` for ``jaxbp.fit``: the hand-written SGD takes ``lr`` (a number or a
+    :class:`Schedule`), any other optimizer is optax with ``lr=None``."""
+    rate: Any = config.lr
+    if config.schedule == "exponential":
+        assert config.decay is not None  # parse fills it in
+        rate = Schedule("exponential", config.lr, config.decay, steps_per_epoch, config.dtype)
+    elif config.schedule == "cosine":
+        assert config.decay_epochs is not None
+        steps = config.decay_epochs * steps_per_epoch
+        rate = Schedule("cosine", config.lr, 0.0, steps, config.dtype)
+    if config.optimizer == "sgd":
+        return rate, None
+    if config.optimizer == "momentum":
+        return None, optax.sgd(rate, momentum=config.momentum)
+    return None, optax.adam(rate)

@@ -1,0 +1,100 @@
+"""What ``jaxbp explain`` does the same for an MLP and a conv network: the step and output checks,
+``--write-network`` and ``--plot``, and the warning when the manual chain rule and jax.grad differ."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jaxbp.cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from jaxbp.worked.conv_trace import SequentialTrace
+    from jaxbp.worked.trace import Trace
+
+MAX_STEPS = 100_000
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def check_step_and_outputs(args: argparse.Namespace) -> None:
+    """Check --precision, --steps and the output files, the same for an MLP and a conv network."""
+    if not 1 <= args.precision <= 17:
+        raise UsageError(f"--precision must be between 1 and 17 digits, got {args.precision}.")
+    if not 1 <= args.steps <= MAX_STEPS:
+        raise UsageError(f"--steps must be between 1 and {MAX_STEPS}, got {args.steps}.")
+    if args.write_network and args.example is None:
+        raise UsageError("--write-network needs a built-in example to write.")
+    if args.write_network:
+        check_output(args.write_network, "--write-network", (".json",))
+        if Path(args.write_network).exists():
+            raise UsageError(
+                f"--write-network {args.write_network}: the file exists; a network file may hold "
+                "your edits, so it is never replaced: remove it or choose another name."
+            )
+    if args.plot:
+        check_output(args.plot, "--plot", PLOT_SUFFIXES)
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UsageError(
+                "--plot needs matplotlib: pip install 'jaxbp[plot]' (the text plot needs nothing)."
+            ) from None
+
+
+def check_output(path_text: str, flag: str, suffixes: tuple[str, ...]) -> None:
+    """Refuse an output path that cannot be written as asked, before anything is computed."""
+    path = Path(path_text)
+    if path.is_dir():
+        raise UsageError(f"{flag} {path_text} is a folder; give a file name inside it.")
+    if path.suffix.lower() not in suffixes:
+        raise UsageError(
+            f"{flag} {path_text}: the file name must end in {', '.join(suffixes)}, "
+            f"got {path.suffix or 'no suffix'!r}."
+        )
+    parent = path.parent
+    if not parent.is_dir():
+        raise UsageError(f"{flag} {path_text}: the folder {parent} does not exist.")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"{flag} {path_text}: no permission to write there.")
+
+
+def write_network(args: argparse.Namespace, data: dict[str, Any]) -> int:
+    """Write ``data``, a network file's JSON object, one key a line, to a new ``--write-network``."""
+    lines = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in data.items()]
+    try:
+        with Path(args.write_network).open("x") as file:  # "x": never replace a file
+            file.write("{\n" + ",\n".join(lines) + "\n}\n")
+    except FileExistsError:
+        raise UsageError(f"--write-network {args.write_network}: the file exists.") from None
+    except OSError as error:
+        raise UsageError(f"cannot write {args.write_network}: {error.strerror}.") from None
+    print(f"wrote {args.write_network}: the network file of {args.example}", file=sys.stderr)
+    return 0
+
+
+def plot_and_check(
+    args: argparse.Namespace, trace: Trace | SequentialTrace, title: str, advice: str = ""
+) -> bool:
+    """Write ``--plot`` if asked; when the manual chain rule and jax.grad disagree, say where on
+    stderr (``advice`` ends the line) and return False."""
+    if args.plot:
+        from jaxbp.worked.render.plot import save_png
+
+        try:
+            save_png(trace.history, args.plot, title)
+        except OSError as error:
+            raise UsageError(f"cannot write {args.plot}: {error.strerror}.") from None
+        print(f"wrote {args.plot}: the loss over {args.steps} SGD steps", file=sys.stderr)
+    if not trace.verified:
+        failed = ", ".join(check.quantity for check in trace.checks if not check.verified)
+        print(
+            f"jaxbp explain: warning: not verified: the manual chain rule and jax.grad differ by "
+            f"more than float64 round-off (or give nan) on {failed}{advice}.",
+            file=sys.stderr,
+        )
+        return False
+    return True

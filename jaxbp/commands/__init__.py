@@ -1,1 +1,0 @@
-"""Subcommands of the ``jaxbp`` command line; each module has ``add_parser`` and ``run``."""

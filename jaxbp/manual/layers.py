@@ -1,0 +1,292 @@
+"""The chain rule by hand for :class:`jaxbp.Sequential` networks, in NumPy float64.
+
+The oracle the layers' ``jax.grad`` is tested against; no JAX function is used. Every layer has a
+forward step that keeps what its backward step needs, and a backward step that takes
+``dL/d(output)`` and returns ``dL/d(input)`` and the layer's parameter gradients. Convolution and
+pooling are written as im2col: every window of the (padded) input becomes one row of ``patches``
+(:func:`im2col`), so a convolution is one matrix product, and the gradient of a window's input is
+scattered back into the input with :func:`col2im`::
+
+    out      = patches @ K + b        # (rows, kvol * C_in) @ (kvol * C_in, C_out)
+    dK       = patches^T @ delta      # (kvol * C_in, rows) @ (rows, C_out)
+    dpatches = delta @ K^T            # (rows, C_out) @ (C_out, kvol * C_in)
+    dx       = col2im(dpatches)       # each entry added back where im2col read it
+
+with ``rows = batch * output positions`` and ``kvol`` the kernel's volume. Max pooling routes each
+window's gradient to the window's argmax, average pooling spreads it evenly, and a residual block
+adds the gradient of its identity path to that of its block path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+
+from jaxbp.manual import elementwise as manual
+
+Matrix = np.ndarray
+
+# Layers are told apart by their class name, so this oracle imports nothing of the library it checks.
+_CONV = ("Conv1D", "Conv2D")
+_POOL = ("MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D")
+
+
+def _kind(layer: Any) -> str:
+    """``"conv"``, ``"pool"`` or the layer's class name."""
+    name = type(layer).__name__
+    return "conv" if name in _CONV else "pool" if name in _POOL else name
+
+
+def conv_pads(layer: Any, spatial: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+    """Explicit ``(low, high)`` zero padding per spatial axis.
+
+    ``"SAME"``: the output has ``ceil(length / stride)`` positions; the padding that needs,
+    ``(out - 1) * stride + kernel - length``, is split with the extra one at the end.
+    """
+    if layer.padding == "VALID":
+        return ((0, 0),) * len(spatial)
+    if layer.padding == "SAME":
+        pads = []
+        for length, kernel, stride in zip(spatial, layer.kernel_size, layer.stride, strict=True):
+            out = -(-length // stride)
+            total = max((out - 1) * stride + kernel - length, 0)
+            pads.append((total // 2, total - total // 2))
+        return tuple(pads)
+    return tuple(tuple(pad) for pad in layer.padding)
+
+
+# --- im2col and col2im ------------------------------------------------------------------------
+def _window_slices(offset: tuple[int, ...], stride: tuple[int, ...], out: tuple[int, ...]) -> Any:
+    """Index of ``x[:, offset + i * stride, :]`` for every output position ``i``."""
+    return (
+        slice(None),
+        *(slice(o, o + s * (n - 1) + 1, s) for o, s, n in zip(offset, stride, out, strict=True)),
+        slice(None),
+    )
+
+
+def im2col(x: Matrix, window: tuple[int, ...], stride: tuple[int, ...]) -> Matrix:
+    """Every window of ``x`` (batch, *spatial, C) as ``(batch, *out, prod(window), C)``.
+
+    ``patches[n, *i, k, c] = x[n, *(i * stride + offset_k), c]``, offsets in row-major order.
+    """
+    out = tuple(
+        (length - size) // step + 1
+        for length, size, step in zip(x.shape[1:-1], window, stride, strict=True)
+    )
+    offsets = itertools.product(*(range(size) for size in window))
+    return np.stack([x[_window_slices(o, stride, out)] for o in offsets], axis=-2)
+
+
+def col2im(
+    dpatches: Matrix, x_shape: tuple[int, ...], window: tuple[int, ...], stride: tuple[int, ...]
+) -> Matrix:
+    """The adjoint of :func:`im2col`: add each ``dpatches[n, *i, k, c]`` back where it was read."""
+    out = dpatches.shape[1:-2]
+    dx = np.zeros(x_shape)
+    for k, offset in enumerate(itertools.product(*(range(size) for size in window))):
+        dx[_window_slices(offset, stride, out)] += dpatches[..., k, :]  # scatter-add
+    return dx
+
+
+# --- activations on any rank ------------------------------------------------------------------
+def _activation_backward(name: str, z: Matrix, upstream: Matrix) -> Matrix:
+    """``dL/dz`` from ``dL/da`` for ``a = f(z)``, f over the last axis (softmax) or element-wise."""
+    if name == "softmax":
+        flat_z = z.reshape(-1, z.shape[-1])
+        jacobian = manual.softmax_jacobian(flat_z)  # (rows, n, n)
+        delta = np.einsum("rij,ri->rj", jacobian, upstream.reshape(flat_z.shape))  # J^T dL/da
+        return delta.reshape(z.shape)
+    return upstream * manual.DERIVATIVES[name](z)  # dL/da * f'(z)
+
+
+# --- each layer: forward (output, cache) and backward (dL/dx, grads) --------------------------
+def layer_forward(layer: Any, params: dict[str, Any], x: Matrix) -> tuple[Matrix, Any]:
+    """One layer's output on ``x`` (batch, *input_shape) and what its backward step needs."""
+    if _kind(layer) == "Dense":
+        z = x @ params["w"]  # (batch, fan_in) @ (fan_in, features)
+        z = z + params["b"] if "b" in params else z  # + (features,)
+        return manual.ACTIVATIONS[layer.activation](z), (x, z)
+    if _kind(layer) == "conv":
+        pads = conv_pads(layer, x.shape[1:-1])
+        x_pad = np.pad(x, ((0, 0), *pads, (0, 0)))
+        windows = im2col(x_pad, layer.kernel_size, layer.stride)  # (batch, *out, kvol, C_in)
+        patches = windows.reshape(-1, windows.shape[-2] * windows.shape[-1])  # (rows, kvol*C_in)
+        kernel = params["w"].reshape(patches.shape[1], -1)  # K: (kvol * C_in, C_out)
+        z = (patches @ kernel).reshape(*windows.shape[:-2], -1)  # (batch, *out, C_out)
+        z = z + params["b"] if "b" in params else z
+        return manual.ACTIVATIONS[layer.activation](z), (
+            patches,
+            windows.shape,
+            x_pad.shape,
+            pads,
+            z,
+        )
+    if _kind(layer) == "pool":
+        windows = im2col(x, layer.window, layer.stride)  # (batch, *out, wvol, C)
+        if layer.kind == "max":
+            argmax = windows.argmax(axis=-2)[..., None, :]  # (batch, *out, 1, C)
+            return np.take_along_axis(windows, argmax, axis=-2)[..., 0, :], (
+                windows.shape,
+                argmax,
+                x.shape,
+            )
+        return windows.mean(axis=-2), (windows.shape, None, x.shape)
+    if _kind(layer) in ("Flatten", "Reshape"):
+        shape = (-1,) if _kind(layer) == "Flatten" else layer.shape
+        return x.reshape(x.shape[0], *shape), x.shape
+    if _kind(layer) == "Activation":
+        return manual.ACTIVATIONS[layer.name](x), x
+    if _kind(layer) == "Residual":
+        block, caches = forward_layers(layer.layers, params["layers"], x)
+        return x + block[-1], caches  # out = x + block(x)
+    raise TypeError(f"manual_layers: {type(layer).__name__} is not a jaxbp layer.")
+
+
+def layer_backward(
+    layer: Any, params: dict[str, Any], cache: Any, upstream: Matrix
+) -> tuple[Matrix, dict[str, Any]]:
+    """``(dL/dx, grads)`` of one layer from ``upstream = dL/d(output)``."""
+    if _kind(layer) == "Dense":
+        x, z = cache
+        delta = _activation_backward(layer.activation, z, upstream)  # dL/dz, (batch, features)
+        grads = {"w": x.T @ delta}  # (fan_in, batch) @ (batch, features)
+        if "b" in params:
+            grads["b"] = delta.sum(axis=0)  # (features,)
+        return delta @ params["w"].T, grads  # (batch, features) @ (features, fan_in)
+    if _kind(layer) == "conv":
+        patches, windows_shape, x_pad_shape, pads, z = cache
+        delta = _activation_backward(layer.activation, z, upstream)  # (batch, *out, C_out)
+        delta = delta.reshape(-1, delta.shape[-1])  # (rows, C_out)
+        kernel = params["w"].reshape(patches.shape[1], -1)  # K: (kvol * C_in, C_out)
+        grads = {"w": (patches.T @ delta).reshape(params["w"].shape)}  # dK = patches^T @ delta
+        if "b" in params:
+            grads["b"] = delta.sum(axis=0)  # (C_out,)
+        dpatches = (delta @ kernel.T).reshape(windows_shape)  # delta @ K^T: (rows, kvol * C_in)
+        dx_pad = col2im(dpatches, x_pad_shape, layer.kernel_size, layer.stride)
+        crop = [
+            slice(low, n - high) for (low, high), n in zip(pads, x_pad_shape[1:-1], strict=True)
+        ]
+        return dx_pad[
+            tuple([slice(None), *crop, slice(None)])
+        ], grads  # drop the padding's gradient
+    if _kind(layer) == "pool":
+        windows_shape, argmax, x_shape = cache
+        if layer.kind == "max":  # only each window's maximum received the output: route there
+            dwindows = np.zeros(windows_shape)
+            np.put_along_axis(dwindows, argmax, upstream[..., None, :], axis=-2)
+        else:  # every entry of a window weighs 1 / wvol in its mean
+            wvol = math.prod(layer.window)
+            dwindows = np.broadcast_to(upstream[..., None, :] / wvol, windows_shape)
+        return col2im(dwindows, x_shape, layer.window, layer.stride), {}
+    if _kind(layer) in ("Flatten", "Reshape"):
+        return upstream.reshape(cache), {}
+    if _kind(layer) == "Activation":
+        return _activation_backward(layer.name, cache, upstream), {}
+    if _kind(layer) == "Residual":
+        dblock, inner = backward_layers(layer.layers, params["layers"], cache, upstream)
+        return upstream + dblock, {"layers": inner}  # identity path + block path
+    raise TypeError(f"manual_layers: {type(layer).__name__} is not a jaxbp layer.")
+
+
+def forward_layers(layers: Any, params: Any, x: Matrix) -> tuple[list[Matrix], list[Any]]:
+    """Every layer's output (``outputs[-1]`` is the network's) and every layer's cache."""
+    outputs, caches = [], []
+    for layer, layer_params in zip(layers, params, strict=True):
+        x, cache = layer_forward(layer, layer_params, x)
+        outputs.append(x)
+        caches.append(cache)
+    return outputs, caches
+
+
+def backward_layers(
+    layers: Any, params: Any, caches: list[Any], upstream: Matrix
+) -> tuple[Matrix, list[dict[str, Any]]]:
+    """``(dL/dx, grads)`` through the layers in reverse, from ``upstream = dL/d(output)``."""
+    grads: list[dict[str, Any]] = [{} for _ in layers]
+    for index in reversed(range(len(layers))):
+        upstream, grads[index] = layer_backward(
+            layers[index], params[index], caches[index], upstream
+        )
+    return upstream, grads
+
+
+# --- the network ----------------------------------------------------------------------------
+@dataclasses.dataclass
+class Backward:
+    """A recorded forward and backward pass through a network.
+
+    Attributes:
+        loss: the batch-mean loss.
+        outputs: each layer's output; ``outputs[-1]`` is the prediction.
+        dloss_dinput: ``dL/dx``, the shape of x.
+        grads: the layout of params.
+    """
+
+    loss: float
+    outputs: list[Matrix]
+    dloss_dinput: Matrix
+    grads: list[dict[str, Any]]
+
+
+def _float64(params: Any) -> Any:
+    if isinstance(params, dict):
+        return {key: _float64(value) for key, value in params.items()}
+    if isinstance(params, list | tuple):
+        return [_float64(value) for value in params]
+    return np.asarray(params, np.float64)
+
+
+def targets(loss: str, y: Any, outputs: int) -> Matrix:
+    """``y`` as float64 targets; integer class labels ``(batch,)`` become one-hot rows."""
+    y = np.asarray(y)
+    if np.issubdtype(y.dtype, np.integer) and y.ndim == 1:
+        return np.eye(outputs)[y]  # (batch, outputs)
+    return np.asarray(y, np.float64)
+
+
+def backward(spec: Any, loss: str, params: Any, x: Any, y: Any) -> Backward:
+    """The forward pass, the loss and the backward pass through every layer, float64.
+
+    Args:
+        spec: a :class:`jaxbp.Sequential`.
+        loss: a name in ``jaxbp.manual.PER_EXAMPLE_LOSSES``.
+        params: in the layout of ``spec.init``.
+        x: ``(batch, *spec.input_shape)``.
+        y: ``(batch, *spec.output_shape)``, or integer labels ``(batch,)`` (one-hot targets).
+    """
+    if loss not in manual.PER_EXAMPLE_LOSSES:
+        raise ValueError(
+            f"manual_layers.backward: unknown loss {loss!r}; valid names are "
+            f"{', '.join(sorted(manual.PER_EXAMPLE_LOSSES))}."
+        )
+    params = _float64(params)
+    x = np.asarray(x, np.float64)
+    outputs, caches = forward_layers(spec.layers, params, x)
+    prediction = outputs[-1]
+    if prediction.ndim != 2:
+        raise ValueError(
+            f"manual_layers.backward: the network's predictions have shape {prediction.shape}; "
+            f"the losses take (batch, outputs), so end the network with Flatten() or Dense."
+        )
+    target = targets(loss, y, prediction.shape[-1])
+    if target.shape != prediction.shape:
+        raise ValueError(
+            f"manual_layers.backward: y has shape {np.shape(y)} but the predictions have shape "
+            f"{prediction.shape}; pass targets of that shape or integer labels ({len(x)},)."
+        )
+    upstream = manual.loss_derivative(loss, prediction, target)  # dL/d(prediction), 1/batch in
+    dx, grads = backward_layers(spec.layers, params, caches, upstream)
+    return Backward(manual.loss_value(loss, prediction, target), outputs, dx, grads)
+
+
+def backprop(
+    spec: Any, loss: str, params: Any, x: Any, y: Any
+) -> tuple[float, list[dict[str, Any]]]:
+    """``(loss, grads)`` of a :class:`jaxbp.Sequential` by the explicit chain rule, float64."""
+    record = backward(spec, loss, params, x, y)
+    return record.loss, record.grads

@@ -1,0 +1,177 @@
+"""Many models at once: ``init_ensemble`` and ``fit_ensemble`` (``vmap`` inside one compiled loop).
+
+Every leaf of an ensemble's params has a leading model axis M. ``fit_ensemble`` trains all M
+models on the same batches, each with its own learning rate if asked: a hyper-parameter sweep in
+one program, batched and shuffled as ``fit`` is (see ``jaxbp.training.epochs``).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxbp.model import checks as _checks
+from jaxbp.model.updates import sgd_transformation
+from jaxbp.training import run_checks as _run_checks
+from jaxbp.training import sharding as _sharding
+from jaxbp.training.epochs import run_epochs
+from jaxbp.training.program import init_carry, make_train_step
+
+if TYPE_CHECKING:
+    from jaxbp._types import Array, ArrayLike, Loss, Model, Params
+    from jaxbp.model.mlp import MLP
+
+
+def init_ensemble(spec: MLP, key: Array, num_models: int, dtype: Any = jnp.float32) -> Params:
+    """``num_models`` independent initialisations of an MLP, stacked: a leading model axis.
+
+    For any other model, ``jax.vmap(init)(jax.random.split(key, num_models))`` stacks the
+    params of your own ``init(key)`` the same way.
+    """
+    _checks.check_positive_int("init_ensemble", "num_models", num_models)
+    return _init_ensemble(spec, key, num_models, jnp.dtype(dtype))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 2, 3))
+def _init_ensemble(spec: MLP, key: Array, num_models: int, dtype: Any) -> Params:
+    # One compiled program rather than one dispatch per random op per layer.
+    return jax.vmap(lambda k: spec.init(k, dtype))(jax.random.split(key, num_models))
+
+
+@functools.partial(
+    jax.jit,
+    static_argnames=("model", "loss", "optimizer", "epochs", "batch_size", "batch_sharding"),
+)
+def _fit_ensemble_program(
+    params: Params,
+    opt_state: Any,
+    x: Array,
+    y: Array,
+    lr: Array,
+    key: Array | None,
+    *,
+    model: Model,
+    loss: Loss,
+    optimizer: optax.GradientTransformation | None,
+    epochs: int,
+    batch_size: int | None,
+    batch_sharding: jax.sharding.NamedSharding | None = None,
+) -> tuple[Any, Array]:
+    def model_step(model_params, model_state, model_lr, xb, yb):
+        rule = sgd_transformation(model_lr) if optimizer is None else optimizer
+        step = make_train_step(model, loss, rule, guard=False)
+        carry, value = step(init_carry(model_params, model_state, 0), (xb, yb))
+        return carry.params, carry.opt_state, value
+
+    ensemble_step = jax.vmap(model_step, in_axes=(0, 0, 0, None, None))
+
+    def step(carry, batch):
+        params, state = carry
+        params, state, value = ensemble_step(params, state, lr, *batch)
+        return (params, state), value
+
+    if opt_state is None:
+        opt_state = jax.vmap(sgd_transformation(0.0).init)(params)
+    return run_epochs(
+        step,
+        (params, opt_state),
+        x,
+        y,
+        epochs=epochs,
+        batch_size=batch_size,
+        key=key,
+        start_epoch=0,
+        batch_sharding=batch_sharding,
+    )
+
+
+def fit_ensemble(
+    model: Model,
+    loss: Loss,
+    stacked_params: Params,
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    lr: ArrayLike | None = None,
+    epochs: int,
+    batch_size: int | None = None,
+    key: Array | None = None,
+    optimizer: optax.GradientTransformation | None = None,
+    mesh: jax.sharding.Mesh | None = None,
+) -> tuple[Params, dict[str, Any]]:
+    """Train M models at once (``vmap`` inside one compiled loop), all on the same batches.
+
+    Args:
+        model, loss: as for ``fit``; the model sees one model's params at a time.
+        stacked_params: any params pytree with a leading model axis M on every leaf (see
+            ``init_ensemble``, or ``jax.vmap(init)(jax.random.split(key, M))``).
+        lr: the hand-written SGD's learning rate: a number for every model, or shape ``(M,)``:
+            one per model. Leave it ``None`` when ``optimizer`` is given.
+        optimizer: any ``optax.GradientTransformation`` in place of the hand-written SGD, the
+            same for every model (each model has its own state).
+        x, y, epochs, batch_size, key: as for ``fit`` (all models see the same batch order).
+        mesh: a ``jax.sharding.Mesh``: the models split over its ``"model"`` axis, the batch over
+            its first other axis; see ``jaxbp.training.sharding``. ``None``: one device.
+
+    Returns:
+        ``(stacked_params, history)`` with ``history["loss"]`` of shape ``(steps, M)``, and with
+        an optimizer ``history["opt_state"]``, stacked over the models.
+    """
+    where = "fit_ensemble"
+    leaves = jax.tree.leaves(stacked_params)
+    if not leaves or any(jnp.ndim(leaf) < 1 for leaf in leaves):
+        raise ValueError(f"{where}: stacked_params needs a leading model axis on every leaf.")
+    num_models = jnp.shape(leaves[0])[0]
+    if any(jnp.shape(leaf)[0] != num_models for leaf in leaves):
+        raise ValueError(f"{where}: every leaf of stacked_params needs the same model axis M.")
+    # Model 0's shapes and dtypes, for validation only (no device work).
+    first = jax.tree.map(
+        lambda leaf: np.empty(np.shape(leaf)[1:], _run_checks.dtype_of(leaf)), stacked_params
+    )
+    x, y = _run_checks.check_run(
+        where, model, loss, first, x, y, epochs=epochs, batch_size=batch_size, mesh=mesh, key=key
+    )
+    dtype = _run_checks.float_dtype(stacked_params)
+    _run_checks.check_lr_or_optimizer(where, lr, optimizer, "a number or one per model")
+    if optimizer is None:
+        _checks.check_learning_rate(where, lr, allow_vector=True)
+        _run_checks.check_learning_rate_for_run(where, lr, dtype, 0, 1)
+        assert lr is not None  # check_lr_or_optimizer refused it
+        if jnp.ndim(lr) == 1 and jnp.shape(lr) != (num_models,):
+            raise ValueError(
+                f"{where}: lr has shape {jnp.shape(lr)} but stacked_params holds {num_models} "
+                f"models; pass one number, or one learning rate per model (shape ({num_models},))."
+            )
+        lr = np.broadcast_to(np.asarray(lr, dtype), (num_models,))
+        opt_state = None
+    else:
+        lr = np.zeros(num_models, dtype)
+        opt_state = jax.vmap(optimizer.init)(stacked_params)
+    batch_sharding = None
+    if mesh is not None:
+        stacked_params, batch_sharding = _sharding.place_ensemble(
+            where, mesh, stacked_params, x.shape[0], batch_size
+        )
+    (params, opt_state), losses = _fit_ensemble_program(
+        stacked_params,
+        opt_state,
+        x,
+        y,
+        lr,
+        key,
+        model=model,
+        loss=loss,
+        optimizer=optimizer,
+        epochs=epochs,
+        batch_size=batch_size,
+        batch_sharding=batch_sharding,
+    )
+    history: dict[str, Any] = {"loss": losses}
+    if optimizer is not None:
+        history["opt_state"] = opt_state
+    return params, history

@@ -1,0 +1,201 @@
+"""The checks of a whole training run (``fit``, ``fit_ensemble``), done once before compiling.
+
+Besides the model/loss/params/data checks of ``jaxbp.model.steps.check_batch``: the run's sizes (epochs,
+batch size, the int32 step counter), the shuffling key, finite data, the learning rate or
+schedule over the run's steps, and an optimizer state that fits its optimizer.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxbp.model import checks as _checks
+from jaxbp.model.mlp import MLP
+from jaxbp.model.steps import check_batch
+from jaxbp.training import sharding as _sharding
+
+if TYPE_CHECKING:
+    from jaxbp._types import Array, Loss, Model, Params
+
+#: The step counter of the compiled loop is int32: a run has at most this many steps.
+MAX_STEPS = 2**31 - 1
+#: A schedule is evaluated on every step of a run up to this many steps, else on this many
+#: evenly spaced steps (the first and last included).
+SCHEDULE_CHECK_POINTS = 2**20
+
+
+def dtype_of(leaf: Any) -> np.dtype:
+    return leaf.dtype if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
+
+
+def float_dtype(params: Params) -> np.dtype:
+    """The dtype the parameters promote to (float32 params keep float32 learning rates)."""
+    return np.dtype(jnp.result_type(*(dtype_of(leaf) for leaf in jax.tree.leaves(params))))
+
+
+def batches_per_epoch(where: str, n: int, batch_size: int | None) -> int:
+    if batch_size is None:
+        return 1
+    _checks.check_positive_int(where, "batch_size", batch_size)
+    if batch_size > n:
+        raise ValueError(
+            f"{where}: batch_size {batch_size} is larger than the {n} examples; "
+            f"pass batch_size <= {n}, or None for full-batch gradient descent."
+        )
+    return n // batch_size
+
+
+def as_batch_arrays(where: str, model: Model, x: Any, y: Any) -> tuple[Array, Array]:
+    # Device arrays pass through untouched (no dispatch); anything else is converted once.
+    x = x if isinstance(x, jax.Array) else jnp.asarray(x)
+    y = y if isinstance(y, jax.Array) else jnp.asarray(y)
+    if isinstance(model, MLP) and x.ndim != 2:
+        raise ValueError(f"{where}: x must be a batch (n, features), got shape {tuple(x.shape)}.")
+    return x, y
+
+
+@jax.jit
+def _all_finite(tree: Any) -> Array:
+    leaves = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
+def all_finite(tree: Any) -> bool:
+    """Whether every leaf of ``tree`` (an array, or params) is finite: one reduction on the device."""
+    return bool(_all_finite(tree))
+
+
+def check_finite_data(where: str, name: str, array: Any) -> None:
+    """Refuse NaN or infinity in float data (one reduction on the device for a device array)."""
+    if not jnp.issubdtype(array.dtype, jnp.floating):
+        return
+    finite = np.isfinite(array).all() if isinstance(array, np.ndarray) else all_finite(array)
+    if not finite:
+        raise ValueError(
+            f"{where}: {name} holds NaN or infinite values; training on them gives NaN "
+            f"gradients. Remove or impute them first (e.g. np.isfinite({name}).all(axis=1) "
+            f"selects the complete rows)."
+        )
+
+
+def check_key(where: str, key: Any) -> None:
+    """Check a shuffling key is ``None``, a ``jax.random.key`` (shape ``()``) or a legacy uint32 (2,)."""
+    if key is None:
+        return
+    if isinstance(key, jax.Array | np.ndarray):
+        if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+            if key.shape == ():
+                return
+        elif key.dtype == np.uint32 and key.shape == (2,):
+            return
+    described = (
+        f"{type(key).__name__} of dtype {key.dtype} and shape {tuple(key.shape)}"
+        if hasattr(key, "shape")
+        else f"{type(key).__name__} {key!r:.40}"
+    )
+    raise TypeError(
+        f"{where}: key must be one PRNG key, jax.random.key(seed) (shape ()), got {described}; "
+        f"pass key=jax.random.key(0), or key=None to keep the data's order."
+    )
+
+
+def check_step_count(where: str, epochs: int, start_epoch: int, steps_per_epoch: int) -> None:
+    """Bound the run so that the int32 step counter cannot overflow."""
+    last = (start_epoch + epochs) * steps_per_epoch
+    if last > MAX_STEPS:
+        most = MAX_STEPS // steps_per_epoch - start_epoch
+        raise ValueError(
+            f"{where}: epochs {epochs} (from start_epoch {start_epoch}) at {steps_per_epoch} "
+            f"steps per epoch reach step {last}, beyond the {MAX_STEPS} steps the int32 step "
+            f"counter holds; pass epochs <= {max(most, 0)}."
+        )
+
+
+def check_learning_rate_for_run(where: str, lr: Any, dtype: Any, first: int, steps: int) -> None:
+    """A number: finite and > 0 in the params' dtype. A schedule: finite and >= 0 on the run's steps.
+
+    The schedule is evaluated on the host, before compiling, on every step of the run when it has
+    at most ``SCHEDULE_CHECK_POINTS`` steps, else on that many evenly spaced steps.
+    """
+    if not callable(lr):
+        _checks.check_learning_rate(where, lr, allow_vector=True)
+        with np.errstate(over="ignore"):
+            cast = np.asarray(lr, dtype)
+        if not np.all(np.isfinite(cast)):
+            raise ValueError(
+                f"{where}: learning rate {lr!r} overflows the params' dtype {np.dtype(dtype)}; "
+                f"pass a smaller one."
+            )
+        return
+    count = min(steps, SCHEDULE_CHECK_POINTS)
+    points = np.unique(np.linspace(first, first + steps - 1, count).round().astype(np.int32))
+    try:
+        values = np.asarray(lr(jnp.asarray(points)))
+        if values.shape != points.shape:
+            raise ValueError
+    except Exception:  # a schedule written for one step at a time (Python control flow)
+        points = np.unique(np.linspace(first, first + steps - 1, min(count, 1000)).round())
+        values = np.array([np.asarray(lr(jnp.int32(p))) for p in points.astype(np.int32)])
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        index = int(np.argmax(bad))
+        raise ValueError(
+            f"{where}: the learning-rate schedule gives {float(values[index]):.6g} at step "
+            f"{int(points[index])}; it must be finite and >= 0 on every step of the run "
+            f"({first} to {first + steps - 1}). Check its end value and horizon."
+        )
+
+
+def check_run(
+    where: str,
+    model: Model,
+    loss: Loss,
+    params: Params,
+    x: Any,
+    y: Any,
+    *,
+    epochs: int,
+    batch_size: int | None,
+    mesh: jax.sharding.Mesh | None,
+    key: Any = None,
+    start_epoch: int = 0,
+) -> tuple[Array, Array]:
+    """Validate a training run's inputs once, before compiling; return ``x, y`` as placed arrays.
+
+    ``params`` may be shape-and-dtype stand-ins (a NumPy array per leaf). With a mesh, the data is
+    split over its data axis first, so the batch-size check sees the global row count.
+    """
+    check_batch(where, model, loss, params, x, y)
+    _checks.check_positive_int(where, "epochs", epochs)
+    if isinstance(start_epoch, bool) or not isinstance(start_epoch, int | np.integer):
+        raise ValueError(f"{where}: start_epoch must be an int >= 0, got {start_epoch!r}.")
+    if start_epoch < 0:
+        raise ValueError(f"{where}: start_epoch must be an int >= 0, got {start_epoch!r}.")
+    check_key(where, key)
+    x, y = as_batch_arrays(where, model, x, y)
+    check_finite_data(where, "x", x)
+    check_finite_data(where, "y", y)
+    if mesh is not None:
+        x, y = _sharding.shard_batch(mesh, x, y, where=where)
+    steps = batches_per_epoch(where, x.shape[0], batch_size)
+    check_step_count(where, epochs, int(start_epoch), steps)
+    return x, y
+
+
+def check_lr_or_optimizer(where: str, lr: Any, optimizer: Any, lr_forms: str) -> None:
+    """Exactly one of ``lr`` (the hand-written SGD's; ``lr_forms`` says what it may be) and
+    ``optimizer`` (checked to be an optax ``GradientTransformation``)."""
+    if optimizer is None:
+        if lr is None:
+            raise ValueError(f"{where}: pass lr ({lr_forms}), or an optimizer.")
+        return
+    _checks.check_optimizer(where, optimizer)
+    if lr is not None:
+        raise ValueError(
+            f"{where}: an optimizer carries its own learning rate; pass lr=None, "
+            f"e.g. optimizer=optax.sgd(0.1) or optax.sgd(optax.cosine_decay_schedule(...))."
+        )

@@ -1,0 +1,276 @@
+"""Safe arithmetic over the named quantities of a worked example: ``0.5*(y[0,0]-a2[0,0])**2``.
+
+A published or hand-computed number says which quantity it is with an expression over the names
+of :mod:`jaxbp.worked.grading._records` (``z1``, ``dW2``, ``W1_new``, ...). The expression is parsed by
+Python's ``ast`` and checked against a whitelist before anything is evaluated, and it is evaluated
+by walking that tree here, never by ``eval``. Allowed:
+
+- names (``loss``, ``W2_new``), looked up in the dict of quantities; nothing else is reachable;
+- subscripts with integer indices, slices of integers, or tuples of them (``W2_new[0, 1]``,
+  ``z1[0, -1]``, ``a1[0, :]``), on a name only;
+- number constants (``0.5``, ``2``, ``1e-3``); no strings, booleans or complex numbers;
+- ``+ - * / **``, unary ``-`` and ``+``, and parentheses.
+
+Attribute access, calls, lambdas, comprehensions, comparisons and everything else are refused
+with :class:`ExpressionError`, as are texts over ``MAX_LENGTH`` characters, trees deeper than
+``MAX_DEPTH`` and exponents larger than ``MAX_EXPONENT`` in magnitude. The arithmetic is float64;
+an overflow gives ``inf`` rather than an exception.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import dataclasses
+import operator
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+MAX_LENGTH = 200
+MAX_DEPTH = 20
+MAX_EXPONENT = 64.0
+_WEIGHT = re.compile(r"d?W\d+(_new)?")
+
+_BINARY: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+}
+_UNARY: dict[type, Callable[[Any], Any]] = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+
+
+class ExpressionError(ValueError):
+    """An expression that is not allowed or cannot be evaluated; the message says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Expression:
+    """A parsed, whitelisted expression.
+
+    Attributes:
+        text: the expression as written.
+        tree: its checked ``ast`` tree.
+        names: the quantity names it uses, in order of appearance.
+    """
+
+    text: str
+    tree: ast.expr = dataclasses.field(repr=False, compare=False)
+    names: tuple[str, ...] = ()
+
+    def evaluate(self, quantities: Mapping[str, Any]) -> float:
+        """The float value of the expression over ``quantities`` (name -> number or array).
+
+        Raises:
+            ExpressionError: on an unknown name, an index out of range, or a result that is not
+                a single number.
+        """
+        with np.errstate(all="ignore"):
+            value = np.asarray(_evaluate(self.tree, quantities, self.text), np.float64)
+        if value.size != 1:
+            raise ExpressionError(
+                f"{self.text!r} is an array of shape {value.shape}, not one number; index it, "
+                f"e.g. {self.names[0] if self.names else 'z1'}[0, 0]."
+            )
+        return float(value.reshape(()))
+
+    def transposed(self) -> list[tuple[str, Expression]]:
+        """One variant per weight-matrix subscript ``W2[0, 1]`` with its indices swapped.
+
+        Only the names of weight matrices and their gradients and updates (``W``, ``dW``,
+        ``W_new``) are swapped: their two indices are (unit below, unit above).
+
+        Returns:
+            ``(text of the swapped subscript, the whole expression with it swapped)`` pairs.
+        """
+        variants = []
+        for position, node in enumerate(ast.walk(self.tree)):
+            if (
+                isinstance(node, ast.Subscript)
+                and isinstance(node.value, ast.Name)
+                and _WEIGHT.fullmatch(node.value.id)
+                and isinstance(node.slice, ast.Tuple)
+                and len(node.slice.elts) == 2
+                and not any(isinstance(index, ast.Slice) for index in node.slice.elts)
+                and ast.dump(node.slice.elts[0]) != ast.dump(node.slice.elts[1])
+            ):
+                tree = copy.deepcopy(self.tree)
+                swapped = next(n for i, n in enumerate(ast.walk(tree)) if i == position)
+                assert isinstance(swapped, ast.Subscript) and isinstance(swapped.slice, ast.Tuple)
+                swapped.slice.elts.reverse()
+                text = ast.unparse(swapped)
+                variants.append((text, Expression(ast.unparse(tree), tree, self.names)))
+        return variants
+
+
+def parse(text: str) -> Expression:
+    """Parse and check ``text`` against the whitelist (see the module docstring).
+
+    Args:
+        text: e.g. ``"W2_new[0, 1]"`` or ``"0.5*(y[0,0]-a2[0,0])**2"``.
+
+    Returns:
+        An :class:`Expression`.
+
+    Raises:
+        ExpressionError: naming what is not allowed.
+
+    Example:
+        >>> import numpy as np
+        >>> from jaxbp.worked.grading.expression import parse
+        >>> parse("0.5 * (y[0, 0] - a2[0, 0]) ** 2").evaluate(
+        ...     {"y": np.array([[1.0]]), "a2": np.array([[0.5]])}
+        ... )
+        0.125
+    """
+    if not isinstance(text, str):
+        raise ExpressionError(f"expected an expression as text, got {type(text).__name__}.")
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(
+            f"expression of {len(text)} characters; at most {MAX_LENGTH} are allowed."
+        )
+    if not text.strip():
+        raise ExpressionError("empty expression; write a quantity such as z1[0, 0].")
+    try:
+        tree = ast.parse(text.strip(), mode="eval").body
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as error:
+        reason = error.msg if isinstance(error, SyntaxError) else type(error).__name__
+        raise ExpressionError(f"{text!r} is not an expression: {reason}.") from None
+    names: list[str] = []
+    _check(tree, text, 0, names)
+    return Expression(text=text, tree=tree, names=tuple(dict.fromkeys(names)))
+
+
+def _check(node: ast.AST, text: str, depth: int, names: list[str]) -> None:
+    if depth > MAX_DEPTH:
+        raise ExpressionError(f"{text!r} is nested more than {MAX_DEPTH} levels deep.")
+    if isinstance(node, ast.Name):
+        names.append(node.id)
+    elif isinstance(node, ast.Constant):
+        _number(node, text)
+    elif isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        _check(node.left, text, depth + 1, names)
+        _check(node.right, text, depth + 1, names)
+        if isinstance(node.op, ast.Pow):
+            _check_exponent(node.right, text)
+    elif isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        _check(node.operand, text, depth + 1, names)
+    elif isinstance(node, ast.Subscript):
+        if not isinstance(node.value, ast.Name):
+            raise ExpressionError(f"{text!r}: only a name can be indexed, as in W1[0, 1].")
+        names.append(node.value.id)
+        indices = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        if len(indices) > 3:
+            raise ExpressionError(f"{text!r}: at most 3 indices, as in da_dz2[0, 1, 1].")
+        for index in indices:
+            _check_index(index, text)
+    else:
+        raise ExpressionError(
+            f"{text!r}: {type(node).__name__} is not allowed; use names, indices such as "
+            "W1[0, 1], numbers, + - * / ** and parentheses."
+        )
+
+
+def _number(node: ast.Constant, text: str) -> float:
+    value = node.value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ExpressionError(f"{text!r}: {value!r} is not a number.")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = float("inf")
+    if not np.isfinite(number):
+        raise ExpressionError(f"{text!r}: the number {str(value)[:20]}... is too large.")
+    return number
+
+
+def _check_exponent(node: ast.expr, text: str) -> None:
+    # A constant exponent is bounded here; one computed from names is bounded when evaluated.
+    value = node.operand if isinstance(node, ast.UnaryOp) else node
+    if isinstance(value, ast.Constant) and abs(_number(value, text)) > MAX_EXPONENT:
+        raise ExpressionError(f"{text!r}: exponents are limited to {MAX_EXPONENT:g} in magnitude.")
+
+
+def _integer(node: ast.expr, text: str) -> int:
+    sign = 1
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        sign, node = -1, node.operand
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, int)
+        and not isinstance(node.value, bool)
+        and node.value < 10**6
+    ):
+        return sign * node.value
+    raise ExpressionError(f"{text!r}: indices must be small integers such as 0, 1 or -1.")
+
+
+def _check_index(node: ast.expr, text: str) -> None:
+    if isinstance(node, ast.Slice):
+        for part in (node.lower, node.upper, node.step):
+            if part is not None:
+                _integer(part, text)
+    else:
+        _integer(node, text)
+
+
+def _index(node: ast.expr, text: str) -> int | slice:
+    if isinstance(node, ast.Slice):
+        lower, upper, step = (
+            None if part is None else _integer(part, text)
+            for part in (node.lower, node.upper, node.step)
+        )
+        return slice(lower, upper, step)
+    return _integer(node, text)
+
+
+def _evaluate(node: ast.expr, quantities: Mapping[str, Any], text: str) -> Any:
+    if isinstance(node, ast.Constant):
+        return np.float64(_number(node, text))
+    if isinstance(node, ast.Name):
+        return _lookup(node.id, quantities, text)
+    if isinstance(node, ast.UnaryOp):
+        return _UNARY[type(node.op)](_evaluate(node.operand, quantities, text))
+    if isinstance(node, ast.BinOp):
+        left = _evaluate(node.left, quantities, text)
+        right = _evaluate(node.right, quantities, text)
+        if isinstance(node.op, ast.Pow) and np.any(np.abs(right) > MAX_EXPONENT):
+            raise ExpressionError(
+                f"{text!r}: exponents are limited to {MAX_EXPONENT:g} in magnitude."
+            )
+        return _BINARY[type(node.op)](left, right)
+    if isinstance(node, ast.Subscript):
+        assert isinstance(node.value, ast.Name)  # checked by parse
+        array = _lookup(node.value.id, quantities, text)
+        parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        index = tuple(_index(part, text) for part in parts)
+        try:
+            return array[index]
+        except IndexError:
+            raise ExpressionError(
+                f"{text!r}: index [{', '.join(map(_show, index))}] is out of range for "
+                f"{node.value.id} of shape {np.shape(array)}."
+            ) from None
+    raise ExpressionError(f"{text!r}: {type(node).__name__} is not allowed.")  # parse refused it
+
+
+def _lookup(name: str, quantities: Mapping[str, Any], text: str) -> np.ndarray:
+    value = quantities.get(name)
+    if not _is_quantity(value):
+        known = ", ".join(sorted(k for k, v in quantities.items() if _is_quantity(v)))
+        raise ExpressionError(f"{text!r}: unknown name {name!r}; this network has {known}.")
+    return np.asarray(value, np.float64)
+
+
+def _is_quantity(value: Any) -> bool:
+    return isinstance(value, float | int | np.ndarray | np.floating) and not isinstance(value, bool)
+
+
+def _show(index: int | slice) -> str:
+    if isinstance(index, slice):
+        return ":".join("" if p is None else str(p) for p in (index.start, index.stop, index.step))
+    return str(index)

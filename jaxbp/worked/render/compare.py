@@ -1,0 +1,89 @@
+"""Published or hand-computed numbers beside the numbers a Trace computes.
+
+Each :class:`jaxbp.worked.grading.Published` record names the quantity it claims to be, an expression
+evaluated safely on the Trace's own numbers (:meth:`jaxbp.worked.trace.Trace.names`). A number matches
+when it is within one unit of its last written digit (the documents round and carry); otherwise it
+is marked wrong, explained by the record's erratum when it has one, and in any case classified by
+:class:`jaxbp.worked.grading.mistakes.Diagnosis` (a sign, rounding, the learning rate, a transposed index,
+a missing activation derivative, or plain arithmetic).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from jaxbp.worked.grading import Published, WorkedExample
+from jaxbp.worked.grading.expression import ExpressionError, parse
+from jaxbp.worked.grading.mistakes import Diagnosis
+from jaxbp.worked.grading.numbers import NumbersFileError
+
+if TYPE_CHECKING:
+    from jaxbp.worked.trace import Trace
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One number: ``computed_text`` is the computed value with two more decimals than the
+    written one, ``correct_text`` at the written precision (the value a wrong one should have
+    been); ``quantity`` the expression it claims to be; ``mistake`` the kind of slip that
+    reproduces a wrong one (``""`` when it matches)."""
+
+    document: str
+    step: str
+    symbol: str
+    published: str
+    computed: float
+    computed_text: str
+    correct_text: str
+    matches: bool
+    explanation: str
+    quantity: str = ""
+    mistake: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+def compare(
+    numbers: WorkedExample | Sequence[Published], trace: Trace, where: str = "numbers"
+) -> list[Row]:
+    """Every number of ``numbers`` (a worked example's published ones, or records read by
+    :func:`jaxbp.worked.grading.numbers.read_numbers`), in order, against ``trace``.
+
+    Raises:
+        NumbersFileError: when a quantity does not exist in this network (``where``, the row).
+    """
+    records = numbers.published if isinstance(numbers, WorkedExample) else numbers
+    names, diagnosis = trace.names(), Diagnosis(trace)
+    rows = []
+    for record in records:
+        expression = parse(record.expression)
+        try:
+            computed = expression.evaluate(names)
+        except ExpressionError as error:
+            raise NumbersFileError(f"{where}, row {record.row}: quantity {error}") from None
+        matches = abs(computed - record.value) <= record.tolerance
+        mistake, explanation = "", ""
+        if not matches:
+            mistake, explanation = diagnosis.explain(
+                expression, record.value, record.tolerance, computed
+            )
+            explanation = record.erratum or explanation
+        rows.append(
+            Row(
+                document=record.document,
+                step=record.step,
+                symbol=record.symbol,
+                published=record.text,
+                computed=computed,
+                computed_text=record.written_like(computed, extra_digits=2),
+                correct_text=record.written_like(computed),
+                matches=matches,
+                explanation=explanation,
+                quantity=record.expression,
+                mistake=mistake,
+            )
+        )
+    return rows
