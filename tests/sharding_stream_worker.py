@@ -1,4 +1,4 @@
-"""Sharded streaming in fresh processes, for tests/test_sharding_streams.py: memmaps and .npy paths.
+"""Sharded streaming in fresh processes, for tests/training/test_sharding_streams.py: memmaps and .npy paths.
 
 As in tests/sharding_worker.py, the simulated device count and ``jax.distributed`` must be set
 before JAX starts, so these runs happen here. Two modes:

@@ -1,4 +1,4 @@
-"""Runs sharded training in a fresh process for tests/test_sharding.py and writes what it got.
+"""Runs sharded training in a fresh process for tests/training/test_sharding.py and writes what it got.
 
 JAX reads ``XLA_FLAGS`` (the simulated device count) and ``jax.distributed`` must start before
 any computation, so these runs cannot happen inside the pytest process. Two modes:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from jaxbp import cli
-from tests.test_cli_explain import BAD_NETWORKS
+from tests.cli.test_cli_explain import BAD_NETWORKS
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "explain.md").read_text()
 

@@ -1,5 +1,10 @@
 """The ``jaxbp`` command line: ``jaxbp explain ...`` and ``jaxbp train ...``.
 
+Nothing here is API: the library is :mod:`jaxbp`. ``train`` reads its flags into a typed
+:class:`~jaxbp.cli.config.TrainConfig`, prepares data, model and state (:mod:`~jaxbp.cli.prepare`),
+and runs one :func:`jaxbp.fit` with a callback between compiled chunks; ``explain`` prints a
+worked example (:mod:`jaxbp.worked`) in the chosen format.
+
 Each subcommand lives in ``jaxbp/cli/<name>.py`` with ``add_parser(subparsers)`` and
 ``run(args) -> int`` (``args.stopper`` is the :class:`jaxbp.cli.signals.Stopper`). A
 :class:`UsageError` raised by a subcommand is printed as one line on stderr with exit code 2,

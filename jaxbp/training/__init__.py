@@ -1,1 +1,18 @@
-"""TODO"""
+"""Whole training runs: ``fit``, ``fit_ensemble``, and what a long run needs around them.
+
+``fit`` runs one of two paths, and both give the same parameters bit for bit (see README.md in
+this folder):
+
+- the **whole-run program** (:mod:`~jaxbp.training.fit`): every epoch in one compiled
+  ``lax.scan`` over :mod:`~jaxbp.training.program`'s step, the data on the device;
+- the **streamed chunks** (:mod:`~jaxbp.training.chunked`): the same step compiled over a chunk
+  of batches, the data read on the host (:mod:`~jaxbp.training.prefetch`,
+  :mod:`~jaxbp.training.chunk_loop`), with callbacks (:mod:`~jaxbp.training.callbacks`) between
+  chunks.
+
+Around them: the argument checks of a run (:mod:`~jaxbp.training.run_checks`,
+:mod:`~jaxbp.training.chunk_checks`), the epoch order (:mod:`~jaxbp.training.epochs`), data
+parallelism (:mod:`~jaxbp.training.sharding`), checkpoints (:mod:`~jaxbp.training.checkpoint`,
+its file format, and the callback that writes them), atomic files (:mod:`~jaxbp.training.files`)
+and what a diverged run reports (:mod:`~jaxbp.training.divergence`).
+"""

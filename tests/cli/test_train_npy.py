@@ -26,7 +26,7 @@ from tests.helpers import TINY, train
 
 pytest.importorskip("matplotlib")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FLAGS = [*TINY, "--epochs", "3", "--seed", "5"]
 
 

@@ -1,7 +1,7 @@
 """Data-parallel streaming: memmaps and .npy paths over 8 simulated devices and over 2 processes.
 
 The sharded runs happen in fresh processes (tests/sharding_stream_worker.py; see
-tests/test_sharding.py for why). The oracle is a plain single-device SGD loop written here with
+tests/training/test_sharding.py for why). The oracle is a plain single-device SGD loop written here with
 ``jax.value_and_grad`` over the batches ``fit`` documents (rows in order, or a
 ``fold_in(key, epoch)`` permutation; the last ``n % batch_size`` rows of every epoch left out).
 Everything runs in float64. The streamed and whole-run sharded programs run the same step on the
@@ -28,7 +28,7 @@ from tests import sharding_stream_worker as worker
 from tests.helpers import assert_close, device_env, free_port, run_processes
 from tests.sharding_worker import LEARNING_RATE, problem
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WORKER = ROOT / "tests" / "sharding_stream_worker.py"
 TIMEOUT_S = 120
 

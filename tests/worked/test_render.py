@@ -2,7 +2,7 @@
 
 How the goldens are checked. ``tests/golden/<example>.md`` and ``.tex`` are the renderer's output,
 committed so that any change in the layout shows up as a diff (regenerate them with
-``JAXBP_UPDATE_GOLDEN=1 pytest tests/test_render.py`` and review the diff). They are *not* trusted:
+``JAXBP_UPDATE_GOLDEN=1 pytest tests/worked/test_render.py`` and review the diff). They are *not* trusted:
 every test below also parses the golden file and checks each number in it against values this
 file computes itself from ``jaxbp.manual.backward`` (the SGD step and the forward pass after it
 are written out here), never from the Trace or the renderer:
@@ -35,7 +35,7 @@ from jaxbp import manual
 from jaxbp.worked import grading as worked
 from jaxbp.worked import render
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 UPDATE = os.environ.get("JAXBP_UPDATE_GOLDEN") == "1"
 EXAMPLES = list(worked.EXAMPLES.values())
 NUMBER = r"-?\d+(?:\.\d+)?(?:e[+-]?\d+)?"

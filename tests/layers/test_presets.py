@@ -179,7 +179,7 @@ def test_docstring_examples_run() -> None:
 
 
 # --- training on MNIST-1D -------------------------------------------------------------------------
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

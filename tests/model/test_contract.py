@@ -257,7 +257,7 @@ def test_the_guard_stops_adam_when_the_loss_blows_up() -> None:
 
 
 def test_the_code_in_docs_models_md_runs(capsys) -> None:
-    text = (Path(__file__).resolve().parent.parent / "docs" / "models.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "docs" / "models.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
     namespace: dict[str, Any] = {}
     for block in blocks:

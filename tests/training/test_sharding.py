@@ -27,7 +27,7 @@ import jaxbp
 from tests import sharding_worker as worker
 from tests.helpers import assert_close, device_env, free_port, run_processes
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WORKER = ROOT / "tests" / "sharding_worker.py"
 TIMEOUT_S = 120
 

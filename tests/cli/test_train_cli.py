@@ -28,7 +28,7 @@ from tests.helpers import TINY, bitwise_equal, read_metrics, train
 pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:

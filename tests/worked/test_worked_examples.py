@@ -20,7 +20,7 @@ from tests.helpers import assert_close
 
 EXAMPLES = list(worked.EXAMPLES.values())
 RECORDS = [(example, record) for example in EXAMPLES for record in example.published]
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _params(example: worked.WorkedExample) -> list:

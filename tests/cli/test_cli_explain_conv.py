@@ -18,7 +18,7 @@ from jaxbp.worked import conv_file
 from jaxbp.worked.grading.expression import parse
 from tests.conv_oracle import oracle, table_rows_match
 
-GOLDEN = Path(__file__).resolve().parent / "golden" / "conv1d.md"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "conv1d.md"
 LAYERS = [("conv", 3, 1, (0, 0), "relu"), ("flatten",), ("dense", "linear")]
 ROUND_OFF = re.compile(r"\d\.\de[+-]\d\d")  # the differences from JAX vary between machines
 
@@ -197,7 +197,7 @@ def test_bad_conv_network_files_exit_2_with_one_line(name, capsys, tmp_path) -> 
     assert message in lines[0], lines[0]
 
 
-DOC = (Path(__file__).resolve().parents[1] / "docs" / "explain.md").read_text()
+DOC = (Path(__file__).resolve().parents[2] / "docs" / "explain.md").read_text()
 SECTION = DOC.split("\n## Convolution, worked")[1].split("\n## Example output")[0]
 
 

@@ -12,7 +12,7 @@ import optax
 import pytest
 
 import jaxbp
-from tests.test_contract import FEATURES, OUTPUTS, N, init, l2, model
+from tests.model.test_contract import FEATURES, OUTPUTS, N, init, l2, model
 
 
 def _problem() -> tuple[Any, Any, Any]:

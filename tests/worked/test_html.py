@@ -533,7 +533,7 @@ def test_several_pages_on_one_page_stay_apart(page, tmp_path) -> None:
 
 
 def _doc_blocks(language: str) -> list[str]:
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "explain.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "explain.md").read_text()
     section = doc[doc.index("## Interactive page") :]
     section = section[: section.index("\n## ", 1)]
     return re.findall(rf"```{language}\n(.*?)```", section, re.S)

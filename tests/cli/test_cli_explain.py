@@ -23,7 +23,7 @@ from jaxbp.worked import grading as worked
 from jaxbp.worked.trace import Trace
 
 EXAMPLES = list(worked.EXAMPLES.values())
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 USER_NETWORK = {
     "name": "my 3-4-2 net",
