@@ -128,7 +128,7 @@ def test_a_wrong_manual_derivative_is_not_verified(monkeypatch) -> None:
     example = worked.EXAMPLES["relu-sigmoid-linear"]
     spec, params, x, y = _example_inputs(example)
     monkeypatch.setitem(
-        manual.DERIVATIVES, "sigmoid", lambda z: manual._sigmoid(z)
+        manual.DERIVATIVES, "sigmoid", lambda z: manual.ACTIVATIONS["sigmoid"](z)
     )  # a, not a(1-a)
     trace = jaxbp.explain(spec, example.loss, params, x, y, example.learning_rate)
     assert not trace.verified
@@ -215,7 +215,7 @@ def test_default_units_follow_the_documents() -> None:
 
 
 def test_round_off_tolerance_of_a_check() -> None:
-    from jaxbp.worked.verify import _check
+    from jaxbp.worked.checks import check_close as _check
 
     assert _check("q", [1.0, -3.0], [1.0 + 1e-14, -3.0]).verified  # float64 round-off
     assert not _check("q", [1.0, -3.0], [1.0 + 1e-8, -3.0]).verified  # a float32-sized error
