@@ -40,6 +40,7 @@ from jaxbp.layers import presets
 from jaxbp.layers.presets import PRESETS
 from jaxbp.model.activations import ACTIVATIONS
 from jaxbp.model.losses import LOSSES
+from jaxbp.training.run_checks import MAX_STEPS, most_epochs
 
 OPTIMIZERS = ("adam", "momentum", "sgd")
 SCHEDULES = ("constant", "cosine", "exponential")
@@ -51,7 +52,6 @@ MAX_SEED = 2**32 - 1  # jax.random.key wraps larger seeds onto smaller ones
 MAX_CLASSES = 10_000
 MAX_PARAMETERS = 20_000_000
 MAX_EPOCHS = 10_000_000  # checkpoint names carry 8 digits
-MAX_STEPS = 2**31 - 1  # the step counter inside the compiled program is an int32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -415,11 +415,11 @@ def check_parameter_count(config: TrainConfig, count: int) -> None:
 
 def check_steps(config: TrainConfig, steps_per_epoch: int) -> None:
     """Refuse more steps in all than the program's int32 step counter holds."""
-    if config.epochs * steps_per_epoch > MAX_STEPS:
+    if config.epochs > most_epochs(steps_per_epoch):
         raise ConfigError(
             f"--epochs {config.epochs} with {steps_per_epoch} steps per epoch is "
             f"{config.epochs * steps_per_epoch:,} steps; the limit is {MAX_STEPS:,}; "
-            f"pass at most --epochs {MAX_STEPS // steps_per_epoch}"
+            f"pass at most --epochs {most_epochs(steps_per_epoch)}"
         )
 
 

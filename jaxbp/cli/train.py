@@ -38,6 +38,7 @@ from jaxbp.data import files as data
 from jaxbp.data.sources import BatchError
 from jaxbp.training import checkpoint, divergence
 from jaxbp.training import files as _files
+from jaxbp.training import run_checks as _run_checks
 from jaxbp.training.callbacks import EarlyStopping
 from jaxbp.training.fit import fit
 
@@ -168,7 +169,7 @@ def _train(run: Prepared, options: config.RunOptions, stopper: _signals.Stopper)
               f"--epochs {cfg.epochs}", file=sys.stderr)  # fmt: skip
         return 2
     between.progress.close()
-    finite = divergence.all_finite(params)
+    finite = _run_checks.all_finite(params)
     diverged = between.diverged or divergence.from_guard(fit_history, run.steps_per_epoch, finite)
     if diverged is None:
         if between.unsaved:
@@ -276,7 +277,7 @@ class _Between:
             if blown is not None:
                 self.diverged = divergence.report(blown[0], run.steps_per_epoch, blown[1], [])
                 return "stop"
-        if not divergence.all_finite(params):  # the chunk's last update overflowed
+        if not _run_checks.all_finite(params):  # the chunk's last update overflowed
             reason = divergence.NONFINITE_PARAMS
             self.diverged = divergence.report(step - 1, run.steps_per_epoch, reason, [])
             return "stop"

@@ -6,9 +6,9 @@ stacked as ``(K, batch, ...)`` NumPy arrays (a *chunk*), without ever copying th
 - :class:`ArraySource`: NumPy arrays, ``np.memmap``s and ``.npy`` paths (opened with
   ``mmap_mode="r"``). Index-addressable: batch ``s`` of epoch ``e`` is a known set of rows, so a run
   resumes exactly at any ``(epoch, step)``. Without a key the batches are rows ``s*B .. (s+1)*B``;
-  with one, epoch ``e`` takes its rows in the order ``jax.random.permutation(fold_in(key, e), n)``,
-  the same order ``fit`` draws inside its program for device arrays, so both give the same
-  parameters. A chunk's rows are gathered in one copy (a contiguous slice when unshuffled).
+  with one, epoch ``e`` takes its rows in the order :func:`jaxbp.data.order.epoch_permutation`
+  gives, the very function ``fit`` calls inside its program for device arrays, so both give the
+  same parameters. A chunk's rows are gathered in one copy (a contiguous slice when unshuffled).
   This is a true uniform shuffle; its price is random access to the file, cheap in the page
   cache or on an SSD, slow on a spinning disk or a network file system, where pre-shuffling the
   file once (or an iterable source with a windowed shuffle, such as grain's) reads sequentially
@@ -33,17 +33,16 @@ epoch and step) and, once the training loop has seen it, carries the last good p
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import jax
 import numpy as np
 
 from jaxbp.data._rows import aligned_empty, row_reader
+from jaxbp.data.order import draw_epoch_permutation
 
 
 class Position(NamedTuple):
@@ -295,16 +294,6 @@ def _reader(value: np.ndarray | Rows) -> Any:
     return value.read if isinstance(value, Rows) else row_reader(value)
 
 
-@functools.partial(jax.jit, static_argnums=2)
-def _permutation(key: Any, epoch: Any, n: int) -> Any:
-    return jax.random.permutation(jax.random.fold_in(key, epoch), n)
-
-
-def epoch_order(key: Any, epoch: int, n: int) -> np.ndarray:
-    """The permutation of ``n`` rows that epoch ``epoch`` uses: the one ``fit``'s program draws."""
-    return np.asarray(_permutation(key, np.int32(epoch), n))
-
-
 def array_chunks(
     source: ArraySource,
     *,
@@ -325,7 +314,7 @@ def array_chunks(
     def order(epoch: int) -> np.ndarray:
         for wanted in (epoch, epoch + 1):
             if wanted <= last_epoch and wanted not in orders:
-                orders[wanted] = _permutation(key, np.int32(wanted), source.n)  # asynchronous
+                orders[wanted] = draw_epoch_permutation(key, wanted, source.n)  # asynchronous
         for old in [e for e in orders if e < epoch]:
             del orders[old]
         orders[epoch] = np.asarray(orders[epoch])

@@ -44,6 +44,7 @@ from jaxbp.model.mlp import MLP
 from jaxbp.training import checkpoint_format
 from jaxbp.training import files as _files
 from jaxbp.training.checkpoint_format import CheckpointError
+from jaxbp.training.run_checks import MAX_STEPS
 
 if TYPE_CHECKING:
     pass
@@ -54,7 +55,6 @@ SUFFIX = ".jaxbp"
 #: The largest checkpoint file :func:`load` reads (pass ``max_bytes`` to change it).
 MAX_FILE_BYTES = 2**30
 MAX_EPOCH = 10**8 - 1  # eight digits in the file name
-MAX_STEP = 2**31 - 1
 _NAME = re.compile(r"^checkpoint-(\d{8})(?:\.s(\d{10}))?\.jaxbp$")
 
 __all__ = ("MAGIC", "Checkpoint", "CheckpointError", "list_checkpoints", "load", "path_for")
@@ -216,7 +216,7 @@ def load(
         raise CheckpointError(f"{path}: grew beyond {max_bytes:,} bytes while being read")
     payload = _verified_payload(path, data)
     members = checkpoint_format.read_members(path, payload)
-    meta = checkpoint_format.read_meta(path, members.pop("meta", None), MAX_EPOCH, MAX_STEP)
+    meta = checkpoint_format.read_meta(path, members.pop("meta", None), MAX_EPOCH, MAX_STEPS)
     meta["spec"] = None if meta.get("spec") is None else spec_from_json(path, meta["spec"])
     key = members.pop("key", None)
     template_key = np.asarray(jax.random.key_data(jax.random.key(0)))

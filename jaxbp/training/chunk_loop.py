@@ -36,11 +36,6 @@ def auto_chunk_steps(batch_bytes: int, every: int | None, total: int | None) -> 
     return max(1, steps)
 
 
-def batch_bytes(x: Any, y: Any) -> int:
-    """Bytes of one batch ``(x, y)`` given as sample arrays."""
-    return int(np.asarray(x).nbytes + np.asarray(y).nbytes)
-
-
 @dataclasses.dataclass
 class Outcome:
     """What :func:`run_chunks` ends with.

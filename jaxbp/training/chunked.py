@@ -25,110 +25,78 @@ epoch's end, and by default a chunk is the whole epoch (at most 4096 steps).
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from jaxbp.data.sources import (
+from jaxbp.data.order import draw_epoch_permutation
+from jaxbp.data.sources import (  # fmt: skip
     ArraySource,
     BatchError,
     Chunk,
     IterableSource,
-    Rows,
-    _permutation,
     array_chunks,
     chunk_plan,
     next_chunk_size,
 )
-from jaxbp.model import checks as _checks
-from jaxbp.model.steps import batch_loss, check_batch
+from jaxbp.model.steps import batch_loss
+from jaxbp.training import guard as _guard
 from jaxbp.training import run_checks as _run_checks
 from jaxbp.training import sharding as _sharding
 from jaxbp.training.callbacks import Callback, ProgressBar, callback_name, wants_stop
-from jaxbp.training.chunk_checks import (
-    Plan,
-    check_finite_in_memory,
-    check_reference,
-    check_validation,
-    plan_run,
-    update_rule_start,
-)
-from jaxbp.training.chunk_loop import (
-    auto_chunk_steps,
-    batch_bytes,
-    check_finite_chunks,
-    run_chunks,
-)
+from jaxbp.training.chunk_loop import check_finite_chunks, run_chunks
 from jaxbp.training.epochs import run_batches
-from jaxbp.training.program import (
-    STOP_REASONS,
-    guard_report,
-    init_carry,
-    make_train_step,
-    update_rule,
-)
+from jaxbp.training.inputs import DeviceSource, Source
+from jaxbp.training.program import Step, TrainCarry
 
 if TYPE_CHECKING:
     from jaxbp._types import Array, Loss, Model, Params
+    from jaxbp.training.run import Run
+
+#: How a pipeline runs one placed chunk: ``(carry, chunk) -> (carry, losses)``.
+RunChunk = Callable[[TrainCarry, Chunk], tuple[TrainCarry, Any]]
 
 
-@functools.partial(
-    jax.jit,
-    static_argnames=("model", "loss", "optimizer", "schedule", "guard", "sharding", "length"),
-)
+@functools.partial(jax.jit, static_argnames=("step", "sharding", "length"))
 def _chunk_program(
-    carry: Any,
+    carry: TrainCarry,
     xs: Array,
     ys: Array,
     lr: Array,
     *,
-    model: Model,
-    loss: Loss,
-    optimizer: optax.GradientTransformation | None,
-    schedule: Callable[[Array], Array] | None,
-    guard: bool,
+    step: Step,
     sharding: jax.sharding.NamedSharding | None,
     length: int | None,
-) -> tuple[Any, Array]:
+) -> tuple[TrainCarry, Array]:
     """``K`` training steps: over stacked batches, or ``length`` full-batch steps on ``xs, ys``."""
-    step = make_train_step(model, loss, update_rule(optimizer, lr, schedule), guard)
+    train_step = step(lr)
     if length is not None:
-        return jax.lax.scan(lambda c, _: step(c, (xs, ys)), carry, None, length=length)
-    return run_batches(step, carry, (xs, ys), sharding)
+        return jax.lax.scan(lambda c, _: train_step(c, (xs, ys)), carry, None, length=length)
+    return run_batches(train_step, carry, (xs, ys), sharding)
 
 
-@functools.partial(
-    jax.jit,
-    static_argnames=("model", "loss", "optimizer", "schedule", "guard", "batch_size", "length"),
-)
+@functools.partial(jax.jit, static_argnames=("step", "batch_size", "length"))
 def _device_chunk_program(
-    carry: Any,
+    carry: TrainCarry,
     x: Array,
     y: Array,
     lr: Array,
     order: Array,
     start: Array,
     *,
-    model: Model,
-    loss: Loss,
-    optimizer: optax.GradientTransformation | None,
-    schedule: Callable[[Array], Array] | None,
-    guard: bool,
+    step: Step,
     batch_size: int,
     length: int,
-) -> tuple[Any, Array]:
+) -> tuple[TrainCarry, Array]:
     """``length`` steps on data that stays on the device: the batches ``start .. start + length``
     of the epoch whose row order is ``order``, gathered inside the program, as the whole-run
     program gathers them."""
-    step = make_train_step(model, loss, update_rule(optimizer, lr, schedule), guard)
     rows = jax.lax.dynamic_slice(order, (start * batch_size,), (length * batch_size,))
     index = rows.reshape(length, batch_size)
-    return run_batches(step, carry, (x[index], y[index]))
+    return run_batches(step(lr), carry, (x[index], y[index]))
 
 
 @functools.partial(jax.jit, static_argnames=("model", "loss"))
@@ -136,176 +104,32 @@ def _evaluate(params: Params, x: Array, y: Array, *, model: Model, loss: Loss) -
     return batch_loss(model, loss, params, x, y)
 
 
-def wants_chunks(x: Any, y: Any, mesh: Any) -> bool:
-    """Whether ``fit`` streams ``x``: a memmap, a ``.npy`` path, a :class:`~jaxbp.data.sources.Rows`
-    view (``x`` or ``y``), an iterable of batches (``y`` is ``None``), or an in-memory NumPy array
-    (without a mesh: with one, in-memory arrays keep the whole-run path and its multi-process
-    meaning, each process passing its slice)."""
-    if isinstance(x, Rows) or isinstance(y, Rows):
-        return True
-    if isinstance(x, jax.Array):
-        return False
-    if y is None or isinstance(x, np.memmap | str | os.PathLike):
-        return True
-    return isinstance(x, np.ndarray) and mesh is None
-
-
-class DeviceSource:
-    """Device arrays that stay on the device: a chunk's program gathers its own batches (by the
-    epoch's row order, drawn on the device) instead of the host reading and sending them."""
-
-    def __init__(self, where: str, x: Array, y: Array):
-        for name, value in (("x", x), ("y", y)):
-            if value.ndim < 1:
-                raise TypeError(
-                    f"{where}: {name} must have a batch axis first, got shape {value.shape}."
-                )
-        if x.shape[0] != y.shape[0]:
-            raise ValueError(
-                f"{where}: x has {x.shape[0]} examples (shape {x.shape}) but y has "
-                f"{y.shape[0]} (shape {y.shape}); pass one target per example."
-            )
-        self.x, self.y, self.n = x, y, int(x.shape[0])
-
-    def sample(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-        """The first ``batch_size`` rows, to check shapes and dtypes before compiling."""
-        return np.asarray(self.x[:batch_size]), np.asarray(self.y[:batch_size])
-
-
-Source = ArraySource | IterableSource | DeviceSource
-
-
-def open_source(where: str, x: Any, y: Any, *, epochs: int, mesh: Any) -> Source:
-    """The source for ``x, y``: an iterable of batches when ``y`` is ``None``; device arrays stay
-    on the device (without a mesh); other arrays (lists come to the host once), memmaps, ``Rows``
-    and ``.npy`` paths are read chunk by chunk."""
-    if y is None:
-        if isinstance(x, jax.Array | np.ndarray | str | os.PathLike | Rows):
-            raise ValueError(
-                f"{where}: y is None but x is {type(x).__name__}; pass the targets as y (one row "
-                f"per row of x), or pass an iterable of (x, y) batches as x."
-            )
-        return IterableSource(where, x, epochs=epochs)
-    if mesh is None and isinstance(x, jax.Array) and isinstance(y, jax.Array):
-        return DeviceSource(where, x, y)
-    if not isinstance(x, np.ndarray | str | os.PathLike | Rows):
-        x = np.asarray(x)
-    if not isinstance(y, np.ndarray | str | os.PathLike | Rows):
-        y = np.asarray(y)
-    count = jax.process_count() if mesh is not None else 1
-    shared = x.array if isinstance(x, Rows) else x
-    if count > 1 and not isinstance(shared, np.memmap | str | os.PathLike):
-        raise ValueError(
-            f"{where}: in a multi-process run, streamed training reads every process's rows from "
-            f"one shared file; pass x and y as .npy paths or np.load(path, mmap_mode='r'), or "
-            f"train without callbacks, validation, progress and start_step."
-        )
-    index = jax.process_index() if mesh is not None else 0
-    return ArraySource(where, x, y, process_index=index, process_count=count)
-
-
 def fit_chunked(
-    model: Model,
-    loss: Loss,
-    params: Params,
-    x: Any,
-    y: Any,
-    *,
-    lr: Any,
-    epochs: int,
-    batch_size: int | None,
-    key: Any,
-    optimizer: optax.GradientTransformation | None,
-    opt_state: Any,
-    start_epoch: int,
-    start_step: int,
-    stop_on_nonfinite: bool,
-    reference_loss: Any,
-    mesh: jax.sharding.Mesh | None,
-    callbacks: Sequence[Callback],
-    validation: tuple[Any, Any] | None,
-    validate_every: int | None,
-    chunk_steps: int | None,
-    prefetch: int,
-    progress: bool,
-) -> tuple[Params, dict[str, Any]]:
-    """``fit`` over compiled chunks; the arguments are ``fit``'s (see there)."""
-    where = "fit"
-    _checks.check_positive_int(where, "epochs", epochs)
-    _run_checks.check_key(where, key)
-    for name, value in (("start_epoch", start_epoch), ("start_step", start_step)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-            raise ValueError(f"{where}: {name} must be an int >= 0, got {value!r}.")
-    if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 0:
-        raise ValueError(f"{where}: prefetch must be an int >= 0 (0: no background reading), got {prefetch!r}.")  # fmt: skip
-    if chunk_steps is not None:
-        _checks.check_positive_int(where, "chunk_steps", chunk_steps)
-    source = open_source(where, x, y, epochs=epochs, mesh=mesh)
-    if isinstance(source, ArraySource):  # shapes only: nothing is read
-        check_batch(where, model, loss, params, *source.placeholders())
-        check_finite_in_memory(where, source)
-    elif isinstance(source, DeviceSource):
-        check_batch(where, model, loss, params, source.x, source.y)
-        _run_checks.check_finite_data(where, "x", source.x)
-        _run_checks.check_finite_data(where, "y", source.y)
-    plan = plan_run(where, source, epochs, batch_size, key, start_epoch, start_step)
-    if isinstance(source, IterableSource):
-        check_batch(where, model, loss, params, *plan.sample)
-    if validation is not None:
-        validation = check_validation(where, model, loss, params, validation)
-    every = validate_every if validate_every is not None else plan.steps_per_epoch
-    if validate_every is not None:
-        _checks.check_positive_int(where, "validate_every", validate_every)
-    if chunk_steps is None:
-        # data on the device is not copied from the host: only the step limits bound a chunk
-        on_host = batch_size is not None and not isinstance(source, DeviceSource)
-        size = batch_bytes(*plan.sample) if on_host else 0
-        chunk_steps = auto_chunk_steps(size, every, plan.total)
-    rule_state, lr_array, schedule = update_rule_start(
-        where, params, lr, optimizer, opt_state, plan.first, plan.total, plan.last_epoch_steps
-    )
-    placed_sharding = None
-    if mesh is not None:
-        params, rule_state, placed_sharding = _sharding.place_fit(
-            where, mesh, params, rule_state, plan.global_batch, batch_size
-        )
-    reference = check_reference(where, reference_loss)
-    carry = init_carry(params, rule_state, plan.first, reference)
-    program = functools.partial(
-        _chunk_program, model=model, loss=loss, optimizer=optimizer, schedule=schedule,
-        guard=stop_on_nonfinite, sharding=placed_sharding,
-    )  # fmt: skip
-    if isinstance(source, DeviceSource) and batch_size is not None:
-        device_program = functools.partial(
-            _device_chunk_program, model=model, loss=loss, optimizer=optimizer,
-            schedule=schedule, guard=stop_on_nonfinite, batch_size=batch_size,
-        )  # fmt: skip
-        chunks, run_chunk, place = _device_pipeline(
-            source, plan, device_program, lr_array, chunk_steps, every, key, batch_size
-        )
+    run: Run, source: Source, callbacks: Sequence[Callback] = ()
+) -> tuple[TrainCarry, dict[str, Any]]:
+    """``fit``'s streamed path: ``run`` (from :func:`jaxbp.training.run.describe_run`, with its
+    ``stream`` settings) over ``source`` in compiled chunks, ``callbacks`` between them.
+
+    Returns the final carry and the history so far (``jaxbp.training.run.finish`` completes it).
+    """
+    assert run.stream is not None  # describe_run(streamed=True) sets it
+    if isinstance(source, DeviceSource) and run.batch_size is not None:
+        chunks, run_chunk, place = _device_pipeline(run, source)
     else:
-        chunks, run_chunk, place = _pipeline(
-            where, source, plan, program, lr_array, chunk_steps, every, key, epochs, batch_size,
-            mesh,
-        )  # fmt: skip
-    between = _Between(
-        model, loss, validation, every, list(callbacks), stop_on_nonfinite, plan, progress
-    )
+        chunks, run_chunk, place = _pipeline(run, source)
+    between = _Between(run, list(callbacks))
     try:
         outcome = run_chunks(
-            run_chunk, carry, chunks, start=plan.first, place=place, prefetch=prefetch,
-            after_chunk=between, on_error=functools.partial(_attach, between, optimizer),
+            run_chunk, TrainCarry(run.params, run.opt_state), chunks, start=run.first,
+            place=place, prefetch=run.stream.prefetch, after_chunk=between,
+            on_error=functools.partial(_attach, between),
         )  # fmt: skip
     finally:
         between.close()
     history = between.history(outcome.losses, outcome.steps_done, outcome.stop)
     history["host_seconds"], history["wait_seconds"] = outcome.host_seconds, outcome.wait_seconds
     history["chunks"] = outcome.chunks
-    if optimizer is not None:
-        history["opt_state"] = outcome.state.opt_state
-    if stop_on_nonfinite:
-        history.update(guard_report(outcome.state, _checks.leaf_paths(params)))
-    return outcome.state.params, history
+    return outcome.state, history
 
 
 def _placer(mesh: jax.sharding.Mesh | None) -> Callable[[Chunk], Chunk]:
@@ -325,80 +149,69 @@ def _placer(mesh: jax.sharding.Mesh | None) -> Callable[[Chunk], Chunk]:
 
 
 def _pipeline(
-    where: str,
-    source: Source,
-    plan: Plan,
-    program: Callable[..., tuple[Any, Array]],
-    lr: np.ndarray,
-    chunk_steps: int,
-    every: int | None,
-    key: Any,
-    epochs: int,
-    batch_size: int | None,
-    mesh: jax.sharding.Mesh | None,
-) -> tuple[Iterator[Chunk], Callable[[Any, Chunk], tuple[Any, Array]], Callable[[Chunk], Chunk]]:
+    run: Run, source: Source
+) -> tuple[Iterator[Chunk], RunChunk, Callable[[Chunk], Chunk]]:
     """The chunks to read, how to run one, and how to place one on the device."""
+    assert run.stream is not None
+    where, stream, lr = "fit", run.stream, run.lr
+    program = functools.partial(_chunk_program, step=run.step, sharding=run.batch_sharding)
+    lengths = chunk_plan(run.first, run.total or 0, stream.chunk_steps, stream.every)
     if isinstance(source, IterableSource):
-        chunks = source.chunks(epochs=epochs, chunk_steps=chunk_steps, every=every, first=plan.first)  # fmt: skip
-    elif batch_size is not None:
+        chunks = source.chunks(epochs=run.epochs, chunk_steps=stream.chunk_steps, every=stream.every, first=run.first)  # fmt: skip
+    elif run.batch_size is not None:
         assert isinstance(source, ArraySource)  # device data in mini-batches: _device_pipeline
-        steps = chunk_plan(plan.first, plan.total or 0, chunk_steps, every)
-        chunks = array_chunks(source, batch_size=batch_size, key=key, plan=steps)
-    elif isinstance(source, DeviceSource):  # full batch on data already on the device
-        lengths = chunk_plan(plan.first, plan.total or 0, chunk_steps, every)
-        empty = (Chunk(first, None, None, length=size) for first, size in lengths)
-        xd, yd = source.x, source.y
-        return empty, lambda s, c: program(s, xd, yd, lr, length=c.steps), lambda c: c
+        chunks = array_chunks(source, batch_size=run.batch_size, key=run.key, plan=lengths)
     else:  # full batch: the data goes to the device once; chunks carry only their length
-        x, y = source.read(np.arange(source.n))
-        _run_checks.check_finite_data(where, "x", x)
-        _run_checks.check_finite_data(where, "y", y)
-        xd, yd = (
-            _sharding.shard_batch(mesh, x, y, where=where)
-            if mesh is not None
-            else (jax.device_put(x), jax.device_put(y))
-        )
-        lengths = chunk_plan(plan.first, plan.total or 0, chunk_steps, every)
+        xd, yd = _full_batch(where, source, run.mesh)
         empty = (Chunk(first, None, None, length=size) for first, size in lengths)
         return empty, lambda s, c: program(s, xd, yd, lr, length=c.steps), lambda c: c
     return (
         check_finite_chunks(where, chunks),
         lambda s, c: program(s, c.x, c.y, lr, length=None),
-        _placer(mesh),
+        _placer(run.mesh),
     )
 
 
+def _full_batch(where: str, source: Source, mesh: jax.sharding.Mesh | None) -> tuple[Any, Any]:
+    """Every row of ``source`` on the device (split over the mesh's data axis with a mesh)."""
+    if isinstance(source, DeviceSource):
+        return source.x, source.y
+    assert isinstance(source, ArraySource)
+    x, y = source.read(np.arange(source.n))
+    _run_checks.check_finite_data(where, "x", x)
+    _run_checks.check_finite_data(where, "y", y)
+    if mesh is not None:
+        return _sharding.shard_batch(mesh, x, y, where=where)
+    return jax.device_put(x), jax.device_put(y)
+
+
 def _device_pipeline(
-    source: DeviceSource,
-    plan: Plan,
-    program: Callable[..., tuple[Any, Array]],
-    lr: np.ndarray,
-    chunk_steps: int,
-    every: int | None,
-    key: Any,
-    batch_size: int,
-) -> tuple[Iterator[Chunk], Callable[[Any, Chunk], tuple[Any, Array]], Callable[[Chunk], Chunk]]:
+    run: Run, source: DeviceSource
+) -> tuple[Iterator[Chunk], RunChunk, Callable[[Chunk], Chunk]]:
     """Chunks of mini-batch steps on data that stays on the device. Chunks end at every epoch's
     end, so each lies in one epoch, whose row order (drawn once per epoch on the device, as the
     whole-run program draws it) the chunk carries in ``order``."""
+    assert run.stream is not None and run.batch_size is not None
+    stream, batch_size, key = run.stream, run.batch_size, run.key
     steps_per_epoch = source.n // batch_size
     identity = jnp.arange(source.n)
+    program = functools.partial(_device_chunk_program, step=run.step, batch_size=batch_size)
 
     def chunks() -> Iterator[Chunk]:
-        index, total, orders = plan.first, plan.total or 0, {}
+        index, total, orders = run.first, run.total or 0, {}
         while index < total:
             epoch = index // steps_per_epoch
             end = min(total, (epoch + 1) * steps_per_epoch)
-            size = next_chunk_size(index, chunk_steps, every, end)
+            size = next_chunk_size(index, stream.chunk_steps, stream.every, end)
             if key is not None and epoch not in orders:
-                orders = {epoch: _permutation(key, np.int32(epoch), source.n)}
+                orders = {epoch: draw_epoch_permutation(key, epoch, source.n)}
             order = identity if key is None else orders[epoch]
             yield Chunk(index, None, None, length=size, order=order)
             index += size
 
-    def run_chunk(state: Any, chunk: Chunk) -> tuple[Any, Array]:
+    def run_chunk(state: TrainCarry, chunk: Chunk) -> tuple[TrainCarry, Array]:
         start = np.int32(chunk.first % steps_per_epoch)
-        return program(state, source.x, source.y, lr, chunk.order, start, length=chunk.length)
+        return program(state, source.x, source.y, run.lr, chunk.order, start, length=chunk.length)
 
     return chunks(), run_chunk, lambda c: c
 
@@ -406,37 +219,30 @@ def _device_pipeline(
 class _Between:
     """The work after each chunk: the guard's stop, validation, callbacks, the progress bar."""
 
-    def __init__(
-        self,
-        model: Model,
-        loss: Loss,
-        validation: tuple[Array, Array] | None,
-        every: int | None,
-        callbacks: list[Callback],
-        guard: bool,
-        plan: Plan,
-        progress: bool,
-    ):
-        self.model, self.loss, self.validation, self.every = model, loss, validation, every
-        self.callbacks, self.guard, self.plan = callbacks, guard, plan
-        self.bar = ProgressBar(plan.total, plan.first) if progress else None
+    def __init__(self, run: Run, callbacks: list[Callback]):
+        assert run.stream is not None
+        self.run, self.stream, self.callbacks = run, run.stream, callbacks
+        self.bar = ProgressBar(run.total, run.first) if run.stream.progress else None
         self.val_steps: list[int] = []
         self.val_losses: list[float] = []
 
-    def __call__(self, done: int, carry: Any, losses: Array) -> str | None:
-        if self.guard and int(carry.stop_step) >= 0:
-            return STOP_REASONS[int(carry.stop_reason)]
-        if not (self.callbacks or self.validation or self.bar):
+    def __call__(self, done: int, carry: TrainCarry, losses: Array) -> str | None:
+        reason = _guard.stopped(carry.opt_state)
+        if reason is not None:
+            return reason
+        if not (self.callbacks or self.stream.validation or self.bar):
             return None
         metrics: dict[str, Any] = {"loss": float(jnp.mean(losses))}
-        position = self.plan.position(done)
+        position = self.run.position(done)
         if position is not None:
             metrics["epoch"], metrics["step_in_epoch"] = position
-        metrics["opt_state"] = carry.opt_state
+        metrics["opt_state"] = _guard.inner_state(carry.opt_state)
         metrics["losses"] = losses
-        due = self.every is None or done % self.every == 0 or done == self.plan.total
-        if self.validation is not None and due:
-            value = float(_evaluate(carry.params, *self.validation, model=self.model, loss=self.loss))  # fmt: skip
+        every = self.stream.every
+        due = every is None or done % every == 0 or done == self.run.total
+        if self.stream.validation is not None and due:
+            step = self.run.step
+            value = float(_evaluate(carry.params, *self.stream.validation, model=step.model, loss=step.loss))  # fmt: skip
             metrics["val_loss"] = value
             self.val_steps.append(done)
             self.val_losses.append(value)
@@ -451,10 +257,10 @@ class _Between:
         history: dict[str, Any] = {
             "loss": jnp.concatenate(losses) if losses else jnp.zeros((0,)),
             "steps_done": done,
-            "position": self.plan.position(done),
+            "position": self.run.position(done),
             "stop": stop,
         }
-        if self.validation is not None:
+        if self.stream.validation is not None:
             history["val_step"] = np.asarray(self.val_steps, np.int64)
             history["val_loss"] = np.asarray(self.val_losses)
         return history
@@ -465,19 +271,17 @@ class _Between:
 
 
 def _attach(
-    between: _Between,
-    optimizer: Any,
-    error: BatchError,
-    state: Any,
-    losses: list[Array],
-    done: int,
+    between: _Between, error: BatchError, state: TrainCarry, losses: list[Array], done: int
 ) -> None:
     """Give a source's error the last good parameters and the history up to them."""
+    run = between.run
     error.params, error.steps_done = state.params, done
-    error.opt_state = state.opt_state if optimizer is not None else None
+    error.opt_state = _guard.inner_state(state.opt_state) if run.optimizer is not None else None
     error.history = between.history(losses, done, "error")
+    if run.guarded:  # the losses after a stop inside the last chunk are NaN, as fit reports them
+        error.history["loss"] = _guard.report(state.opt_state, error.history["loss"], run.first, run.paths)["loss"]  # fmt: skip
     if error.position is None:
-        error.position = between.plan.position(error.batch_index)
+        error.position = run.position(error.batch_index)
     error.args = (
         f"{error.args[0]} The parameters after the {done} steps before it are in "
         f"error.params (error.history has their losses); fix the data and resume from there.",

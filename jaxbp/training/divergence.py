@@ -7,7 +7,7 @@ A run diverged at step ``s`` (counted from the run's first step) when
   reads the guard's history keys;
 - the update of step ``s`` made the parameters non-finite (an overflowing update: its own loss
   and gradient were finite): seen by the guard at step ``s + 1``, or by the check after a chunk
-  (:func:`all_finite`) when ``s`` was the chunk's last step;
+  (:func:`jaxbp.training.run_checks.all_finite`) when ``s`` was the chunk's last step;
 - with ``--debug-nans`` (the guard off, JAX raises at the first NaN), a finite loss above
   :data:`BLOWUP_FACTOR` times the first: :func:`blowup`, the host's copy of the guard's rule.
 """
@@ -22,8 +22,7 @@ import numpy as np
 
 from jaxbp.training import checkpoint_format
 from jaxbp.training import files as _files
-from jaxbp.training import run_checks as _run_checks
-from jaxbp.training.program import BLOWUP_FACTOR
+from jaxbp.training.guard import BLOWUP_FACTOR
 
 NONFINITE_PARAMS = "the parameters became non-finite"
 
@@ -65,11 +64,6 @@ def blowup(losses: np.ndarray, first_loss: float, first_step: int) -> tuple[int,
         f"the loss rose to {worst:.3g}, over {BLOWUP_FACTOR:.0e} times its start "
         f"{float(first_loss):.3g}"
     )
-
-
-def all_finite(params: Any) -> bool:
-    """Whether every leaf of ``params`` is finite (one small program on the device)."""
-    return _run_checks.all_finite(params)
 
 
 def save_last_finite(path: Path, params: Any) -> None:

@@ -16,11 +16,11 @@ import numpy as np
 import optax
 
 from jaxbp.model import checks as _checks
-from jaxbp.model.updates import sgd_transformation
+from jaxbp.training import inputs as _inputs
 from jaxbp.training import run_checks as _run_checks
 from jaxbp.training import sharding as _sharding
 from jaxbp.training.epochs import run_epochs
-from jaxbp.training.program import init_carry, make_train_step
+from jaxbp.training.program import Step, TrainCarry, UpdateRule, sgd_start_state
 
 if TYPE_CHECKING:
     from jaxbp._types import Array, ArrayLike, Loss, Model, Params
@@ -43,10 +43,7 @@ def _init_ensemble(spec: MLP, key: Array, num_models: int, dtype: Any) -> Params
     return jax.vmap(lambda k: spec.init(k, dtype))(jax.random.split(key, num_models))
 
 
-@functools.partial(
-    jax.jit,
-    static_argnames=("model", "loss", "optimizer", "epochs", "batch_size", "batch_sharding"),
-)
+@functools.partial(jax.jit, static_argnames=("step", "epochs", "batch_size", "batch_sharding"))
 def _fit_ensemble_program(
     params: Params,
     opt_state: Any,
@@ -55,39 +52,28 @@ def _fit_ensemble_program(
     lr: Array,
     key: Array | None,
     *,
-    model: Model,
-    loss: Loss,
-    optimizer: optax.GradientTransformation | None,
+    step: Step,
     epochs: int,
     batch_size: int | None,
-    batch_sharding: jax.sharding.NamedSharding | None = None,
+    batch_sharding: jax.sharding.NamedSharding | None,
 ) -> tuple[Any, Array]:
     def model_step(model_params, model_state, model_lr, xb, yb):
-        rule = sgd_transformation(model_lr) if optimizer is None else optimizer
-        step = make_train_step(model, loss, rule, guard=False)
-        carry, value = step(init_carry(model_params, model_state, 0), (xb, yb))
+        carry, value = step(model_lr)(TrainCarry(model_params, model_state), (xb, yb))
         return carry.params, carry.opt_state, value
 
     ensemble_step = jax.vmap(model_step, in_axes=(0, 0, 0, None, None))
 
-    def step(carry, batch):
+    def scan_step(carry, batch):
         params, state = carry
         params, state, value = ensemble_step(params, state, lr, *batch)
         return (params, state), value
 
-    if opt_state is None:
-        opt_state = jax.vmap(sgd_transformation(0.0).init)(params)
+    if opt_state is None:  # the hand-written SGD, each model counting from step 0
+        opt_state = jax.vmap(lambda p: sgd_start_state(p, 0))(params)
     return run_epochs(
-        step,
-        (params, opt_state),
-        x,
-        y,
-        epochs=epochs,
-        batch_size=batch_size,
-        key=key,
-        start_epoch=0,
-        batch_sharding=batch_sharding,
-    )
+        scan_step, (params, opt_state), x, y, epochs=epochs, batch_size=batch_size, key=key,
+        start_epoch=0, batch_sharding=batch_sharding,
+    )  # fmt: skip
 
 
 def fit_ensemble(
@@ -123,55 +109,54 @@ def fit_ensemble(
         an optimizer ``history["opt_state"]``, stacked over the models.
     """
     where = "fit_ensemble"
+    num_models, first = _check_stacked(where, stacked_params)
+    _checks.check_positive_int(where, "epochs", epochs)
+    _run_checks.check_key(where, key)
+    data = _inputs.DeviceSource(where, *_inputs.check_arrays(where, model, loss, first, x, y, mesh))
+    _inputs.plan(where, data, epochs=epochs, batch_size=batch_size, key=key, start_epoch=0, start_step=0)  # fmt: skip
+    lr, opt_state = _ensemble_update(where, stacked_params, num_models, lr, optimizer)
+    batch_sharding = None
+    if mesh is not None:
+        stacked_params, batch_sharding = _sharding.place_ensemble(
+            where, mesh, stacked_params, data.n, batch_size
+        )
+    (params, opt_state), losses = _fit_ensemble_program(
+        stacked_params, opt_state, data.x, data.y, lr, key, step=Step(model, loss, UpdateRule(optimizer)),
+        epochs=epochs, batch_size=batch_size, batch_sharding=batch_sharding,
+    )  # fmt: skip
+    history: dict[str, Any] = {"loss": losses}
+    if optimizer is not None:
+        history["opt_state"] = opt_state
+    return params, history
+
+
+def _check_stacked(where: str, stacked_params: Params) -> tuple[int, Params]:
+    """The number of models M, and model 0's shapes and dtypes (for checks only: no device work)."""
     leaves = jax.tree.leaves(stacked_params)
     if not leaves or any(jnp.ndim(leaf) < 1 for leaf in leaves):
         raise ValueError(f"{where}: stacked_params needs a leading model axis on every leaf.")
     num_models = jnp.shape(leaves[0])[0]
     if any(jnp.shape(leaf)[0] != num_models for leaf in leaves):
         raise ValueError(f"{where}: every leaf of stacked_params needs the same model axis M.")
-    # Model 0's shapes and dtypes, for validation only (no device work).
     first = jax.tree.map(
         lambda leaf: np.empty(np.shape(leaf)[1:], _run_checks.dtype_of(leaf)), stacked_params
     )
-    x, y = _run_checks.check_run(
-        where, model, loss, first, x, y, epochs=epochs, batch_size=batch_size, mesh=mesh, key=key
-    )
-    dtype = _run_checks.float_dtype(stacked_params)
+    return int(num_models), first
+
+
+def _ensemble_update(
+    where: str, stacked_params: Params, num_models: int, lr: Any, optimizer: Any
+) -> tuple[np.ndarray, Any]:
+    """One learning rate per model (the hand-written SGD; its state starts in the program), or
+    the optimizer's state per model: ``lr`` or ``optimizer``, never both."""
     _run_checks.check_lr_or_optimizer(where, lr, optimizer, "a number or one per model")
-    if optimizer is None:
-        _checks.check_learning_rate(where, lr, allow_vector=True)
-        _run_checks.check_learning_rate_for_run(where, lr, dtype, 0, 1)
-        assert lr is not None  # check_lr_or_optimizer refused it
-        if jnp.ndim(lr) == 1 and jnp.shape(lr) != (num_models,):
-            raise ValueError(
-                f"{where}: lr has shape {jnp.shape(lr)} but stacked_params holds {num_models} "
-                f"models; pass one number, or one learning rate per model (shape ({num_models},))."
-            )
-        lr = np.broadcast_to(np.asarray(lr, dtype), (num_models,))
-        opt_state = None
-    else:
-        lr = np.zeros(num_models, dtype)
-        opt_state = jax.vmap(optimizer.init)(stacked_params)
-    batch_sharding = None
-    if mesh is not None:
-        stacked_params, batch_sharding = _sharding.place_ensemble(
-            where, mesh, stacked_params, x.shape[0], batch_size
-        )
-    (params, opt_state), losses = _fit_ensemble_program(
-        stacked_params,
-        opt_state,
-        x,
-        y,
-        lr,
-        key,
-        model=model,
-        loss=loss,
-        optimizer=optimizer,
-        epochs=epochs,
-        batch_size=batch_size,
-        batch_sharding=batch_sharding,
-    )
-    history: dict[str, Any] = {"loss": losses}
+    dtype = _run_checks.float_dtype(stacked_params)
     if optimizer is not None:
-        history["opt_state"] = opt_state
-    return params, history
+        return np.zeros(num_models, dtype), jax.vmap(optimizer.init)(stacked_params)
+    _run_checks.check_rate(where, lr, dtype, 0, 1, allow_vector=True)
+    if jnp.ndim(lr) == 1 and jnp.shape(lr) != (num_models,):
+        raise ValueError(
+            f"{where}: lr has shape {jnp.shape(lr)} but stacked_params holds {num_models} "
+            f"models; pass one number, or one learning rate per model (shape ({num_models},))."
+        )
+    return np.broadcast_to(np.asarray(lr, dtype), (num_models,)), None

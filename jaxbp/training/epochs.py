@@ -8,8 +8,9 @@ Batching (``n`` examples):
   examples of each epoch's order are left out of that epoch (with shuffling, a different set
   every epoch), so every step sees a full batch and one program serves every epoch.
 
-With a ``key``, every epoch's order is a fresh permutation drawn inside the program from
-``jax.random.fold_in(key, epoch)``; without one, the order is the data's own.
+With a ``key``, every epoch's order is a fresh permutation drawn inside the program by
+:func:`jaxbp.data.order.epoch_permutation` (the function the streamed path draws it with); without
+one, the order is the data's own.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 import jax
 import jax.numpy as jnp
 
+from jaxbp.data.order import epoch_permutation
 from jaxbp.training import sharding as _sharding
 
 if TYPE_CHECKING:
@@ -26,9 +28,9 @@ if TYPE_CHECKING:
 
 
 def _shuffled_batches(x: Array, y: Array, batch_size: int, key: Array, epoch: Array):
-    """The epoch's batches in the order ``permutation(fold_in(key, epoch))``: ``(steps, batch, ...)``."""
+    """The epoch's batches in the order ``epoch_permutation(key, epoch, n)``: ``(steps, batch, ...)``."""
     steps = x.shape[0] // batch_size
-    order = jax.random.permutation(jax.random.fold_in(key, epoch), x.shape[0])
+    order = epoch_permutation(key, epoch, x.shape[0])
     index = order[: steps * batch_size].reshape(steps, batch_size)
     return x[index], y[index]
 

@@ -17,19 +17,17 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
 from jaxbp._types import Array, ArrayLike, Grads, Loss, Model, Params
-from jaxbp.model import checks as _checks
 from jaxbp.model.steps import batch_loss, check_batch
 from jaxbp.training import chunked
 from jaxbp.training import run_checks as _run_checks
-from jaxbp.training import sharding as _sharding
-from jaxbp.training.chunk_checks import check_reference
 from jaxbp.training.epochs import run_epochs
-from jaxbp.training.program import guard_report, init_carry, make_train_step, update_rule
+from jaxbp.training.inputs import DeviceSource, wants_chunks
+from jaxbp.training.program import Step, TrainCarry
+from jaxbp.training.run import Run, describe_run, finish
 
 if TYPE_CHECKING:
     from jaxbp.training.callbacks import Callback
@@ -37,55 +35,33 @@ if TYPE_CHECKING:
 LearningRate = float | Array | Callable[[Array], Array]
 
 
-@functools.partial(
-    jax.jit,
-    static_argnames=(
-        "model",
-        "loss",
-        "optimizer",
-        "schedule",
-        "epochs",
-        "batch_size",
-        "guard",
-        "batch_sharding",
-    ),
-)
+@functools.partial(jax.jit, static_argnames=("step", "epochs", "batch_size", "batch_sharding"))
 def _fit_program(
-    params: Params,
-    opt_state: Any,
+    carry: TrainCarry,
     x: Array,
     y: Array,
     lr: Array,
     key: Array | None,
     start_epoch: Array,
-    reference: Array,
     *,
-    model: Model,
-    loss: Loss,
-    optimizer: optax.GradientTransformation | None,
-    schedule: Callable[[Array], Array] | None,
+    step: Step,
     epochs: int,
     batch_size: int | None,
-    guard: bool,
-    batch_sharding: jax.sharding.NamedSharding | None = None,
-) -> tuple[Any, dict[str, Array]]:
-    steps = 1 if batch_size is None else x.shape[0] // batch_size
-    first_step = start_epoch * steps
-    rule = update_rule(optimizer, lr, schedule)
-    if optimizer is None:  # the hand-written SGD, counting steps from the run's start
-        opt_state = rule.init(params)._replace(steps=jnp.asarray(first_step, jnp.int32))
-    step = make_train_step(model, loss, rule, guard)
-    carry, losses = run_epochs(
-        step,
-        init_carry(params, opt_state, first_step, reference),
-        x,
-        y,
-        epochs=epochs,
-        batch_size=batch_size,
-        key=key,
-        start_epoch=start_epoch,
-        batch_sharding=batch_sharding,
-    )
+    batch_sharding: jax.sharding.NamedSharding | None,
+) -> tuple[TrainCarry, Array]:
+    return run_epochs(
+        step(lr), carry, x, y, epochs=epochs, batch_size=batch_size, key=key,
+        start_epoch=start_epoch, batch_sharding=batch_sharding,
+    )  # fmt: skip
+
+
+def _fit_whole(run: Run, data: DeviceSource) -> tuple[TrainCarry, dict[str, Any]]:
+    """The whole-run program: every epoch of ``run`` in one compiled program."""
+    carry, losses = _fit_program(
+        TrainCarry(run.params, run.opt_state), data.x, data.y, run.lr, run.key,
+        np.int32(run.start_epoch), step=run.step, epochs=run.epochs, batch_size=run.batch_size,
+        batch_sharding=run.batch_sharding,
+    )  # fmt: skip
     return carry, {"loss": losses}
 
 
@@ -176,72 +152,27 @@ def fit(
         jaxbp.BatchError: streamed, when a batch cannot be read or does not fit; it names the
             batch and carries the last good ``params``, ``opt_state`` and ``history``.
     """
-    where = "fit"
-    if (
-        chunked.wants_chunks(x, y, mesh)
-        or callbacks
+    streamed = (
+        wants_chunks(x, y, mesh)
+        or bool(callbacks)
         or validation is not None
         or progress
-        or start_step
-    ):
-        return chunked.fit_chunked(
-            model, loss, params, x, y, lr=lr, epochs=epochs, batch_size=batch_size, key=key,
-            optimizer=optimizer, opt_state=opt_state, start_epoch=start_epoch,
-            start_step=start_step, stop_on_nonfinite=stop_on_nonfinite,
-            reference_loss=reference_loss, mesh=mesh, callbacks=callbacks, validation=validation,
-            validate_every=validate_every, chunk_steps=chunk_steps, prefetch=prefetch,
-            progress=progress,
-        )  # fmt: skip
-    x, y = _run_checks.check_run(
-        where, model, loss, params, x, y, epochs=epochs, batch_size=batch_size, mesh=mesh,
-        key=key, start_epoch=start_epoch,
-    )  # fmt: skip
-    dtype = _run_checks.float_dtype(params)
-    steps = _run_checks.batches_per_epoch(where, x.shape[0], batch_size)
-    _run_checks.check_lr_or_optimizer(where, lr, optimizer, "a number or an optax schedule")
-    schedule = None
-    if optimizer is None:
-        _checks.check_learning_rate(where, lr)
-        _run_checks.check_learning_rate_for_run(
-            where, lr, dtype, start_epoch * steps, epochs * steps
-        )
-        if callable(lr):
-            schedule, lr = lr, 0.0
-    else:
-        lr = 0.0
-        if opt_state is None:
-            opt_state = optimizer.init(params)
-        else:
-            _checks.check_opt_state(where, optimizer, params, opt_state)
-    reference = check_reference(where, reference_loss)
-    batch_sharding = None
-    if mesh is not None:
-        params, opt_state, batch_sharding = _sharding.place_fit(
-            where, mesh, params, opt_state, x.shape[0], batch_size
-        )
-    carry, history = _fit_program(
-        params,
-        opt_state,
-        x,
-        y,
-        np.asarray(lr, dtype),  # NumPy: no device dispatch before the call
-        key,
-        np.int32(start_epoch),
-        reference,
-        model=model,
-        loss=loss,
-        optimizer=optimizer,
-        schedule=schedule,
-        epochs=epochs,
-        batch_size=batch_size,
-        guard=stop_on_nonfinite,
-        batch_sharding=batch_sharding,
+        or bool(start_step)
     )
-    if optimizer is not None:
-        history["opt_state"] = carry.opt_state
-    if stop_on_nonfinite:
-        history.update(guard_report(carry, _checks.leaf_paths(params)))
-    return carry.params, history
+    run, data = describe_run(
+        model, loss, params, x, y, streamed=streamed, lr=lr, epochs=epochs,
+        batch_size=batch_size, key=key, optimizer=optimizer, opt_state=opt_state,
+        start_epoch=start_epoch, start_step=start_step, stop_on_nonfinite=stop_on_nonfinite,
+        reference_loss=reference_loss, mesh=mesh, validation=validation,
+        validate_every=validate_every, chunk_steps=chunk_steps, prefetch=prefetch,
+        progress=progress,
+    )  # fmt: skip
+    if streamed:
+        carry, history = chunked.fit_chunked(run, data, callbacks)
+    else:
+        assert isinstance(data, DeviceSource)
+        carry, history = _fit_whole(run, data)
+    return finish(run, carry, history)
 
 
 def per_example_grads(

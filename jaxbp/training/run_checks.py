@@ -1,8 +1,10 @@
-"""The checks of a whole training run (``fit``, ``fit_ensemble``), done once before compiling.
+"""The rules a training run is checked against, each written once, before anything compiles.
 
-Besides the model/loss/params/data checks of ``jaxbp.model.steps.check_batch``: the run's sizes (epochs,
-batch size, the int32 step counter), the shuffling key, finite data, the learning rate or
-schedule over the run's steps, and an optimizer state that fits its optimizer.
+``fit`` (through :func:`jaxbp.training.run.describe_run`, on both of its paths) and
+``fit_ensemble`` call these; besides the model/loss/params/data checks of
+``jaxbp.model.steps.check_batch``: the run's sizes (epochs, batch size, the start position, the
+int32 step counter), the shuffling key, finite data, the learning rate or an optimizer (never
+both) and the rate or schedule over the run's steps, and the divergence guard's reference loss.
 """
 
 from __future__ import annotations
@@ -15,11 +17,9 @@ import numpy as np
 
 from jaxbp.model import checks as _checks
 from jaxbp.model.mlp import MLP
-from jaxbp.model.steps import check_batch
-from jaxbp.training import sharding as _sharding
 
 if TYPE_CHECKING:
-    from jaxbp._types import Array, Loss, Model, Params
+    from jaxbp._types import Array, Model, Params
 
 #: The step counter of the compiled loop is int32: a run has at most this many steps.
 MAX_STEPS = 2**31 - 1
@@ -103,26 +103,43 @@ def check_key(where: str, key: Any) -> None:
     )
 
 
+def most_epochs(steps_per_epoch: int, start_epoch: int = 0) -> int:
+    """The most epochs a run from ``start_epoch`` can have: its last step must fit the int32 step
+    counter of the compiled loop (:data:`MAX_STEPS`)."""
+    return max(MAX_STEPS // steps_per_epoch - start_epoch, 0)
+
+
 def check_step_count(where: str, epochs: int, start_epoch: int, steps_per_epoch: int) -> None:
     """Bound the run so that the int32 step counter cannot overflow."""
-    last = (start_epoch + epochs) * steps_per_epoch
-    if last > MAX_STEPS:
-        most = MAX_STEPS // steps_per_epoch - start_epoch
+    if epochs > most_epochs(steps_per_epoch, start_epoch):
+        last = (start_epoch + epochs) * steps_per_epoch
         raise ValueError(
             f"{where}: epochs {epochs} (from start_epoch {start_epoch}) at {steps_per_epoch} "
             f"steps per epoch reach step {last}, beyond the {MAX_STEPS} steps the int32 step "
-            f"counter holds; pass epochs <= {max(most, 0)}."
+            f"counter holds; pass epochs <= {most_epochs(steps_per_epoch, start_epoch)}."
         )
 
 
-def check_learning_rate_for_run(where: str, lr: Any, dtype: Any, first: int, steps: int) -> None:
-    """A number: finite and > 0 in the params' dtype. A schedule: finite and >= 0 on the run's steps.
+def check_start(where: str, start_epoch: Any, start_step: Any = 0) -> None:
+    """The position a run starts from: ``start_epoch`` epochs done and ``start_step`` steps of the
+    next one, each an int >= 0."""
+    for name, value in (("start_epoch", start_epoch), ("start_step", start_step)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+            raise ValueError(f"{where}: {name} must be an int >= 0, got {value!r}.")
+
+
+def check_rate(
+    where: str, lr: Any, dtype: Any, first: int, steps: int | None, *, allow_vector: bool = False
+) -> None:
+    """The hand-written SGD's learning rate: a number (one per model with ``allow_vector``),
+    finite and > 0 in the params' dtype, or a schedule, finite and >= 0 on the run's ``steps``
+    steps from global step ``first`` (not evaluated when ``steps`` is unknown, ``None``).
 
     The schedule is evaluated on the host, before compiling, on every step of the run when it has
     at most ``SCHEDULE_CHECK_POINTS`` steps, else on that many evenly spaced steps.
     """
+    _checks.check_learning_rate(where, lr, allow_vector=allow_vector)
     if not callable(lr):
-        _checks.check_learning_rate(where, lr, allow_vector=True)
         with np.errstate(over="ignore"):
             cast = np.asarray(lr, dtype)
         if not np.all(np.isfinite(cast)):
@@ -130,7 +147,11 @@ def check_learning_rate_for_run(where: str, lr: Any, dtype: Any, first: int, ste
                 f"{where}: learning rate {lr!r} overflows the params' dtype {np.dtype(dtype)}; "
                 f"pass a smaller one."
             )
-        return
+    elif steps is not None:
+        _check_schedule(where, lr, first, steps)
+
+
+def _check_schedule(where: str, lr: Any, first: int, steps: int) -> None:
     count = min(steps, SCHEDULE_CHECK_POINTS)
     points = np.unique(np.linspace(first, first + steps - 1, count).round().astype(np.int32))
     try:
@@ -150,42 +171,6 @@ def check_learning_rate_for_run(where: str, lr: Any, dtype: Any, first: int, ste
         )
 
 
-def check_run(
-    where: str,
-    model: Model,
-    loss: Loss,
-    params: Params,
-    x: Any,
-    y: Any,
-    *,
-    epochs: int,
-    batch_size: int | None,
-    mesh: jax.sharding.Mesh | None,
-    key: Any = None,
-    start_epoch: int = 0,
-) -> tuple[Array, Array]:
-    """Validate a training run's inputs once, before compiling; return ``x, y`` as placed arrays.
-
-    ``params`` may be shape-and-dtype stand-ins (a NumPy array per leaf). With a mesh, the data is
-    split over its data axis first, so the batch-size check sees the global row count.
-    """
-    check_batch(where, model, loss, params, x, y)
-    _checks.check_positive_int(where, "epochs", epochs)
-    if isinstance(start_epoch, bool) or not isinstance(start_epoch, int | np.integer):
-        raise ValueError(f"{where}: start_epoch must be an int >= 0, got {start_epoch!r}.")
-    if start_epoch < 0:
-        raise ValueError(f"{where}: start_epoch must be an int >= 0, got {start_epoch!r}.")
-    check_key(where, key)
-    x, y = as_batch_arrays(where, model, x, y)
-    check_finite_data(where, "x", x)
-    check_finite_data(where, "y", y)
-    if mesh is not None:
-        x, y = _sharding.shard_batch(mesh, x, y, where=where)
-    steps = batches_per_epoch(where, x.shape[0], batch_size)
-    check_step_count(where, epochs, int(start_epoch), steps)
-    return x, y
-
-
 def check_lr_or_optimizer(where: str, lr: Any, optimizer: Any, lr_forms: str) -> None:
     """Exactly one of ``lr`` (the hand-written SGD's; ``lr_forms`` says what it may be) and
     ``optimizer`` (checked to be an optax ``GradientTransformation``)."""
@@ -199,3 +184,16 @@ def check_lr_or_optimizer(where: str, lr: Any, optimizer: Any, lr_forms: str) ->
             f"{where}: an optimizer carries its own learning rate; pass lr=None, "
             f"e.g. optimizer=optax.sgd(0.1) or optax.sgd(optax.cosine_decay_schedule(...))."
         )
+
+
+def check_reference(where: str, reference_loss: Any) -> np.ndarray:
+    """The loss the divergence guard's blow-up rule compares with: finite, or ``None`` (NaN: the
+    run's first loss)."""
+    if reference_loss is None:
+        return np.float32(np.nan)
+    if isinstance(reference_loss, bool) or not np.isfinite(reference_loss):
+        raise ValueError(
+            f"{where}: reference_loss must be a finite number (a run's first loss), "
+            f"got {reference_loss!r}."
+        )
+    return np.float32(reference_loss)

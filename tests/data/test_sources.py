@@ -12,7 +12,7 @@ from hypothesis import given
 
 import jaxbp
 from benchmarks import make_synthetic
-from jaxbp.data import _rows, sources
+from jaxbp.data import _rows, order, sources
 from jaxbp.data.sources import ArraySource, BatchError, IterableSource, chunk_plan, next_chunk_size
 
 N, FEATURES, BATCH = 23, 3, 4  # 5 batches per epoch, 3 rows left out of every epoch
@@ -285,7 +285,9 @@ def test_reading_a_file_backed_memmap_does_not_grow_the_process(tmp_path, key):
     rows, features = 65536, 256  # 64 MiB of float32
     x_path, y_path = make_synthetic.write_dataset(tmp_path, rows, features, block_rows=4096)
     source = ArraySource("fit", x_path, y_path)
-    sources.epoch_order(key, 0, rows)  # compiles the permutation (its memory is not the read's)
+    order.draw_epoch_permutation(
+        key, 0, rows
+    ).block_until_ready()  # compiled: not the read's memory
     before = _status_kib("VmRSS")
     total = 0
     plan = chunk_plan(0, 256, 16, None)  # 16 chunks of 4 MiB, shuffled

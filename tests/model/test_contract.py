@@ -266,25 +266,16 @@ def test_the_code_in_docs_models_md_runs(capsys) -> None:
     assert namespace["stacked"]["kernel"].shape == (4, 3, 2, 4)
 
 
-def test_the_compiled_batches_program_continues_from_chunk_to_chunk_like_a_plain_loop() -> None:
-    # The internal building block for data that arrives in chunks: the step and the scan over
-    # pre-cut batches, with the carry handed from one call to the next.
-    from jaxbp.model.updates import sgd_transformation
-    from jaxbp.training import epochs as _epochs
-    from jaxbp.training import program as _train_step
-
+def test_streamed_chunks_continue_from_chunk_to_chunk_like_a_plain_loop() -> None:
+    # Data that arrives in chunks: the compiled step over pre-cut batches, with the carry (and
+    # the guard's state) handed from one chunk's program to the next.
     params, x, y = problem()
-    lr = np.float64(0.1)
-    start = jax.tree.map(jnp.copy, params)  # the carry is donated: keep params readable
-    carry = _train_step.init_carry(start, sgd_transformation(lr).init(start), 0)
-    losses = []
-    for rows in (slice(0, 8), slice(8, 12)):  # two chunks: two batches, then one
-        batches = _epochs.ordered_batches(x[rows], y[rows], 4)
-        carry, chunk_losses = _train_step.train_on_batches(
-            carry, batches, lr, model=model, loss=l2, optimizer=None, schedule=None, guard=True
-        )
-        losses.extend(np.asarray(chunk_losses))
+    trained, history = jaxbp.fit(
+        model, l2, params, np.asarray(x), np.asarray(y), lr=0.1, epochs=1, batch_size=4,
+        chunk_steps=2, prefetch=0, stop_on_nonfinite=True,
+    )  # fmt: skip
     expected, expected_losses, _ = plain_fit(params, x, y, epochs=1, batch_size=4, lr=0.1)
-    assert_close(carry.params, expected)
-    assert_close(np.array(losses), expected_losses)
-    assert int(carry.step) == 3 and int(carry.opt_state.steps) == 3 and int(carry.stop_step) == -1
+    assert_close(trained, expected)
+    assert_close(np.asarray(history["loss"]), expected_losses)
+    assert history["chunks"] == 2 and history["steps_done"] == 3  # two batches, then one
+    assert history["stop_step"] == -1 and history["stop_reason"] is None

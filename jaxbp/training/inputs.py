@@ -1,0 +1,255 @@
+"""What a run trains on, opened and checked once, and the run's span in global steps.
+
+:func:`open_data` turns ``fit``'s ``x, y`` into a source: a :class:`DeviceSource` (device arrays:
+what the whole-run program scans, or what a streamed chunk's program gathers from), or one of
+:mod:`jaxbp.data.sources`' (NumPy arrays, memmaps, ``.npy`` paths, ``Rows`` views, iterables of
+batches), whose chunks are read on the host. :func:`plan` counts the run in global steps from
+epoch 0: where it starts (``start_epoch``, ``start_step``) and ends. Both refuse what does not fit
+with the same messages on both paths: NaN in the data, a batch size larger than the data, a run
+beyond the int32 step counter, a start outside an epoch.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxbp.data.sources import ArraySource, IterableSource, Rows
+from jaxbp.model.steps import check_batch
+from jaxbp.training import run_checks as _run_checks
+from jaxbp.training import sharding as _sharding
+
+if TYPE_CHECKING:
+    from jaxbp._types import Array, Loss, Model, Params
+
+
+def wants_chunks(x: Any, y: Any, mesh: Any) -> bool:
+    """Whether ``fit`` streams ``x``: a memmap, a ``.npy`` path, a :class:`~jaxbp.data.sources.Rows`
+    view (``x`` or ``y``), an iterable of batches (``y`` is ``None``), or an in-memory NumPy array
+    (without a mesh: with one, in-memory arrays keep the whole-run path and its multi-process
+    meaning, each process passing its slice)."""
+    if isinstance(x, Rows) or isinstance(y, Rows):
+        return True
+    if isinstance(x, jax.Array):
+        return False
+    if y is None or isinstance(x, np.memmap | str | os.PathLike):
+        return True
+    return isinstance(x, np.ndarray) and mesh is None
+
+
+def check_arrays(
+    where: str, model: Model, loss: Loss, params: Params, x: Any, y: Any, mesh: Any
+) -> tuple[Array, Array]:
+    """Data a whole-run program (``fit``'s or ``fit_ensemble``'s) trains on, checked: return
+    ``x, y`` as placed arrays.
+
+    ``params`` may be shape-and-dtype stand-ins (a NumPy array per leaf). With a mesh, the data is
+    split over its data axis, so the batch-size check that follows sees the global row count.
+    """
+    check_batch(where, model, loss, params, x, y)
+    x, y = _run_checks.as_batch_arrays(where, model, x, y)
+    _run_checks.check_finite_data(where, "x", x)
+    _run_checks.check_finite_data(where, "y", y)
+    if mesh is not None:
+        x, y = _sharding.shard_batch(mesh, x, y, where=where)
+    return x, y
+
+
+class DeviceSource:
+    """Device arrays that stay on the device: the whole-run program scans them, and a streamed
+    chunk's program gathers its own batches from them (by the epoch's row order, drawn on the
+    device) instead of the host reading and sending them."""
+
+    def __init__(self, where: str, x: Array, y: Array):
+        for name, value in (("x", x), ("y", y)):
+            if value.ndim < 1:
+                raise TypeError(
+                    f"{where}: {name} must have a batch axis first, got shape {value.shape}."
+                )
+        if x.shape[0] != y.shape[0]:
+            raise ValueError(
+                f"{where}: x has {x.shape[0]} examples (shape {x.shape}) but y has "
+                f"{y.shape[0]} (shape {y.shape}); pass one target per example."
+            )
+        self.x, self.y, self.n = x, y, int(x.shape[0])
+
+
+Source = ArraySource | IterableSource | DeviceSource
+
+
+def open_data(
+    where: str,
+    model: Model,
+    loss: Loss,
+    params: Params,
+    x: Any,
+    y: Any,
+    *,
+    streamed: bool,
+    epochs: int,
+    mesh: Any,
+) -> Source:
+    """``x, y`` as a source, checked against the model and loss, NaN refused (in-memory data
+    now, a file's or an iterable's batch by batch as they are read)."""
+    if not streamed:
+        return DeviceSource(where, *check_arrays(where, model, loss, params, x, y, mesh))
+    source = open_source(where, x, y, epochs=epochs, mesh=mesh)
+    if isinstance(source, ArraySource):  # shapes only: nothing is read
+        check_batch(where, model, loss, params, *source.placeholders())
+        check_finite_in_memory(where, source)
+    elif isinstance(source, DeviceSource):
+        check_batch(where, model, loss, params, source.x, source.y)
+        _run_checks.check_finite_data(where, "x", source.x)
+        _run_checks.check_finite_data(where, "y", source.y)
+    else:  # an iterable: its first batch
+        check_batch(where, model, loss, params, *source.sample())
+    return source
+
+
+def open_source(where: str, x: Any, y: Any, *, epochs: int, mesh: Any) -> Source:
+    """The streamed source for ``x, y``: an iterable of batches when ``y`` is ``None``; device
+    arrays stay on the device (without a mesh); other arrays (lists come to the host once),
+    memmaps, ``Rows`` and ``.npy`` paths are read chunk by chunk."""
+    if y is None:
+        if isinstance(x, jax.Array | np.ndarray | str | os.PathLike | Rows):
+            raise ValueError(
+                f"{where}: y is None but x is {type(x).__name__}; pass the targets as y (one row "
+                f"per row of x), or pass an iterable of (x, y) batches as x."
+            )
+        return IterableSource(where, x, epochs=epochs)
+    if mesh is None and isinstance(x, jax.Array) and isinstance(y, jax.Array):
+        return DeviceSource(where, x, y)
+    if not isinstance(x, np.ndarray | str | os.PathLike | Rows):
+        x = np.asarray(x)
+    if not isinstance(y, np.ndarray | str | os.PathLike | Rows):
+        y = np.asarray(y)
+    count = jax.process_count() if mesh is not None else 1
+    shared = x.array if isinstance(x, Rows) else x
+    if count > 1 and not isinstance(shared, np.memmap | str | os.PathLike):
+        raise ValueError(
+            f"{where}: in a multi-process run, streamed training reads every process's rows from "
+            f"one shared file; pass x and y as .npy paths or np.load(path, mmap_mode='r'), or "
+            f"train without callbacks, validation, progress and start_step."
+        )
+    index = jax.process_index() if mesh is not None else 0
+    return ArraySource(where, x, y, process_index=index, process_count=count)
+
+
+#: Rows per block of the finite-data check of in-memory arrays (bounds its temporary memory).
+_FINITE_BLOCK_ROWS = 65536
+
+
+def check_finite_in_memory(where: str, source: ArraySource) -> None:
+    """Refuse NaN or infinity in in-memory arrays before training, block by block; a memmap's
+    or a :class:`~jaxbp.data.sources.Rows` view's batches are checked as they are read instead (a
+    scan first would read the file twice)."""
+    for name, array in (("x", source.x), ("y", source.y)):
+        if not isinstance(array, np.ndarray) or isinstance(array, np.memmap):
+            continue
+        for start in range(0, array.shape[0], _FINITE_BLOCK_ROWS):
+            block = array[start : start + _FINITE_BLOCK_ROWS]
+            _run_checks.check_finite_data(where, name, block)
+
+
+class Span(NamedTuple):
+    """A run in global steps (counted from epoch 0).
+
+    Attributes:
+        steps_per_epoch: batches per epoch (``None``: an iterable of unknown length).
+        first: the run's first step; total: the step it ends before (``None``: unknown).
+        global_batch: examples per step, over every process.
+    """
+
+    steps_per_epoch: int | None
+    first: int
+    total: int | None
+    global_batch: int
+
+
+def plan(
+    where: str,
+    source: Source,
+    *,
+    epochs: int,
+    batch_size: int | None,
+    key: Any,
+    start_epoch: int,
+    start_step: int,
+) -> Span:
+    """The run's :class:`Span`; refuses a batch size larger than the data, a start outside an
+    epoch, and a run longer than the int32 step counter holds."""
+    if isinstance(source, IterableSource):
+        return _plan_iterable(where, source, epochs, batch_size, key, start_epoch, start_step)
+    steps = _run_checks.batches_per_epoch(where, source.n, batch_size)
+    if start_step >= steps:
+        raise ValueError(
+            f"{where}: start_step {start_step} is not inside an epoch of {steps} steps; pass "
+            f"0 <= start_step < {steps} (or count whole epochs in start_epoch)."
+        )
+    _run_checks.check_step_count(where, epochs, int(start_epoch), steps)
+    first = int(start_epoch) * steps + int(start_step)
+    rows = source.n if batch_size is None else batch_size
+    return Span(steps, first, (int(start_epoch) + epochs) * steps, rows)
+
+
+def _plan_iterable(
+    where: str,
+    source: IterableSource,
+    epochs: int,
+    batch_size: int | None,
+    key: Any,
+    start_epoch: int,
+    start_step: int,
+) -> Span:
+    sample = source.sample()
+    rows = int(sample[0].shape[0]) if sample[0].ndim else 0
+    if batch_size is not None and batch_size != rows:
+        raise ValueError(
+            f"{where}: batch_size is {batch_size} but the iterable's first batch has {rows} "
+            f"examples; pass batch_size=None (the loader sets the batch size)."
+        )
+    if key is not None or start_epoch:
+        raise ValueError(
+            f"{where}: with an iterable of batches the loader owns the order and its "
+            f"position; pass key=None and start_epoch=0 (start_step sets the step count)."
+        )
+    length = len(source.batches) if hasattr(source.batches, "__len__") else None  # type: ignore[arg-type]
+    total = None if length is None else start_step + epochs * length
+    return Span(length, int(start_step), total, rows)
+
+
+def sample_bytes(source: Source, batch_size: int | None) -> int:
+    """Bytes of one batch read on the host (0 when nothing is: full batch, device data)."""
+    if batch_size is None or isinstance(source, DeviceSource):
+        return 0
+    x, y = source.sample() if isinstance(source, IterableSource) else source.sample(batch_size)
+    return int(np.asarray(x).nbytes + np.asarray(y).nbytes)
+
+
+def check_validation(
+    where: str, model: Model, loss: Loss, params: Params, validation: Any
+) -> tuple[Array, Array]:
+    """``(x_val, y_val)`` as arrays, checked against the model and loss."""
+    if not isinstance(validation, tuple | list) or len(validation) != 2:
+        raise TypeError(
+            f"{where}: validation must be a pair (x_val, y_val), got {type(validation).__name__}."
+        )
+    # a Rows view (or a .npy path) of a validation set is read whole: it is evaluated in one go
+    pair = [_whole(where, value) for value in validation]
+    check_batch(f"{where} (validation)", model, loss, params, *pair)
+    return jnp.asarray(pair[0]), jnp.asarray(pair[1])
+
+
+def _whole(where: str, value: Any) -> Any:
+    if isinstance(value, Rows):
+        return value.read(np.arange(len(value)))
+    if isinstance(value, str | os.PathLike):
+        try:
+            return np.load(value, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{where}: cannot open the validation file {str(value)!r} ({error}).") from None  # fmt: skip
+    return value
