@@ -33,7 +33,7 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jax
 import numpy as np
@@ -45,9 +45,6 @@ from jaxbp.training import checkpoint_format
 from jaxbp.training import files as _files
 from jaxbp.training.checkpoint_format import CheckpointError
 from jaxbp.training.run_checks import MAX_STEPS
-
-if TYPE_CHECKING:
-    pass
 
 FORMAT_VERSION = 2
 MAGIC = b"JAXBPCKPT\n"
@@ -199,33 +196,11 @@ def load(
         CheckpointError: one line naming the file and the problem.
     """
     path = Path(path)
-    try:
-        status = path.stat()
-        if not stat.S_ISREG(status.st_mode):  # a FIFO would block, /dev/zero never end
-            raise CheckpointError(f"{path}: not a regular file")
-        if status.st_size > max_bytes:
-            raise CheckpointError(
-                f"{path}: {status.st_size:,} bytes, more than the {max_bytes:,} a checkpoint may "
-                f"have (load(..., max_bytes=...) raises the limit)"
-            )
-        with path.open("rb") as file:
-            data = file.read(max_bytes + 1)
-    except OSError as error:
-        raise CheckpointError(f"{path}: cannot read ({error.strerror or error})") from error
-    if len(data) > max_bytes:
-        raise CheckpointError(f"{path}: grew beyond {max_bytes:,} bytes while being read")
-    payload = _verified_payload(path, data)
+    payload = _verified_payload(path, _read_file(path, max_bytes))
     members = checkpoint_format.read_members(path, payload)
     meta = checkpoint_format.read_meta(path, members.pop("meta", None), MAX_EPOCH, MAX_STEPS)
     meta["spec"] = None if meta.get("spec") is None else spec_from_json(path, meta["spec"])
-    key = members.pop("key", None)
-    template_key = np.asarray(jax.random.key_data(jax.random.key(0)))
-    if key is None or key.shape != template_key.shape or key.dtype != template_key.dtype:
-        found = "missing" if key is None else f"{key.dtype}{list(key.shape)}"
-        raise CheckpointError(
-            f"{path}: the shuffling key is {found}; expected "
-            f"{template_key.dtype}{list(template_key.shape)}"
-        )
+    key = _shuffling_key(path, members.pop("key", None))
     arrays = {name[7:]: members.pop(name) for name in list(members) if name.startswith("arrays/")}
     saved_params = checkpoint_format.take(members, "params")
     saved_state = checkpoint_format.take(members, "opt_state")
@@ -248,6 +223,38 @@ def load(
         arrays=arrays,
         spec=meta["spec"],
     )
+
+
+def _read_file(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes, refused when it is not a regular file or larger than ``max_bytes``."""
+    try:
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):  # a FIFO would block, /dev/zero never end
+            raise CheckpointError(f"{path}: not a regular file")
+        if status.st_size > max_bytes:
+            raise CheckpointError(
+                f"{path}: {status.st_size:,} bytes, more than the {max_bytes:,} a checkpoint may "
+                f"have (load(..., max_bytes=...) raises the limit)"
+            )
+        with path.open("rb") as file:
+            data = file.read(max_bytes + 1)
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot read ({error.strerror or error})") from error
+    if len(data) > max_bytes:
+        raise CheckpointError(f"{path}: grew beyond {max_bytes:,} bytes while being read")
+    return data
+
+
+def _shuffling_key(path: Path, key: np.ndarray | None) -> np.ndarray:
+    """The saved key data, refused unless it has the shape and dtype of ``jax.random.key``'s."""
+    template_key = np.asarray(jax.random.key_data(jax.random.key(0)))
+    if key is None or key.shape != template_key.shape or key.dtype != template_key.dtype:
+        found = "missing" if key is None else f"{key.dtype}{list(key.shape)}"
+        raise CheckpointError(
+            f"{path}: the shuffling key is {found}; expected "
+            f"{template_key.dtype}{list(template_key.shape)}"
+        )
+    return key
 
 
 def _template(path: Path, spec: Sequential, dtype: np.dtype) -> Any:

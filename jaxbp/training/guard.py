@@ -1,15 +1,15 @@
-"""The divergence guard (``fit(..., stop_on_nonfinite=True)``): a wrapper around the update rule.
+"""The divergence guard (``fit(..., stop_on_nonfinite=True)``): a wrapper around the update.
 
-As optax's ``apply_if_finite`` wraps a transformation, :func:`stop_on_nonfinite` wraps the rule a
-step updates with (the hand-written SGD or an optax optimizer): the programs that run the step
-know nothing of it; the guard lives in the update's state (:class:`GuardState`) and in nothing
-else. It looks at every step, inside the program, and stops updating at the first step whose loss
+As optax's ``apply_if_finite`` wraps a transformation, :func:`stop_on_nonfinite` wraps a step's
+update (:data:`jaxbp.training.program.Update`: the hand-written SGD's or an optax optimizer's,
+applied to the params): the programs that run the step know nothing of it; the guard lives in the
+update's state (:class:`GuardState`) and in nothing else. It looks at every step, inside the program, and stops updating at the first step whose loss
 or gradient is not finite, or whose loss has blown up: a finite loss above
 ``BLOWUP_FACTOR * max(|reference|, 1)``, where the reference is the run's first loss (or one
 passed in, to continue a run in pieces). A diverging run grows geometrically; six orders of
 magnitude above where it started (or above 1, for a loss that starts small) is beyond what a
 converging run visits, and far below float32's overflow at 3e38, so the last finite params are
-still sane. From that step on, the updates are zero and the wrapped state stays as it was.
+still sane. From that step on, the params and the wrapped state stay as they were.
 
 :func:`report` reads what the guard found, as host values, and sets the losses of the steps after
 the stop to NaN: the one place both training paths read it.
@@ -27,7 +27,7 @@ import optax
 
 if TYPE_CHECKING:
     from jaxbp._types import Array, Params
-    from jaxbp.training.program import UpdateRule
+    from jaxbp.training.program import Update, UpdateRule
 
 #: A finite loss above this many times ``max(|reference loss|, 1)`` counts as blown up.
 BLOWUP_FACTOR = 1e6
@@ -68,33 +68,29 @@ def start(inner_state: Any, params: Params, first_step: int, reference: Any) -> 
     )
 
 
-def stop_on_nonfinite(
-    inner: optax.GradientTransformation,
-) -> optax.GradientTransformationExtraArgs:
-    """``inner``, guarded: its ``update`` takes the step's loss as ``value=`` (optax's extra
-    argument) and gives zero updates from the first bad step on (see the module)."""
-    inner = optax.with_extra_args_support(inner)
+def stop_on_nonfinite(update: Update) -> Update:
+    """``update``, guarded: its state is a :class:`GuardState` around ``update``'s; from the first
+    bad step on (see the module), the params and that state stay as they were."""
 
-    def init(params: Params) -> GuardState:
-        return start(inner.init(params), params, 0, np.nan)
-
-    def update(
-        updates: Any, state: GuardState, params: Params | None = None, *, value: Array, **extra: Any
-    ) -> tuple[Any, GuardState]:
-        bad_leaves = jnp.stack([~jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(updates)])
+    def guarded(
+        params: Params, state: GuardState, grads: Any, value: Array
+    ) -> tuple[Params, GuardState]:
+        new_params, new_inner = update(params, state.inner, grads, value)
+        bad_leaves = jnp.stack([~jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)])
         nonfinite = ~jnp.isfinite(value) | jnp.any(bad_leaves)
         loss32 = value.astype(jnp.float32)
         reference = jnp.where(jnp.isnan(state.reference), loss32, state.reference)
-        blowup = jnp.isfinite(value) & (
-            loss32 > BLOWUP_FACTOR * jnp.maximum(jnp.abs(reference), 1.0)
-        )
-        first = (state.stop_step < 0) & (nonfinite | blowup)
-        keep = (state.stop_step >= 0) | first
-        new_updates, new_inner = inner.update(updates, state.inner, params, value=value, **extra)
-        return jax.tree.map(
-            lambda u: jnp.where(keep, jnp.zeros_like(u), u), new_updates
-        ), GuardState(
-            inner=jax.tree.map(lambda old, new: jnp.where(keep, old, new), state.inner, new_inner),
+        limit = BLOWUP_FACTOR * jnp.maximum(jnp.abs(reference), 1.0)
+        blowup = jnp.isfinite(value) & (loss32 > limit)
+        stopped = state.stop_step >= 0
+        first = ~stopped & (nonfinite | blowup)
+        keep = stopped | first
+
+        def choose(old: Any, new: Any) -> Any:
+            return jax.tree.map(lambda o, n: jnp.where(keep, o, n), old, new)
+
+        return choose(params, new_params), GuardState(
+            inner=choose(state.inner, new_inner),
             step=state.step + 1,
             stop_step=jnp.where(first, state.step, state.stop_step),
             stop_reason=jnp.where(
@@ -104,7 +100,7 @@ def stop_on_nonfinite(
             reference=reference,
         )
 
-    return optax.GradientTransformationExtraArgs(init, update)
+    return guarded
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,8 +113,8 @@ class Guarded:
     def optimizer(self) -> optax.GradientTransformation | None:
         return self.inner.optimizer
 
-    def transformation(self, lr: Array) -> optax.GradientTransformation:
-        return stop_on_nonfinite(self.inner.transformation(lr))
+    def update(self, lr: Array) -> Update:
+        return stop_on_nonfinite(self.inner.update(lr))
 
 
 def inner_state(state: Any) -> Any:

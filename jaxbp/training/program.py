@@ -4,9 +4,11 @@
 hashable, the one static argument the programs that scan it take, and ``step(lr)`` is the body of
 a ``lax.scan`` over batches (``jaxbp.training.epochs.run_batches`` or ``run_epochs``):
 ``(carry, (xb, yb)) -> (carry, loss before the update)``. The update rule is an optax
-``GradientTransformation`` whatever the user passed: the hand-written SGD is one too
-(``jaxbp.model.updates.sgd_transformation``), and the divergence guard wraps either
-(:mod:`jaxbp.training.guard`), so there is a single update path.
+``GradientTransformation`` whatever the user passed (the hand-written SGD is one too,
+``jaxbp.model.updates.sgd_transformation``), so there is a single update path: an
+:data:`Update`, ``(params, opt_state, grads, loss) -> (params, opt_state)``, which the divergence
+guard wraps when asked (:mod:`jaxbp.training.guard`), as optax's ``apply_if_finite`` wraps a
+transformation.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ from jaxbp.model.updates import SgdState, sgd_transformation
 if TYPE_CHECKING:
     from jaxbp._types import Array, Loss, Model, Params
     from jaxbp.training.guard import Guarded
+
+
+#: One step's update: ``(params, opt_state, grads, loss) -> (new params, new opt_state)``.
+Update = Callable[[Any, Any, Any, Any], tuple[Any, Any]]
 
 
 class TrainCarry(NamedTuple):
@@ -53,6 +59,17 @@ class UpdateRule:
             return self.optimizer
         return sgd_transformation(lr if self.schedule is None else self.schedule)
 
+    def update(self, lr: Array) -> Update:
+        """The step's update: the transformation's updates, applied to the params."""
+        transformation = self.transformation(lr)
+
+        def update(params: Params, opt_state: Any, grads: Any, value: Array) -> tuple[Any, Any]:
+            del value  # an optax transformation sees the gradient only
+            updates, opt_state = transformation.update(grads, opt_state, params)
+            return optax.apply_updates(params, updates), opt_state
+
+        return update
+
 
 def sgd_start_state(params: Params, first_step: int) -> SgdState:
     """The hand-written SGD's state before global step ``first_step``: it counts steps from the
@@ -72,24 +89,18 @@ class Step:
     def __call__(
         self, lr: Array
     ) -> Callable[[TrainCarry, tuple[Array, Array]], tuple[TrainCarry, Array]]:
-        return make_train_step(self.model, self.loss, self.rule.transformation(lr))
+        return make_train_step(self.model, self.loss, self.rule.update(lr))
 
 
 def make_train_step(
-    model: Model, loss: Loss, transformation: optax.GradientTransformation
+    model: Model, loss: Loss, update: Update
 ) -> Callable[[TrainCarry, tuple[Array, Array]], tuple[TrainCarry, Array]]:
-    """The step of a ``lax.scan`` over batches: ``(carry, (xb, yb)) -> (carry, loss before it)``.
-
-    The transformation's ``update`` gets the batch loss as ``value=`` (optax's extra argument; a
-    transformation that takes none ignores it), which is what the guard looks at.
-    """
+    """The step of a ``lax.scan`` over batches: ``(carry, (xb, yb)) -> (carry, loss before it)``."""
     value_and_grad = jax.value_and_grad(batch_loss, argnums=2)
-    update = optax.with_extra_args_support(transformation).update
 
     def step(carry: TrainCarry, batch: tuple[Array, Array]) -> tuple[TrainCarry, Array]:
         xb, yb = batch
         value, grads = value_and_grad(model, loss, carry.params, xb, yb)
-        updates, opt_state = update(grads, carry.opt_state, carry.params, value=value)
-        return TrainCarry(optax.apply_updates(carry.params, updates), opt_state), value
+        return TrainCarry(*update(carry.params, carry.opt_state, grads, value)), value
 
     return step

@@ -248,6 +248,49 @@ def test_streamed_fit_equals_the_whole_run_program_bit_for_bit(
             _assert_bitwise(history["opt_state"], want_history["opt_state"])
 
 
+MOMENTUM = optax.sgd(1.0, momentum=0.9)
+DIVERGING = {  # learning rates too large for the data: the loss grows geometrically
+    "sgd-blowup": {"lr": 2.0},
+    "momentum-blowup": {"optimizer": MOMENTUM},
+    "sgd-nonfinite": {"lr": 1e200},  # the first update sends the next loss to infinity
+}
+
+
+@pytest.mark.parametrize("case", DIVERGING)
+def test_the_guard_stops_both_paths_at_the_same_step_with_the_params_before_it(case, key):
+    rate = DIVERGING[case]
+    params, x, y = _fit_data()
+    kwargs = {"epochs": 6, "batch_size": 2, "key": key, "stop_on_nonfinite": True, **rate}
+    want, want_history = jaxbp.fit(SPEC, "mse", params, jnp.asarray(x), jnp.asarray(y), **kwargs)
+    stop = want_history["stop_step"]
+    assert 0 < stop < 29 and want_history["stop_reason"] == case.split("-")[1]
+    assert np.isnan(want_history["loss"][stop + 1 :]).all()
+    assert np.isfinite(want_history["loss"][:stop]).all()
+    for chunk_steps in (1, 4, None):
+        got, history = jaxbp.fit(SPEC, "mse", params, x, y, chunk_steps=chunk_steps, **kwargs)
+        _assert_bitwise(got, want)
+        done = len(history["loss"])  # the streamed run ends with the chunk holding the stop
+        assert done == history["steps_done"] > stop
+        np.testing.assert_array_equal(history["loss"], want_history["loss"][:done])
+        for name in ("stop_step", "stop_reason", "nonfinite_path", "nonfinite_paths"):
+            assert history[name] == want_history[name], name
+        assert history["stop"] == want_history["stop_reason"]
+        if "optimizer" in rate:
+            _assert_bitwise(history["opt_state"], want_history["opt_state"])
+    # The oracle: the same run without the guard, stopped by a callback after the steps before
+    # the guard's stop step; its params and state are the ones the guard kept.
+    unguarded = dict(kwargs, stop_on_nonfinite=False)
+    before, history = jaxbp.fit(
+        SPEC, "mse", params, x, y, chunk_steps=1, callbacks=[lambda step, p, m: step == stop],
+        **unguarded,
+    )  # fmt: skip
+    assert history["steps_done"] == stop
+    _assert_bitwise(got, before)
+    np.testing.assert_array_equal(history["loss"], want_history["loss"][:stop])
+    if "optimizer" in rate:
+        _assert_bitwise(want_history["opt_state"], history["opt_state"])
+
+
 @pytest.mark.parametrize(
     ("optimizer", "batch_size", "shuffle"),
     [("sgd", 2, False), ("sgd", 2, True), ("adam", 3, True), ("sgd", None, False)],
