@@ -10,8 +10,12 @@ this folder):
   :mod:`~jaxbp.training.chunk_loop`), with callbacks (:mod:`~jaxbp.training.callbacks`) between
   chunks.
 
-Around them: the argument checks of a run (:mod:`~jaxbp.training.run_checks`,
-:mod:`~jaxbp.training.chunk_checks`), the epoch order (:mod:`~jaxbp.training.epochs`), data
+In front of both, one validation path: :func:`~jaxbp.training.run.describe_run` turns ``fit``'s
+arguments into a frozen :class:`~jaxbp.training.run.Run` (the data: :mod:`~jaxbp.training.inputs`;
+the rules, each in one function: :mod:`~jaxbp.training.run_checks`), which both paths take.
+
+Around them: the divergence guard, a wrapper around the update (:mod:`~jaxbp.training.guard`),
+the epoch loop (:mod:`~jaxbp.training.epochs`), data
 parallelism (:mod:`~jaxbp.training.sharding`), checkpoints (:mod:`~jaxbp.training.checkpoint`,
 its file format, and the callback that writes them), atomic files (:mod:`~jaxbp.training.files`)
 and what a diverged run reports (:mod:`~jaxbp.training.divergence`).

@@ -5,8 +5,9 @@ The model is any callable ``(params, x) -> prediction`` over any params pytree, 
 
 ``fit`` runs every epoch and every batch inside one ``jax.jit``-compiled program (``lax.scan`` over
 epochs, and over the batches of an epoch), so there is no Python or host work per step. The
-loss history stays on the device. Inputs are validated once, before compiling; calling ``fit``
-again with the same shapes and static settings reuses the compiled program. Batching and
+loss history stays on the device. Inputs are validated once, before compiling, by
+``jaxbp.training.run.describe_run`` (the same for the streamed path); calling ``fit`` again with
+the same shapes and static settings reuses the compiled program. Batching and
 shuffling are described in ``jaxbp.training.epochs``; ``jaxbp.training.ensemble`` trains many models at once.
 """
 
