@@ -262,16 +262,25 @@ def flag_of(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def run_options(values: Mapping[str, Any]) -> RunOptions:
-    """The :class:`RunOptions` from parsed flags (``None``: the default), validated."""
+def run_options(args: argparse.Namespace) -> RunOptions:
+    """The :class:`RunOptions` from the parsed flags (a flag not given: the default), validated."""
     changes: dict[str, Any] = {}
     for field in dataclasses.fields(RunOptions):
-        value = values.get(field.name)
+        value = getattr(args, field.name, None)
         if value is None or field.metadata.get("action"):
             changes[field.name] = field.default if value is None else value
         else:
             changes[field.name] = field.metadata["convert"](flag_of(field.name), value)
     return RunOptions(**changes)
+
+
+def from_args(args: argparse.Namespace, base: TrainConfig | None = None) -> TrainConfig:
+    """The :class:`TrainConfig` of the parsed flags: the flags given over ``base`` (a resumed
+    run's saved config), or over the defaults; validated as :func:`parse` does."""
+    texts = {
+        field.name: getattr(args, field.name, None) for field in dataclasses.fields(TrainConfig)
+    }
+    return parse(texts, base)
 
 
 def parse(
