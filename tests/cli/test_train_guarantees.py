@@ -166,7 +166,7 @@ def test_a_second_run_into_a_locked_folder_gets_one_line(capsys, tmp_path):
 def test_a_killed_process_never_leaves_its_folder_locked(tmp_path):
     folder = tmp_path / "run"
     script = (
-        "import os, signal, sys; from pathlib import Path; from jaxbp import run_folder; "
+        "import os, signal, sys; from pathlib import Path; from jaxbp.cli import run_folder; "
         f"run_folder.claim(Path({str(folder)!r})); print('claimed', flush=True); "
         "os.kill(os.getpid(), signal.SIGKILL)"
     )
