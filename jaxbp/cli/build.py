@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 import jax.numpy as jnp
 import optax
 
-from jaxbp.cli import config as _config
+from jaxbp.cli import limits
+from jaxbp.cli.flags import ConfigError
 from jaxbp.layers.sequential import Sequential
 from jaxbp.model.mlp import MLP
 
@@ -37,12 +38,12 @@ def build_model(config: TrainConfig, data: Data, network: Sequential | None) -> 
     """
     rows = len(data.train[0])
     if config.batch_size is not None and config.batch_size > rows:
-        raise _config.ConfigError(
+        raise ConfigError(
             f"--batch-size {config.batch_size} is larger than the {rows} training examples; "
             f"pass at most {rows}, or 'full'"
         )
     steps = 1 if config.batch_size is None else rows // config.batch_size
-    _config.check_steps(config, steps)
+    limits.check_steps(config, steps)
     spec = network if network is not None else build_spec(config, data.features, data.outputs)
     lr, optimizer = build_optimizer(config, steps)
     return Model(spec, steps, lr, optimizer)

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 import jax.numpy as jnp
 import numpy as np
 
-from jaxbp.cli import config
-from jaxbp.cli import model as train_model
+from jaxbp.cli import limits
 from jaxbp.data import files as data
 from jaxbp.data import npy as data_npy
 from jaxbp.model.mlp import MLP
 
 if TYPE_CHECKING:
-    from jaxbp.cli.start import Resumed
+    from jaxbp.cli.config import TrainConfig
+    from jaxbp.cli.prepare import Resumed
     from jaxbp.layers.sequential import Sequential
 
 
@@ -47,7 +47,7 @@ class Data:
     test: tuple[Any, Any]
 
 
-def load_data(cfg: config.TrainConfig, network: Sequential | None, resumed: Resumed | None) -> Data:
+def load_data(cfg: TrainConfig, network: Sequential | None, resumed: Resumed | None) -> Data:
     """The data ``cfg.data`` names, checked against ``network`` (or the resumed MLP) and split.
 
     Raises:
@@ -83,7 +83,7 @@ def load_data(cfg: config.TrainConfig, network: Sequential | None, resumed: Resu
 
 
 def _targets(
-    cfg: config.TrainConfig,
+    cfg: TrainConfig,
     name: str,
     y: np.ndarray,
     features: int,
@@ -104,19 +104,19 @@ def _targets(
         targets, outputs = data.check_labels(name, y, wanted)
         if network is not None:  # labels 0..8 fit a network of 10 outputs, unless --classes 9
             fewer = cfg.classes is None
-            outputs = train_model.check_fits(network, choice, name, features, outputs, at_least=fewer)  # fmt: skip
+            outputs = check_fits(network, choice, name, features, outputs, at_least=fewer)  # fmt: skip
     else:
         targets = data.regression_targets(y)
         outputs = targets.shape[1]
         _check_targets(name, cfg, targets)
         if network is not None:
-            train_model.check_fits(network, choice, name, features, outputs)
-    config.check_size(cfg, features, outputs)
+            check_fits(network, choice, name, features, outputs)
+    limits.check_size(cfg, features, outputs)
     return targets, outputs
 
 
 def _in_memory(
-    cfg: config.TrainConfig,
+    cfg: TrainConfig,
     dataset: data.Dataset,
     targets: np.ndarray,
     outputs: int,
@@ -171,7 +171,7 @@ def _npy_stats(
     return data_npy.train_stats(dataset, train)
 
 
-def _check_targets(name: str, cfg: config.TrainConfig, targets: np.ndarray) -> None:
+def _check_targets(name: str, cfg: TrainConfig, targets: np.ndarray) -> None:
     largest = float(np.max(np.abs(targets))) if targets.size else 0.0
     if largest > float(np.finfo(np.dtype(cfg.dtype)).max) / 4:
         raise data.DataError(
@@ -183,3 +183,42 @@ def _check_targets(name: str, cfg: config.TrainConfig, targets: np.ndarray) -> N
             f"{name}: --loss binary_cross_entropy needs targets in [0, 1], found "
             f"{targets.min():g}..{targets.max():g}; use --loss mse"
         )
+
+
+def check_fits(
+    network: Sequential,
+    choice: str,
+    data_name: str,
+    features: int,
+    outputs: int,
+    *,
+    at_least: bool = False,
+) -> int:
+    """Refuse a network that does not fit the data; returns its output count.
+
+    Args:
+        network: the network.
+        choice: what ``--model`` named (for the message).
+        data_name: the data set's name.
+        features: features per example.
+        outputs: classes or regression targets the data needs.
+        at_least: accept more outputs than ``outputs`` (classes counted from the largest label).
+
+    Raises:
+        DataError: the network's input or output shape does not fit.
+    """
+    name = Path(choice).name
+    if network.input_shape != (features,):
+        raise data.DataError(
+            f"--model {name} takes examples of shape {network.input_shape} but {data_name} has "
+            f"{features} features; use a model whose input_shape is [{features}] (a Reshape layer "
+            f"first gives it channels)"
+        )
+    given = network.output_shape
+    if len(given) != 1 or given[0] < outputs or (given[0] > outputs and not at_least):
+        wanted = f"at least {outputs}" if at_least else f"({outputs},)"
+        raise data.DataError(
+            f"--model {name} gives outputs of shape {given} per example but {data_name} needs "
+            f"{wanted}; end the model with a Dense layer of {outputs} features"
+        )
+    return given[0]

@@ -1,11 +1,16 @@
 """Everything ``jaxbp train`` checks and builds before its first step, as four named steps.
 
-:func:`prepare` runs each once: :func:`~jaxbp.cli.start.start_run` (the typed settings, the
-output folder, the checkpoint to resume, the ``--model`` network), :func:`~jaxbp.cli.dataset.load_data`,
+:func:`prepare` runs each once: :func:`start_run` (the typed settings, the output folder, the
+checkpoint to resume, the ``--model`` network), :func:`~jaxbp.cli.dataset.load_data`,
 :func:`~jaxbp.cli.build.build_model` and :func:`~jaxbp.cli.state.initial_state`. Any problem
 raises one line (a ``ConfigError``, ``DataError``, ``CheckpointError`` or ``FolderError``)
 before a single file is touched; the caller claims the output folder next
 (:func:`jaxbp.cli.run_folder.claim`).
+
+:func:`start_run`: a new run takes its :class:`~jaxbp.cli.config.TrainConfig` from the flags over
+the defaults and refuses a folder that already holds a run. A resumed run takes the checkpoint's
+saved config with the flags given over it, and refuses a flag that would change its numbers, a
+checkpoint that is not the newest of its folder, and ``--epochs`` that are already done.
 """
 
 from __future__ import annotations
@@ -13,13 +18,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
+from typing import Any
 
-from jaxbp.cli import config
+import jax
+
+from jaxbp.cli import config, limits, run_folder
+from jaxbp.cli import model as train_model
 from jaxbp.cli.build import Model, build_model
 from jaxbp.cli.config import RunOptions, TrainConfig
 from jaxbp.cli.dataset import Data, load_data
-from jaxbp.cli.start import start_run
 from jaxbp.cli.state import State, initial_state
+from jaxbp.layers.sequential import Sequential
+from jaxbp.training import checkpoint
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,3 +65,122 @@ def prepare(args: argparse.Namespace) -> Prepared:
             "validation set; pass --val-fraction 0.1, or drop --patience"
         )
     return Prepared(cfg, start.options, start.out, data, model, state)
+
+
+@dataclasses.dataclass(frozen=True)
+class Resumed:
+    """The checkpoint a run continues from: its file and its contents."""
+
+    path: Path
+    saved: checkpoint.Checkpoint
+
+
+@dataclasses.dataclass(frozen=True)
+class Start:
+    """A run's settings, where it writes, what it resumes, and its ``--model`` network.
+
+    ``network`` is ``None`` for the MLP of ``--hidden``; ``resumed`` is ``None`` for a new run.
+    """
+
+    config: TrainConfig
+    options: RunOptions
+    out: Path
+    resumed: Resumed | None
+    network: Sequential | None
+
+
+def start_run(args: argparse.Namespace) -> Start:
+    """The checked settings of ``jaxbp train`` from its parsed flags (see ``jaxbp train --help``).
+
+    Raises:
+        ConfigError, CheckpointError, FolderError: one line naming the flag, file or folder.
+    """
+    options = config.run_options(args)
+    if options.resume is None:
+        cfg = config.from_args(args)
+        out = Path(options.out) if options.out is not None else run_folder.default_for(cfg.data)
+        if checkpoint.list_checkpoints(out):
+            raise config.ConfigError(
+                f"{out} already holds a run; continue it with --resume {out}, or pass a new --out"
+            )
+        run_folder.check(out)
+        resumed = None
+    else:
+        cfg, resumed = _resume(args, options)
+        out = resumed.path.parent
+    if cfg.dtype == "float64" and not jax.config.read("jax_enable_x64"):
+        raise config.ConfigError("--dtype float64 needs 64-bit JAX; set JAX_ENABLE_X64=1 first")
+    network = None if cfg.model is None else _network(cfg, resumed)
+    return Start(cfg, options, out, resumed, network)
+
+
+def _resume(args: argparse.Namespace, options: config.RunOptions) -> tuple[config.TrainConfig, Resumed]:  # fmt: skip
+    """The saved config with the flags given over it, and the checkpoint, checked."""
+    assert options.resume is not None
+    path = checkpoint.resolve(options.resume)
+    saved = checkpoint.load(path)
+    try:
+        base = config.TrainConfig.from_json(saved.config)
+    except config.ConfigError as error:
+        raise checkpoint.CheckpointError(f"{path}: {error}") from None
+    cfg = config.from_args(args, base)
+    _refuse_changes(path, base, cfg)
+    out = path.parent
+    if options.out is not None and Path(options.out).resolve() != out.resolve():
+        raise config.ConfigError(f"--out {options.out} conflicts with --resume, which writes to {out}")  # fmt: skip
+    try:
+        mine = checkpoint.order_key(path)
+    except ValueError:  # a renamed file: placed by the epochs it has done
+        mine = (saved.epoch, 0)
+    newer = [p.name for p in checkpoint.list_checkpoints(out) if checkpoint.order_key(p) > mine]
+    if newer:
+        raise config.ConfigError(
+            f"{path.name} is not the newest checkpoint in {out} ({', '.join(newer)} "
+            f"follow it); move the newer files away to continue from this one"
+        )
+    if cfg.epochs <= saved.epoch:
+        raise config.ConfigError(
+            f"{path} has already trained {saved.epoch} epochs; pass --epochs greater "
+            f"than {saved.epoch} (the total) to train further"
+        )
+    return cfg, Resumed(path, saved)
+
+
+def _network(cfg: config.TrainConfig, resumed: Resumed | None) -> Sequential:
+    """The ``--model`` network: built from the preset or file for a new run, the checkpoint's own
+    description when resuming (so a model file that has since changed or moved does not matter)."""
+    choice = cfg.model or ""
+    if resumed is None:
+        network = train_model.load_network(choice)
+    elif isinstance(resumed.saved.spec, Sequential):
+        network = resumed.saved.spec
+    else:
+        raise checkpoint.CheckpointError(
+            f"{resumed.path}: the saved config names --model {Path(choice).name} but the "
+            f"checkpoint holds no layer network"
+        )
+    limits.check_parameter_count(cfg, train_model.parameter_count(network))
+    return network
+
+
+def _refuse_changes(path: Path, saved: config.TrainConfig, asked: config.TrainConfig) -> None:
+    for field in dataclasses.fields(config.TrainConfig):
+        name = field.name
+        if name in config.RESUMABLE:
+            continue
+        before, after = getattr(saved, name), getattr(asked, name)
+        if before != after:
+            flag = config.flag_of(name)
+            raise config.ConfigError(
+                f"{flag} {_text(name, after)} differs from the checkpoint's {_text(name, before)} "
+                f"({path}); a resumed run keeps its architecture and settings: drop {flag}, or "
+                f"start a new run with --out"
+            )
+
+
+def _text(name: str, value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) or "none"
+    if value is None:
+        return {"batch_size": "full", "model": "(the MLP of --hidden)"}.get(name, "none")
+    return str(value)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from jaxbp.cli.build import Model
     from jaxbp.cli.config import TrainConfig
     from jaxbp.cli.dataset import Data
-    from jaxbp.cli.start import Resumed
+    from jaxbp.cli.prepare import Resumed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,9 +38,6 @@ class State:
     key: Array
     step: int
     history: dict[str, Any]
-
-    def epoch(self, steps_per_epoch: int) -> int:
-        return self.step // steps_per_epoch
 
 
 def initial_state(cfg: TrainConfig, model: Model, data: Data, resumed: Resumed | None) -> State:
