@@ -1,7 +1,7 @@
-"""Callbacks that run between the compiled chunks of :func:`jaxbp.fit`: early stopping, a
-progress bar and checkpoints. A callback is any ``callback(step, params, metrics)``; a truthy
-return (``True`` or a reason) stops the run. Defined in :mod:`jaxbp.training.callbacks` and
-:mod:`jaxbp.training.checkpoint_callback`.
+"""Callbacks that run between the compiled chunks of :func:`jaxbp.fit`: validation of one's own,
+early stopping, a progress bar (or plain lines) and checkpoints. A callback is any
+``callback(step, params, metrics)``; a truthy return (``True`` or a reason) stops the run.
+Defined in :mod:`jaxbp.training.callbacks` and :mod:`jaxbp.training.checkpoint_callback`.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from jaxbp.training.callbacks import (
     Callback,
     EarlyStopping,
     ProgressBar,
+    Validation,
     callback_name,
     wants_stop,
 )
@@ -23,6 +24,7 @@ __all__ = (
     "Checkpoints",
     "EarlyStopping",
     "ProgressBar",
+    "Validation",
     "callback_name",
     "save_checkpoint",
     "wants_stop",

@@ -1,9 +1,9 @@
 """The ``jaxbp`` command line: ``jaxbp explain ...`` and ``jaxbp train ...``.
 
 Nothing here is API: the library is :mod:`jaxbp`. ``train`` reads its flags into a typed
-:class:`~jaxbp.cli.config.TrainConfig`, prepares data, model and state (:mod:`~jaxbp.cli.prepare`),
-and runs one :func:`jaxbp.fit` with a callback between compiled chunks; ``explain`` prints a
-worked example (:mod:`jaxbp.worked`) in the chosen format.
+:class:`~jaxbp.cli.config.TrainConfig`, prepares data, model and state as named steps
+(:mod:`~jaxbp.cli.prepare`), and runs one :func:`jaxbp.fit` with :mod:`jaxbp.callbacks` between
+compiled chunks; ``explain`` prints a worked example (:mod:`jaxbp.worked`) in the chosen format.
 
 Each subcommand lives in ``jaxbp/cli/<name>.py`` with ``add_parser(subparsers)`` and
 ``run(args) -> int`` (``args.stopper`` is the :class:`jaxbp.cli.signals.Stopper`). A

@@ -1,5 +1,6 @@
-"""What a :class:`jaxbp.cli.config.TrainConfig` builds: the MLP, the learning-rate schedule, the optimizer,
-and how the model is named in the run's header and ``metrics.json``."""
+"""The model of a ``jaxbp train`` run, as :func:`build_model` builds it from the settings and the
+data: the network (the ``--model`` one, or the MLP of ``--hidden``), the steps per epoch, and the
+learning-rate schedule and optimizer."""
 
 from __future__ import annotations
 
@@ -9,10 +10,43 @@ from typing import TYPE_CHECKING, Any
 import jax.numpy as jnp
 import optax
 
+from jaxbp.cli import limits
+from jaxbp.cli.flags import ConfigError
+from jaxbp.layers.sequential import Sequential
 from jaxbp.model.mlp import MLP
 
 if TYPE_CHECKING:
     from jaxbp.cli.config import TrainConfig
+    from jaxbp.cli.dataset import Data
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+    """What trains: the network, the steps of an epoch, and ``fit``'s ``lr`` and ``optimizer``."""
+
+    spec: MLP | Sequential
+    steps_per_epoch: int
+    lr: Any
+    optimizer: optax.GradientTransformation | None
+
+
+def build_model(config: TrainConfig, data: Data, network: Sequential | None) -> Model:
+    """The ``--model`` network or the MLP, with the schedule and optimizer for ``data``.
+
+    Raises:
+        ConfigError: a batch larger than the training part, or more steps than the limit.
+    """
+    rows = len(data.train[0])
+    if config.batch_size is not None and config.batch_size > rows:
+        raise ConfigError(
+            f"--batch-size {config.batch_size} is larger than the {rows} training examples; "
+            f"pass at most {rows}, or 'full'"
+        )
+    steps = 1 if config.batch_size is None else rows // config.batch_size
+    limits.check_steps(config, steps)
+    spec = network if network is not None else build_spec(config, data.features, data.outputs)
+    lr, optimizer = build_optimizer(config, steps)
+    return Model(spec, steps, lr, optimizer)
 
 
 def build_spec(config: TrainConfig, num_features: int, num_outputs: int) -> MLP:

@@ -1,4 +1,5 @@
-"""The settings of ``jaxbp train``, declared once: defaults, flags, help, validation, limits.
+"""The settings of ``jaxbp train``, declared once: defaults, flags, help, validation (the limits
+are in :mod:`jaxbp.cli.limits`).
 
 Every flag of ``jaxbp train`` is a field of :class:`TrainConfig` (the settings that decide a run's
 numbers, saved in every checkpoint so a resumed run uses exactly the same ones) or of
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import itertools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,6 @@ import numpy as np
 from jaxbp.cli.flags import (
     MAX_HIDDEN_LAYERS,
     ConfigError,
-    as_flag_text,
     choice_setting,
     flag_only,
     integer_setting,
@@ -35,23 +34,17 @@ from jaxbp.cli.flags import (
     to_batch_size,
     to_hidden,
 )
+from jaxbp.cli.limits import MAX_CLASSES, MAX_EPOCHS, MAX_SEED
 from jaxbp.data.files import BUILT_IN, TASKS
 from jaxbp.layers import presets
 from jaxbp.layers.presets import PRESETS
 from jaxbp.model.activations import ACTIVATIONS
 from jaxbp.model.losses import LOSSES
-from jaxbp.training.run_checks import MAX_STEPS, most_epochs
 
 OPTIMIZERS = ("adam", "momentum", "sgd")
 SCHEDULES = ("constant", "cosine", "exponential")
 DTYPES = ("float32", "float64")
 CLASSIFICATION_LOSSES = ("cross_entropy", "softmax_cross_entropy")
-
-#: Limits checked before anything is allocated (see docs/guarantees.md).
-MAX_SEED = 2**32 - 1  # jax.random.key wraps larger seeds onto smaller ones
-MAX_CLASSES = 10_000
-MAX_PARAMETERS = 20_000_000
-MAX_EPOCHS = 10_000_000  # checkpoint names carry 8 digits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -262,16 +255,25 @@ def flag_of(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def run_options(values: Mapping[str, Any]) -> RunOptions:
-    """The :class:`RunOptions` from parsed flags (``None``: the default), validated."""
+def run_options(args: argparse.Namespace) -> RunOptions:
+    """The :class:`RunOptions` from the parsed flags (a flag not given: the default), validated."""
     changes: dict[str, Any] = {}
     for field in dataclasses.fields(RunOptions):
-        value = values.get(field.name)
+        value = getattr(args, field.name, None)
         if value is None or field.metadata.get("action"):
             changes[field.name] = field.default if value is None else value
         else:
             changes[field.name] = field.metadata["convert"](flag_of(field.name), value)
     return RunOptions(**changes)
+
+
+def from_args(args: argparse.Namespace, base: TrainConfig | None = None) -> TrainConfig:
+    """The :class:`TrainConfig` of the parsed flags: the flags given over ``base`` (a resumed
+    run's saved config), or over the defaults; validated as :func:`parse` does."""
+    texts = {
+        field.name: getattr(args, field.name, None) for field in dataclasses.fields(TrainConfig)
+    }
+    return parse(texts, base)
 
 
 def parse(
@@ -386,40 +388,6 @@ def _check_combination(config: TrainConfig) -> None:
         raise ConfigError(
             f"--lr {config.lr!r} is {rounded} in {config.dtype}; pass a learning rate from "
             f"{float(info.tiny):.3g} to {float(info.max):.3g}"
-        )
-
-
-def check_size(config: TrainConfig, num_features: int, num_outputs: int) -> None:
-    """Refuse an MLP above :data:`MAX_PARAMETERS` parameters, before allocating any."""
-    if config.hidden is None:
-        return
-    sizes = (num_features, *config.hidden, num_outputs)
-    count = sum((fan_in + 1) * fan_out for fan_in, fan_out in itertools.pairwise(sizes))
-    if count > MAX_PARAMETERS:
-        shown = "-".join(map(str, sizes))
-        raise ConfigError(
-            f"--hidden {as_flag_text(config.hidden)} gives a {shown} model with {count:,} parameters; "
-            f"the limit is {MAX_PARAMETERS:,} ({MAX_PARAMETERS * 4 // 2**20} MiB in float32); "
-            f"pass smaller --hidden sizes"
-        )
-
-
-def check_parameter_count(config: TrainConfig, count: int) -> None:
-    """Refuse a ``--model`` network above :data:`MAX_PARAMETERS` parameters."""
-    if count > MAX_PARAMETERS:
-        raise ConfigError(
-            f"--model {Path(config.model or '').name} has {count:,} parameters; the limit is "
-            f"{MAX_PARAMETERS:,} ({MAX_PARAMETERS * 4 // 2**20} MiB in float32); use a smaller model"
-        )
-
-
-def check_steps(config: TrainConfig, steps_per_epoch: int) -> None:
-    """Refuse more steps in all than the program's int32 step counter holds."""
-    if config.epochs > most_epochs(steps_per_epoch):
-        raise ConfigError(
-            f"--epochs {config.epochs} with {steps_per_epoch} steps per epoch is "
-            f"{config.epochs * steps_per_epoch:,} steps; the limit is {MAX_STEPS:,}; "
-            f"pass at most --epochs {most_epochs(steps_per_epoch)}"
         )
 
 

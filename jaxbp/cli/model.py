@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jaxbp.cli.flags import ConfigError
-from jaxbp.data.files import DataError
 from jaxbp.layers import model_file, presets, specs
 from jaxbp.layers.sequential import Sequential
 from jaxbp.model.mlp import MLP
@@ -70,45 +69,6 @@ def _count(layers: tuple[Any, ...], shape: tuple[int, ...]) -> int:
             total += sum(math.prod(s) for s in specs.param_shapes(layer, shape).values())
         shape = specs.output_shape(layer, shape, "parameter_count")
     return total
-
-
-def check_fits(
-    network: Sequential,
-    choice: str,
-    data_name: str,
-    features: int,
-    outputs: int,
-    *,
-    at_least: bool = False,
-) -> int:
-    """Refuse a network that does not fit the data; returns its output count.
-
-    Args:
-        network: the network.
-        choice: what ``--model`` named (for the message).
-        data_name: the data set's name.
-        features: features per example.
-        outputs: classes or regression targets the data needs.
-        at_least: accept more outputs than ``outputs`` (classes counted from the largest label).
-
-    Raises:
-        DataError: the network's input or output shape does not fit.
-    """
-    name = Path(choice).name
-    if network.input_shape != (features,):
-        raise DataError(
-            f"--model {name} takes examples of shape {network.input_shape} but {data_name} has "
-            f"{features} features; use a model whose input_shape is [{features}] (a Reshape layer "
-            f"first gives it channels)"
-        )
-    given = network.output_shape
-    if len(given) != 1 or given[0] < outputs or (given[0] > outputs and not at_least):
-        wanted = f"at least {outputs}" if at_least else f"({outputs},)"
-        raise DataError(
-            f"--model {name} gives outputs of shape {given} per example but {data_name} needs "
-            f"{wanted}; end the model with a Dense layer of {outputs} features"
-        )
-    return given[0]
 
 
 def describe(network: Sequential, choice: str) -> str:

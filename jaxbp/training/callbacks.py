@@ -1,4 +1,5 @@
-"""What runs between compiled chunks: user callbacks, early stopping, a progress bar, checkpoints.
+"""What runs between compiled chunks: user callbacks, validation, early stopping, a progress
+bar (or plain lines), checkpoints.
 
 A callback is any function ``callback(step, params, metrics)`` called by the chunked ``fit``
 after each chunk, with ``step`` the number of training steps done (counted from the run's
@@ -19,8 +20,9 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TextIO
 
 from jaxbp._types import Params
 
@@ -78,36 +80,125 @@ class EarlyStopping:
         return "stop" if self.waited > self.patience else None
 
 
+class Validation:
+    """Evaluate the parameters every ``every`` steps into the chunk's ``metrics``, so the callbacks
+    after this one (:class:`EarlyStopping`, :class:`ProgressBar`, :class:`~jaxbp.callbacks.Checkpoints`)
+    see the values.
+
+    For an evaluation of one's own (more than ``fit``'s ``validation=`` loss: an accuracy, or a
+    set read block by block); pass ``fit(..., validate_every=every)`` so chunks end there.
+
+    Args:
+        evaluate: ``evaluate(params) -> dict`` of named numbers, e.g. ``{"val_loss": 0.31,
+            "val_accuracy": 0.92}``.
+        every: steps between evaluations: chunk ends at a multiple of ``every`` are evaluated.
+        total: the run's last step, evaluated too (``None``: multiples of ``every`` only).
+    """
+
+    __name__ = "Validation"
+
+    def __init__(
+        self,
+        evaluate: Callable[[Params], dict[str, Any]],
+        every: int,
+        *,
+        total: int | None = None,
+    ):
+        if not callable(evaluate):
+            raise TypeError(f"Validation: evaluate must be a function of the params, got {evaluate!r}.")  # fmt: skip
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"Validation: every must be an int >= 1, got {every!r}.")
+        self.evaluate, self.every, self.total = evaluate, every, total
+
+    def __call__(self, step: int, params: Params, metrics: dict[str, Any]) -> None:
+        if step % self.every == 0 or step == self.total:
+            metrics.update(self.evaluate(params))
+
+
+#: Without a terminal, the longest time between two lines of a running epoch (``ProgressBar``).
+LINE_SECONDS = 30.0
+
+
 class ProgressBar:
     """A tqdm bar over the run's steps with the latest losses; off when stderr is not a terminal
-    (or tqdm is not installed), so logs and pipes stay clean.
+    (or tqdm is not installed), so logs and pipes stay clean, or plain lines there instead.
+
+    Shown: the epoch (with ``steps_per_epoch``), ``loss`` (``metrics["train_loss"]``, the epoch's
+    loss, where a callback before this one put it, else the chunk's mean loss), and where present
+    ``val_loss`` and ``val_acc`` (``metrics["val_accuracy"]``).
 
     Args:
         total: the run's last step (``None`` when unknown, e.g. an iterable without a length).
         initial: the steps already done.
+        steps_per_epoch: the epoch's length (``None``: unknown; no epoch shown, no lines).
+        lines: where to print plain lines when there is no bar (``None``: nowhere): one at each
+            epoch's end, ``epoch  3/40  loss 0.1234  val_loss 0.2345  val_acc 0.9274``, and inside
+            a long epoch ``epoch  3/40  step 500/1200  loss 0.1234`` at most every
+            ``line_seconds`` (default :data:`LINE_SECONDS`).
+        number_format: the format of the numbers shown.
+        desc: the bar's label.
     """
 
     __name__ = "ProgressBar"
 
-    def __init__(self, total: int | None, initial: int = 0):
+    def __init__(
+        self,
+        total: int | None,
+        initial: int = 0,
+        *,
+        steps_per_epoch: int | None = None,
+        lines: TextIO | None = None,
+        line_seconds: float | None = None,
+        number_format: str = ".4g",
+        desc: str = "fit",
+    ):
         self.bar: Any = None
         self.last = initial
+        self.steps_per_epoch, self.format = steps_per_epoch, number_format
+        self.epochs = None if total is None or not steps_per_epoch else -(-total // steps_per_epoch)  # fmt: skip
+        self.lines = lines if steps_per_epoch else None
+        self.line_seconds = LINE_SECONDS if line_seconds is None else line_seconds
+        self.line_time = time.monotonic()
         if not sys.stderr.isatty():
             return
         try:
             from tqdm import tqdm
         except ModuleNotFoundError:
             return
-        self.bar = tqdm(total=total, initial=initial, unit="step", desc="fit", dynamic_ncols=True)
+        self.bar = tqdm(total=total, initial=initial, unit="step", desc=desc, dynamic_ncols=True)
+        self.lines = None
 
     def __call__(self, step: int, params: Params, metrics: dict[str, Any]) -> None:
-        if self.bar is None:
-            return
-        fields = {name: f"{metrics[name]:.4g}" for name in ("loss", "val_loss") if name in metrics}
-        self.bar.set_postfix(fields, refresh=False)
-        self.bar.update(step - self.last)
+        fields = self._fields(metrics)
+        epoch, inside = divmod(step, self.steps_per_epoch) if self.steps_per_epoch else (0, 0)
+        shown = epoch + (inside > 0)  # the epoch under way, counted from 1
+        if self.bar is not None:
+            where = {"epoch": shown} if self.steps_per_epoch else {}
+            self.bar.set_postfix({**where, **fields}, refresh=False)
+            self.bar.update(step - self.last)
+        elif self.lines is not None:
+            self._line(shown, inside, fields)
         self.last = step
+
+    def _fields(self, metrics: dict[str, Any]) -> dict[str, str]:
+        values = {
+            "loss": metrics.get("train_loss", metrics.get("loss")),
+            "val_loss": metrics.get("val_loss"),
+            "val_acc": metrics.get("val_accuracy"),
+        }
+        return {name: format(value, self.format) for name, value in values.items() if value is not None}  # fmt: skip
+
+    def _line(self, epoch: int, inside: int, fields: dict[str, str]) -> None:
+        if inside and time.monotonic() - self.line_time < self.line_seconds:
+            return
+        if inside:
+            fields = {"step": f"{inside}/{self.steps_per_epoch}", "loss": fields["loss"]}
+        text = "  ".join(f"{name} {value}" for name, value in fields.items())
+        width = len(str(self.epochs))
+        print(f"epoch {epoch:>{width}}/{self.epochs}  {text}", file=self.lines, flush=True)
+        self.line_time = time.monotonic()
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+            self.bar = None

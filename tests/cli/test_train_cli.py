@@ -254,13 +254,14 @@ def test_divergence_stops_at_the_first_bad_step_and_keeps_the_last_good_state(ca
     path, out = _divergent(tmp_path), tmp_path / "run"
     code, _, stderr = train(capsys, *DIVERGENT, "--data", path, "--out", out)
     # Oracle: the same run step by step in Python, checking every loss and gradient on the host.
+    from jaxbp import cli
     from jaxbp.cli.prepare import prepare
 
-    run = prepare({"data": str(path), "task": "regression", "hidden": "4", "batch_size": "full",
-                   "lr": "1e20", "schedule": "constant", "epochs": "60"}, str(tmp_path / "o"), None)  # fmt: skip
-    params, bad_step, bad_layers = run.params, None, []
+    argv = ["train", *DIVERGENT, "--data", str(path), "--out", str(tmp_path / "o")]
+    run = prepare(cli.build_parser().parse_args(argv))
+    params, bad_step, bad_layers = run.state.params, None, []
     for step in range(60):
-        loss, grads = jaxbp.loss_and_grad(run.spec, "mse", params, *run.train)
+        loss, grads = jaxbp.loss_and_grad(run.model.spec, "mse", params, *run.data.train)
         # every gradient leaf that is not finite, by tree path, in jax.tree.leaves order
         bad = [f"params[{i}]['{name}']" for i, layer in enumerate(grads) for name in sorted(layer)
                if not np.isfinite(layer[name]).all()]  # fmt: skip

@@ -16,10 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxbp.cli import progress
-from jaxbp.cli import train as train_command
 from jaxbp.data import sources
-from jaxbp.training import checkpoint
+from jaxbp.training import callbacks, checkpoint, checkpoint_callback
 from tests.helpers import TINY, bitwise_equal, read_metrics, train
 
 pytest.importorskip("sklearn")
@@ -45,16 +43,17 @@ def straight(tmp_path_factory) -> Path:
 
 
 def signal_at(monkeypatch, step: int, signum: int = signal.SIGINT) -> None:
-    """Make a signal arrive just before the callback of the first chunk ending at ``step`` or
-    later: what the handler does (:meth:`jaxbp.cli.signals.Stopper.handle` sets ``received``)."""
-    real = train_command._Between.__call__
+    """Send the process a signal just before the checkpoint callback of the first chunk ending at
+    ``step`` or later; the command's handler (:meth:`jaxbp.cli.signals.Stopper.handle`) takes it."""
+    real, sent = checkpoint_callback.Checkpoints.__call__, []
 
     def call(self, done, params, chunk):
-        if done >= step and self.stopper.received is None:
-            self.stopper.received = signum
+        if done >= step and not sent:
+            sent.append(done)
+            signal.raise_signal(signum)  # the handler runs before raise_signal returns
         return real(self, done, params, chunk)
 
-    monkeypatch.setattr(train_command._Between, "__call__", call)
+    monkeypatch.setattr(checkpoint_callback.Checkpoints, "__call__", call)
 
 
 def test_chunks_inside_epochs_change_no_bit(capsys, tmp_path, straight):
@@ -125,7 +124,7 @@ def test_an_older_checkpoint_inside_an_epoch_is_not_resumed_over_a_newer_one(
 
 def test_checkpoint_minutes_save_inside_epochs(capsys, tmp_path, monkeypatch):
     clock = iter(range(0, 10**9, 61))  # every reading of the clock is 61 s after the last
-    monkeypatch.setattr(train_command, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))  # fmt: skip
+    monkeypatch.setattr(checkpoint_callback, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))  # fmt: skip
     out = tmp_path / "run"
     argv = [*CHUNKED, "--epochs", "2", "--checkpoint-every", "1000", "--checkpoint-minutes", "1"]
     assert train(capsys, *argv, "--keep", "100", "--out", out)[0] == 0
@@ -165,7 +164,7 @@ def test_patience_stops_when_the_validation_loss_stops_improving(capsys, tmp_pat
 
 
 def test_progress_lines_inside_long_epochs(capsys, tmp_path, monkeypatch):
-    monkeypatch.setattr(progress, "LINE_SECONDS", 0.0)
+    monkeypatch.setattr(callbacks, "LINE_SECONDS", 0.0)
     argv = [a for a in CHUNKED if a != "--quiet"]
     code, stdout, _ = train(capsys, *argv, "--epochs", "1", "--out", tmp_path / "run")
     assert code == 0

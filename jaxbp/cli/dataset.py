@@ -1,0 +1,224 @@
+"""The data of a ``jaxbp train`` run: read, checked against the model, split, scaled and encoded.
+
+:func:`load_data` reads the file (``.npy`` streamed, anything else whole), checks the labels or
+regression targets (and that a ``--model`` network fits them), splits it with ``--seed``,
+standardises the features with the training part's mean and scale, and one-hot encodes labels.
+The parts are arrays on the device, or for ``.npy`` data :class:`jaxbp.data.sources.Rows` views
+of the file (standardised and encoded as read).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxbp.cli import limits
+from jaxbp.data import files as data
+from jaxbp.data import npy as data_npy
+from jaxbp.model.mlp import MLP
+
+if TYPE_CHECKING:
+    from jaxbp.cli.config import TrainConfig
+    from jaxbp.cli.prepare import Resumed
+    from jaxbp.layers.sequential import Sequential
+
+
+@dataclasses.dataclass(frozen=True)
+class Data:
+    """A run's data, ready to train on.
+
+    ``train``, ``val`` and ``test`` are ``(x, y)`` pairs (``y`` one-hot of ``outputs`` columns for
+    classification); ``mean`` and ``scale`` (float64, one per feature) standardised them;
+    ``fingerprint`` is the SHA-256 of the whole data set, as saved in checkpoints.
+    """
+
+    name: str
+    fingerprint: str
+    features: int
+    outputs: int
+    mean: np.ndarray
+    scale: np.ndarray
+    train: tuple[Any, Any]
+    val: tuple[Any, Any]
+    test: tuple[Any, Any]
+
+
+def load_data(cfg: TrainConfig, network: Sequential | None, resumed: Resumed | None) -> Data:
+    """The data ``cfg.data`` names, checked against ``network`` (or the resumed MLP) and split.
+
+    Raises:
+        DataError: one line naming the file and what is wrong with it.
+    """
+    dataset: data.Dataset | data_npy.NpyData
+    if Path(cfg.data).suffix.lower() == ".npy":
+        dataset = data_npy.load_npy(cfg.data, cfg.target)
+        features = dataset.features
+    else:
+        dataset = data.load(cfg.data, cfg.target)
+        features = dataset.x.shape[1]
+    targets, outputs = _targets(cfg, dataset.name, dataset.y, features, network, resumed)
+    fractions: dict[str, Any] = dict(
+        seed=cfg.seed,
+        val_fraction=cfg.val_fraction,
+        test_fraction=0.0 if cfg.test_fraction is None else cfg.test_fraction,
+        stratify=cfg.task == "classification",
+    )
+    if isinstance(dataset, data_npy.NpyData):
+        indices = data.split_indices(targets, **fractions)
+        fingerprint = dataset.fingerprint
+        mean, scale = _npy_stats(dataset, indices[0], resumed, fingerprint)
+        encoded = outputs if cfg.task == "classification" else None
+        parts = [
+            data_npy.views(dataset, index, mean, scale, targets, encoded, jnp.dtype(cfg.dtype))
+            for index in indices
+        ]
+    else:
+        fingerprint = _fingerprint(dataset)
+        mean, scale, parts = _in_memory(cfg, dataset, targets, outputs, fractions)
+    return Data(dataset.name, fingerprint, features, outputs, mean, scale, *parts)
+
+
+def _targets(
+    cfg: TrainConfig,
+    name: str,
+    y: np.ndarray,
+    features: int,
+    network: Sequential | None,
+    resumed: Resumed | None,
+) -> tuple[np.ndarray, int]:
+    """The labels or regression targets, checked, and the model's output count."""
+    saved = resumed.saved.spec if resumed is not None else None
+    saved_mlp = saved if isinstance(saved, MLP) else None
+    if saved_mlp is not None and features != saved_mlp.sizes[0]:
+        raise data.DataError(
+            f"{name} has {features} features but the resumed model takes "
+            f"{saved_mlp.sizes[0]}; resume with data of the same columns"
+        )
+    choice = cfg.model or ""
+    if cfg.task == "classification":
+        wanted = saved_mlp.sizes[-1] if saved_mlp is not None else cfg.classes
+        targets, outputs = data.check_labels(name, y, wanted)
+        if network is not None:  # labels 0..8 fit a network of 10 outputs, unless --classes 9
+            fewer = cfg.classes is None
+            outputs = check_fits(network, choice, name, features, outputs, at_least=fewer)  # fmt: skip
+    else:
+        targets = data.regression_targets(y)
+        outputs = targets.shape[1]
+        _check_targets(name, cfg, targets)
+        if network is not None:
+            check_fits(network, choice, name, features, outputs)
+    limits.check_size(cfg, features, outputs)
+    return targets, outputs
+
+
+def _in_memory(
+    cfg: TrainConfig,
+    dataset: data.Dataset,
+    targets: np.ndarray,
+    outputs: int,
+    fractions: dict[str, Any],
+) -> tuple[np.ndarray, np.ndarray, list[tuple[Any, Any]]]:
+    """The mean, the scale and the three parts on the device, of data read whole."""
+    classification = cfg.task == "classification"
+    train, val, test = data.split(dataset.x, targets, **fractions)
+    if dataset.test is not None:  # the data set's own test set
+        test = _own_test(dataset, classification, outputs)
+    mean, scale = data.standardizer(train.x, dataset.name, dataset.columns)
+    dtype = jnp.dtype(cfg.dtype)
+
+    def device(part: data.Split) -> tuple[Any, Any]:
+        y = data.one_hot(part.y, outputs) if classification else part.y
+        return jnp.asarray((part.x - mean) / scale, dtype), jnp.asarray(y, dtype)
+
+    return mean, scale, [device(train), device(val), device(test)]
+
+
+def _own_test(dataset: data.Dataset, classification: bool, outputs: int) -> data.Split:
+    assert dataset.test is not None
+    if classification:
+        labels, _ = data.check_labels(f"{dataset.name} (test set)", dataset.test.y, outputs)
+        return data.Split(dataset.test.x, labels)
+    return data.Split(dataset.test.x, data.regression_targets(dataset.test.y))
+
+
+def _fingerprint(dataset: data.Dataset) -> str:
+    if dataset.test is None:
+        return data.fingerprint(dataset.x, dataset.y)
+    x = np.concatenate([dataset.x, dataset.test.x])
+    return data.fingerprint(x, np.concatenate([dataset.y, dataset.test.y]))
+
+
+def _npy_stats(
+    dataset: data_npy.NpyData,
+    train: np.ndarray,
+    resumed: Resumed | None,
+    fingerprint: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The feature mean and scale: a resumed run's own when its data is unchanged (they were
+    computed from this very data, so the file is not read again), else from the training rows."""
+    if resumed is not None and resumed.saved.metrics.get("data_sha256") == fingerprint:
+        mean, scale = resumed.saved.arrays.get("mean"), resumed.saved.arrays.get("scale")
+        if (
+            mean is not None
+            and scale is not None
+            and mean.shape == scale.shape == (dataset.features,)
+        ):
+            return np.asarray(mean, np.float64), np.asarray(scale, np.float64)
+    return data_npy.train_stats(dataset, train)
+
+
+def _check_targets(name: str, cfg: TrainConfig, targets: np.ndarray) -> None:
+    largest = float(np.max(np.abs(targets))) if targets.size else 0.0
+    if largest > float(np.finfo(np.dtype(cfg.dtype)).max) / 4:
+        raise data.DataError(
+            f"{name}: a target of size {largest:.3g} does not fit --dtype {cfg.dtype} (its "
+            f"losses would overflow); rescale the targets"
+        )
+    if cfg.loss == "binary_cross_entropy" and ((targets < 0) | (targets > 1)).any():
+        raise data.DataError(
+            f"{name}: --loss binary_cross_entropy needs targets in [0, 1], found "
+            f"{targets.min():g}..{targets.max():g}; use --loss mse"
+        )
+
+
+def check_fits(
+    network: Sequential,
+    choice: str,
+    data_name: str,
+    features: int,
+    outputs: int,
+    *,
+    at_least: bool = False,
+) -> int:
+    """Refuse a network that does not fit the data; returns its output count.
+
+    Args:
+        network: the network.
+        choice: what ``--model`` named (for the message).
+        data_name: the data set's name.
+        features: features per example.
+        outputs: classes or regression targets the data needs.
+        at_least: accept more outputs than ``outputs`` (classes counted from the largest label).
+
+    Raises:
+        DataError: the network's input or output shape does not fit.
+    """
+    name = Path(choice).name
+    if network.input_shape != (features,):
+        raise data.DataError(
+            f"--model {name} takes examples of shape {network.input_shape} but {data_name} has "
+            f"{features} features; use a model whose input_shape is [{features}] (a Reshape layer "
+            f"first gives it channels)"
+        )
+    given = network.output_shape
+    if len(given) != 1 or given[0] < outputs or (given[0] > outputs and not at_least):
+        wanted = f"at least {outputs}" if at_least else f"({outputs},)"
+        raise data.DataError(
+            f"--model {name} gives outputs of shape {given} per example but {data_name} needs "
+            f"{wanted}; end the model with a Dense layer of {outputs} features"
+        )
+    return given[0]
