@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 
 from jaxbp.worked.grading.expression import Expression, ExpressionError, parse
-from jaxbp.worked.grading.replay import COMPUTED
 
 _GIVEN = ("x", "y", "a0")
+#: The stems of the quantities a step computes (the others are given: x, y, W, b).
+COMPUTED = ("xw", "z", "a", "dL_da", "da_dz", "delta", "dW", "db")
 _AGREE = 1e-9
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from jaxbp import manual
+from jaxbp.manual import elementwise as manual  # the oracle's pieces, one import deep
 
 if TYPE_CHECKING:
     from jaxbp.model.mlp import MLP
@@ -35,9 +35,6 @@ if TYPE_CHECKING:
 Rounding = Callable[[np.ndarray], np.ndarray]
 #: name -> {index tuple: value}: a student's numbers, entry by entry.
 Overrides = Mapping[str, Mapping[tuple[int, ...], float]]
-
-#: The names of the quantities the step computes (every other name is given: x, y, W, b).
-COMPUTED = ("xw", "z", "a", "dL_da", "da_dz", "delta", "dW", "db")
 
 
 def exact(values: np.ndarray) -> np.ndarray:
