@@ -117,7 +117,8 @@ def degenerate(
     example (unless ``allow_dead_relu``); a sigmoid or tanh pre-activation beyond
     ``SATURATION``; a softmax probability outside ``SOFTMAX_RANGE``; a number asked that is not
     zero but below ten units of its last decimal; an update step below three units of it (a
-    number copied from before the step would pass as right); anything not finite.
+    number copied from before the step would pass as right; a step of exactly 0, a dead unit's,
+    is allowed with it); anything not finite.
     """
     step = _step(network, spec)
     names = run(step)[0]
@@ -137,16 +138,16 @@ def degenerate(
     if not all(np.all(np.isfinite(np.asarray(v, np.float64))) for v in names.values()):
         return "a number that is not finite"
     unit = 10.0**-decimals
-    smallest = smallest_asked(names, questions)
-    if 0 < smallest < 10 * unit:
-        return "a number asked too small for the decimals written"
     if any(part == "update" for part, _ in questions):
         for n in range(1, spec.num_layers + 1):
             for key in ("W", "b"):
                 if f"{key}{n}_new" in names and f"{key}{n}" not in step.frozen:
                     change = np.abs(np.asarray(names[f"{key}{n}_new"]) - names[f"{key}{n}"])
-                    if np.any(change < 3 * unit):
+                    if np.any((change < 3 * unit) & (change > 1e-12)):  # 0: a dead unit
                         return "an update step too small to see at the decimals written"
+    smallest = smallest_asked(names, questions)
+    if 0 < smallest < 10 * unit:
+        return "a number asked too small for the decimals written"
     return None
 
 
