@@ -484,3 +484,34 @@ def test_exit_0_when_every_number_is_right(graded, tmp_path) -> None:
         (subs / f"{student}.csv").write_text(_csv(list(written.items())))
     code = _run("grade", str(tmp_path / "sheets"), str(subs), "--out", str(tmp_path / "b.csv"))
     assert code == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"--decimals": "0"}, "--decimals must be between 1 and 8"),
+        ({"--parts": "forward,grading"}, "--parts 'forward,grading': expected some of"),
+        ({"--network": "missing.json"}, "cannot read network file"),
+        ({"--students": "bad_roster.csv"}, "row 2: id '../x' must be a letter or digit"),
+    ],
+    ids=["decimals", "parts", "network", "roster"],
+)
+def test_bad_exercise_input_is_one_line_exit_2_and_nothing_written(
+    graded, tmp_path, capsys, change, message
+) -> None:
+    (tmp_path / "roster.csv").write_text("id\ns01\n")
+    (tmp_path / "bad_roster.csv").write_text("id\n../x\n")
+    options = {
+        "--network": str(graded["root"] / "base.json"),
+        "--students": str(tmp_path / "roster.csv"),
+        "--out": str(tmp_path / "sheets"),
+    }
+    options |= {
+        k: str(tmp_path / v) if k != "--decimals" and k != "--parts" else v
+        for k, v in change.items()
+    }
+    code = _run("exercise", *[part for pair in options.items() for part in pair])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("jaxbp exercise: error: ") and err.count("\n") == 1
+    assert message in err, err
+    assert not (tmp_path / "sheets").exists()

@@ -48,3 +48,13 @@ def test_an_unbalanced_bracket_is_one_quantity_error_naming_the_row() -> None:
 def test_the_tolerance_of_a_decimal_comma_is_its_written_digits() -> None:
     (record,) = parse_numbers(b"quantity;value\nloss;0,1250\n", "mine.csv")
     assert (record.text, record.tolerance) == ("0.1250", pytest.approx(1e-4))
+
+
+def test_explain_check_reads_a_students_unquoted_file(tmp_path, capsys) -> None:
+    from jaxbp import cli
+
+    # document 001's h1 = 1.23 and its updated w2 (W1_new[1, 0]) = 0.3431, unquoted
+    path = tmp_path / "mine.csv"
+    path.write_text("quantity,value\nz1[0,0],1.23\nW1_new[1,0],0.3431\n")
+    assert cli.main(["explain", "relu-2-2-1", "--check", str(path), "--format", "json"]) == 0
+    assert '"matches": true' in capsys.readouterr().out

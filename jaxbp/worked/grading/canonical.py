@@ -52,6 +52,11 @@ class Canonical:
         return self.name.removesuffix("_new")
 
     @property
+    def entry(self) -> str:
+        """The entry's text, ``W1_new[1, 0]``."""
+        return text_of(self.name, self.index)
+
+    @property
     def computed(self) -> bool:
         """Whether the entry is computed by the step (a student can get it wrong)."""
         stem = self.name.removesuffix("_new").rstrip("0123456789")

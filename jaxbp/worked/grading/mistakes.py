@@ -31,6 +31,7 @@ import numpy as np
 
 from jaxbp.worked.grading import canonical
 from jaxbp.worked.grading.canonical import Canonical
+from jaxbp.worked.grading.carried import Sheet
 from jaxbp.worked.grading.expression import Expression, ExpressionError, parse
 from jaxbp.worked.grading.replay import (
     Rounding,
@@ -52,7 +53,6 @@ _LR_SLIPS = (
     ("2*lr", "the learning rate applied twice: it matches the step taken twice, W - 2·lr·dW"),
     ("none", "the learning rate left out: it matches W - dW"),
 )
-_MAX_NAMED = 3
 
 
 def replay(
@@ -78,73 +78,6 @@ def _factor(lr: float, slip: str | None) -> float | None:
     return factors[slip]
 
 
-class Sheet:
-    """The numbers of one sheet, put in place of the computed ones: what each later number is
-    when computed from the writer's own earlier numbers (:func:`jaxbp.worked.grading.replay.run`).
-
-    Every number written for a single entry takes its place, right or wrong (a right ``dW2``
-    stops a wrong ``delta2`` from reaching ``W2_new``); only the wrong ones are named as the
-    input a carried-forward number was computed from.
-    """
-
-    def __init__(
-        self, diagnosis: Diagnosis, written: Sequence[tuple[Expression, float, float, bool]]
-    ):
-        step, names = diagnosis.step, diagnosis.trace.names()
-        self.overrides: dict[str, dict[tuple[int, ...], float]] = {}
-        # (name, index, tolerance, "name[index] = value" when the number is wrong, else "")
-        self.entries: list[tuple[str, tuple[int, ...], float, str]] = []
-        if all(right for *_, right in written):
-            self.worlds: list[tuple[dict[str, Any], dict[str, Any]]] = []
-            return
-        for expression, value, tolerance, right in written:
-            form = diagnosis.canonical(expression)
-            if form is None or not form.computed or form.index in self.overrides.get(form.name, {}):
-                continue
-            entry = form.entry_of(value, names)
-            self.overrides.setdefault(form.name, {})[form.index] = entry
-            text = "" if right else f"{canonical.text_of(form.name, form.index)} = {entry:.6g}"
-            self.entries.append((form.name, form.index, tolerance, text))
-        # a single entry is compared with its value computed from the earlier numbers; any
-        # other expression (a sum of entries) with the sheet's own numbers in place
-        self.worlds = [run(step, overrides=self.overrides)]
-        for name, index, tolerance, _ in self.entries:
-            moved = {k: dict(v) for k, v in self.overrides.items()}
-            moved[name][index] += tolerance
-            self.worlds.append(run(step, overrides=moved))
-
-    def carried(
-        self, form: Expression, single: bool, value: float, tolerance: float, correct: float
-    ) -> str | None:
-        """Why ``value`` is right given the sheet's earlier wrong numbers, or None.
-
-        ``single``: ``form`` is one entry (compared with its value implied by the numbers before
-        it), not an expression over several (evaluated with the sheet's numbers in place).
-        """
-        if not any(text for *_, text in self.entries):
-            return None
-        try:
-            implied, *moved = (form.evaluate(world[1 if single else 0]) for world in self.worlds)
-        except ExpressionError:
-            return None
-        changes = [abs(m - implied) for m in moved]
-        scale = 1e-12 * (1.0 + abs(implied))
-        inputs = [
-            entry[3]
-            for entry, change in zip(self.entries, changes, strict=True)
-            if entry[3] and change > scale
-        ]
-        off = abs(value - implied)
-        if not inputs or off >= abs(value - correct) or off > tolerance + sum(changes):
-            return None
-        named = ", ".join(inputs[:_MAX_NAMED])
-        more = f" and {len(inputs) - _MAX_NAMED} more" if len(inputs) > _MAX_NAMED else ""
-        return (
-            f"carried forward: right given your earlier wrong number(s) {named}{more}; this step "
-            "is right, the input was wrong"
-        )
-
-
 class Diagnosis:
     """Finds the slip behind wrong numbers of one trace (the replays are computed once, lazily)."""
 
@@ -154,6 +87,7 @@ class Diagnosis:
         self._replays: list[tuple[str, str, dict[str, Any]]] | None = None
         self._worlds: list[dict[str, Any]] | None = None
         self._forms: dict[str, Canonical | None] = {}
+        self._steps: dict[str, dict[str, Any]] = {}
 
     def worlds(self) -> list[dict[str, Any]]:
         """The trace's quantities and those of two perturbations of its network."""
@@ -173,7 +107,13 @@ class Diagnosis:
     def sheet(self, written: Sequence[tuple[Expression, float, float, bool]]) -> Sheet:
         """The carried-forward replay of a sheet's numbers ``(expression, value, tolerance,
         right)``."""
-        return Sheet(self, written)
+        return Sheet(self.step, self.trace.names(), self.canonical, written)
+
+    def _step_slip(self, factor: str) -> dict[str, Any]:
+        """The replay with no step (``"0"``) or the step reversed (``"-lr"``), computed once."""
+        if factor not in self._steps:
+            self._steps[factor] = replay(self.trace, lr_slip=factor)
+        return self._steps[factor]
 
     def replays(self) -> list[tuple[str, str, dict[str, Any]]]:
         """``(kind, sentence, names)`` for every slip after the sign and the index, in order."""
@@ -228,7 +168,7 @@ class Diagnosis:
             ("no step", _no_step(form, self.trace.names()), "0"),
             ("direction", _DIRECTION, "-lr"),
         ):
-            if _matches(written, replay(self.trace, lr_slip=factor), value, tolerance):
+            if _matches(written, self._step_slip(factor), value, tolerance):
                 return kind, reason
         if abs(-correct - value) <= tolerance:
             return (
