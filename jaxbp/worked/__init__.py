@@ -8,6 +8,8 @@
   JSON, read with every field checked.
 - :mod:`~jaxbp.worked.grading`: the seed documents' networks and published numbers as data, the
   safe expression language numbers are named in, and the diagnosis of a wrong number.
+- :mod:`~jaxbp.worked.course`: course mode, a network of their own for every student of a class,
+  worksheets, answer keys, and the grading of the whole class.
 - :mod:`~jaxbp.worked.diagnostics`: dead units, saturation and vanishing gradients of a trace.
 - :mod:`~jaxbp.worked.render`: the trace as terminal text, Markdown, LaTeX and an interactive HTML
   page.

@@ -9,9 +9,14 @@ by walking that tree here, never by ``eval``. Allowed:
 - subscripts with integer indices, slices of integers, or tuples of them (``W2_new[0, 1]``,
   ``z1[0, -1]``, ``a1[0, :]``), on a name only;
 - number constants (``0.5``, ``2``, ``1e-3``); no strings, booleans or complex numbers;
-- ``+ - * / **``, unary ``-`` and ``+``, and parentheses.
+- ``+ - * / **``, unary ``-`` and ``+``, and parentheses;
+- calls of the functions in ``FUNCTIONS`` by name, with positional arguments only:
+  ``exp log tanh sigmoid sqrt abs`` of one argument, element by element; ``sum mean`` of one
+  argument, over all its entries; ``max min`` of one argument (its largest or smallest entry) or
+  of several (element by element), so a softmax is written as students write it,
+  ``exp(z2[0, 1]) / sum(exp(z2[0]))``.
 
-Attribute access, calls, lambdas, comprehensions, comparisons and everything else are refused
+Attribute access, any other call, lambdas, comprehensions, comparisons and everything else are refused
 with :class:`ExpressionError`, as are texts over ``MAX_LENGTH`` characters, trees deeper than
 ``MAX_DEPTH`` and exponents larger than ``MAX_EXPONENT`` in magnitude. The arithmetic is float64;
 an overflow gives ``inf`` rather than an exception.
@@ -29,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from jaxbp.worked.grading.functions import FUNCTIONS
+
 MAX_LENGTH = 200
 MAX_DEPTH = 20
 MAX_EXPONENT = 64.0
@@ -42,6 +49,9 @@ _BINARY: dict[type, Callable[[Any, Any], Any]] = {
     ast.Pow: operator.pow,
 }
 _UNARY: dict[type, Callable[[Any], Any]] = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+
+
+_ALLOWED = ", ".join(FUNCTIONS)
 
 
 class ExpressionError(ValueError):
@@ -79,31 +89,39 @@ class Expression:
         return float(value.reshape(()))
 
     def transposed(self) -> list[tuple[str, Expression]]:
-        """One variant per weight-matrix subscript ``W2[0, 1]`` with its indices swapped.
+        """Variants with the indices of weight-matrix subscripts ``W2[0, 1]`` swapped.
 
         Only the names of weight matrices and their gradients and updates (``W``, ``dW``,
-        ``W_new``) are swapped: their two indices are (unit below, unit above).
+        ``W_new``) are swapped: their two indices are (unit below, unit above). With several
+        such subscripts (a step ``W1_new[0, 1] - W1[0, 1]``), all of them swapped together comes
+        first, then each one on its own.
 
         Returns:
-            ``(text of the swapped subscript, the whole expression with it swapped)`` pairs.
+            ``(text of the swapped subscript or expression, the whole expression swapped)`` pairs.
         """
+        positions = [
+            position
+            for position, node in enumerate(ast.walk(self.tree))
+            if isinstance(node, ast.Subscript)
+            and isinstance(node.value, ast.Name)
+            and _WEIGHT.fullmatch(node.value.id)
+            and isinstance(node.slice, ast.Tuple)
+            and len(node.slice.elts) == 2
+            and not any(isinstance(index, ast.Slice) for index in node.slice.elts)
+            and ast.dump(node.slice.elts[0]) != ast.dump(node.slice.elts[1])
+        ]
+        groups = [[position] for position in positions]
+        if len(positions) > 1:
+            groups.insert(0, positions)
         variants = []
-        for position, node in enumerate(ast.walk(self.tree)):
-            if (
-                isinstance(node, ast.Subscript)
-                and isinstance(node.value, ast.Name)
-                and _WEIGHT.fullmatch(node.value.id)
-                and isinstance(node.slice, ast.Tuple)
-                and len(node.slice.elts) == 2
-                and not any(isinstance(index, ast.Slice) for index in node.slice.elts)
-                and ast.dump(node.slice.elts[0]) != ast.dump(node.slice.elts[1])
-            ):
-                tree = copy.deepcopy(self.tree)
-                swapped = next(n for i, n in enumerate(ast.walk(tree)) if i == position)
-                assert isinstance(swapped, ast.Subscript) and isinstance(swapped.slice, ast.Tuple)
-                swapped.slice.elts.reverse()
-                text = ast.unparse(swapped)
-                variants.append((text, Expression(ast.unparse(tree), tree, self.names)))
+        for group in groups:
+            tree = copy.deepcopy(self.tree)
+            swapped = [n for i, n in enumerate(ast.walk(tree)) if i in group]
+            for node in swapped:
+                assert isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Tuple)
+                node.slice.elts.reverse()
+            text = ast.unparse(tree if len(group) > 1 else swapped[0])
+            variants.append((text, Expression(ast.unparse(tree), tree, self.names)))
         return variants
 
 
@@ -159,6 +177,10 @@ def _check(node: ast.AST, text: str, depth: int, names: list[str]) -> None:
             _check_exponent(node.right, text)
     elif isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         _check(node.operand, text, depth + 1, names)
+    elif isinstance(node, ast.Call):
+        _check_call(node, text)
+        for argument in node.args:
+            _check(argument, text, depth + 1, names)
     elif isinstance(node, ast.Subscript):
         if not isinstance(node.value, ast.Name):
             raise ExpressionError(f"{text!r}: only a name can be indexed, as in W1[0, 1].")
@@ -171,7 +193,27 @@ def _check(node: ast.AST, text: str, depth: int, names: list[str]) -> None:
     else:
         raise ExpressionError(
             f"{text!r}: {type(node).__name__} is not allowed; use names, indices such as "
-            "W1[0, 1], numbers, + - * / ** and parentheses."
+            f"W1[0, 1], numbers, + - * / **, parentheses and the functions {_ALLOWED}."
+        )
+
+
+def _check_call(node: ast.Call, text: str) -> None:
+    if not isinstance(node.func, ast.Name):
+        raise ExpressionError(
+            f"{text!r}: Call is not allowed except of a function by its name: {_ALLOWED}."
+        )
+    name = node.func.id
+    if name not in FUNCTIONS:
+        raise ExpressionError(
+            f"{text!r}: Call is not allowed to {name[:20]!r}; the functions are {_ALLOWED}."
+        )
+    if node.keywords or any(isinstance(argument, ast.Starred) for argument in node.args):
+        raise ExpressionError(f"{text!r}: {name}() takes plain arguments, as in {name}(z2[0]).")
+    _, fewest, most = FUNCTIONS[name]
+    if not fewest <= len(node.args) <= most:
+        count = f"{fewest}" if fewest == most else f"{fewest} to {most}"
+        raise ExpressionError(
+            f"{text!r}: {name}() takes {count} argument(s), got {len(node.args)}."
         )
 
 
@@ -243,6 +285,17 @@ def _evaluate(node: ast.expr, quantities: Mapping[str, Any], text: str) -> Any:
                 f"{text!r}: exponents are limited to {MAX_EXPONENT:g} in magnitude."
             )
         return _BINARY[type(node.op)](left, right)
+    if isinstance(node, ast.Call):
+        assert isinstance(node.func, ast.Name)  # checked by parse
+        function = FUNCTIONS[node.func.id][0]
+        arguments = [_evaluate(argument, quantities, text) for argument in node.args]
+        try:
+            return np.asarray(function(*arguments), np.float64)
+        except ValueError:
+            shapes = ", ".join(str(np.shape(argument)) for argument in arguments)
+            raise ExpressionError(
+                f"{text!r}: {node.func.id}() of arrays of shapes {shapes} that do not combine."
+            ) from None
     if isinstance(node, ast.Subscript):
         assert isinstance(node.value, ast.Name)  # checked by parse
         array = _lookup(node.value.id, quantities, text)

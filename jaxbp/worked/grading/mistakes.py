@@ -1,8 +1,15 @@
 """What went wrong in a hand-computed number: the usual slips of a backprop worked by hand.
 
-A number that does not match its quantity (within one unit of its last written digit) is
-recomputed under each slip in turn; the first that reproduces it names the mistake:
+A number that does not match its quantity (within its tolerance) is diagnosed on the quantity's
+canonical form (:mod:`jaxbp.worked.grading.canonical`), so the reason does not depend on how it is
+written (``W1_new[1, 0] - W1[1, 0]`` or ``-0.1*dW1[1, 0]``). The slips are tried in this order;
+the first that reproduces the number names the mistake:
 
+- ``carried forward``: the number is right given the writer's own earlier wrong numbers (the
+  step is right, the input was wrong): every wrong number of the sheet is put in place of the
+  computed one and everything after it recomputed (:func:`jaxbp.worked.grading.replay.run`);
+- ``no step``: the value before the update, copied from the previous pass (``W' = W``);
+- ``direction``: the step taken the wrong way, ``W + lr*dW``;
 - ``sign``: the correct value with its sign flipped;
 - ``transposed index``: ``W[j, i]`` (or ``dW``, ``W_new``) read for ``W[i, j]``;
 - ``learning rate``: the update with the learning rate applied twice (``W - lr*lr*dW`` or the
@@ -13,28 +20,33 @@ recomputed under each slip in turn; the first that reproduces it names the mista
   forward, or the value right to one or two fewer decimals than written (when that is still
   within 1% of the correct value);
 - ``arithmetic``: none of the above.
-
-The slips are replayed by :func:`replay`, one forward pass, loss, backward pass and update in
-NumPy float64 with three knobs (a rounding of every intermediate, a layer whose activation
-derivative is dropped, a factor on the learning rate); with no knob it gives the numbers of the
-Trace itself, which the tests check.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from jaxbp import manual
-from jaxbp.worked.grading.expression import Expression, ExpressionError
+from jaxbp.worked.grading import canonical
+from jaxbp.worked.grading.canonical import Canonical
+from jaxbp.worked.grading.carried import Sheet
+from jaxbp.worked.grading.expression import Expression, ExpressionError, parse
+from jaxbp.worked.grading.replay import (
+    Rounding,
+    exact,
+    perturbed,
+    round_decimals,
+    round_significant,
+    run,
+    step_of,
+)
 
 if TYPE_CHECKING:
-    from jaxbp.model.mlp import MLP
     from jaxbp.worked.trace import Trace
 
-Rounding = Callable[[np.ndarray], np.ndarray]
+__all__ = ("Diagnosis", "Sheet", "replay", "round_decimals", "round_significant")
 
 _LR_SLIPS = (
     ("lr*lr", "the learning rate applied twice: it matches W - lr·lr·dW"),
@@ -43,35 +55,9 @@ _LR_SLIPS = (
 )
 
 
-def _exact(values: np.ndarray) -> np.ndarray:
-    return values
-
-
-def round_decimals(decimals: int) -> Rounding:
-    """Round to ``decimals`` places, as a student who writes 4 decimals carries them on."""
-
-    def rounding(values: np.ndarray) -> np.ndarray:
-        return np.round(values, decimals)
-
-    return rounding
-
-
-def round_significant(digits: int) -> Rounding:
-    """Round to ``digits`` significant digits."""
-
-    def rounding(values: np.ndarray) -> np.ndarray:
-        values = np.asarray(values, np.float64)
-        with np.errstate(all="ignore"):
-            magnitude = np.floor(np.log10(np.abs(np.where(values == 0, 1.0, values))))
-            scale = 10.0 ** (magnitude - digits + 1)
-            return np.where(np.isfinite(values), np.round(values / scale) * scale, values)
-
-    return rounding
-
-
 def replay(
     trace: Trace,
-    rounding: Rounding = _exact,
+    rounding: Rounding = exact,
     skip_derivative: int | None = None,
     lr_slip: str | None = None,
 ) -> dict[str, Any]:
@@ -79,76 +65,17 @@ def replay(
 
     Args:
         trace: the network, its parameters and example.
-        rounding: applied to every intermediate result where it is used further (the stored
-            result itself is exact from rounded inputs, as a student carries rounded numbers on
-            but writes the last result to any precision).
+        rounding: applied to every intermediate result where it is used further.
         skip_derivative: a layer ``l`` whose ``delta_l`` is taken as ``dL/da_l``.
-        lr_slip: ``"lr*lr"``, ``"2*lr"`` or ``"none"`` for a wrong learning-rate factor.
+        lr_slip: ``"lr*lr"``, ``"2*lr"``, ``"none"``, ``"-lr"`` (the wrong direction) or
+            ``"0"`` (no step) for a wrong learning-rate factor.
     """
-    r, spec, lr = rounding, trace.spec, trace.learning_rate
-    names: dict[str, Any] = {"x": trace.x, "y": trace.y, "a0": trace.x}
-    params = [{"w": layer.weights} | _bias(layer.bias) for layer in trace.layers]
-    with np.errstate(all="ignore"):
-        inputs = _forward(spec, params, trace.x, r, names, "")
-        output = r(names[f"a{spec.num_layers}"])
-        names["loss"] = manual.loss_value(trace.loss_name, output, trace.y)
-        upstream = manual.loss_derivative(trace.loss_name, output, trace.y)
-        grads: list[dict[str, np.ndarray]] = [{} for _ in params]
-        for l in reversed(range(spec.num_layers)):  # noqa: E741  (layer index of the equations)
-            n = l + 1
-            derivative = manual.activation_derivative(spec.activations[l], r(names[f"z{n}"]))
-            if skip_derivative == n:
-                delta = upstream
-            elif derivative.ndim == 3:  # softmax: J^T dL/da per example
-                delta = np.einsum("nij,ni->nj", r(derivative), r(upstream))
-            else:
-                delta = r(upstream) * r(derivative)
-            names |= {f"dL_da{n}": upstream, f"da_dz{n}": derivative, f"delta{n}": delta}
-            grads[l]["w"] = r(inputs[l]).T @ r(delta)
-            names[f"dW{n}"] = grads[l]["w"]
-            if "b" in params[l]:
-                grads[l]["b"] = names[f"db{n}"] = r(delta).sum(axis=0)
-            upstream = r(delta) @ params[l]["w"].T
-        names["dL_da0"] = upstream
-        factor = {None: lr, "lr*lr": lr * lr, "2*lr": 2 * lr, "none": 1.0}[lr_slip]
-        new = [
-            {key: value - factor * r(grads[l][key]) for key, value in layer.items()}
-            for l, layer in enumerate(params)  # noqa: E741
-        ]
-        for name in trace.frozen:
-            new[int(name[1:]) - 1][name[0].lower()] = params[int(name[1:]) - 1][name[0].lower()]
-        for n, (old, layer) in enumerate(zip(params, new, strict=True), start=1):
-            names |= {f"W{n}": old["w"], f"W{n}_new": layer["w"]}
-            if "b" in layer:
-                names |= {f"b{n}": old["b"], f"b{n}_new": layer["b"]}
-        rounded_new = [{key: r(value) for key, value in layer.items()} for layer in new]
-        _forward(spec, rounded_new, trace.x, r, names, "_new")
-        output = r(names[f"a{spec.num_layers}_new"])
-        names["loss_new"] = manual.loss_value(trace.loss_name, output, trace.y)
-    return names
+    return run(step_of(trace), rounding, skip_derivative, _factor(trace.learning_rate, lr_slip))[0]
 
 
-def _bias(bias: np.ndarray | None) -> dict[str, np.ndarray]:
-    return {} if bias is None else {"b": bias}
-
-
-def _forward(
-    spec: MLP,
-    params: list[dict[str, np.ndarray]],
-    a: np.ndarray,
-    r: Rounding,
-    names: dict[str, Any],
-    tail: str,
-) -> list[np.ndarray]:
-    """The forward pass, each step computed exactly from the rounded results of the step before."""
-    inputs = []
-    for n, (layer, activation) in enumerate(zip(params, spec.activations, strict=True), start=1):
-        inputs.append(a)
-        product = r(a) @ layer["w"]
-        z = r(product) + layer["b"] if "b" in layer else product
-        a = manual.ACTIVATIONS[activation](r(z))
-        names |= {f"xw{n}{tail}": product, f"z{n}{tail}": z, f"a{n}{tail}": a}
-    return inputs
+def _factor(lr: float, slip: str | None) -> float | None:
+    factors = {None: None, "lr*lr": lr * lr, "2*lr": 2 * lr, "none": 1.0, "-lr": -lr, "0": 0.0}
+    return factors[slip]
 
 
 class Diagnosis:
@@ -156,10 +83,40 @@ class Diagnosis:
 
     def __init__(self, trace: Trace):
         self.trace = trace
+        self.step = step_of(trace)
         self._replays: list[tuple[str, str, dict[str, Any]]] | None = None
+        self._worlds: list[dict[str, Any]] | None = None
+        self._forms: dict[str, Canonical | None] = {}
+        self._steps: dict[str, dict[str, Any]] = {}
+
+    def worlds(self) -> list[dict[str, Any]]:
+        """The trace's quantities and those of two perturbations of its network."""
+        if self._worlds is None:
+            self._worlds = [self.trace.names()] + [
+                run(perturbed(self.step, salt))[0] for salt in (1, 2)
+            ]
+        return self._worlds
+
+    def canonical(self, expression: Expression) -> Canonical | None:
+        """The single entry (or step) ``expression`` is, or None (cached by its text)."""
+        if expression.text not in self._forms:
+            form = canonical.plain(expression, self.trace.names())
+            self._forms[expression.text] = form or canonical.find(expression, self.worlds())
+        return self._forms[expression.text]
+
+    def sheet(self, written: Sequence[tuple[Expression, float, float, bool]]) -> Sheet:
+        """The carried-forward replay of a sheet's numbers ``(expression, value, tolerance,
+        right)``."""
+        return Sheet(self.step, self.trace.names(), self.canonical, written)
+
+    def _step_slip(self, factor: str) -> dict[str, Any]:
+        """The replay with no step (``"0"``) or the step reversed (``"-lr"``), computed once."""
+        if factor not in self._steps:
+            self._steps[factor] = replay(self.trace, lr_slip=factor)
+        return self._steps[factor]
 
     def replays(self) -> list[tuple[str, str, dict[str, Any]]]:
-        """``(kind, sentence, names)`` for every slip, in the order they are tried."""
+        """``(kind, sentence, names)`` for every slip after the sign and the index, in order."""
         if self._replays is None:
             trace, replays = self.trace, []
             for slip, sentence in _LR_SLIPS:
@@ -171,13 +128,8 @@ class Diagnosis:
                         f"dL/da{layer.index} without the factor f'(z{layer.index}) "
                         f"(da_dz{layer.index}, {layer.activation})"
                     )
-                    replays.append(
-                        (
-                            "activation derivative",
-                            sentence,
-                            replay(trace, skip_derivative=layer.index),
-                        )
-                    )
+                    replayed = replay(trace, skip_derivative=layer.index)
+                    replays.append(("activation derivative", sentence, replayed))
             for decimals in (4, 3, 2, 1):
                 sentence = (
                     f"rounding carried forward: it matches the computation with every "
@@ -195,23 +147,43 @@ class Diagnosis:
         return self._replays
 
     def explain(
-        self, expression: Expression, value: float, tolerance: float, correct: float
+        self,
+        expression: Expression,
+        value: float,
+        tolerance: float,
+        correct: float,
+        sheet: Sheet | None = None,
     ) -> tuple[str, str]:
-        """``(kind, sentence)`` for a number ``value`` that should have been ``correct``."""
+        """``(kind, sentence)`` for a number ``value`` that should have been ``correct``.
+
+        ``sheet`` holds the other wrong numbers of the same sheet, for ``carried forward``.
+        """
+        form = self.canonical(expression)
+        written = form.expression if form is not None else expression
+        if sheet is not None:
+            reason = sheet.carried(written, form is not None, value, tolerance, correct)
+            if reason:
+                return "carried forward", reason
+        for kind, reason, factor in (
+            ("no step", _no_step(form, self.trace.names()), "0"),
+            ("direction", _DIRECTION, "-lr"),
+        ):
+            if _matches(written, self._step_slip(factor), value, tolerance):
+                return kind, reason
         if abs(-correct - value) <= tolerance:
             return (
                 "sign",
                 f"sign flipped: {-correct:.6g} is the correct value with its sign changed",
             )
         names = self.trace.names()
-        for text, variant in expression.transposed():
+        for text, variant in _transposed(written, form):
             if _matches(variant, names, value, tolerance):
                 return "transposed index", (
                     f"transposed index: it matches {text}; W[i, j] joins unit i of the layer "
                     "below to unit j of the layer above"
                 )
         for kind, sentence, replayed in self.replays():
-            if _matches(expression, replayed, value, tolerance):
+            if _matches(written, replayed, value, tolerance):
                 return kind, sentence
         for fewer in (1, 2):
             coarse = tolerance * 10.0**fewer
@@ -221,9 +193,46 @@ class Diagnosis:
                     f"(within {coarse:g}); an intermediate was probably rounded"
                 )
         return "arithmetic", (
-            "plain arithmetic: no usual slip (sign, learning rate, transposed index, activation "
-            "derivative, rounding) reproduces it; redo this step"
+            "plain arithmetic: no usual slip (carried forward, no step, direction, sign, "
+            "transposed index, learning rate, activation derivative, rounding) reproduces it; "
+            "redo this step"
         )
+
+
+_DIRECTION = (
+    "step in the wrong direction: it matches W + lr·dW; gradient descent steps against the "
+    "gradient, W − lr·dW"
+)
+
+
+def _no_step(form: Canonical | None, names: dict[str, Any]) -> str:
+    if form is not None and form.name.endswith("_new") and not form.step:
+        before = canonical.text_of(form.name.removesuffix("_new"), form.index)
+        value = float(np.asarray(names[form.name.removesuffix("_new")])[form.index])
+        return (
+            f"no step taken: it is {before} = {value:.6g}, the value before the update, copied "
+            "from the previous pass; take the step W − lr·dW first"
+        )
+    return (
+        "no step taken: it matches the numbers before the update, copied from the previous "
+        "pass; take the step W − lr·dW first"
+    )
+
+
+def _transposed(written: Expression, form: Canonical | None) -> list[tuple[str, Expression]]:
+    """The weight subscripts swapped; for an updated weight ``W_new[i, j]`` also the update
+    with the gradient read at ``[j, i]``."""
+    variants = written.transposed()
+    if form is not None and form.step and form.sign < 0:  # name the step, whatever its sign
+        variants = [(text.removeprefix("-(").removesuffix(")"), v) for text, v in variants]
+    if form is not None and not form.step and form.name.startswith("W") and len(form.index) == 2:
+        i, j = form.index
+        if i != j:
+            base = form.base
+            text = f"{base}[{i}, {j}] + {form.name}[{j}, {i}] - {base}[{j}, {i}]"
+            variant = parse(f"{form.sign:+g} * ({text})")
+            variants.append((f"{base}[{i}, {j}] − lr·d{base}[{j}, {i}]", variant))
+    return variants
 
 
 def _matches(expression: Expression, names: dict[str, Any], value: float, tolerance: float) -> bool:

@@ -14,6 +14,16 @@ whose last digit sets the tolerance (one unit of it); ``symbol`` (optional) is t
 name for it. The published files add ``document``, ``step``, ``erratum`` and ``correct``; any
 other column is ignored. Every problem raises :class:`NumbersFileError` naming the file, the row
 and what was wrong, before anything is computed.
+
+Files as students and spreadsheets write them are read too:
+
+- a comma inside brackets or parentheses does not separate fields, so ``W1[0,1],0.25`` and
+  ``max(z2[0,0], z2[0,1]),1.2`` need no quotes;
+- the separator is the one that splits the header into ``quantity`` and ``value``: ``,``, ``;``
+  or a tab; in a ``;`` or tab file a decimal comma is read as a point (``0,25`` is 0.25), as a
+  spreadsheet in a locale with decimal commas exports it;
+- empty trailing fields (a spreadsheet's empty columns), a byte-order mark, ``\r\n`` line ends
+  and UTF-16 text with its byte-order mark ("Unicode text") are accepted.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ MAX_BYTES = 1_000_000
 MAX_ROWS = 10_000
 REQUIRED = ("quantity", "value")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?")
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+([eE][+-]?\d{1,3})?")
 
 
 class NumbersFileError(ValueError):
@@ -64,15 +75,27 @@ def published_numbers(document: str) -> tuple[Published, ...]:
 
 def parse_numbers(data: bytes, where: str) -> tuple[Published, ...]:
     """The records of a numbers file's bytes; ``where`` names the file in messages."""
+    records = tuple(record_of(cells, where, line) for line, cells in read_table(data, where))
+    if not records:
+        raise NumbersFileError(f"{where}: no rows of numbers under the header.")
+    return records
+
+
+def read_table(data: bytes, where: str) -> list[tuple[int, dict[str, str]]]:
+    """The rows of a numbers file as ``(line, {column: cell})``, header checked, blank rows left
+    out, decimal commas of a ``;`` or tab file turned into points.
+
+    Raises:
+        NumbersFileError: on a file that is not CSV text, a missing column or a row with more
+            fields than columns.
+    """
     if len(data) > MAX_BYTES:
         raise NumbersFileError(f"{where}: larger than {MAX_BYTES:,} bytes; split it.")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise NumbersFileError(f"{where}: not a UTF-8 text file (is it a CSV file?).") from None
+    text = _decode(data, where)
     if "\0" in text:
         raise NumbersFileError(f"{where}: contains NUL bytes; not a CSV text file.")
-    reader = csv.reader(io.StringIO(text, newline=""))
+    delimiter = _delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         rows = list(reader)
     except csv.Error as error:
@@ -81,32 +104,73 @@ def parse_numbers(data: bytes, where: str) -> tuple[Published, ...]:
         ) from None
     if not rows:
         raise NumbersFileError(f"{where}: empty; expected a header line such as quantity,value.")
-    header = [column.strip().lower() for column in rows[0]]
+    header = [column.strip().lower() for column in _rejoin(rows[0], delimiter)]
     missing = [column for column in REQUIRED if column not in header]
     if missing:
         raise NumbersFileError(
-            f"{where}, row 1: the header {','.join(rows[0])[:80]!r} lacks the column(s) "
+            f"{where}, row 1: the header {delimiter.join(rows[0])[:80]!r} lacks the column(s) "
             f"{', '.join(missing)}; it needs quantity and value (symbol is optional)."
         )
     if len(rows) - 1 > MAX_ROWS:
         raise NumbersFileError(f"{where}: {len(rows) - 1} rows; at most {MAX_ROWS:,} are read.")
-    records = []
+    table = []
     for line, row in enumerate(rows[1:], start=2):
+        row = _rejoin(row, delimiter)
+        while len(row) > len(header) and not row[-1].strip():
+            row = row[:-1]  # a spreadsheet's empty columns
         if not any(cell.strip() for cell in row):
             continue
         if len(row) > len(header):
             raise NumbersFileError(
                 f"{where}, row {line}: {len(row)} fields for {len(header)} columns "
-                f'(quote a quantity that holds a comma: "W1[0, 1]").'
+                f'(quote a field that holds a comma outside brackets: "1,5").'
             )
         cells = dict(zip(header, (cell.strip() for cell in row), strict=False))
-        records.append(_record(cells, where, line))
-    if not records:
-        raise NumbersFileError(f"{where}: no rows of numbers under the header.")
-    return tuple(records)
+        if delimiter != "," and _DECIMAL_COMMA.fullmatch(cells.get("value", "")):
+            cells["value"] = cells["value"].replace(",", ".")
+        table.append((line, cells))
+    return table
 
 
-def _record(cells: dict[str, str], where: str, line: int) -> Published:
+def _decode(data: bytes, where: str) -> str:
+    try:
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return data.decode("utf-16")
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise NumbersFileError(f"{where}: not a UTF-8 text file (is it a CSV file?).") from None
+
+
+def _delimiter(text: str) -> str:
+    """The separator that splits the first line into fields holding quantity and value."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    for delimiter in (",", ";", "\t"):
+        fields = next(csv.reader([first], delimiter=delimiter), [])
+        named = {field.strip().lower() for field in _rejoin(fields, delimiter)}
+        if set(REQUIRED) <= named:
+            return delimiter
+    return ","
+
+
+def _rejoin(row: list[str], delimiter: str) -> list[str]:
+    """Fields split inside brackets or parentheses joined again: ``W1[0``, ``1]`` -> ``W1[0,1]``."""
+    joined: list[str] = []
+    depth = 0
+    for field in row:
+        if depth > 0:
+            joined[-1] += delimiter + field
+        else:
+            joined.append(field)
+        depth += sum(field.count(c) for c in "[(") - sum(field.count(c) for c in "])")
+    return joined
+
+
+def record_of(cells: dict[str, str], where: str, line: int) -> Published:
+    """One row's record (``cells`` from :func:`read_table`).
+
+    Raises:
+        NumbersFileError: on a quantity that does not parse or a value that is not a number.
+    """
     quantity, value = cells.get("quantity", ""), cells.get("value", "")
     try:
         expression = parse(quantity)

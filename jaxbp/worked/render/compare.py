@@ -4,8 +4,9 @@ Each :class:`jaxbp.worked.grading.Published` record names the quantity it claims
 evaluated safely on the Trace's own numbers (:meth:`jaxbp.worked.trace.Trace.names`). A number matches
 when it is within one unit of its last written digit (the documents round and carry); otherwise it
 is marked wrong, explained by the record's erratum when it has one, and in any case classified by
-:class:`jaxbp.worked.grading.mistakes.Diagnosis` (a sign, rounding, the learning rate, a transposed index,
-a missing activation derivative, or plain arithmetic).
+:class:`jaxbp.worked.grading.mistakes.Diagnosis` (carried forward, no step, the wrong direction, a
+sign, a transposed index, the learning rate, a missing activation derivative, rounding, or plain
+arithmetic).
 """
 
 from __future__ import annotations
@@ -47,28 +48,52 @@ class Row:
 
 
 def compare(
-    numbers: WorkedExample | Sequence[Published], trace: Trace, where: str = "numbers"
+    numbers: WorkedExample | Sequence[Published],
+    trace: Trace,
+    where: str = "numbers",
+    tolerance: float | None = None,
 ) -> list[Row]:
     """Every number of ``numbers`` (a worked example's published ones, or records read by
     :func:`jaxbp.worked.grading.numbers.read_numbers`), in order, against ``trace``.
+
+    The numbers of one ``document`` are one sheet: a wrong number that is right given the
+    sheet's earlier wrong numbers is diagnosed as carried forward.
+
+    Args:
+        numbers: the records.
+        trace: the worked example.
+        where: the file, for messages.
+        tolerance: the same tolerance for every number (a course sheet asks for a fixed number
+            of decimals); default one unit of each number's last written digit.
 
     Raises:
         NumbersFileError: when a quantity does not exist in this network (``where``, the row).
     """
     records = numbers.published if isinstance(numbers, WorkedExample) else numbers
     names, diagnosis = trace.names(), Diagnosis(trace)
-    rows = []
+    graded = []
     for record in records:
         expression = parse(record.expression)
         try:
             computed = expression.evaluate(names)
         except ExpressionError as error:
             raise NumbersFileError(f"{where}, row {record.row}: quantity {error}") from None
-        matches = abs(computed - record.value) <= record.tolerance
+        allowed = record.tolerance if tolerance is None else tolerance
+        graded.append(
+            (record, expression, computed, allowed, abs(computed - record.value) <= allowed)
+        )
+    sheets = {
+        document: diagnosis.sheet(
+            [(e, r.value, t, ok) for r, e, _, t, ok in graded if r.document == document]
+        )
+        for document in dict.fromkeys(r.document for r, *_ in graded)
+    }
+    rows = []
+    for record, expression, computed, allowed, matches in graded:
         mistake, explanation = "", ""
         if not matches:
             mistake, explanation = diagnosis.explain(
-                expression, record.value, record.tolerance, computed
+                expression, record.value, allowed, computed, sheets[record.document]
             )
             explanation = record.erratum or explanation
         rows.append(
