@@ -20,9 +20,7 @@ import optax
 import jaxbp
 
 
-def train(
-    name: str, data: jaxbp.datasets.Dataset, seed: int, epochs: int | None = None
-) -> float:
+def train(name: str, data: jaxbp.datasets.Dataset, seed: int, epochs: int | None = None) -> float:
     """Train one preset from ``jax.random.key(seed)``; print and return its test accuracy."""
     preset = jaxbp.layers.presets.PRESETS[name]
     net = preset.network
