@@ -225,7 +225,7 @@ def param_shapes(layer: Any, shape: Shape) -> dict[str, Shape]:
         return {"scale": (shape[-1],), "bias": (shape[-1],)}
     if isinstance(layer, SelfAttention):
         features = shape[-1]
-        shapes = {f"w_{name}": (features, features) for name in "qkvo"}
+        shapes: dict[str, Shape] = {f"w_{name}": (features, features) for name in "qkvo"}
         if layer.bias:
             shapes |= {f"b_{name}": (features,) for name in "qkvo"}
         return shapes

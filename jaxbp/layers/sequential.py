@@ -199,10 +199,10 @@ class Sequential:
 
     def _batch(self, where: str, x: ArrayLike, key: Any) -> tuple[Array, bool]:
         """``x`` checked, with a batch axis, and whether it came as one example."""
-        x = _layer_checks.check_input(where, self, x)
+        array = jnp.asarray(_layer_checks.check_input(where, self, x))
         _layer_checks.check_key(where, key)
-        single = x.ndim == len(self.input_shape)
-        return jnp.asarray(x)[None] if single else jnp.asarray(x), single
+        single = array.ndim == len(self.input_shape)
+        return (array[None] if single else array), single
 
     def dropout_masks(self, key: Array, batch: int) -> list[Any]:
         """The entries each Dropout keeps when the forward pass gets ``key`` and ``batch``

@@ -220,8 +220,9 @@ def backward_layers(
     """``(dL/dx, grads)`` through the layers in reverse, from ``upstream = dL/d(output)``."""
     grads: list[dict[str, Any]] = [{} for _ in layers]
     for index in reversed(range(len(layers))):
+        # dx is None only for an Embedding's tokens, and an Embedding is the first layer
         dx, grads[index] = layer_backward(layers[index], params[index], caches[index], upstream)
-        upstream = dx  # type: ignore[assignment]  (None only below an Embedding, the first layer)
+        upstream = dx  # type: ignore[assignment]
     return upstream, grads
 
 
