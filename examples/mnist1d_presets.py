@@ -20,9 +20,7 @@ import optax
 import jaxbp
 
 
-def train(
-    name: str, data: jaxbp.data.datasets.Dataset, seed: int, epochs: int | None = None
-) -> float:
+def train(name: str, data: jaxbp.datasets.Dataset, seed: int, epochs: int | None = None) -> float:
     """Train one preset from ``jax.random.key(seed)``; print and return its test accuracy."""
     preset = jaxbp.layers.presets.PRESETS[name]
     net = preset.network
@@ -48,7 +46,7 @@ def train(
 
 
 def main(names=("logistic", "mlp", "cnn"), seeds=(0,), epochs=None) -> dict:
-    data = jaxbp.data.datasets.mnist1d()
+    data = jaxbp.datasets.mnist1d()
     return {(n, s): train(n, data, s, epochs) for n in names for s in seeds}
 
 

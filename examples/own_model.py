@@ -56,7 +56,7 @@ def init(key: jax.Array) -> dict:
 
 
 def main(epochs: int = EPOCHS) -> float:
-    data = jaxbp.data.datasets.mnist1d()
+    data = jaxbp.datasets.mnist1d()
     params = init(jax.random.key(SEED))
     start = time.perf_counter()
     params, history = jaxbp.fit(

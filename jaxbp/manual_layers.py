@@ -16,6 +16,7 @@ from jaxbp.manual.layers import (
     layer_backward,
     layer_forward,
     targets,
+    updated_state,
 )
 
 __all__ = (
@@ -30,4 +31,5 @@ __all__ = (
     "layer_backward",
     "layer_forward",
     "targets",
+    "updated_state",
 )

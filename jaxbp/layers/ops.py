@@ -121,3 +121,65 @@ def pool(x: Array, *, window: Shape, stride: Shape | None = None, kind: str = "m
         return lax.reduce_window(x, -jnp.inf, lax.max, dims, strides, "VALID")
     total = lax.reduce_window(x, 0.0, lax.add, dims, strides, "VALID")
     return total / math.prod(window)
+
+
+# --- the layers of modern networks ------------------------------------------------------------
+def embed(tokens: Array, table: Array) -> Array:
+    """``table[tokens]``: ``(*tokens.shape, features)``. An out-of-range token (which only a
+    traced call cannot refuse beforehand) gives a row of NaN, never a silently clamped row."""
+    return jnp.take(table, tokens, axis=0, mode="fill", fill_value=jnp.nan)
+
+
+def normalize(
+    x: Array, mean: Array, var: Array, scale: Array, bias: Array, epsilon: float
+) -> Array:
+    """``scale * (x - mean) / sqrt(var + epsilon) + bias``, statistics broadcast against ``x``."""
+    return scale * (x - mean) / jnp.sqrt(var + epsilon) + bias
+
+
+def layer_norm(x: Array, scale: Array, bias: Array, epsilon: float = 1e-5) -> Array:
+    """``x`` normalised over its last axis (mean and biased variance), scaled and shifted."""
+    mean = jnp.mean(x, axis=-1, keepdims=True)
+    var = jnp.mean((x - mean) ** 2, axis=-1, keepdims=True)
+    return normalize(x, mean, var, scale, bias, epsilon)
+
+
+def batch_moments(x: Array) -> tuple[Array, Array]:
+    """The mean and biased variance per channel (last axis) over every other axis."""
+    axes = tuple(range(x.ndim - 1))
+    mean = jnp.mean(x, axis=axes)
+    return mean, jnp.mean((x - mean) ** 2, axis=axes)
+
+
+def self_attention(x: Array, params: Any, *, heads: int, causal: bool = False) -> Array:
+    """Multi-head scaled dot-product self-attention on ``x (batch, length, features)``.
+
+    ``params`` holds ``w_q, w_k, w_v, w_o (features, features)`` and optionally ``b_q, b_k, b_v,
+    b_o (features,)``. Per head ``softmax(q k^T / sqrt(d)) v`` with ``d = features / heads``;
+    ``causal`` hides the keys after each query.
+    """
+    batch, length, features = x.shape
+    depth = features // heads
+
+    def project(name: str) -> Array:  # (batch, heads, length, depth)
+        z = x @ params[f"w_{name}"] + params.get(f"b_{name}", 0.0)
+        return z.reshape(batch, length, heads, depth).transpose(0, 2, 1, 3)
+
+    q, k, v = project("q"), project("k"), project("v")
+    scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(depth)  # (batch, heads, length, length)
+    if causal:
+        scores = jnp.where(jnp.tril(jnp.ones((length, length), bool)), scores, -jnp.inf)
+    weights = jax.nn.softmax(scores, axis=-1)
+    heads_out = (weights @ v).transpose(0, 2, 1, 3).reshape(batch, length, features)
+    return heads_out @ params["w_o"] + params.get("b_o", 0.0)
+
+
+def dropout_mask(key: Array, rate: float, shape: Shape) -> Array:
+    """The entries dropout keeps: ``True`` with probability ``1 - rate``, independently."""
+    return jax.random.bernoulli(key, 1.0 - rate, shape)
+
+
+def dropout(key: Array, x: Array, rate: float) -> Array:
+    """Inverted dropout, ``x * mask / (1 - rate)``, so the expected output is ``x``."""
+    mask = dropout_mask(key, rate, x.shape)
+    return jnp.where(mask, x / (1.0 - rate), jnp.zeros_like(x))

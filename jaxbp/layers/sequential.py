@@ -4,19 +4,24 @@ Parameters are a list with one dict per layer (``{}`` for a layer without parame
 layouts of :mod:`jaxbp.layers.specs`), so ``jax.grad`` and the manual chain rule return
 gradients in the same layout. Every shape is worked out when the spec is built: a layer that
 cannot take its input shape raises there, naming the layer index and the shapes.
+
+Random keys and running state are arguments, never hidden: a ``key`` is split into one key per
+layer with ``jax.random.split(key, len(layers))`` (a residual block splits its own again for its
+inner layers), so the same key always drops the same entries. BatchNorm reads and returns its
+running statistics through ``state``, a list in the layout of the params.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from jaxbp.layers import ops, specs
+from jaxbp.layers import checks as _layer_checks
+from jaxbp.layers import modern, modern_forward, ops, specs
+from jaxbp.layers.checks import check_params
 from jaxbp.model import checks as _checks
 from jaxbp.model.activations import ACTIVATIONS
 from jaxbp.model.mlp import DEFAULT_INITIALIZER, INITIALIZERS
@@ -69,16 +74,8 @@ class Sequential:
                     f"{where}: layers[{index}] is {type(layer).__name__}, not a layer; use one of "
                     f"{', '.join(t.__name__ for t in specs.LAYER_TYPES)}."
                 )
-        shape = self.input_shape
-        if isinstance(shape, int) and not isinstance(shape, bool):
-            shape = (shape,)
-        if not isinstance(shape, tuple | list) or not all(
-            isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape
-        ):
-            raise ValueError(
-                f"{where}: input_shape must be a tuple of positive ints (one example, no batch "
-                f"axis), e.g. (40, 1), got {self.input_shape!r}."
-            )
+        _layer_checks.check_embedding_first(where, self.layers)
+        shape = _layer_checks.check_input_shape(where, self.input_shape)
         _checks.check_name(where, "conv_impl", self.conv_impl, ops.CONV_IMPLS)
         object.__setattr__(self, "layers", tuple(self.layers))
         object.__setattr__(self, "input_shape", tuple(shape))
@@ -92,6 +89,16 @@ class Sequential:
             where = f"Sequential: layer {index} ({type(layer).__name__})"
             shapes.append(specs.output_shape(layer, shapes[-1], where))
         return tuple(shapes)
+
+    @property
+    def param_shapes(self) -> list[Any]:
+        """The shape of every parameter, in the layout of ``init``'s params."""
+        return _shape_tree(self.layers, self.shapes, specs.param_shapes)
+
+    @property
+    def state_shapes(self) -> list[Any]:
+        """The shape of every piece of running state, in the layout of ``init_state``'s state."""
+        return _shape_tree(self.layers, self.shapes, modern.state_shapes)
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -112,34 +119,113 @@ class Sequential:
             raise TypeError(f"Sequential.init: dtype must be floating, got {dtype}.")
         return _init_layers(self.layers, self.shapes, key, dtype)
 
-    def apply(self, params: Params, x: ArrayLike) -> Array:
+    def init_state(self, dtype: Any = jnp.float32) -> Params:
+        """The running state: BatchNorm's running mean (zeros) and variance (ones) per channel,
+        ``{}`` for every other layer, ``{"layers": [...]}`` for a residual block."""
+        if not jnp.issubdtype(dtype, jnp.floating):
+            raise TypeError(f"Sequential.init_state: dtype must be floating, got {dtype}.")
+        return modern_forward.init_state(self.state_shapes, dtype)
+
+    @property
+    def stateful(self) -> bool:
+        """Whether a layer keeps running state (BatchNorm), so the network needs
+        :meth:`apply_with_state`."""
+        return _has(self.layers, modern.BatchNorm)
+
+    def apply(self, params: Params, x: ArrayLike, *, key: Array | None = None) -> Array:
         """The forward pass.
 
         Args:
             params: as returned by ``init``.
-            x: float array ``(batch, *input_shape)`` or one example ``input_shape``.
+            x: float array ``(batch, *input_shape)`` or one example ``input_shape``; integer
+                tokens when the first layer is an ``Embedding``.
+            key: a ``jax.random.key`` turns Dropout on (split once per layer); ``None``, the
+                default, is evaluation: Dropout passes its input through.
 
         Returns:
             ``(batch, *output_shape)`` or ``output_shape``.
 
         Raises:
-            ValueError, TypeError: when params or x do not fit the spec.
+            ValueError, TypeError: when params, x or key do not fit the spec, or when a layer
+                keeps running state (use :meth:`apply_with_state`).
         """
         where = "Sequential.apply"
-        check_params(where, self, params)
-        x = _checks.as_float_array(where, "x", x)
-        shape, single = tuple(x.shape), x.ndim == len(self.input_shape)
-        example_shape = shape if single else shape[1:]
-        if example_shape != self.input_shape or (not single and shape[0] == 0):
+        if self.stateful:
             raise ValueError(
-                f"{where}: x has shape {shape} but the network takes examples of shape "
-                f"{self.input_shape}; pass x of shape (batch, {', '.join(map(str, self.input_shape))})."
+                f"{where}: the network has a BatchNorm, whose running statistics are state; call "
+                f"apply_with_state(params, state, x, training=...) with state = spec.init_state()."
             )
-        x = jnp.asarray(x)
-        out = apply_layers(self.layers, params, x[None] if single else x, self.conv_impl)
+        check_params(where, self, params)
+        batch, single = self._batch(where, x, key)
+        out = apply_layers(self.layers, params, batch, self.conv_impl, key)
         return out[0] if single else out
 
     __call__ = apply
+
+    def apply_with_state(
+        self,
+        params: Params,
+        state: Params,
+        x: ArrayLike,
+        *,
+        key: Array | None = None,
+        training: bool = True,
+    ) -> tuple[Array, Params]:
+        """The forward pass with running state: ``(prediction, new_state)``.
+
+        In training, BatchNorm normalises with the batch's statistics and returns running ones
+        moved towards them; Dropout is on when a ``key`` is given. With ``training=False``,
+        BatchNorm uses the running statistics, the state comes back unchanged and Dropout is off.
+
+        Args:
+            params: as returned by ``init``.
+            state: as returned by ``init_state``.
+            x, key: as for :meth:`apply`.
+            training: batch statistics and dropout (``True``), or evaluation.
+
+        Returns:
+            The prediction and the new state, in the layout of ``state``.
+        """
+        where = "Sequential.apply_with_state"
+        check_params(where, self, params)
+        _layer_checks.check_state(where, self, state)
+        if not isinstance(training, bool):
+            raise TypeError(f"{where}: training must be True or False, got {training!r}.")
+        batch, single = self._batch(where, x, key)
+        out, new_state = run_layers(
+            self.layers, params, state, batch, self.conv_impl, key, training
+        )
+        return (out[0] if single else out), new_state
+
+    def _batch(self, where: str, x: ArrayLike, key: Any) -> tuple[Array, bool]:
+        """``x`` checked, with a batch axis, and whether it came as one example."""
+        array = jnp.asarray(_layer_checks.check_input(where, self, x))
+        _layer_checks.check_key(where, key)
+        single = array.ndim == len(self.input_shape)
+        return (array[None] if single else array), single
+
+    def dropout_masks(self, key: Array, batch: int) -> list[Any]:
+        """The entries each Dropout keeps when the forward pass gets ``key`` and ``batch``
+        examples: in the layout of the layers, a bool array ``(batch, *input)`` per Dropout, a
+        list per residual block, ``None`` elsewhere (the ``masks`` of
+        :func:`jaxbp.manual.layers.backprop`)."""
+        _layer_checks.check_key("Sequential.dropout_masks", key)
+        _checks.check_positive_int("Sequential.dropout_masks", "batch", batch)
+        return dropout_masks(self.layers, self.shapes, key, batch)
+
+
+def _has(layers: tuple[Any, ...], kind: type) -> bool:
+    return any(
+        isinstance(layer, kind) or (isinstance(layer, specs.Residual) and _has(layer.layers, kind))
+        for layer in layers
+    )
+
+
+def _inner_shapes(layer: Any, shape: Any) -> list[Any]:
+    inner = [shape]
+    for sub in layer.layers:
+        inner.append(specs.output_shape(sub, inner[-1], "Sequential"))
+    return inner
 
 
 def _init_layers(layers: tuple[Any, ...], shapes: Any, key: Array, dtype: Any) -> Params:
@@ -148,13 +234,15 @@ def _init_layers(layers: tuple[Any, ...], shapes: Any, key: Array, dtype: Any) -
         layers, shapes, jax.random.split(key, len(layers)), strict=False
     ):
         if isinstance(layer, specs.Residual):
-            inner = [shape]
-            for sub in layer.layers:
-                inner.append(specs.output_shape(sub, inner[-1], "Sequential.init"))
-            params.append({"layers": _init_layers(layer.layers, inner, layer_key, dtype)})
+            inner = _init_layers(layer.layers, _inner_shapes(layer, shape), layer_key, dtype)
+            params.append({"layers": inner})
+            continue
+        shapes = specs.param_shapes(layer, shape)
+        if isinstance(layer, modern.MODERN_TYPES):
+            params.append(modern_forward.init(shapes, layer_key, dtype))
             continue
         entry = {}
-        for name, param_shape in specs.param_shapes(layer, shape).items():
+        for name, param_shape in shapes.items():
             if name == "b":
                 entry[name] = jnp.zeros(param_shape, dtype)
             else:
@@ -164,54 +252,21 @@ def _init_layers(layers: tuple[Any, ...], shapes: Any, key: Array, dtype: Any) -
     return params
 
 
-def check_params(where: str, spec: Sequential, params: Any) -> None:
-    """Check ``params`` has one dict per layer with the keys and shapes the spec expects."""
-    _check_layer_params(where, spec.layers, spec.shapes, params, "params")
-
-
-def _check_layer_params(where: str, layers: Any, shapes: Any, params: Any, name: str) -> None:
-    if not isinstance(params, list | tuple):
-        raise TypeError(
-            f"{where}: {name} must be a list with one dict per layer, got {type(params).__name__}; "
-            f"build it with spec.init(key)."
-        )
-    if len(params) != len(layers):
-        raise ValueError(
-            f"{where}: {name} has {len(params)} entries but the network has {len(layers)} layers; "
-            f"build it with spec.init(key)."
-        )
-    for index, (layer, shape, entry) in enumerate(zip(layers, shapes, params, strict=False)):
-        label = f"{name}[{index}]"
-        if not isinstance(entry, Mapping):
-            raise TypeError(f"{where}: {label} must be a dict, got {type(entry).__name__}.")
+def _shape_tree(layers: tuple[Any, ...], shapes: Any, shapes_of: Any) -> list[Any]:
+    """One dict per layer, ``{"layers": [...]}`` for a residual block, of ``shapes_of(layer, shape)``."""
+    tree: list[Any] = []
+    for layer, shape in zip(layers, shapes, strict=False):
         if isinstance(layer, specs.Residual):
-            if set(entry) != {"layers"}:
-                raise ValueError(
-                    f"{where}: {label} must be {{'layers': [...]}} for Residual, got keys {sorted(entry)}."
-                )
-            inner = [shape]
-            for sub in layer.layers:
-                inner.append(specs.output_shape(sub, inner[-1], where))
-            _check_layer_params(where, layer.layers, inner, entry["layers"], f'{label}["layers"]')
-            continue
-        expected = specs.param_shapes(layer, shape)
-        if set(entry) != set(expected):
-            raise ValueError(
-                f"{where}: {label} has keys {sorted(entry)} but layer {index} "
-                f"({type(layer).__name__}) expects {sorted(expected)}."
-            )
-        for key, expected_shape in expected.items():
-            got = tuple(np.shape(entry[key]))
-            if got != expected_shape:
-                raise ValueError(
-                    f'{where}: {label}["{key}"] has shape {got} but layer {index} '
-                    f"({type(layer).__name__}) expects {expected_shape}."
-                )
-            _checks.as_float_array(where, f'{label}["{key}"]', entry[key])
+            inner = _shape_tree(layer.layers, _inner_shapes(layer, shape), shapes_of)
+            tree.append({"layers": inner})
+        else:
+            tree.append(shapes_of(layer, shape))
+    return tree
 
 
+# --- the forward pass, without validation (for checked, traced code) ---------------------------
 def apply_layer(layer: Any, params: Any, x: Array, impl: str) -> Array:
-    """One layer's forward pass on a batch ``x`` of shape ``(batch, *input_shape)``."""
+    """One layer without key or state on a batch ``x`` of shape ``(batch, *input_shape)``."""
     if isinstance(layer, specs.Dense):
         z = x @ params["w"]  # (batch, fan_in) @ (fan_in, features)
         if "b" in params:
@@ -230,13 +285,54 @@ def apply_layer(layer: Any, params: Any, x: Array, impl: str) -> Array:
         return x.reshape(x.shape[0], *layer.shape)
     if isinstance(layer, specs.Activation):
         return ACTIVATIONS[layer.name](x)
+    return run_layer(layer, params, None, x, impl, None, True)[0]
+
+
+def run_layer(
+    layer: Any, params: Any, state: Any, x: Array, impl: str, key: Any, training: bool
+) -> tuple[Array, Any]:
+    """One layer on a batch ``x``: ``(output, new state)``; ``state`` is ``None`` for a network
+    without running state."""
+    if isinstance(layer, modern.MODERN_TYPES):
+        return modern_forward.run(layer, params, state, x, key, training)
     if isinstance(layer, specs.Residual):
-        return x + apply_layers(layer.layers, params["layers"], x, impl)
-    raise TypeError(f"{type(layer).__name__} is not a jaxbp layer.")
+        inner = None if state is None else state["layers"]
+        block, inner = run_layers(layer.layers, params["layers"], inner, x, impl, key, training)
+        return x + block, None if state is None else {"layers": inner}
+    return apply_layer(layer, params, x, impl), state
 
 
-def apply_layers(layers: tuple[Any, ...], params: Any, x: Array, impl: str) -> Array:
-    """The layers in order, without validation (for already-checked, traced code)."""
-    for layer, layer_params in zip(layers, params, strict=True):
-        x = apply_layer(layer, layer_params, x, impl)
-    return x
+def run_layers(
+    layers: tuple[Any, ...], params: Any, state: Any, x: Array, impl: str, key: Any, training: bool
+) -> tuple[Array, Any]:
+    """The layers in order: ``(output, new state)`` (``None`` when ``state`` is ``None``)."""
+    states = [None] * len(layers) if state is None else state
+    keys = modern_forward.layer_keys(key, len(layers))
+    new_states = []
+    for layer, layer_params, layer_state, layer_key in zip(
+        layers, params, states, keys, strict=True
+    ):
+        x, layer_state = run_layer(layer, layer_params, layer_state, x, impl, layer_key, training)
+        new_states.append(layer_state)
+    return x, None if state is None else new_states
+
+
+def apply_layers(
+    layers: tuple[Any, ...], params: Any, x: Array, impl: str, key: Any = None
+) -> Array:
+    """The layers in order, without running state; Dropout active when ``key`` is given."""
+    return run_layers(layers, params, None, x, impl, key, True)[0]
+
+
+def dropout_masks(layers: tuple[Any, ...], shapes: Any, key: Array, batch: int) -> list[Any]:
+    """The entries each Dropout keeps with ``key``: a bool array ``(batch, *shape)`` per Dropout,
+    a list per residual block, ``None`` elsewhere."""
+    masks: list[Any] = []
+    keys = modern_forward.layer_keys(key, len(layers))
+    for layer, shape, layer_key in zip(layers, shapes, keys, strict=False):
+        if isinstance(layer, specs.Residual):
+            inner = _inner_shapes(layer, shape)
+            masks.append(dropout_masks(layer.layers, inner, layer_key, batch))
+        else:
+            masks.append(modern_forward.mask(layer, layer_key, (batch, *shape)))
+    return masks

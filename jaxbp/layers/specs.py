@@ -10,6 +10,9 @@ is ``(batch, length, channels)``, an image ``(batch, height, width, channels)``.
     Residual: {"layers": [one dict per inner layer]}
     pooling, Flatten, Reshape, Activation: {} (no parameters)
 
+The layers of modern networks (Embedding, LayerNorm, SelfAttention, Dropout, BatchNorm, ...) are
+specified in :mod:`jaxbp.layers.modern`; their shapes are worked out here with the rest.
+
 A convolution's output length along each spatial axis is
 ``(length + pad_low + pad_high - kernel) // stride + 1``.
 """
@@ -20,7 +23,7 @@ import dataclasses
 import math
 from typing import Any, ClassVar
 
-from jaxbp.layers import ops
+from jaxbp.layers import modern, ops
 from jaxbp.model.activations import ACTIVATIONS
 
 Shape = tuple[int, ...]
@@ -250,6 +253,7 @@ LAYER_TYPES: tuple[type, ...] = (
     Reshape,
     Activation,
     Residual,
+    *modern.MODERN_TYPES,
 )
 
 
@@ -312,6 +316,8 @@ def output_shape(layer: Any, shape: Shape, where: str) -> Shape:
                 f"needs the same shape, so make the block's last layer give {shape}."
             )
         return shape
+    if isinstance(layer, modern.MODERN_TYPES):
+        return modern.output_shape(layer, shape, where)
     raise TypeError(f"{where}: {type(layer).__name__} is not a jaxbp layer.")
 
 
@@ -323,7 +329,7 @@ def param_shapes(layer: Any, shape: Shape) -> dict[str, Shape]:
     elif isinstance(layer, CONV_TYPES):
         shapes = {"w": (*layer.kernel_size, shape[-1], layer.features)}
     else:
-        return {}
+        return modern.param_shapes(layer, shape)
     if layer.bias:
         shapes["b"] = (layer.features,)
     return shapes

@@ -62,13 +62,16 @@ __all__ = (
 
 
 def backprop(
-    spec: MLP | Sequential, loss: str, params: Any, x: Any, y: Any
+    spec: MLP | Sequential, loss: str, params: Any, x: Any, y: Any, **options: Any
 ) -> tuple[float, list[dict[str, Any]]]:
     """``(loss, grads)`` by the explicit chain rule, float64; ``grads`` has the layout of params.
 
-    A :class:`jaxbp.Sequential` goes to :func:`jaxbp.manual.layers.backprop` (conv, pooling, ...).
+    A :class:`jaxbp.Sequential` goes to :func:`jaxbp.manual.layers.backprop` (conv, pooling,
+    attention, ...), with its ``options``: ``state``, ``masks``, ``training``.
     """
     if hasattr(spec, "layers"):  # a Sequential; an MLP has sizes and activations
-        return layers.backprop(spec, loss, params, x, y)
+        return layers.backprop(spec, loss, params, x, y, **options)
+    if options:
+        raise TypeError(f"manual.backprop: an MLP takes no {', '.join(sorted(options))}.")
     record = backward(spec, loss, params, x, y)
     return record.loss, record.grads

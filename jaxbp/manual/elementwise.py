@@ -3,6 +3,7 @@ hand-written backward pass of :mod:`jaxbp.manual` is built from."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,19 @@ def _softmax(z: Matrix) -> Matrix:
     return exp_z / exp_z.sum(axis=-1, keepdims=True)
 
 
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _normal_cdf(z: Matrix) -> Matrix:
+    """``Phi(z) = (1 + erf(z / sqrt(2))) / 2``, the standard normal CDF."""
+    return 0.5 * (1.0 + _erf(z / math.sqrt(2.0)))
+
+
+def _normal_pdf(z: Matrix) -> Matrix:
+    """``phi(z) = exp(-z^2 / 2) / sqrt(2 pi)``, the standard normal density."""
+    return np.exp(-0.5 * z**2) / math.sqrt(2.0 * math.pi)
+
+
 #: f(z) for each activation.
 ACTIVATIONS: dict[str, Callable[[Matrix], Matrix]] = {
     "linear": lambda z: z,
@@ -34,6 +48,7 @@ ACTIVATIONS: dict[str, Callable[[Matrix], Matrix]] = {
     "sigmoid": _sigmoid,
     "tanh": np.tanh,
     "softmax": _softmax,
+    "gelu": lambda z: z * _normal_cdf(z),  # z Phi(z), the exact GELU
 }
 
 #: f'(z) for the element-wise activations, written with a = f(z) where that is the usual form.
@@ -42,6 +57,7 @@ DERIVATIVES: dict[str, Callable[[Matrix], Matrix]] = {
     "relu": lambda z: (z > 0).astype(z.dtype),  # 1 if z > 0 else 0 (0 at z = 0)
     "sigmoid": lambda z: _sigmoid(z) * (1.0 - _sigmoid(z)),  # a (1 - a)
     "tanh": lambda z: 1.0 - np.tanh(z) ** 2,  # 1 - a^2
+    "gelu": lambda z: _normal_cdf(z) + z * _normal_pdf(z),  # d/dz z Phi(z) = Phi(z) + z phi(z)
 }
 
 

@@ -14,19 +14,22 @@ scattered back into the input with :func:`col2im`::
 
 with ``rows = batch * output positions`` and ``kvol`` the kernel's volume. Max pooling routes each
 window's gradient to the window's argmax, average pooling spreads it evenly, and a residual block
-adds the gradient of its identity path to that of its block path.
+adds the gradient of its identity path to that of its block path. Embeddings, normalisation,
+self-attention and dropout are written out in :mod:`jaxbp.manual.modern`; what is random or
+running state there (dropout masks, BatchNorm's running statistics) comes in as an argument.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 from typing import Any
 
 import numpy as np
 
 from jaxbp.manual import elementwise as manual
+from jaxbp.manual import modern
+from jaxbp.manual.im2col import col2im, conv_pads, im2col
 
 Matrix = np.ndarray
 
@@ -41,58 +44,6 @@ def _kind(layer: Any) -> str:
     return "conv" if name in _CONV else "pool" if name in _POOL else name
 
 
-def conv_pads(layer: Any, spatial: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
-    """Explicit ``(low, high)`` zero padding per spatial axis.
-
-    ``"SAME"``: the output has ``ceil(length / stride)`` positions; the padding that needs,
-    ``(out - 1) * stride + kernel - length``, is split with the extra one at the end.
-    """
-    if layer.padding == "VALID":
-        return ((0, 0),) * len(spatial)
-    if layer.padding == "SAME":
-        pads = []
-        for length, kernel, stride in zip(spatial, layer.kernel_size, layer.stride, strict=True):
-            out = -(-length // stride)
-            total = max((out - 1) * stride + kernel - length, 0)
-            pads.append((total // 2, total - total // 2))
-        return tuple(pads)
-    return tuple(tuple(pad) for pad in layer.padding)
-
-
-# --- im2col and col2im ------------------------------------------------------------------------
-def _window_slices(offset: tuple[int, ...], stride: tuple[int, ...], out: tuple[int, ...]) -> Any:
-    """Index of ``x[:, offset + i * stride, :]`` for every output position ``i``."""
-    return (
-        slice(None),
-        *(slice(o, o + s * (n - 1) + 1, s) for o, s, n in zip(offset, stride, out, strict=True)),
-        slice(None),
-    )
-
-
-def im2col(x: Matrix, window: tuple[int, ...], stride: tuple[int, ...]) -> Matrix:
-    """Every window of ``x`` (batch, *spatial, C) as ``(batch, *out, prod(window), C)``.
-
-    ``patches[n, *i, k, c] = x[n, *(i * stride + offset_k), c]``, offsets in row-major order.
-    """
-    out = tuple(
-        (length - size) // step + 1
-        for length, size, step in zip(x.shape[1:-1], window, stride, strict=True)
-    )
-    offsets = itertools.product(*(range(size) for size in window))
-    return np.stack([x[_window_slices(o, stride, out)] for o in offsets], axis=-2)
-
-
-def col2im(
-    dpatches: Matrix, x_shape: tuple[int, ...], window: tuple[int, ...], stride: tuple[int, ...]
-) -> Matrix:
-    """The adjoint of :func:`im2col`: add each ``dpatches[n, *i, k, c]`` back where it was read."""
-    out = dpatches.shape[1:-2]
-    dx = np.zeros(x_shape)
-    for k, offset in enumerate(itertools.product(*(range(size) for size in window))):
-        dx[_window_slices(offset, stride, out)] += dpatches[..., k, :]  # scatter-add
-    return dx
-
-
 # --- activations on any rank ------------------------------------------------------------------
 def _activation_backward(name: str, z: Matrix, upstream: Matrix) -> Matrix:
     """``dL/dz`` from ``dL/da`` for ``a = f(z)``, f over the last axis (softmax) or element-wise."""
@@ -105,8 +56,22 @@ def _activation_backward(name: str, z: Matrix, upstream: Matrix) -> Matrix:
 
 
 # --- each layer: forward (output, cache) and backward (dL/dx, grads) --------------------------
-def layer_forward(layer: Any, params: dict[str, Any], x: Matrix) -> tuple[Matrix, Any]:
-    """One layer's output on ``x`` (batch, *input_shape) and what its backward step needs."""
+def layer_forward(
+    layer: Any,
+    params: dict[str, Any],
+    x: Matrix,
+    *,
+    mask: Any = None,
+    state: Any = None,
+    training: bool = True,
+) -> tuple[Matrix, Any]:
+    """One layer's output on ``x`` (batch, *input_shape) and what its backward step needs.
+
+    ``mask``: the entries a Dropout keeps (``None``: no dropout), a list for a residual block;
+    ``state``: BatchNorm's running statistics, needed with ``training=False``.
+    """
+    if _kind(layer) in modern.KINDS:
+        return modern.layer_forward(layer, params, x, mask, state, training)
     if _kind(layer) == "Dense":
         z = x @ params["w"]  # (batch, fan_in) @ (fan_in, features)
         z = z + params["b"] if "b" in params else z  # + (features,)
@@ -142,7 +107,10 @@ def layer_forward(layer: Any, params: dict[str, Any], x: Matrix) -> tuple[Matrix
     if _kind(layer) == "Activation":
         return manual.ACTIVATIONS[layer.name](x), x
     if _kind(layer) == "Residual":
-        block, caches = forward_layers(layer.layers, params["layers"], x)
+        inner = None if state is None else state["layers"]
+        block, caches = forward_layers(
+            layer.layers, params["layers"], x, masks=mask, state=inner, training=training
+        )
         return x + block[-1], caches  # out = x + block(x)
     raise TypeError(f"manual_layers: {type(layer).__name__} is not a jaxbp layer.")
 
@@ -151,6 +119,8 @@ def layer_backward(
     layer: Any, params: dict[str, Any], cache: Any, upstream: Matrix
 ) -> tuple[Matrix, dict[str, Any]]:
     """``(dL/dx, grads)`` of one layer from ``upstream = dL/d(output)``."""
+    if _kind(layer) in modern.KINDS:
+        return modern.layer_backward(layer, params, cache, upstream)  # type: ignore[return-value]
     if _kind(layer) == "Dense":
         x, z = cache
         delta = _activation_backward(layer.activation, z, upstream)  # dL/dz, (batch, features)
@@ -193,25 +163,66 @@ def layer_backward(
     raise TypeError(f"manual_layers: {type(layer).__name__} is not a jaxbp layer.")
 
 
-def forward_layers(layers: Any, params: Any, x: Matrix) -> tuple[list[Matrix], list[Any]]:
-    """Every layer's output (``outputs[-1]`` is the network's) and every layer's cache."""
+def forward_layers(
+    layers: Any,
+    params: Any,
+    x: Matrix,
+    *,
+    masks: Any = None,
+    state: Any = None,
+    training: bool = True,
+) -> tuple[list[Matrix], list[Any]]:
+    """Every layer's output (``outputs[-1]`` is the network's) and every layer's cache.
+
+    ``masks`` and ``state`` (or ``None``) hold one entry per layer, as
+    ``Sequential.dropout_masks`` and ``Sequential.init_state`` give them.
+    """
+    masks = _per_layer("masks", masks, len(layers))
+    states = _per_layer("state", state, len(layers))
     outputs, caches = [], []
-    for layer, layer_params in zip(layers, params, strict=True):
-        x, cache = layer_forward(layer, layer_params, x)
+    for layer, layer_params, mask, layer_state in zip(layers, params, masks, states, strict=True):
+        x, cache = layer_forward(
+            layer, layer_params, x, mask=mask, state=layer_state, training=training
+        )
         outputs.append(x)
         caches.append(cache)
     return outputs, caches
 
 
+def _per_layer(name: str, entries: Any, count: int) -> list[Any]:
+    if entries is None:
+        return [None] * count
+    if not isinstance(entries, list | tuple) or len(entries) != count:
+        raise ValueError(
+            f"manual_layers: {name} must be a list with one entry per layer ({count}), got "
+            f"{type(entries).__name__}{'' if not isinstance(entries, list | tuple) else f' of {len(entries)}'}."
+        )
+    return list(entries)
+
+
+def updated_state(layers: Any, state: Any, caches: list[Any]) -> Any:
+    """The running state after a forward pass in training (BatchNorm's statistics moved towards
+    the batch's); ``None`` when ``state`` is ``None``."""
+    if state is None:
+        return None
+    new = []
+    for layer, layer_state, cache in zip(layers, state, caches, strict=True):
+        if _kind(layer) == "Residual":
+            new.append({"layers": updated_state(layer.layers, layer_state["layers"], cache)})
+        else:
+            new.append(modern.updated_state(layer, layer_state, cache))
+    return new
+
+
 def backward_layers(
     layers: Any, params: Any, caches: list[Any], upstream: Matrix
-) -> tuple[Matrix, list[dict[str, Any]]]:
+) -> tuple[Matrix | None, list[dict[str, Any]]]:
     """``(dL/dx, grads)`` through the layers in reverse, from ``upstream = dL/d(output)``."""
     grads: list[dict[str, Any]] = [{} for _ in layers]
     for index in reversed(range(len(layers))):
-        upstream, grads[index] = layer_backward(
-            layers[index], params[index], caches[index], upstream
-        )
+        # dx is None only for an Embedding's tokens, and an Embedding is the first layer
+        dx, grads[index] = layer_backward(layers[index], params[index], caches[index], upstream)
+        upstream = dx  # type: ignore[assignment]
     return upstream, grads
 
 
@@ -223,14 +234,16 @@ class Backward:
     Attributes:
         loss: the batch-mean loss.
         outputs: each layer's output; ``outputs[-1]`` is the prediction.
-        dloss_dinput: ``dL/dx``, the shape of x.
+        dloss_dinput: ``dL/dx``, the shape of x (``None`` for the tokens of an Embedding).
         grads: the layout of params.
+        state: the running state after the pass (``None`` when none was given).
     """
 
     loss: float
     outputs: list[Matrix]
-    dloss_dinput: Matrix
+    dloss_dinput: Matrix | None
     grads: list[dict[str, Any]]
+    state: Any = None
 
 
 def _float64(params: Any) -> Any:
@@ -249,15 +262,31 @@ def targets(loss: str, y: Any, outputs: int) -> Matrix:
     return np.asarray(y, np.float64)
 
 
-def backward(spec: Any, loss: str, params: Any, x: Any, y: Any) -> Backward:
+def backward(
+    spec: Any,
+    loss: str,
+    params: Any,
+    x: Any,
+    y: Any,
+    *,
+    state: Any = None,
+    masks: Any = None,
+    training: bool = True,
+) -> Backward:
     """The forward pass, the loss and the backward pass through every layer, float64.
 
     Args:
         spec: a :class:`jaxbp.Sequential`.
         loss: a name in ``jaxbp.manual.PER_EXAMPLE_LOSSES``.
         params: in the layout of ``spec.init``.
-        x: ``(batch, *spec.input_shape)``.
+        x: ``(batch, *spec.input_shape)``; integer tokens when the first layer is an Embedding.
         y: ``(batch, *spec.output_shape)``, or integer labels ``(batch,)`` (one-hot targets).
+        state: running state in the layout of ``spec.init_state()``: needed for BatchNorm with
+            ``training=False``; in training the batch statistics are used and ``state`` only
+            gives the running state the record returns.
+        masks: the entries each Dropout keeps, as ``spec.dropout_masks(key, batch)`` gives
+            them; ``None``: no dropout (evaluation).
+        training: batch statistics and dropout, or evaluation.
     """
     if loss not in manual.PER_EXAMPLE_LOSSES:
         raise ValueError(
@@ -265,8 +294,10 @@ def backward(spec: Any, loss: str, params: Any, x: Any, y: Any) -> Backward:
             f"{', '.join(sorted(manual.PER_EXAMPLE_LOSSES))}."
         )
     params = _float64(params)
-    x = np.asarray(x, np.float64)
-    outputs, caches = forward_layers(spec.layers, params, x)
+    x = np.asarray(x) if _kind(spec.layers[0]) == "Embedding" else np.asarray(x, np.float64)
+    outputs, caches = forward_layers(
+        spec.layers, params, x, masks=masks, state=state, training=training
+    )
     prediction = outputs[-1]
     if prediction.ndim != 2:
         raise ValueError(
@@ -281,12 +312,22 @@ def backward(spec: Any, loss: str, params: Any, x: Any, y: Any) -> Backward:
         )
     upstream = manual.loss_derivative(loss, prediction, target)  # dL/d(prediction), 1/batch in
     dx, grads = backward_layers(spec.layers, params, caches, upstream)
-    return Backward(manual.loss_value(loss, prediction, target), outputs, dx, grads)
+    new_state = updated_state(spec.layers, state, caches)
+    return Backward(manual.loss_value(loss, prediction, target), outputs, dx, grads, new_state)
 
 
 def backprop(
-    spec: Any, loss: str, params: Any, x: Any, y: Any
+    spec: Any,
+    loss: str,
+    params: Any,
+    x: Any,
+    y: Any,
+    *,
+    state: Any = None,
+    masks: Any = None,
+    training: bool = True,
 ) -> tuple[float, list[dict[str, Any]]]:
-    """``(loss, grads)`` of a :class:`jaxbp.Sequential` by the explicit chain rule, float64."""
-    record = backward(spec, loss, params, x, y)
+    """``(loss, grads)`` of a :class:`jaxbp.Sequential` by the explicit chain rule, float64;
+    ``state``, ``masks`` and ``training`` as for :func:`backward`."""
+    record = backward(spec, loss, params, x, y, state=state, masks=masks, training=training)
     return record.loss, record.grads

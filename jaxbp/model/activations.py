@@ -42,10 +42,17 @@ def softmax(z: Array) -> Array:
     return jax.nn.softmax(z, axis=-1)
 
 
+def gelu(z: Array) -> Array:
+    """The exact GELU, ``f(z) = z Phi(z) = z (1 + erf(z / sqrt(2))) / 2`` (``Phi`` the standard
+    normal CDF), not the tanh approximation."""
+    return jax.nn.gelu(z, approximate=False)
+
+
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "linear": linear,
     "relu": relu,
     "sigmoid": sigmoid,
     "tanh": tanh,
     "softmax": softmax,
+    "gelu": gelu,
 }

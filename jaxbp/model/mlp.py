@@ -42,6 +42,7 @@ DEFAULT_INITIALIZER = {
     "tanh": "glorot",
     "softmax": "glorot",
     "linear": "glorot",
+    "gelu": "he",
 }
 
 

@@ -153,7 +153,7 @@ BAD_NETWORKS = {
     ),
     "unknown-activation": (
         _mutate(lambda d: d["activations"].__setitem__(0, "relu6")),
-        "unknown activation 'relu6'; valid names are linear, relu, sigmoid, softmax, tanh.",
+        "unknown activation 'relu6'; valid names are gelu, linear, relu, sigmoid, softmax, tanh.",
     ),
     "unknown-loss": (_mutate(lambda d: d.update(loss="hinge")), "unknown loss 'hinge'"),
     "wrong-weight-shape": (

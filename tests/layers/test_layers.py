@@ -228,7 +228,7 @@ def test_impossible_shapes_raise_naming_the_layer(layers, input_shape, match) ->
         (lambda: Conv1D(2, 3, padding="FULL"), ValueError, "padding"),
         (lambda: Conv1D(2, 3, padding=-1), ValueError, "padding"),
         (lambda: Conv2D(2, (3, 3, 3)), ValueError, "kernel_size"),
-        (lambda: Dense(3, activation="gelu"), ValueError, "unknown activation 'gelu'"),
+        (lambda: Dense(3, activation="swish"), ValueError, "unknown activation 'swish'"),
         (lambda: MaxPool2D(2, stride=0), ValueError, "stride"),
         (lambda: Residual(()), ValueError, "non-empty"),
         (lambda: Residual((3,)), TypeError, r"layers\[0\] is int"),

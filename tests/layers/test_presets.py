@@ -184,7 +184,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def mnist1d():
-    return jaxbp.data.datasets.mnist1d()
+    return jaxbp.datasets.mnist1d()
 
 
 @pytest.mark.slow

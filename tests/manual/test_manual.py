@@ -22,7 +22,7 @@ def test_softmax_jacobian_by_finite_differences() -> None:
         np.testing.assert_allclose(jacobian[:, j], column[0], rtol=1e-7, atol=1e-10)
 
 
-@pytest.mark.parametrize("name", ["linear", "relu", "sigmoid", "tanh"])
+@pytest.mark.parametrize("name", ["linear", "relu", "sigmoid", "tanh", "gelu"])
 def test_elementwise_derivatives_by_finite_differences(name) -> None:
     z = np.array([[-2.0, -0.3, 0.4, 1.7]])
     eps = 1e-6

@@ -33,7 +33,7 @@ from jaxbp.manual import layers as manual_layers
 from tests.helpers import assert_close
 from tests.strategies import make_targets
 
-ELEMENTWISE = ["linear", "relu", "sigmoid", "tanh"]
+ELEMENTWISE = ["linear", "relu", "sigmoid", "tanh", "gelu"]
 OUTPUT_FOR_LOSS = {
     "half_se": "linear",
     "mse": "tanh",

@@ -28,7 +28,11 @@ Y = jnp.ones((4, 1))
         ({"sizes": (2,), "activations": ()}, ValueError, "at least an input and an output"),
         ({"sizes": (2, 0, 1), "activations": ("relu", "linear")}, ValueError, "positive ints"),
         ({"sizes": (2, 3, 1), "activations": ("relu",)}, ValueError, "one activation per layer"),
-        ({"sizes": (2, 1), "activations": ("swish",)}, ValueError, "valid names are linear, relu"),
+        (
+            {"sizes": (2, 1), "activations": ("swish",)},
+            ValueError,
+            "valid names are gelu, linear, relu",
+        ),
         ({"sizes": (2, 1), "activations": ("relu",), "bias": (True, False)}, ValueError, "bias"),
         (
             {"sizes": (2, 1), "activations": ("relu",), "init_scheme": "xavier"},

@@ -19,6 +19,7 @@ _ACTIVATION_DERIVATIVE = {
     "sigmoid": ("a (1 − a)", "a^{(L)} \\odot (1 - a^{(L)})"),
     "tanh": ("1 − a²", "1 - (a^{(L)})^{2}"),
     "linear": ("1", "1"),
+    "gelu": ("Φ(z) + z φ(z)", "\\Phi(z^{(L)}) + z^{(L)} \\odot \\varphi(z^{(L)})"),
     "softmax": ("a_i (δ_ij − a_j), the full Jacobian", "a_i (\\delta_{ij} - a_j)"),
 }
 

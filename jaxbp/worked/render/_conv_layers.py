@@ -38,6 +38,7 @@ DERIVATIVE_FORMULAS = {
     "sigmoid": "a (1 − a)",
     "tanh": "1 − a²",
     "softmax": "the Jacobian a_i (δ_ij − a_j)",
+    "gelu": "Φ(z) + z φ(z), Φ and φ the normal CDF and density",
 }
 
 
