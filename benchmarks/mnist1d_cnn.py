@@ -147,7 +147,7 @@ def fused(train_epochs, x, y):
 
 def trainers(data: jaxbp.data.datasets.Dataset) -> dict[str, Any]:
     """Every contender as ``train(steps) -> params in jaxbp's layout``, from the same weights."""
-    net = jaxbp.layers.presets.PRESETS["cnn"].network
+    net = jaxbp.presets.PRESETS["cnn"].network
     init = jax.tree.map(np.asarray, net.init(jax.random.key(0)))  # float32
     x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
 
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
     ]
     timings = interleave(contenders, config.rounds)
-    net = jaxbp.layers.presets.PRESETS["cnn"].network
+    net = jaxbp.presets.PRESETS["cnn"].network
     accuracies, train_seconds = {}, {}
     for name, train in all_trainers.items():
         if name in NO_ACCURACY_RUN:

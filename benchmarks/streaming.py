@@ -20,7 +20,8 @@ several times larger than a stated memory budget and reports its examples/s and 
     python benchmarks/streaming.py --data /tmp/jaxbp-stream --rounds 3
 
 With ``--out benchmarks/RESULTS_streaming.md`` the tables replace the generated sections
-``streaming`` (the first two tables) and ``streaming-big`` (the big data set) of that file; on a
+``streaming`` (the main table), ``streaming-k`` (the K sweep) and ``streaming-big`` (the big data
+set) of that file; on a
 busy machine (1-minute load above half the cores) the run refuses to start unless ``--force``.
 """
 
@@ -191,10 +192,8 @@ def main() -> None:
     big = big_data_report(args, base, tmp) if args.big_data else ""
     record = watch.stop()
     header += [f"- {key}: {value}" for key, value in record.lines().items()]
-    if tables:
-        publish(
-            "\n".join(header) + "\n\n" + "\n\n".join(tables) + "\n", args.out, record, "streaming"
-        )
+    for table, section in zip(tables, ("streaming", "streaming-k"), strict=False):
+        publish("\n".join(header) + "\n\n" + table + "\n", args.out, record, section)
     if big:
         section = "\n".join(header) + "\n\n" + big + "\n"
         publish(section, args.out, record, "streaming-big")
