@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anyw
 
 import jax
 
+from benchmarks import gpu_torch
 from benchmarks import gpu_workloads as work
 from benchmarks._harness import LoadWatch, add_output_arguments, machine, publish
 
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     config = QUICK if args.quick else FULL
     device = jax.devices()[0]
     peaks = dense_peaks(device.device_kind, args.peak_tflops)
-    torch_device, torch_note = work.torch_device_for(backend)
+    torch_device, torch_note = gpu_torch.device_for(backend)
     rounds = config["rounds"]
     start = time.perf_counter()
     workloads: list[tuple[str, Callable[[], work.Section]]] = [

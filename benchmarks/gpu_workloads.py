@@ -20,13 +20,11 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxbp
-from benchmarks import ensemble, mlp
+from benchmarks import ensemble, gpu_torch, mlp
 from benchmarks import mnist1d_cnn as cnn
 from benchmarks import mnist1d_contenders as rivals
 from benchmarks._harness import Contender, Timing, check_same_params, interleave
 from benchmarks.make_synthetic import write_dataset
-from benchmarks.tiny_network_steps import SPEC as TINY_SPEC
-from benchmarks.tiny_network_steps import example_numpy
 
 
 @dataclasses.dataclass
@@ -94,7 +92,7 @@ def mlp_section(setup: dict[str, Any], peaks: dict[str, float | None], rounds: i
         checks[dtype_name] = (fit(1), scan(1))
     if torch_device is not None:
         for dtype_name in precisions:
-            loop = _torch_mlp(x_np, y_np, spec, batch, batches, dtype_name, torch_device)
+            loop = gpu_torch.mlp_loop(x_np, y_np, spec, batch, batches, dtype_name, torch_device)
             steps = batches * epochs
             name = f"PyTorch eager, {dtype_name} ({'TF32' if dtype_name == 'float32' else 'bf16'})"
             contenders.append(Contender(name, functools.partial(loop, steps), batch * steps))
@@ -125,46 +123,6 @@ def mlp_section(setup: dict[str, Any], peaks: dict[str, float | None], rounds: i
             met = None if not peak else tflops / peak >= 0.6
             targets.append((f"large MLP, {name}: MFU >= 60%", mfu, met))
     return Section("The large MLP: MFU", lines, targets)
-
-
-def _torch_mlp(x_np, y_np, spec, batch: int, batches: int, dtype_name: str, device: str):
-    import torch
-
-    torch.backends.cuda.matmul.allow_tf32 = True
-    dtype = getattr(torch, dtype_name)
-    x = torch.tensor(x_np, device=device, dtype=dtype)
-    y = torch.tensor(y_np, device=device, dtype=dtype)
-    init = jax.tree.map(lambda a: np.asarray(a, np.float32), spec.init(jax.random.key(0)))
-    start = [
-        {k: torch.tensor(v, device=device, dtype=dtype) for k, v in layer.items()} for layer in init
-    ]
-
-    def loop(steps: int):
-        p = [{k: v.clone().requires_grad_(True) for k, v in layer.items()} for layer in start]
-        for step in range(steps):
-            i = (step % batches) * batch
-            a = x[i : i + batch]
-            for layer in p[:-1]:
-                a = torch.relu(a @ layer["w"] + layer["b"])
-            logits = a @ p[-1]["w"] + p[-1]["b"]
-            loss = -(y[i : i + batch] * torch.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
-            loss.backward()
-            with torch.no_grad():
-                for layer in p:
-                    for v in layer.values():
-                        v -= mlp.LR * v.grad
-                        v.grad = None
-        _synchronize(device)
-        return p
-
-    return loop
-
-
-def _synchronize(device: str) -> None:
-    if device.startswith("cuda"):
-        import torch
-
-        torch.cuda.synchronize()
 
 
 # --- the MNIST-1D CNN: lax.conv against im2col --------------------------------------------------
@@ -259,7 +217,7 @@ def ensemble_section(setup: dict[str, Any], rounds: int, torch_device) -> Sectio
         except AssertionError as error:
             checks.append(f"**M = {num_models}: {error}.**")
         if torch_device is not None:
-            loop = _torch_ensemble(num_models, torch_device)
+            loop = gpu_torch.ensemble_loop(num_models, torch_device)
             got = loop(ensemble.CHECK_STEPS)
             checks.append(_checked(contenders[0].params(), {"PyTorch": got}, 1e-4, 1e-5))
             name = "PyTorch eager (batched matrices)"
@@ -288,41 +246,6 @@ def ensemble_section(setup: dict[str, Any], rounds: int, torch_device) -> Sectio
             )
     lines += ["", *checks]
     return Section("Ensembles", lines, targets)
-
-
-def _torch_ensemble(num_models: int, device: str):
-    """``train(steps)``: SGD on M stacked 1-4-2-1 networks (relu, sigmoid, linear; half squared
-    error), each with its learning rate, from ``jaxbp.init_ensemble``'s weights."""
-    import torch
-
-    _, x_np, y_np = example_numpy()
-    stacked = jaxbp.init_ensemble(TINY_SPEC, jax.random.key(0), num_models)
-    start = [
-        {k: torch.tensor(np.asarray(v), device=device) for k, v in layer.items()}
-        for layer in stacked
-    ]
-    x = torch.tensor(x_np, device=device).expand(num_models, *x_np.shape)  # (M, batch, in)
-    y = torch.tensor(y_np, device=device)
-    lrs = torch.tensor(ensemble.learning_rates(num_models), device=device)
-    activations = (torch.relu, torch.sigmoid, lambda v: v)
-
-    def train(steps: int):
-        p = [{k: v.clone().requires_grad_(True) for k, v in layer.items()} for layer in start]
-        for _ in range(steps):
-            a = x
-            for layer, f in zip(p, activations, strict=True):
-                a = f(torch.baddbmm(layer["b"][:, None, :], a, layer["w"]))
-            loss = (0.5 * ((a - y) ** 2).sum(-1)).mean(-1)  # (M,): one loss per model
-            loss.sum().backward()  # the models share nothing: each gets its own gradient
-            with torch.no_grad():
-                for layer in p:
-                    layer["w"] -= lrs[:, None, None] * layer["w"].grad
-                    layer["b"] -= lrs[:, None] * layer["b"].grad
-                    layer["w"].grad = layer["b"].grad = None
-        _synchronize(device)
-        return [{k: v.detach().cpu().numpy() for k, v in layer.items()} for layer in p]
-
-    return train
 
 
 # --- streaming from a memmap ---------------------------------------------------------------------
@@ -411,23 +334,4 @@ def gpt_section(rounds: int) -> Section:
             "|---|---:|---:|---:|",
             _row(t.name, t),
         ],
-    )
-
-
-def torch_device_for(backend: str) -> tuple[str | None, str]:
-    """The PyTorch device on JAX's accelerator, or ``None`` and why PyTorch is left out."""
-    try:
-        import torch
-    except ImportError:
-        return (
-            None,
-            "PyTorch is not installed (`pip install -e .[bench]`): its contenders are left out.",
-        )
-    if backend == "cpu":
-        return "cpu", f"PyTorch {torch.__version__} on the CPU."
-    if backend == "gpu" and torch.cuda.is_available():
-        return "cuda", f"PyTorch {torch.__version__} on {torch.cuda.get_device_name(0)}."
-    return (
-        None,
-        f"PyTorch {torch.__version__} does not see this {backend}: its contenders are left out.",
     )
