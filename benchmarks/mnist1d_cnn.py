@@ -3,6 +3,9 @@
     python benchmarks/mnist1d_cnn.py            # timing + accuracy, writes benchmarks/RESULTS_mnist1d.md
     python benchmarks/mnist1d_cnn.py --quick    # a smoke run (seconds), prints the report only
 
+The full run refuses to start on a busy machine (1-minute load above half the cores); ``--force``
+runs anyway and marks the file "BUSY: not comparable".
+
 The model is ``ConvBase`` of the mnist1d repository: conv1d 1->25 (kernel 5), 25->25 (3), 25->25
 (3), stride 2, padding 1, relu, then linear 125->10; Adam with learning rate 1e-2, batches of 100
 in data order, softmax cross-entropy on integer labels, float32. Contenders:
@@ -22,7 +25,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import os
 import sys
 import time
 from pathlib import Path
@@ -37,7 +39,16 @@ import optax
 
 import jaxbp
 from benchmarks import mnist1d_contenders as rivals
-from benchmarks._harness import Contender, check_same_params, installed, interleave, machine
+from benchmarks._harness import (
+    Contender,
+    LoadWatch,
+    add_output_arguments,
+    check_same_params,
+    installed,
+    interleave,
+    machine,
+    publish,
+)
 
 LR, BATCH, CHECK_STEPS = 1e-2, 100, 3
 TORCH = "PyTorch eager (the paper's loop)"
@@ -136,7 +147,7 @@ def fused(train_epochs, x, y):
 
 def trainers(data: jaxbp.data.datasets.Dataset) -> dict[str, Any]:
     """Every contender as ``train(steps) -> params in jaxbp's layout``, from the same weights."""
-    net = jaxbp.layers.presets.PRESETS["cnn"].network
+    net = jaxbp.presets.PRESETS["cnn"].network
     init = jax.tree.map(np.asarray, net.init(jax.random.key(0)))  # float32
     x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
 
@@ -196,13 +207,15 @@ def check(trained: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 round: a smoke run")
-    parser.add_argument(
-        "--out", type=Path, help="where to write the report (full run: RESULTS_mnist1d.md)"
-    )
+    add_output_arguments(parser, "benchmarks/RESULTS_mnist1d.md; --quick only prints")
     args = parser.parse_args(argv)
     config = QUICK if args.quick else FULL
+    out = args.out or (
+        None if args.quick else Path(__file__).resolve().parent / "RESULTS_mnist1d.md"
+    )
+    watch = LoadWatch.start(out, args.force)
     info = machine()
-    data = jaxbp.data.datasets.mnist1d()
+    data = jaxbp.datasets.mnist1d()
     all_trainers = trainers(data)
     check({name: train(CHECK_STEPS) for name, train in all_trainers.items()})
     print("[bench] every contender computes the same parameters after 3 steps", flush=True)
@@ -219,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
     ]
     timings = interleave(contenders, config.rounds)
-    net = jaxbp.layers.presets.PRESETS["cnn"].network
+    net = jaxbp.presets.PRESETS["cnn"].network
     accuracies, train_seconds = {}, {}
     for name, train in all_trainers.items():
         if name in NO_ACCURACY_RUN:
@@ -234,15 +247,9 @@ def main(argv: list[str] | None = None) -> int:
             f"[bench] {name}: test accuracy {accuracies[name]:.3f} ({train_seconds[name]:.1f} s)",
             flush=True,
         )
-    info["load average at end (1, 5, 15 min)"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    text = render(args, config, info, timings, accuracies, train_seconds)
-    out = args.out or (
-        None if args.quick else Path(__file__).resolve().parent / "RESULTS_mnist1d.md"
-    )
-    print(text)
-    if out is not None:
-        out.write_text(text)
-        print(f"[bench] wrote {out}")
+    record = watch.stop()
+    info |= record.lines()
+    publish(render(args, config, info, timings, accuracies, train_seconds), out, record)
     return 0
 
 
@@ -259,11 +266,11 @@ def render(args, config: Config, info, timings, accuracies, train_seconds) -> st
         "softmax cross-entropy on integer labels, the same initial weights (`cnn` preset, "
         "`jax.random.key(0)`) for every contender; MNIST-1D generated locally (`jaxbp.data.datasets."
         "mnist1d()`, seed 42). Every contender's parameters after 3 steps agree with the raw loop's "
-        f"(atol 2e-3, a fifth of one Adam step). Timing: {config.rounds} interleaved rounds, medians; whole-run contenders "
+        f"(atol 2e-3, a fifth of one Adam step). Timing: {config.rounds} interleaved rounds (the order rotated each round and reversed every other), medians, and the slowest and fastest round; whole-run contenders "
         f"train {config.epochs} epochs ({config.epochs * 40} steps) per timed call, per-step loops "
         f"{config.loop_steps} steps. Accuracy: a separate run of {config.accuracy_epochs * 40} steps each.",
         "",
-        "| contender | steps/s | vs raw lax.scan (im2col) | vs the faster PyTorch | test accuracy | training time | cores busy | spread |",
+        "| contender | steps/s (median) | slowest-fastest round | vs raw lax.scan (im2col) | vs the faster PyTorch | test accuracy | training time | cores busy |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     raw = steps_per_s["raw lax.scan, im2col"]
@@ -275,8 +282,8 @@ def render(args, config: Config, info, timings, accuracies, train_seconds) -> st
         else:
             accuracy, seconds = f"as {NO_ACCURACY_RUN[name]}", "-"
         lines.append(
-            f"| {name} | {rate:,.0f} | {rate / raw:.2f}x | {vs_torch} | {accuracy} | {seconds} | "
-            f"{t.cores:.2f} | {t.spread:.0%} |"
+            f"| {name} | {rate:,.0f} | {t.rate_range()} | {rate / raw:.2f}x | {vs_torch} | "
+            f"{accuracy} | {seconds} | {t.cores:.2f} |"
         )
     lines += ["", "## Machine", ""] + [f"- {key}: {value}" for key, value in info.items()]
     return "\n".join(lines) + "\n"

@@ -47,11 +47,18 @@ def _from_channels_first(weights: list[tuple[np.ndarray, np.ndarray]]) -> list:
 
 
 def torch_trainer(
-    init: list, x: np.ndarray, y: np.ndarray, lr: float, batch: int, threads: int | None = None
+    init: list,
+    x: np.ndarray,
+    y: np.ndarray,
+    lr: float,
+    batch: int,
+    threads: int | None = None,
+    device: str = "cpu",
 ) -> Callable:
     """The paper's loop (notebooks/train.py): Adam, cross-entropy, ``loss.item()`` every step.
 
     ``threads``: PyTorch's intra-op threads during ``train`` (``None``: its default, one per core).
+    ``device``: where the model and the data live (``"cuda"`` for a GPU).
     """
     import torch
     from torch import nn
@@ -69,8 +76,12 @@ def torch_trainer(
             h = self.conv3(self.conv2(self.conv1(v).relu()).relu()).relu()
             return self.linear(h.view(h.shape[0], -1))
 
-    x_t, y_t = torch.tensor(x), torch.tensor(y, dtype=torch.long)
-    start = [(torch.tensor(w), torch.tensor(b)) for w, b in _channels_first(init)]
+    x_t = torch.tensor(x, device=device)
+    y_t = torch.tensor(y, dtype=torch.long, device=device)
+    start = [
+        (torch.tensor(w, device=device), torch.tensor(b, device=device))
+        for w, b in _channels_first(init)
+    ]
 
     def train(steps: int) -> list:
         default_threads = torch.get_num_threads()
@@ -81,7 +92,7 @@ def torch_trainer(
             torch.set_num_threads(default_threads)
 
     def _train(steps: int) -> list:
-        model = ConvBase()
+        model = ConvBase().to(device)
         with torch.no_grad():
             for layer, (w, b) in zip(
                 (model.conv1, model.conv2, model.conv3, model.linear), start, strict=True
@@ -99,7 +110,7 @@ def torch_trainer(
             optimizer.zero_grad()
         layers = (model.conv1, model.conv2, model.conv3, model.linear)
         return _from_channels_first(
-            [(m.weight.detach().numpy(), m.bias.detach().numpy()) for m in layers]
+            [(m.weight.detach().cpu().numpy(), m.bias.detach().cpu().numpy()) for m in layers]
         )
 
     return train

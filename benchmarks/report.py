@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from benchmarks._harness import Timing
+from benchmarks._harness import Timing, rate_text
 from benchmarks.notes import CORE_USAGE_NOTE, NOTES
 
 
@@ -29,13 +29,6 @@ def _time(seconds: float) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
-def _rate(per_second: float) -> str:
-    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if per_second >= scale:
-            return f"{per_second / scale:.3g}{suffix}"
-    return f"{per_second:.3g}"
-
-
 def peak_gflops(results: list[Workload]) -> float:
     matmul = next(w for w in results if w.unit == "FLOP")
     return max(1 / t.seconds_per_unit / 1e9 for t in matmul.timings.values())
@@ -52,12 +45,15 @@ def _table(workload: Workload, peak: float) -> list[str]:
     if unit == "model-step":
         head += " time per step (all models) |"
         rule += "---:|"
-    head += f" {workload.names[0]} is this many times faster | cores busy | spread | setup |"
+    head += (
+        f" {workload.names[0]} is this many times faster | cores busy | {unit}s/s, slowest-fastest"
+        " round | setup |"
+    )
     rule += "---:|---:|---:|---:|"
     lines = [head, rule]
     for name in workload.names:
         t = workload.timings[name]
-        row = f"| {name} | {_time(t.seconds_per_unit)} | {_rate(1 / t.seconds_per_unit)} |"
+        row = f"| {name} | {_time(t.seconds_per_unit)} | {rate_text(1 / t.seconds_per_unit)} |"
         if unit == "example":
             gflops = workload.extra["flops_per_example"] / t.seconds_per_unit / 1e9
             row += f" {gflops:.1f} | {100 * gflops / peak:.0f}% |"
@@ -65,7 +61,7 @@ def _table(workload: Workload, peak: float) -> list[str]:
             row += f" {_time(t.seconds_per_unit * workload.extra['models'])} |"
         row += (
             f" {t.seconds_per_unit / first.seconds_per_unit:.3g}x | {t.cores:.2f} |"
-            f" {100 * t.spread:.0f}% | {t.setup_seconds:.2f} s |"
+            f" {t.rate_range()} | {t.setup_seconds:.2f} s |"
         )
         lines.append(row)
     return lines
@@ -123,26 +119,16 @@ def render(command: str, info: dict[str, str], results: list[Workload], quick: b
     lines = ["# jaxbp benchmarks", ""]
     if quick:
         lines += ["**Quick smoke run: tiny sizes and 2 rounds; these numbers mean little.**", ""]
-    loads = [info.get(f"load average at {when} (1, 5, 15 min)", "0") for when in ("start", "end")]
-    # Only the load before the run tells of other work: during it, the contenders themselves keep
-    # up to every core busy, so the load at the end is mostly the benchmark's own.
-    if float(loads[0].split()[0]) >= 0.5:
-        lines += [
-            f"**Caveat: the machine was busy during this run** (1-minute load average "
-            f"{loads[0].split()[0]} at the start, {loads[1].split()[0]} at the end, on "
-            f"{info.get('cpu cores (os.cpu_count)', '?')} cores; other jobs shared the CPU). "
-            "Contenders were interleaved, so ratios suffer less than absolute times, but every "
-            "number here is slower and noisier than on a quiet machine; see *spread*.",
-            "",
-        ]
     lines += [
         f"Regenerate with `{command}` from the repository root (contenders from "
         "`pip install -e .[bench]`). Every workload first checks that its contenders compute the "
         "same parameters, then runs them interleaved in one process: "
         f"{next(iter(results[0].timings.values())).rounds} rounds, the order rotated each round and reversed every other round, garbage "
         "collection paused during each timed call; "
-        "the tables show medians. *cores busy* is process CPU time / wall time during a timed "
-        "call; *spread* is (max - min) / median over the rounds; *setup* includes compilation.",
+        "the tables show medians, and the spread as the slowest and the fastest round. *cores "
+        "busy* is process CPU time / wall time during a timed call; *setup* includes compilation. "
+        "The load average before and after the run is under *Machine*; a run on a machine whose "
+        "1-minute load exceeded half its cores is refused, or marked BUSY at the top.",
         "",
         "## Machine",
         "",

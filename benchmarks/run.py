@@ -4,6 +4,9 @@
     python benchmarks/run.py --quick    # a smoke run (seconds), prints the report only
     python benchmarks/run.py --check-only --quick   # correctness checks only, no timing
 
+The full run refuses to start when the machine is busy (1-minute load above half the cores);
+``--force`` runs anyway and marks RESULTS.md "BUSY: not comparable".
+
 Before any timing, each workload checks that its contenders compute the same parameters (against
 jaxbp's NumPy float64 chain rule where one exists). Each workload then runs its contenders in
 rounds, rotating the order every round, and reports medians. Contenders from the optional extra
@@ -16,13 +19,20 @@ import argparse
 import dataclasses
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere in the repo
 
 from benchmarks import core_usage, ensemble, mlp, tiny_network_steps
-from benchmarks._harness import Contender, Timing, interleave, machine
+from benchmarks._harness import (
+    Contender,
+    LoadWatch,
+    Timing,
+    add_output_arguments,
+    interleave,
+    machine,
+    publish,
+)
 from benchmarks.report import Workload, render
 
 
@@ -63,6 +73,7 @@ QUICK = Config(
 )
 LOADS: list[float] = []  # the 1-minute load average after each workload, for the report
 SMALL, LARGE = ((64, 128, 128, 10), 64), ((784, 1024, 1024, 10), 256)
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
 def workloads(config: Config, check_only: bool) -> list[Workload]:
@@ -116,31 +127,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 2 rounds: a smoke run")
     parser.add_argument("--check-only", action="store_true", help="correctness checks, no timing")
-    parser.add_argument("--out", type=Path, help="where to write the report (full run: RESULTS.md)")
+    add_output_arguments(parser, "benchmarks/RESULTS.md; --quick only prints")
     args = parser.parse_args(argv)
     config = QUICK if args.quick else FULL
     command = "python benchmarks/run.py" + (" --quick" if args.quick else "")
+    out = args.out or (None if args.quick or args.check_only else RESULTS)
+    watch = LoadWatch.start(out, args.force)
     info = machine()
     info["seeds"] = (
         "the 1-4-2-1 network's published weights; MLP params jax.random.key(0), data "
         "numpy default_rng(0); ensembles jaxbp.init_ensemble(spec, jax.random.key(0), M); "
         "shuffling jax.random.key(0); both-cores ensembles jax.random.key(1)"
     )
-    start = time.perf_counter()
     results = workloads(config, args.check_only)
     print("[bench] every contender computes the same parameters (checked before timing)")
     if args.check_only:
         return 0
-    info["load average at end (1, 5, 15 min)"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    record = watch.stop()
+    info |= record.lines()
     info["1-minute load average after each workload"] = " ".join(f"{v:.2f}" for v in LOADS)
-    info["wall time of the whole run"] = f"{time.perf_counter() - start:.0f} s"
-    text = render(command, info, results, quick=args.quick)
-    out = args.out or (None if args.quick else Path(__file__).resolve().parent / "RESULTS.md")
-    if out is None:
-        print(text)
-    else:
-        out.write_text(text)
-        print(f"[bench] wrote {out}")
+    publish(render(command, info, results, quick=args.quick), out, record)
     return 0
 
 

@@ -16,6 +16,10 @@ on data already placed with ``jaxbp.shard_batch``, each ending in ``block_until_
 On the CPU the simulated devices share the machine's cores, so more devices cannot be faster:
 the numbers show the cost of the sharded program (partitioning, the gradient all-reduce), not a
 speed-up. On GPUs each device is real hardware.
+
+With ``--out benchmarks/RESULTS_scaling.md`` the table replaces the generated section
+``scaling-<platform>`` of that file; on a busy machine (1-minute load above half the cores) the
+run refuses to start unless ``--force``.
 """
 
 from __future__ import annotations
@@ -30,6 +34,10 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere in the repo
+
+from benchmarks._harness import LoadWatch, add_output_arguments, publish, rotation
 
 PRESETS = {  # global examples, global batch per step, layer sizes, epochs per timed call
     "small": {"examples": 16384, "batch": 2048, "sizes": (32, 256, 256, 10), "epochs": 2},
@@ -132,42 +140,44 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    add_output_arguments(parser, "none: print only")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.preset, args.repeats, args.platform)))
         return
 
-    load_before = tuple(round(v, 2) for v in os.getloadavg())
+    watch = LoadWatch.start(args.out, args.force)
     results: dict[int, list[dict[str, Any]]] = {d: [] for d in args.devices}
     for round_index in range(args.rounds):
-        order = (
-            args.devices[round_index % len(args.devices) :]
-            + args.devices[: round_index % len(args.devices)]
-        )
-        for devices in order:
+        for devices in rotation(args.devices, round_index):
             results[devices].append(_run_child(devices, args))
-    load_after = tuple(round(v, 2) for v in os.getloadavg())
+    record = watch.stop()
 
     info = results[args.devices[0]][0]
-    print(
-        f"jax {info['jax']}, backend {info['backend']} ({info['device_kind']}), python {platform.python_version()}, "
-        f"{os.cpu_count()} CPU cores, preset {args.preset} {PRESETS[args.preset]}, seed {SEED}"
-    )
-    print(
-        f"{args.rounds} rounds x {args.repeats} timed calls per device count; "
-        f"load average (1, 5, 15 min) before {load_before}, after {load_after}"
-    )
+    lines = [
+        f"`python benchmarks/scaling.py {' '.join(sys.argv[1:])}`: jax {info['jax']}, backend "
+        f"{info['backend']} ({info['device_kind']}), python {platform.python_version()}, "
+        f"{os.cpu_count()} CPU cores, preset {args.preset} {PRESETS[args.preset]}, seed {SEED}; "
+        f"{args.rounds} rounds x {args.repeats} timed calls per device count.",
+        "",
+        *[f"- {key}: {value}" for key, value in record.lines().items()],
+        "",
+        "| devices | examples/s (median of rounds) | slowest-fastest round | vs first | "
+        "compile + first call s | CPU cores busy |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
     base = statistics.median(r["examples_per_s"] for r in results[args.devices[0]])
-    print(
-        "\n| devices | examples/s (median of rounds) | vs first | compile + first call s | CPU cores busy |"
-    )
-    print("|---:|---:|---:|---:|---:|")
     for devices in args.devices:
         rows = results[devices]
-        rate = statistics.median(r["examples_per_s"] for r in rows)
+        rates = [r["examples_per_s"] for r in rows]
+        rate = statistics.median(rates)
         first = statistics.median(r["compile_and_first_s"] for r in rows)
         cores = statistics.median(r["cores"] for r in rows)
-        print(f"| {devices} | {rate:,.0f} | {rate / base:.2f} | {first:.2f} | {cores:.2f} |")
+        lines.append(
+            f"| {devices} | {rate:,.0f} | {min(rates):,.0f}-{max(rates):,.0f} | "
+            f"{rate / base:.2f} | {first:.2f} | {cores:.2f} |"
+        )
+    publish("\n".join(lines) + "\n", args.out, record, f"scaling-{args.platform}")
 
 
 if __name__ == "__main__":

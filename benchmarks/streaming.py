@@ -18,6 +18,11 @@ several times larger than a stated memory budget and reports its examples/s and 
 
     python benchmarks/make_synthetic.py --out /tmp/jaxbp-stream --gib 2 --features 256
     python benchmarks/streaming.py --data /tmp/jaxbp-stream --rounds 3
+
+With ``--out benchmarks/RESULTS_streaming.md`` the tables replace the generated sections
+``streaming`` (the main table), ``streaming-k`` (the K sweep) and ``streaming-big`` (the big data
+set) of that file; on a
+busy machine (1-minute load above half the cores) the run refuses to start unless ``--force``.
 """
 
 from __future__ import annotations
@@ -35,6 +40,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere in the repo
+
+from benchmarks._harness import LoadWatch, add_output_arguments, publish, rotation
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -122,12 +131,11 @@ def machine() -> list[str]:
     import jaxbp
 
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     return [
         f"python {platform.python_version()}, {platform.platform()}",
         f"cpu cores: {os.cpu_count()}, memory: {memory:.1f} GiB",
         f"jax {jax.__version__} ({jax.default_backend()}), numpy {np.__version__}",
-        f"jaxbp {jaxbp.__version__}; load average at start: {load}",
+        f"jaxbp {jaxbp.__version__}",
     ]
 
 
@@ -150,12 +158,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sweep-rows", type=int, default=262144, help="rows for the K sweep")
     parser.add_argument("--chunk-steps", default="16,64,256", help="K values for the sweep")
+    add_output_arguments(parser, "none: print only")
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
         return
-    print("\n".join(f"- {line}" for line in machine()))
-    print(f"- command: python benchmarks/streaming.py {' '.join(sys.argv[1:])}")
+    watch = LoadWatch.start(args.out, args.force)
+    header = [f"- {line}" for line in machine()]
+    header.append(f"- command: `python benchmarks/streaming.py {' '.join(sys.argv[1:])}`")
     tmp = Path(tempfile.mkdtemp(prefix="jaxbp-streaming-"))
     base = {"data": args.data, "hidden": args.hidden, "batch": args.batch, "lr": args.lr}
     main_set = {
@@ -172,45 +182,62 @@ def main() -> None:
         results: dict[str, list[dict[str, Any]]] = {}
         names = list(group)
         for round_index in range(args.rounds):
-            shift = round_index % len(names)
-            for name in names[shift:] + names[:shift]:
+            for name in rotation(names, round_index):
                 config = {**base, **group[name], "name": name, "rows": rows, "epochs": 2}
                 config["params_out"] = str(tmp / slug(name, round_index))
                 results.setdefault(name, []).append(run_worker(config))
                 speed = results[name][-1]["examples_per_second"]
                 print(f"  {name}, round {round_index}: {speed:.0f} examples/s", file=sys.stderr)
         tables.append(report(results, names[0], tmp))
-    print("\n\n".join(tables))
-    if args.big_data:
-        size = (Path(args.big_data) / "x.npy").stat().st_size / 2**20
-        print(f"\nData set of {size / 1024:.2f} GiB, {size / args.budget_mib:.1f}x a memory budget of {args.budget_mib:.0f} MiB:")  # fmt: skip
-        runs = {
-            "in data order (sequential reads), one epoch": {"shuffle": False},
-            f"shuffled (random reads), first {args.big_random_steps} steps": {
-                "max_steps": args.big_random_steps
-            },
-        }
-        for label, extra in runs.items():
-            config = {**base, "data": args.big_data, "rows": None, "epochs": 1, "mode": "stream"}
-            big = run_worker({**config, **extra, "name": "big", "params_out": str(tmp / "big.npz")})
-            growth = big["rss_growth_mib"]
-            print(
-                f"- {label}: {big['examples_per_second']:.0f} examples/s (compilation included), "
-                f"peak RSS growth {growth:.0f} MiB "
-                f"({'within' if growth < args.budget_mib else 'over'} the budget)"
-            )
+    big = big_data_report(args, base, tmp) if args.big_data else ""
+    record = watch.stop()
+    header += [f"- {key}: {value}" for key, value in record.lines().items()]
+    for table, section in zip(tables, ("streaming", "streaming-k"), strict=False):
+        publish("\n".join(header) + "\n\n" + table + "\n", args.out, record, section)
+    if big:
+        section = "\n".join(header) + "\n\n" + big + "\n"
+        publish(section, args.out, record, "streaming-big")
+
+
+def big_data_report(args: argparse.Namespace, base: dict[str, Any], tmp: Path) -> str:
+    """One epoch in data order and the first steps shuffled, on a data set over the budget."""
+    size = (Path(args.big_data) / "x.npy").stat().st_size / 2**20
+    lines = [
+        f"Data set of {size / 1024:.2f} GiB, {size / args.budget_mib:.1f}x a memory budget of "
+        f"{args.budget_mib:.0f} MiB.",
+        "",
+        "| run | examples/s (compilation included) | peak RSS growth, MiB | within the budget |",
+        "|---|---:|---:|:-:|",
+    ]
+    runs = {
+        "in data order (sequential reads), one epoch": {"shuffle": False},
+        f"shuffled (random reads), first {args.big_random_steps} steps": {
+            "max_steps": args.big_random_steps
+        },
+    }
+    for label, extra in runs.items():
+        config = {**base, "data": args.big_data, "rows": None, "epochs": 1, "mode": "stream"}
+        big = run_worker({**config, **extra, "name": "big", "params_out": str(tmp / "big.npz")})
+        growth = big["rss_growth_mib"]
+        within = "yes" if growth < args.budget_mib else "**no**"
+        lines.append(f"| {label} | {big['examples_per_second']:.0f} | {growth:.0f} | {within} |")
+    return "\n".join(lines)
 
 
 def report(results: dict[str, list[dict[str, Any]]], reference: str, tmp: Path) -> str:
-    """A Markdown table: medians, the ratio to ``reference``, peak RSS, parameter equality."""
+    """A Markdown table: medians, the slowest and fastest round, the ratio to ``reference``,
+    peak RSS, parameter equality."""
 
     def median(name: str) -> float:
         return statistics.median(r["examples_per_second"] for r in results[name])
 
-    header = f"| contender | examples/s (median) | / {reference} | peak RSS growth, MiB (max) |"
+    header = (
+        f"| contender | examples/s (median) | slowest-fastest round | / {reference} | "
+        "peak RSS growth, MiB (max) |"
+    )
     lines = [
         header + f" params = {reference}'s, bit for bit | chunks | host work / time |",
-        "|---|---:|---:|---:|:-:|---:|---:|",
+        "|---|---:|---:|---:|---:|:-:|---:|---:|",
     ]
     for name, runs in results.items():
         equal = all(
@@ -219,9 +246,11 @@ def report(results: dict[str, list[dict[str, Any]]], reference: str, tmp: Path) 
         )
         rss = max(r["rss_growth_mib"] for r in runs)
         speed = median(name)
+        speeds = [r["examples_per_second"] for r in runs]
         host = statistics.median(r["host_fraction"] for r in runs)
         lines.append(
-            f"| {name} | {speed:.0f} | {speed / median(reference):.3f} | {rss:.0f} | "
+            f"| {name} | {speed:.0f} | {min(speeds):.0f}-{max(speeds):.0f} | "
+            f"{speed / median(reference):.3f} | {rss:.0f} | "
             f"{'yes' if equal else '**no**'} | {runs[-1]['chunks'] or ''} | "
             f"{'' if host != host else f'{100 * host:.2f}%'} |"
         )

@@ -19,6 +19,10 @@ so only to rounding).
     python benchmarks/make_synthetic.py --out /tmp/jaxbp-stream --gib 2 --features 256
     python benchmarks/train_npy.py --data /tmp/jaxbp-stream --rows 262144 --rounds 3
     python benchmarks/train_npy.py --data /tmp/jaxbp-stream --epochs 2   # the whole file
+
+With ``--out benchmarks/RESULTS_streaming.md`` the table replaces that file's generated section
+named by ``--section``; on a busy machine (1-minute load above half the cores) the run refuses to
+start unless ``--force``.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere in the repo
+
+from benchmarks._harness import LoadWatch, add_output_arguments, publish, rotation
 
 ROOT = Path(__file__).resolve().parent.parent
 FLAGS = ["--task", "regression", "--hidden", "256", "--batch-size", "256", "--lr", "0.01",
@@ -99,34 +107,52 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--only", choices=("npy", "npz"), default=None)
+    parser.add_argument("--section", default="train-npy", help="the section of --out to replace")
+    add_output_arguments(parser, "none: print only")
     args = parser.parse_args()
     if args.epochs < 2:
         parser.error("--epochs must be at least 2: the first, which compiles, is not timed")
+    watch = LoadWatch.start(args.out, args.force)
     with tempfile.TemporaryDirectory(dir=args.data.parent) as name:
         tmp = Path(name)
         flags = prepare(args.data, args.rows, tmp, want_npz=args.only != "npy")
         names = [args.only] if args.only else ["npz", "npy"]
         results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
         for round_index in range(args.rounds):
-            order = names[round_index % len(names) :] + names[: round_index % len(names)]
-            for name in order:
+            for name in rotation(names, round_index):
                 out = tmp / f"run-{name}-{round_index}"
                 results[name].append(run(flags[name], args.epochs, out))
                 print(name, round_index, results[name][-1], flush=True)
+    record = watch.stop()
+    publish(render(args, results, record), args.out, record, args.section)
+
+
+def render(args: argparse.Namespace, results: dict[str, list[dict[str, Any]]], record) -> str:
     x = np.load(args.data / "x.npy", mmap_mode="r")
     rows = args.rows or x.shape[0]
-    print(f"\n{rows:,} x {x.shape[1]} {x.dtype} ({rows * x[0].nbytes / 2**30:.2f} GiB), "
-          f"{args.epochs} epoch(s), {args.rounds} round(s); python {platform.python_version()}, "
-          f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")  # fmt: skip
-    print("| contender | train examples/s (median) | / npz | wall s (median) | peak RSS MiB (max) | test loss |")  # fmt: skip
-    print("|---|---:|---:|---:|---:|---:|")
-    medians = {n: statistics.median(r["train_examples_per_second"] for r in results[n]) for n in names}  # fmt: skip
-    for name in names:
+    lines = [
+        f"`python benchmarks/train_npy.py {' '.join(sys.argv[1:])}`: {rows:,} x {x.shape[1]} "
+        f"{x.dtype} ({rows * x[0].nbytes / 2**30:.2f} GiB), {args.epochs} epoch(s), "
+        f"{args.rounds} round(s); python {platform.python_version()}, {os.cpu_count()} CPUs.",
+        "",
+        *[f"- {key}: {value}" for key, value in record.lines().items()],
+        "",
+        "| contender | train examples/s (median) | slowest-fastest round | / npz | "
+        "wall s (median) | peak RSS MiB (max) | test loss |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    speeds = {n: [r["train_examples_per_second"] for r in runs] for n, runs in results.items()}
+    medians = {n: statistics.median(s) for n, s in speeds.items()}
+    for name, runs in results.items():
         ratio = f"{medians[name] / medians['npz']:.3f}" if "npz" in medians else ""
-        wall = statistics.median(r["wall_seconds"] for r in results[name])
-        rss = max(r["peak_rss_mib"] for r in results[name])
-        loss = results[name][0]["test_loss"]
-        print(f"| {name} | {medians[name]:.0f} | {ratio} | {wall:.1f} | {rss:.0f} | {loss:.6g} |")
+        wall = statistics.median(r["wall_seconds"] for r in runs)
+        rss = max(r["peak_rss_mib"] for r in runs)
+        spread = f"{min(speeds[name]):.0f}-{max(speeds[name]):.0f}"
+        lines.append(
+            f"| {name} | {medians[name]:.0f} | {spread} | {ratio} | {wall:.1f} | {rss:.0f} | "
+            f"{runs[0]['test_loss']:.6g} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         manual,
         manual_layers,
         model_file,
+        ops,
         presets,
         sharding,
     )
@@ -64,6 +65,7 @@ __all__ = (
     "manual",
     "manual_layers",
     "model_file",
+    "ops",
     "optax_step",
     "per_example_grads",
     "presets",
@@ -98,6 +100,7 @@ _SOURCES: dict[str, str] = {
     "manual": "jaxbp.manual",
     "manual_layers": "jaxbp.manual_layers",
     "model_file": "jaxbp.model_file",
+    "ops": "jaxbp.ops",
     "optax_step": "jaxbp.model.steps",
     "per_example_grads": "jaxbp.training.fit",
     "presets": "jaxbp.presets",

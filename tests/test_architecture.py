@@ -170,6 +170,7 @@ def test_every_public_name_imports(name: str) -> None:
         "sharding",
         "manual_layers",
         "model_file",
+        "ops",
     ],
 )
 def test_the_documented_modules_import(module: str) -> None:

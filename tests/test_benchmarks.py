@@ -1,4 +1,6 @@
-"""Smoke test of benchmarks/run.py --quick: the correctness checks that precede any timing.
+"""Smoke tests of the benchmarks (the correctness checks that precede any timing, the quick runs
+of benchmarks/gpu.py and benchmarks/own_conv.py) and of their hygiene: the load rule that keeps a
+busy machine's numbers out of the results files, the generated sections, the order of the rounds.
 
 No timing is asserted. Contenders whose package is not installed (PyTorch, Equinox, Flax, from the
 ``bench`` extra) are skipped by the benchmark itself; the checks compare every contender that runs
@@ -7,11 +9,13 @@ against jaxbp's NumPy float64 chain rule.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from benchmarks import ensemble, mlp, run, tiny_network_steps
-from benchmarks._harness import Timing, check_same_params, installed
+from benchmarks import _harness, ensemble, gpu, mlp, own_conv, rerun_all, run, tiny_network_steps
+from benchmarks._harness import LoadWatch, Timing, check_same_params, installed, publish, rotation
 from benchmarks.report import Workload, targets
 
 
@@ -59,3 +63,99 @@ def test_targets_compare_fit_with_the_raw_loop_as_a_speed_ratio() -> None:
     rows = {key: (measured, met) for key, _, measured, _, met in targets([seed, matmul])}
     assert rows["overhead"] == (0.5, False)  # fit takes twice the raw loop's time
     assert rows["tiny-vs-loops"] == (pytest.approx(5e4), True)
+
+
+# --- hygiene: the load rule, the results files, the order of the rounds -------------------------
+def _quiet_or_busy(monkeypatch, load: float, cores: int = 4) -> None:
+    monkeypatch.setattr(_harness.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(_harness.os, "cpu_count", lambda: cores)
+
+
+def test_a_run_that_would_write_results_on_a_busy_machine_is_refused(monkeypatch, tmp_path) -> None:
+    out = tmp_path / "RESULTS.md"
+    _quiet_or_busy(monkeypatch, load=2.01)  # more than half of 4 cores
+    with pytest.raises(
+        SystemExit, match=r"not running: the 1-minute load average was 2\.01.*--force"
+    ):
+        LoadWatch.start(out, force=False)
+    LoadWatch.start(None, force=False)  # printing only: nothing to refuse
+    watch = LoadWatch.start(out, force=True)
+    publish("| table |\n", out, watch.stop())
+    assert out.read_text().startswith(f"**{_harness.BUSY_MARK}.** Measured while the 1-minute load")
+
+
+def test_on_a_quiet_machine_the_results_are_written_as_they_are(monkeypatch, tmp_path) -> None:
+    out = tmp_path / "RESULTS.md"
+    _quiet_or_busy(monkeypatch, load=2.0)  # exactly half of 4 cores is not busy
+    record = LoadWatch.start(out, force=False).stop()
+    assert not record.busy and record.lines()["load average before the run (1, 5, 15 min)"] == (
+        "2.00 2.00 2.00"
+    )
+    publish("| table |\n", out, record)
+    assert out.read_text() == "| table |\n"
+
+
+def test_a_section_is_replaced_between_its_markers_and_nothing_else(monkeypatch, tmp_path) -> None:
+    out = tmp_path / "RESULTS_x.md"
+    out.write_text(
+        "prose\n<!-- begin generated: a -->\nold a\n<!-- end generated: a -->\nmore prose\n"
+        "<!-- begin generated: b -->\nold b\n<!-- end generated: b -->\n"
+    )
+    _quiet_or_busy(monkeypatch, load=0.0)
+    publish("new a\n", out, LoadWatch.start(out, force=False).stop(), section="a")
+    assert out.read_text() == (
+        "prose\n<!-- begin generated: a -->\nnew a\n<!-- end generated: a -->\nmore prose\n"
+        "<!-- begin generated: b -->\nold b\n<!-- end generated: b -->\n"
+    )
+    with pytest.raises(SystemExit, match="begin generated: c"):
+        publish("c\n", out, LoadWatch.start(out, force=False).stop(), section="c")
+
+
+def test_rounds_rotate_and_reverse_so_no_contender_keeps_its_place() -> None:
+    orders = [rotation("abc", r) for r in range(6)]
+    # round 0 as given, round 1 rotated by one and reversed, round 2 rotated by two
+    assert orders[:3] == [list("abc"), list("acb"), list("cab")]
+    firsts = {order[0] for order in orders}
+    lasts = {order[-1] for order in orders}
+    assert firsts == lasts == set("abc")
+
+
+def test_every_rerun_job_names_a_results_file_with_its_sections() -> None:
+    results = Path(rerun_all.__file__).parent
+    for job in rerun_all.JOBS:
+        assert (results / job.script).exists(), job.script
+        created_by_the_run = not job.sections and job.results in {
+            "RESULTS_own_conv.md",
+            "RESULTS_gpu.md",
+        }
+        if created_by_the_run:
+            continue
+        text = (results / job.results).read_text()
+        for section in job.sections:
+            assert text.count(f"<!-- begin generated: {section} -->") == 1, (job.name, section)
+            assert text.count(f"<!-- end generated: {section} -->") == 1, (job.name, section)
+
+
+def test_the_dense_peaks_are_looked_up_by_device_name() -> None:
+    assert gpu.dense_peaks("NVIDIA H100 80GB HBM3", None) == {"bf16": 989.0, "tf32": 494.0}
+    assert gpu.dense_peaks("NVIDIA H100 PCIe", None) == {"bf16": 756.0, "tf32": 378.0}
+    assert gpu.dense_peaks("NVIDIA H200", None) == {"bf16": 989.0, "tf32": 494.0}
+    assert gpu.dense_peaks("NVIDIA A100-SXM4-80GB", None) == {"bf16": 312.0, "tf32": 156.0}
+    assert gpu.dense_peaks("Some GPU", None) == {"bf16": None, "tf32": None}
+    assert gpu.dense_peaks("Some GPU", [400.0]) == {"bf16": 400.0, "tf32": 200.0}
+
+
+@pytest.mark.slow
+def test_smoke_gpu_script_quick_runs_every_workload_on_any_backend(capsys) -> None:
+    assert gpu.main(["--quick"]) == 0
+    report = capsys.readouterr().out
+    for title in ("The large MLP: MFU", "The MNIST-1D CNN", "Ensembles", "Streaming from a memmap"):
+        assert f"## {title}" in report
+    assert "**Parameters differ" not in report and "**M =" not in report
+    assert "bit for bit equal" in report
+
+
+@pytest.mark.slow
+def test_smoke_own_conv_quick_checks_its_contenders(capsys) -> None:
+    assert own_conv.main(["--quick"]) == 0
+    assert "every contender computes the same parameters" in capsys.readouterr().out

@@ -27,45 +27,9 @@ from jaxbp.layers import modern, ops
 from jaxbp.model.activations import ACTIVATIONS
 
 Shape = tuple[int, ...]
-Padding = str | tuple[tuple[int, int], ...]
-
-
-def _positive_tuple(where: str, name: str, value: Any, ndim: int) -> tuple[int, ...]:
-    values = (value,) * ndim if isinstance(value, int) and not isinstance(value, bool) else value
-    if (
-        not isinstance(values, tuple | list)
-        or len(values) != ndim
-        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values)
-    ):
-        raise ValueError(
-            f"{where}: {name} must be a positive int or {ndim} positive ints, got {value!r}."
-        )
-    return tuple(values)
-
-
-def _padding(where: str, value: Any, ndim: int) -> Padding:
-    """``"VALID"``, ``"SAME"``, or one ``(low, high)`` pair per spatial axis."""
-    if isinstance(value, str):
-        if value.upper() not in ("VALID", "SAME"):
-            raise ValueError(f'{where}: padding must be "VALID", "SAME" or ints, got {value!r}.')
-        return value.upper()
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = (value,) * ndim
-    if ndim == 1 and isinstance(value, tuple | list) and len(value) == 2:
-        value = (tuple(value),)  # Conv1D's (low, high)
-    if isinstance(value, tuple | list) and len(value) == ndim:
-        pairs = tuple((v, v) if isinstance(v, int) else v for v in value)
-        if all(
-            isinstance(p, tuple | list)
-            and len(p) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in p)
-            for p in pairs
-        ):
-            return tuple(tuple(p) for p in pairs)  # type: ignore[return-value]
-    raise ValueError(
-        f'{where}: padding must be "VALID", "SAME", an int >= 0, {ndim} ints or {ndim} '
-        f"(low, high) pairs, got {value!r}."
-    )
+# one rule for sizes and padding, shared with the functions on arrays
+_positive_tuple = ops.positive_ints
+_padding = ops.padding_pairs
 
 
 def _check_activation(where: str, name: Any) -> None:

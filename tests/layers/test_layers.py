@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import doctest
-import itertools
 
 import jax
 import jax.numpy as jnp
@@ -35,37 +34,8 @@ from jaxbp.layers import (
     sequential,
 )
 from tests.helpers import assert_close
-
-
-def _loop_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride, pads) -> np.ndarray:
-    """Cross-correlation by its definition, one output position at a time (any spatial rank)."""
-    x = np.pad(x, ((0, 0), *pads, (0, 0)))
-    kernel = w.shape[:-2]
-    out_shape = [(n - k) // s + 1 for n, k, s in zip(x.shape[1:-1], kernel, stride, strict=True)]
-    out = np.zeros((x.shape[0], *out_shape, w.shape[-1]))
-    for position in itertools.product(*(range(n) for n in out_shape)):
-        window = tuple(
-            slice(i * s, i * s + k) for i, s, k in zip(position, stride, kernel, strict=True)
-        )
-        patch = x[(slice(None), *window, slice(None))]  # (batch, *kernel, C_in)
-        out[(slice(None), *position, slice(None))] = (
-            np.tensordot(patch, w, axes=(list(range(1, patch.ndim)), list(range(w.ndim - 1)))) + b
-        )
-    return out
-
-
-def _loop_pool(x: np.ndarray, window, stride, reduce) -> np.ndarray:
-    out_shape = [(n - k) // s + 1 for n, k, s in zip(x.shape[1:-1], window, stride, strict=True)]
-    out = np.zeros((x.shape[0], *out_shape, x.shape[-1]))
-    for position in itertools.product(*(range(n) for n in out_shape)):
-        cells = tuple(
-            slice(i * s, i * s + k) for i, s, k in zip(position, stride, window, strict=True)
-        )
-        patch = x[(slice(None), *cells, slice(None))]
-        out[(slice(None), *position, slice(None))] = reduce(
-            patch.reshape(x.shape[0], -1, x.shape[-1]), axis=1
-        )
-    return out
+from tests.layers.loops import loop_conv as _loop_conv
+from tests.layers.loops import loop_pool as _loop_pool
 
 
 @st.composite

@@ -262,7 +262,8 @@ def test_the_code_in_docs_models_md_runs(capsys) -> None:
     namespace: dict[str, Any] = {}
     for block in blocks:
         exec(block, namespace)  # the blocks build on each other, as a reader runs them
-    assert capsys.readouterr().out.split() == ["(20,)", "(64,", "3,", "2,", "4)", "(3,", "4)"]
+    printed = capsys.readouterr().out.split()
+    assert printed == ["(20,)", "(64,", "3,", "2,", "4)", "True", "(3,", "4)"]
     assert namespace["stacked"]["kernel"].shape == (4, 3, 2, 4)
 
 
