@@ -114,7 +114,7 @@ FRESH_BAD_INPUTS = [
     ("lr-negative", ["--lr", "-0.1"], r"--lr must be a finite number > 0, got '-0.1'"),
     ("lr-nan", ["--lr", "nan"], r"--lr must be a finite number > 0, got 'nan'"),
     ("lr-text", ["--lr", "fast"], r"--lr must be a finite number > 0, got 'fast'"),
-    ("activation", ["--activation", "gelu"], r"unknown --activation 'gelu'; valid choices are linear, relu"),
+    ("activation", ["--activation", "swish"], r"unknown --activation 'swish'; valid choices are gelu, linear, relu"),
     ("loss", ["--loss", "hinge"], r"unknown --loss 'hinge'; valid choices are"),
     ("optimizer", ["--optimizer", "lbfgs"], r"unknown --optimizer 'lbfgs'; valid choices are adam, momentum, sgd"),
     ("loss-task", ["--loss", "mse"], r"--loss mse does not fit classification"),
