@@ -103,6 +103,17 @@ def list_checkpoints(directory: str | os.PathLike[str]) -> list[Path]:
     return [path for _, path in sorted(found)]
 
 
+def _written_by_jaxbp(path: Path) -> bool:
+    """Whether ``path`` is a regular file (not a link) that starts with the checkpoint header."""
+    try:
+        if not stat.S_ISREG(path.lstat().st_mode):
+            return False
+        with path.open("rb") as file:
+            return file.read(len(MAGIC)) == MAGIC
+    except OSError:
+        return False
+
+
 def save(
     directory: str | os.PathLike[str],
     checkpoint: Checkpoint,
@@ -151,8 +162,9 @@ def save(
         MAGIC + json.dumps(header).encode() + b"\n" + payload,
     )
     for old in list_checkpoints(directory)[:-keep]:
-        with contextlib.suppress(FileNotFoundError):
-            old.unlink()
+        if old != path and _written_by_jaxbp(old):  # never a user's file that only has the name
+            with contextlib.suppress(FileNotFoundError):
+                old.unlink()
     _files.fsync_directory(directory)
     return path
 

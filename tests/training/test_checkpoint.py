@@ -148,6 +148,23 @@ def test_keeps_only_the_last_k(tmp_path, key):
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
+def test_rotation_never_deletes_a_users_file_that_only_has_the_name(tmp_path, key):
+    params = SPEC.init(key)
+    notes = tmp_path / "checkpoint-00000001.jaxbp"
+    notes.write_text("my notes, not a checkpoint\n")
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("a file the link points to\n")
+    (tmp_path / "checkpoint-00000000.jaxbp").symlink_to(target)
+    for epoch in range(2, 5):
+        checkpoint.save(tmp_path, make_checkpoint(params, epoch), keep=1)
+    assert notes.read_text() == "my notes, not a checkpoint\n"
+    assert (tmp_path / "checkpoint-00000000.jaxbp").is_symlink()
+    assert target.read_text() == "a file the link points to\n"
+    assert not (tmp_path / "checkpoint-00000002.jaxbp").exists()  # ours are still rotated
+    assert not (tmp_path / "checkpoint-00000003.jaxbp").exists()
+    assert (tmp_path / "checkpoint-00000004.jaxbp").exists()
+
+
 def test_a_crash_while_writing_leaves_the_previous_checkpoint(tmp_path, key, monkeypatch):
     params = SPEC.init(key)
     path = checkpoint.save(tmp_path, make_checkpoint(params, 1), keep=3)
