@@ -29,6 +29,7 @@ from jaxbp.cli.config import RunOptions, TrainConfig
 from jaxbp.cli.dataset import Data, load_data
 from jaxbp.cli.state import State, initial_state
 from jaxbp.layers.sequential import Sequential
+from jaxbp.layers import Activation, Flatten, Reshape
 from jaxbp.training import checkpoint
 
 
@@ -160,7 +161,29 @@ def _network(cfg: config.TrainConfig, resumed: Resumed | None) -> Sequential:
             f"checkpoint holds no layer network"
         )
     limits.check_parameter_count(cfg, train_model.parameter_count(network))
+    if resumed is None:
+        _refuse_double_softmax(cfg, network)
     return network
+
+
+#: Layers that only move values around, looked through for the network's last activation.
+_SHAPE_ONLY = (Flatten, Reshape)
+
+
+def _refuse_double_softmax(cfg: config.TrainConfig, network: Sequential) -> None:
+    """``softmax_cross_entropy`` applies the softmax itself: a network that already ends in one
+    would train on the softmax of probabilities (a flatter, wrong loss)."""
+    if cfg.loss != "softmax_cross_entropy":
+        return
+    layers = [layer for layer in network.layers if not isinstance(layer, _SHAPE_ONLY)]
+    last = layers[-1] if layers else None
+    name = last.name if isinstance(last, Activation) else getattr(last, "activation", None)
+    if name == "softmax":
+        raise config.ConfigError(
+            f"--model {Path(cfg.model or '').name} ends in a softmax, and --loss "
+            f"softmax_cross_entropy applies the softmax itself (it would be applied twice); "
+            f"remove the final softmax so the model gives logits (the loss applies it)"
+        )
 
 
 def _refuse_changes(path: Path, saved: config.TrainConfig, asked: config.TrainConfig) -> None:

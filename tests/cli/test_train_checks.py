@@ -1,0 +1,45 @@
+"""``jaxbp train`` refusals added for issue 21: checks that run before any file is written.
+
+Oracles: the folder's bytes before and after (nothing written), and messages that name the
+problem and the fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jaxbp.layers import Activation, Dense, Flatten, Sequential, model_file
+from tests.helpers import train
+
+
+@pytest.fixture
+def small_npz(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 3
+    np.savez(tmp_path / "small.npz", x=rng.normal(size=(60, 4)) + y[:, None], y=y)
+    return tmp_path / "small.npz"
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [(Dense(3, activation="softmax"),), (Dense(3), Activation("softmax")),
+     (Dense(3), Activation("softmax"), Flatten())],
+    ids=["dense-softmax", "activation-layer", "softmax-then-flatten"],
+)  # fmt: skip
+def test_a_model_ending_in_softmax_is_refused_with_softmax_cross_entropy(capsys, tmp_path, small_npz, ending):  # fmt: skip
+    path = tmp_path / "net.json"
+    model_file.save(path, Sequential((Dense(8, activation="relu"), *ending), input_shape=(4,)))
+    code, _, stderr = train(capsys, "--data", small_npz, "--model", path, "--out", tmp_path / "run")
+    assert code == 2
+    assert "net.json ends in a softmax" in stderr and "remove the final softmax" in stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_model_ending_in_logits_still_trains(capsys, tmp_path, small_npz):
+    path = tmp_path / "net.json"
+    model_file.save(path, Sequential((Dense(8, activation="relu"), Dense(3)), input_shape=(4,)))
+    flags = ["--data", small_npz, "--model", path, "--epochs", "1", "--quiet"]
+    assert train(capsys, *flags, "--out", tmp_path / "run")[0] == 0
