@@ -100,6 +100,7 @@ def start_run(args: argparse.Namespace) -> Start:
     if options.resume is None:
         cfg = config.from_args(args)
         out = Path(options.out) if options.out is not None else run_folder.default_for(cfg.data)
+        run_folder.refuse_live(out, f"continue it with --resume {out}")
         if checkpoint.list_checkpoints(out):
             raise config.ConfigError(
                 f"{out} already holds a run; continue it with --resume {out}, or pass a new --out"
@@ -118,6 +119,8 @@ def start_run(args: argparse.Namespace) -> Start:
 def _resume(args: argparse.Namespace, options: config.RunOptions) -> tuple[config.TrainConfig, Resumed]:  # fmt: skip
     """The saved config with the flags given over it, and the checkpoint, checked."""
     assert options.resume is not None
+    where = Path(options.resume)
+    run_folder.refuse_live(where if where.is_dir() else where.parent, f"--resume {where}")
     path = checkpoint.resolve(options.resume)
     saved = checkpoint.load(path)
     try:

@@ -8,9 +8,11 @@ holds only files a run writes, a checkpoint among them (a run copied without its
 file is called. :func:`claim` then creates the folder and the marker and holds an exclusive
 ``fcntl.flock`` on the marker for the life of the process: a second run into the same folder is
 refused, and since the operating system drops the lock when a process ends, however it ends, a
-crashed run never leaves the folder locked. Holding the lock, it removes temporary files that a
-write cut short (a kill during a checkpoint write) left behind: only names of the form
-``.<file jaxbp writes>.<random>.tmp``.
+crashed run never leaves the folder locked. Holding the lock, it writes its process id to
+:data:`PID_FILE`, so :func:`in_progress` can tell a second command that a run is in progress there
+(and which); a pid file left by a killed run is stale (its lock is gone) and is taken over. It
+also removes temporary files that a write cut short (a kill during a checkpoint write) left
+behind: only names of the form ``.<file jaxbp writes>.<random>.tmp``.
 """
 
 from __future__ import annotations
@@ -23,18 +25,22 @@ import os
 import re
 from pathlib import Path
 
+from jaxbp.training import files as _files
+
 try:
     import fcntl
 except ModuleNotFoundError:  # Windows: no advisory locks; one run per folder is not enforced
     fcntl = None  # type: ignore[assignment]
 
 MARKER = ".jaxbp-run"
+#: The process id of the run that holds the folder (a hint for messages; the lock decides).
+PID_FILE = ".jaxbp-run.pid"
 _MARKER_TEXT = json.dumps({"jaxbp": "run folder", "format_version": 1}) + "\n"
 _MAX_MARKER_BYTES = 4096
 #: Temporary files of jaxbp.training.files.atomic_write for the files a run writes (mkstemp's suffix).
 TEMPORARY = re.compile(
-    r"^\.(checkpoint-\d{8}\.jaxbp|metrics\.json|curves\.png|last_finite_params\.npz)"
-    r"\.[A-Za-z0-9_]{1,32}\.tmp$"
+    r"^\.(checkpoint-\d{8}\.jaxbp|metrics\.json|curves\.png|last_finite_params\.npz|targets\.json"
+    r"|\.jaxbp-run\.pid)\.[A-Za-z0-9_]{1,32}\.tmp$"
 )
 
 
@@ -56,8 +62,66 @@ class Claim:
 
     def release(self) -> None:
         if self.handle is not None:
+            if _read_pid(self.path) == os.getpid():
+                with contextlib.suppress(OSError):
+                    os.unlink(self.path / PID_FILE)
             os.close(self.handle)
             self.handle = None
+
+
+def in_progress(folder: Path) -> tuple[bool, int | None]:
+    """Whether a live process holds ``folder``'s lock, and its process id if its pid file names
+    one. Without ``fcntl`` (Windows), a pid file whose process is alive counts as a live run."""
+    pid = _read_pid(folder)
+    if fcntl is None:
+        return pid is not None and _alive(pid), pid
+    try:
+        handle = os.open(folder / MARKER, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False, None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as error:
+        held = error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+        return held, pid if held and pid is not None and _alive(pid) else None
+    finally:
+        os.close(handle)  # closing drops the shared lock, if taken
+    return False, None
+
+
+def refuse_live(folder: Path, command: str) -> None:
+    """Refuse ``command`` on a folder that a live run holds, naming the run."""
+    held, pid = in_progress(folder)
+    if held:
+        which = f" (process {pid})" if pid is not None else ""
+        raise FolderError(
+            f"a run is in progress in {folder}{which}; wait for it to end, or stop it (Ctrl-C, "
+            f"or kill {pid if pid is not None else 'its process'}: it saves a checkpoint first), "
+            f"then {command}; or pass another --out"
+        )
+
+
+def _read_pid(folder: Path) -> int | None:
+    try:
+        with open(folder / PID_FILE, "rb", opener=_no_follow) as file:
+            text = file.read(32).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() and 0 < int(text) < 2**31 else None
+
+
+def _no_follow(path: str, flags: int) -> int:
+    return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by another user
+        return True
+    return True
 
 
 def default_for(data: str) -> Path:
@@ -116,7 +180,10 @@ def _check(folder: Path) -> None:
         )
 
 
-_OWN = re.compile(r"^(checkpoint-\d{8}\.jaxbp|metrics\.json|curves\.png|last_finite_params\.npz)$")
+_OWN = re.compile(
+    r"^(checkpoint-\d{8}\.jaxbp|metrics\.json|curves\.png|last_finite_params\.npz|targets\.json"
+    r"|\.jaxbp-run\.pid)$"
+)
 
 
 def _unmarked_run(entries: list[str]) -> bool:
@@ -150,6 +217,13 @@ def claim(folder: Path) -> Claim:
         if os.fstat(handle).st_size == 0:
             os.write(handle, _MARKER_TEXT.encode())
             os.fsync(handle)
+    except OSError as error:
+        os.close(handle)
+        raise FolderError(
+            f"cannot write to output folder {folder} ({error.strerror})", error.errno
+        ) from None
+    try:
+        _files.atomic_write(folder / PID_FILE, f"{os.getpid()}\n".encode())
     except OSError as error:
         os.close(handle)
         raise FolderError(

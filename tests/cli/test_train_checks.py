@@ -6,11 +6,13 @@ problem and the fix.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from jaxbp.cli import run_folder
 from jaxbp.layers import Activation, Dense, Flatten, Sequential, model_file
 from tests.helpers import train
 
@@ -43,3 +45,35 @@ def test_a_model_ending_in_logits_still_trains(capsys, tmp_path, small_npz):
     model_file.save(path, Sequential((Dense(8, activation="relu"), Dense(3)), input_shape=(4,)))
     flags = ["--data", small_npz, "--model", path, "--epochs", "1", "--quiet"]
     assert train(capsys, *flags, "--out", tmp_path / "run")[0] == 0
+
+
+# --- a run in progress -------------------------------------------------------------------------
+
+
+def test_resume_into_a_folder_a_live_run_holds_says_a_run_is_in_progress(capsys, tmp_path, small_npz):  # fmt: skip
+    folder = tmp_path / "run"
+    flags = ["--data", small_npz, "--hidden", "4", "--epochs", "1", "--quiet"]
+    assert train(capsys, *flags, "--out", folder)[0] == 0
+    newest = sorted(folder.glob("checkpoint-*"))[-1]
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    held = run_folder.claim(folder)  # this process stands for the live run
+    try:
+        for target in (folder, newest):
+            code, _, stderr = train(capsys, "--resume", target, "--epochs", "2", "--quiet")
+            assert code == 2
+            assert f"a run is in progress in {folder} (process {os.getpid()})" in stderr
+            assert "move" not in stderr
+    finally:
+        held.release()
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_a_stale_pid_file_is_taken_over(capsys, tmp_path, small_npz):
+    folder = tmp_path / "run"
+    flags = ["--data", small_npz, "--hidden", "4", "--epochs", "1", "--quiet"]
+    assert train(capsys, *flags, "--out", folder)[0] == 0
+    (folder / run_folder.PID_FILE).write_text("999999999\n")  # no lock: a killed run's
+    assert run_folder.in_progress(folder) == (False, None)
+    code, _, stderr = train(capsys, "--resume", folder, "--epochs", "2", "--quiet")
+    assert code == 0, stderr
+    assert not (folder / run_folder.PID_FILE).exists()  # the run removed its own at the end

@@ -154,10 +154,11 @@ def test_a_second_run_into_a_locked_folder_gets_one_line(capsys, tmp_path):
         code, _, stderr = train(capsys, *TINY, "--epochs", "1", "--out", folder)
         assert code == 2
         assert stderr == (
-            f"jaxbp train: error: another jaxbp train is running in {folder}; wait for it to "
-            f"end, or pass another --out\n"
+            f"jaxbp train: error: a run is in progress in {folder} (process {os.getpid()}); wait "
+            f"for it to end, or stop it (Ctrl-C, or kill {os.getpid()}: it saves a checkpoint "
+            f"first), then continue it with --resume {folder}; or pass another --out\n"
         )
-        assert sorted(p.name for p in folder.iterdir()) == [run_folder.MARKER]
+        assert sorted(p.name for p in folder.iterdir()) == [run_folder.MARKER, run_folder.PID_FILE]
     finally:
         held.release()
     assert train(capsys, *TINY, "--epochs", "1", "--out", folder)[0] == 0  # free again
