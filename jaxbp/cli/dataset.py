@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import jax.numpy as jnp
 import numpy as np
 
-from jaxbp.cli import limits
+from jaxbp.cli import feature_checks, limits
 from jaxbp.data import files as data
 from jaxbp.data import npy as data_npy
 from jaxbp.model.mlp import MLP
@@ -71,6 +71,7 @@ def load_data(cfg: TrainConfig, network: Sequential | None, resumed: Resumed | N
         indices = data.split_indices(targets, **fractions)
         fingerprint = dataset.fingerprint
         mean, scale = _npy_stats(dataset, indices[0], resumed, fingerprint)
+        _check_npy_splits(dataset, indices, mean, scale, cfg.dtype)
         encoded = outputs if cfg.task == "classification" else None
         parts = [
             data_npy.views(dataset, index, mean, scale, targets, encoded, jnp.dtype(cfg.dtype))
@@ -124,10 +125,17 @@ def _in_memory(
 ) -> tuple[np.ndarray, np.ndarray, list[tuple[Any, Any]]]:
     """The mean, the scale and the three parts on the device, of data read whole."""
     classification = cfg.task == "classification"
-    train, val, test = data.split(dataset.x, targets, **fractions)
+    indices = data.split_indices(targets, **fractions)
+    train, val, test = (data.Split(dataset.x[index], targets[index]) for index in indices)
     if dataset.test is not None:  # the data set's own test set
         test = _own_test(dataset, classification, outputs)
     mean, scale = data.standardizer(train.x, dataset.name, dataset.columns)
+    csv = Path(dataset.name).suffix.lower() == ".csv"
+    checks = dict(name=dataset.name, columns=dataset.columns, row_text=_line if csv else _example)
+    feature_checks.check_splits(dataset.x, mean, scale, cfg.dtype, splits=list(zip(SPLITS, indices, strict=True)), **checks)  # fmt: skip
+    if dataset.test is not None:
+        own = [("test", np.arange(len(test.x)))]
+        feature_checks.check_splits(test.x, mean, scale, cfg.dtype, splits=own, **checks)
     dtype = jnp.dtype(cfg.dtype)
 
     def device(part: data.Split) -> tuple[Any, Any]:
@@ -135,6 +143,46 @@ def _in_memory(
         return jnp.asarray((part.x - mean) / scale, dtype), jnp.asarray(y, dtype)
 
     return mean, scale, [device(train), device(val), device(test)]
+
+
+#: The parts of a split, as messages name them.
+SPLITS = ("training", "validation", "test")
+
+
+def _line(row: int) -> str:
+    return f"line {row + 2}"  # the header is line 1
+
+
+def _example(row: int) -> str:
+    return f"example {row} (from 0)"
+
+
+def _check_npy_splits(
+    dataset: data_npy.NpyData,
+    indices: tuple[np.ndarray, np.ndarray, np.ndarray],
+    mean: np.ndarray,
+    scale: np.ndarray,
+    dtype: str,
+) -> None:
+    """The check of :mod:`jaxbp.cli.feature_checks` on every split of a ``.npy``, in one pass
+    over the file a block at a time."""
+    part = np.full(len(dataset.x), -1, np.int8)
+    for number, index in enumerate(indices):
+        part[index] = number
+    for start in range(0, len(dataset.x), dataset.block_rows):
+        stop = min(start + dataset.block_rows, len(dataset.x))
+        raw = dataset.feature_rows(np.asarray(dataset.x[start:stop]))
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = (raw - mean) / scale
+            bad = ~(np.abs(z) <= feature_checks.limit(dtype))
+        bad[part[start:stop] < 0] = False  # rows of no split
+        if bad.any():
+            row = int(np.argwhere(bad)[0][0])
+            feature_checks.check_block(
+                z[row : row + 1], dtype, name=dataset.name, split=SPLITS[part[start + row]],
+                rows=np.array([start + row]), row_text=lambda r: f"row {r} (from 0)",
+                x=raw[row : row + 1],
+            )  # fmt: skip
 
 
 def _own_test(dataset: data.Dataset, classification: bool, outputs: int) -> data.Split:

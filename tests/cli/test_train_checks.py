@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from jaxbp.cli import run_folder
+from jaxbp.data import files as data
 from jaxbp.layers import Activation, Dense, Flatten, Sequential, model_file
 from tests.helpers import train
 
@@ -77,3 +78,41 @@ def test_a_stale_pid_file_is_taken_over(capsys, tmp_path, small_npz):
     code, _, stderr = train(capsys, "--resume", folder, "--epochs", "2", "--quiet")
     assert code == 0, stderr
     assert not (folder / run_folder.PID_FILE).exists()  # the run removed its own at the end
+
+
+# --- every split is checked the same way -------------------------------------------------------
+
+
+def _rows_of(part: str, y: np.ndarray) -> np.ndarray:
+    """The rows of a part as the documented split of --seed 0, 0.1 / 0.2, draws them."""
+    indices = data.split_indices(y, seed=0, val_fraction=0.1, test_fraction=0.2, stratify=True)
+    return indices[("training", "validation", "test").index(part)]
+
+
+@pytest.mark.parametrize("part", ["validation", "test"])
+def test_a_value_beyond_the_overflow_limit_in_any_split_is_refused(capsys, tmp_path, part):
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 3
+    x = rng.normal(size=(60, 2))
+    row = int(np.min(_rows_of(part, y)))
+    x[row, 1] = 1e300  # standardised: ~1e300 training standard deviations, inf in float32
+    lines = "".join(f"{a!r},{b!r},{label}\n" for (a, b), label in zip(x.tolist(), y, strict=True))
+    path = tmp_path / "far.csv"
+    path.write_text("a,b,target\n" + lines)
+    code, _, stderr = train(capsys, "--data", path, "--hidden", "4", "--out", tmp_path / "run")
+    assert code == 2, stderr
+    assert f"far.csv: {part} line {row + 2}, feature column 'b': the value 1e+300" in stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_value_beyond_the_overflow_limit_in_a_npy_test_row_is_refused(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 3
+    x = np.column_stack([rng.normal(size=(60, 2)), y])
+    row = int(np.min(_rows_of("test", y)))
+    x[row, 0] = -1e30  # beyond sqrt(float32 max) = 1.8e19 standard deviations
+    np.save(tmp_path / "far.npy", x)
+    code, _, stderr = train(capsys, "--data", tmp_path / "far.npy", "--target", "-1",
+                            "--hidden", "4", "--out", tmp_path / "run")  # fmt: skip
+    assert code == 2, stderr
+    assert f"far.npy: test row {row} (from 0), feature column 0 (from 0): the value -1e+30" in stderr
