@@ -190,6 +190,7 @@ def _callbacks(
             lines=sys.stdout,
             number_format=".4f",
             desc="train",
+            examples_per_step=run.config.batch_size or len(run.data.train[0]),
         )
     shown = [] if progress is None else [progress]
     callbacks: list[Any] = [log.check, validation, log.record, *shown, saver]

@@ -137,6 +137,9 @@ class ProgressBar:
             ``line_seconds`` (default :data:`LINE_SECONDS`).
         number_format: the format of the numbers shown.
         desc: the bar's label.
+        examples_per_step: with it, the lines and the bar also show the throughput since the
+            previous line (or the start) and the time left at that rate:
+            ``... val_acc 0.9274  1,234 ex/s  left 0:01:05`` (``left`` only with ``total``).
     """
 
     __name__ = "ProgressBar"
@@ -151,9 +154,13 @@ class ProgressBar:
         line_seconds: float | None = None,
         number_format: str = ".4g",
         desc: str = "fit",
+        examples_per_step: int | None = None,
     ):
         self.bar: Any = None
         self.last = initial
+        self.total, self.examples_per_step = total, examples_per_step
+        # (step, time) the throughput counts from
+        self.rate_from = (initial, time.monotonic() if examples_per_step else 0.0)
         self.steps_per_epoch, self.format = steps_per_epoch, number_format
         self.epochs = None if total is None or not steps_per_epoch else -(-total // steps_per_epoch)  # fmt: skip
         self.lines = lines if steps_per_epoch else None
@@ -174,11 +181,28 @@ class ProgressBar:
         shown = epoch + (inside > 0)  # the epoch under way, counted from 1
         if self.bar is not None:
             where = {"epoch": shown} if self.steps_per_epoch else {}
-            self.bar.set_postfix({**where, **fields}, refresh=False)
+            speed = self._speed(step)
+            self.bar.set_postfix({**where, **fields, **speed}, refresh=False)
             self.bar.update(step - self.last)
         elif self.lines is not None:
-            self._line(shown, inside, fields)
+            self._line(shown, inside, fields, step)
         self.last = step
+
+    def _speed(self, step: int) -> dict[str, str]:
+        """``{"ex/s": ..., "left": ...}`` since :attr:`rate_from`, which then moves to now."""
+        if not self.examples_per_step:
+            return {}
+        since, start = self.rate_from
+        now = time.monotonic()
+        self.rate_from = (step, now)
+        if step <= since or now <= start:
+            return {}
+        steps_per_second = (step - since) / (now - start)
+        speed = {"ex/s": f"{steps_per_second * self.examples_per_step:,.0f}"}
+        if self.total is not None:
+            seconds = round(max(0, self.total - step) / steps_per_second)
+            speed["left"] = f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        return speed
 
     def _fields(self, metrics: dict[str, Any]) -> dict[str, str]:
         values = {
@@ -188,12 +212,15 @@ class ProgressBar:
         }
         return {name: format(value, self.format) for name, value in values.items() if value is not None}  # fmt: skip
 
-    def _line(self, epoch: int, inside: int, fields: dict[str, str]) -> None:
+    def _line(self, epoch: int, inside: int, fields: dict[str, str], step: int) -> None:
         if inside and time.monotonic() - self.line_time < self.line_seconds:
             return
         if inside:
             fields = {"step": f"{inside}/{self.steps_per_epoch}", "loss": fields["loss"]}
+        speed = self._speed(step)
         text = "  ".join(f"{name} {value}" for name, value in fields.items())
+        if "ex/s" in speed:
+            text += f"  {speed['ex/s']} ex/s" + (f"  left {speed['left']}" if "left" in speed else "")
         width = len(str(self.epochs))
         print(f"epoch {epoch:>{width}}/{self.epochs}  {text}", file=self.lines, flush=True)
         self.line_time = time.monotonic()
