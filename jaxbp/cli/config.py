@@ -41,6 +41,8 @@ from jaxbp.layers.presets import PRESETS
 from jaxbp.model.activations import ACTIVATIONS
 from jaxbp.model.losses import LOSSES
 
+#: The learning rate of a regression run without --lr (classification: the field's default).
+REGRESSION_LR = 0.01
 OPTIMIZERS = ("adam", "momentum", "sgd")
 SCHEDULES = ("constant", "cosine", "exponential")
 DTYPES = ("float32", "float64")
@@ -98,7 +100,9 @@ class TrainConfig:
     optimizer: str = choice_setting(
         "sgd", OPTIMIZERS, "sgd is jaxbp's hand-written step, momentum and adam are optax's"
     )
-    lr: float = number_setting(0.1, "RATE", "learning rate", "> 0", lambda v: v > 0)
+    lr: float = number_setting(
+        0.1, "RATE", "learning rate", "> 0", lambda v: v > 0, shown_default="0.1; 0.01 for regression"
+    )
     momentum: float | None = number_setting(
         None,
         "M",
@@ -153,6 +157,16 @@ class TrainConfig:
         lambda v: 0 <= v < 1,
     )
     dtype: str = choice_setting("float32", DTYPES, "float64 needs JAX_ENABLE_X64=1")
+    scale_targets: bool | None = setting(
+        None,
+        "",
+        "regression with mse or half_se trains on the targets standardised by the training "
+        "part's mean and scale, and reports losses and predictions in the targets' own units; "
+        "this flag trains on the targets as given",
+        lambda flag, text: to_yes_no(flag, text),
+        flag="--no-scale-targets",
+        action="store_true",
+    )
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -175,7 +189,7 @@ class TrainConfig:
             raise ConfigError(f"the saved config has unknown settings {', '.join(unknown)}")
         texts: dict[str, str | None] = {}
         for name in names:
-            if name == "model" and name not in data:  # saved before --model existed
+            if name in ("model", "scale_targets") and name not in data:  # saved before them
                 texts[name] = None
                 continue
             if name not in data:
@@ -243,7 +257,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """One flag per field of :class:`TrainConfig` and :class:`RunOptions`, from their metadata."""
     for cls in (TrainConfig, RunOptions):
         for field in dataclasses.fields(cls):
-            meta, flag = field.metadata, flag_of(field.name)
+            meta, flag = field.metadata, field.metadata.get("flag", flag_of(field.name))
             if meta.get("action"):
                 parser.add_argument(flag, action=meta["action"], help=meta["help"])
             else:
@@ -273,6 +287,7 @@ def from_args(args: argparse.Namespace, base: TrainConfig | None = None) -> Trai
     texts = {
         field.name: getattr(args, field.name, None) for field in dataclasses.fields(TrainConfig)
     }
+    texts["scale_targets"] = "no" if getattr(args, "no_scale_targets", False) else None
     return parse(texts, base)
 
 
@@ -290,8 +305,10 @@ def parse(
         text = values.get(field.name)
         if text is not None:
             changes[field.name] = field.metadata["convert"](flag_of(field.name), text)
-    if base is None and changes.get("task") == "regression" and "loss" not in changes:
-        changes["loss"] = "mse"
+    if base is None and changes.get("task") == "regression":
+        changes.setdefault("loss", "mse")
+        # a squared error is 4 to 8 times as curved as softmax_cross_entropy: a tenth of the rate
+        changes.setdefault("lr", REGRESSION_LR)
     config = dataclasses.replace(config, **changes)
     config = _model_settings(config, changes, fresh=base is None and fill)
     config = _test_settings(config, changes)
@@ -309,7 +326,29 @@ def parse(
             config = dataclasses.replace(
                 config, **{field.name: field.metadata["default_when_used"]}
             )
+    config = _target_settings(config, changes, fill=base is None and fill)
     _check_combination(config)
+    return config
+
+
+#: Losses whose value scales with the square of the targets' scale (a standardised run's loss
+#: times ``scale**2`` is the loss in the targets' own units).
+SCALED_LOSSES = ("mse", "half_se")
+
+
+def _target_settings(config: TrainConfig, changes: Mapping[str, Any], fill: bool) -> TrainConfig:
+    """``scale_targets``: on by default for regression with a squared loss; ``None`` where it
+    does not apply, and ``--no-scale-targets`` refused there."""
+    applies = config.task == "regression" and config.loss in SCALED_LOSSES
+    if not applies:
+        if changes.get("scale_targets") is not None:
+            raise ConfigError(
+                f"--no-scale-targets applies only with --task regression and --loss mse or "
+                f"half_se, not --task {config.task} --loss {config.loss}; drop --no-scale-targets"
+            )
+        return dataclasses.replace(config, scale_targets=None)
+    if config.scale_targets is None and fill:
+        return dataclasses.replace(config, scale_targets=True)
     return config
 
 
@@ -411,6 +450,10 @@ def _saved_text(name: str, value: Any) -> str | None:
         return None
     if value is None and name == "batch_size":
         return "full"
+    if name == "scale_targets" and isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None and name == "scale_targets":
+        return None
     if name == "hidden" and isinstance(value, list) and all(map(is_int, value)):
         return ",".join(map(str, value)) or "none"
     if name in _INTEGERS and is_int(value):
@@ -421,6 +464,13 @@ def _saved_text(name: str, value: Any) -> str | None:
         return value
     shown = repr(value)[:60]
     raise ConfigError(f"the saved config's {name!r} is {shown} ({type(value).__name__})")
+
+
+def to_yes_no(flag: str, text: str) -> bool:
+    """``yes`` or ``no`` (how a saved config and ``--no-scale-targets`` give the setting)."""
+    if text not in ("yes", "no"):
+        raise ConfigError(f"{flag} must be yes or no, got {text[:40]!r}")
+    return text == "yes"
 
 
 def to_model(flag: str, text: str) -> str:

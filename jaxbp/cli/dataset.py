@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 import jax.numpy as jnp
 import numpy as np
 
-from jaxbp.cli import feature_checks, limits
+from jaxbp.cli import feature_checks, limits, table
 from jaxbp.data import files as data
 from jaxbp.data import npy as data_npy
 from jaxbp.model.mlp import MLP
+from jaxbp.training import checkpoint
 
 if TYPE_CHECKING:
     from jaxbp.cli.config import TrainConfig
@@ -33,7 +34,10 @@ class Data:
 
     ``train``, ``val`` and ``test`` are ``(x, y)`` pairs (``y`` one-hot of ``outputs`` columns for
     classification); ``mean`` and ``scale`` (float64, one per feature) standardised them;
-    ``fingerprint`` is the SHA-256 of the whole data set, as saved in checkpoints.
+    ``fingerprint`` is the SHA-256 of the whole data set, as saved in checkpoints. ``columns``
+    are a CSV's feature names; ``class_names`` the names of a CSV's text labels (class ``i`` is
+    ``class_names[i]``); ``target_mean`` and ``target_scale`` standardised regression targets
+    (``None`` and 1 when they are as given).
     """
 
     name: str
@@ -45,6 +49,16 @@ class Data:
     train: tuple[Any, Any]
     val: tuple[Any, Any]
     test: tuple[Any, Any]
+    columns: tuple[str, ...] = ()
+    class_names: tuple[str, ...] | None = None
+    target_mean: np.ndarray | None = None
+    target_scale: float = 1.0
+
+    @property
+    def loss_factor(self) -> float:
+        """What a loss on the standardised targets is multiplied by to be in their own units
+        (``scale**2``: the losses that scaling applies to are squared errors)."""
+        return self.target_scale**2
 
 
 def load_data(cfg: TrainConfig, network: Sequential | None, resumed: Resumed | None) -> Data:
@@ -54,11 +68,12 @@ def load_data(cfg: TrainConfig, network: Sequential | None, resumed: Resumed | N
         DataError: one line naming the file and what is wrong with it.
     """
     dataset: data.Dataset | data_npy.NpyData
+    names: tuple[str, ...] | None = None
     if Path(cfg.data).suffix.lower() == ".npy":
         dataset = data_npy.load_npy(cfg.data, cfg.target)
         features = dataset.features
     else:
-        dataset = data.load(cfg.data, cfg.target)
+        dataset, names = _read(cfg, resumed)
         features = dataset.x.shape[1]
     targets, outputs = _targets(cfg, dataset.name, dataset.y, features, network, resumed)
     fractions: dict[str, Any] = dict(
@@ -73,14 +88,78 @@ def load_data(cfg: TrainConfig, network: Sequential | None, resumed: Resumed | N
         mean, scale = _npy_stats(dataset, indices[0], resumed, fingerprint)
         _check_npy_splits(dataset, indices, mean, scale, cfg.dtype)
         encoded = outputs if cfg.task == "classification" else None
+        target_mean, target_scale = _target_stats(cfg, targets[indices[0]], resumed)
+        if target_mean is not None:
+            targets = (targets - target_mean) / target_scale
         parts = [
             data_npy.views(dataset, index, mean, scale, targets, encoded, jnp.dtype(cfg.dtype))
             for index in indices
         ]
+        columns: tuple[str, ...] = ()
     else:
         fingerprint = _fingerprint(dataset)
-        mean, scale, parts = _in_memory(cfg, dataset, targets, outputs, fractions)
-    return Data(dataset.name, fingerprint, features, outputs, mean, scale, *parts)
+        indices = data.split_indices(targets, **fractions)
+        target_mean, target_scale = _target_stats(cfg, targets[indices[0]], resumed)
+        mean, scale, parts = _in_memory(cfg, dataset, targets, outputs, indices, (target_mean, target_scale))  # fmt: skip
+        columns = dataset.columns
+    return Data(dataset.name, fingerprint, features, outputs, mean, scale, *parts, columns,
+                names, target_mean, target_scale)  # fmt: skip
+
+
+def _read(cfg: TrainConfig, resumed: Resumed | None) -> tuple[data.Dataset, tuple[str, ...] | None]:  # fmt: skip
+    """A CSV, ``.npz`` or built-in data set; for classification, a CSV's target column may hold
+    class names (a resumed run maps them with its own names, whatever the new file holds)."""
+    saved = resumed.saved.metrics.get("class_names") if resumed is not None else None
+    if saved is not None and (not isinstance(saved, list) or not all(isinstance(n, str) for n in saved)):  # fmt: skip
+        raise checkpoint.CheckpointError(f"{resumed.path if resumed else ''}: metrics 'class_names' is not a list of names")  # fmt: skip
+    csv = Path(cfg.data).suffix.lower() == ".csv"
+    if not (csv and cfg.task == "classification"):
+        return data.load(cfg.data, cfg.target), None
+    first: data.DataError | None = None
+    if saved is None:
+        try:
+            return data.load(cfg.data, cfg.target), None
+        except data.DataError as error:
+            first = error
+    try:
+        read = table.read_csv(cfg.data, cfg.target)
+    except data.DataError:
+        if first is not None:  # the file's first problem, as the numeric reader words it
+            raise first from None
+        raise
+    if read.target is None or (saved is None and table.is_numeric(read.target)):
+        if first is not None:
+            raise first
+        raise data.DataError(f"{cfg.data}: no target column {cfg.target!r}; the columns are {', '.join(read.columns)}; pass --target NAME")  # fmt: skip
+    labels, names = table.encode_labels(read, cfg.target, saved)
+    return data.Dataset(read.x, labels.astype(np.float64), read.name, read.columns), names
+
+
+def _target_stats(
+    cfg: TrainConfig, train: np.ndarray, resumed: Resumed | None
+) -> tuple[np.ndarray | None, float]:
+    """The regression targets' mean (per output) and one scale for all outputs (the root of the
+    mean of their variances, so a loss in their units is the scaled loss times ``scale**2``):
+    a resumed run's own, else from the training rows; ``(None, 1.0)`` when not scaling."""
+    if not cfg.scale_targets:
+        return None, 1.0
+    if resumed is not None:
+        mean = resumed.saved.arrays.get("target_mean")
+        scale = resumed.saved.arrays.get("target_scale")
+        if (
+            mean is None
+            or scale is None
+            or mean.shape != (train.shape[1],)
+            or scale.shape != ()
+            or not float(scale) > 0
+        ):
+            raise checkpoint.CheckpointError(
+                f"{resumed.path}: the target mean or scale is missing or misshapen"
+            )
+        return np.asarray(mean, np.float64), float(scale)
+    mean = train.mean(axis=0)
+    scale = float(np.sqrt(np.mean(train.var(axis=0))))
+    return mean, scale if np.isfinite(scale) and scale > 0 else 1.0
 
 
 def _targets(
@@ -121,11 +200,11 @@ def _in_memory(
     dataset: data.Dataset,
     targets: np.ndarray,
     outputs: int,
-    fractions: dict[str, Any],
+    indices: tuple[np.ndarray, np.ndarray, np.ndarray],
+    target_stats: tuple[np.ndarray | None, float],
 ) -> tuple[np.ndarray, np.ndarray, list[tuple[Any, Any]]]:
     """The mean, the scale and the three parts on the device, of data read whole."""
     classification = cfg.task == "classification"
-    indices = data.split_indices(targets, **fractions)
     train, val, test = (data.Split(dataset.x[index], targets[index]) for index in indices)
     if dataset.test is not None:  # the data set's own test set
         test = _own_test(dataset, classification, outputs)
@@ -138,8 +217,12 @@ def _in_memory(
         feature_checks.check_splits(test.x, mean, scale, cfg.dtype, splits=own, **checks)
     dtype = jnp.dtype(cfg.dtype)
 
+    target_mean, target_scale = target_stats
+
     def device(part: data.Split) -> tuple[Any, Any]:
         y = data.one_hot(part.y, outputs) if classification else part.y
+        if target_mean is not None:
+            y = (y - target_mean) / target_scale
         return jnp.asarray((part.x - mean) / scale, dtype), jnp.asarray(y, dtype)
 
     return mean, scale, [device(train), device(val), device(test)]

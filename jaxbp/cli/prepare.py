@@ -22,7 +22,7 @@ from typing import Any
 
 import jax
 
-from jaxbp.cli import config, limits, run_folder
+from jaxbp.cli import config, limits, rerun, run_folder
 from jaxbp.cli import model as train_model
 from jaxbp.cli.build import Model, build_model
 from jaxbp.cli.config import RunOptions, TrainConfig
@@ -102,6 +102,11 @@ def start_run(args: argparse.Namespace) -> Start:
         out = Path(options.out) if options.out is not None else run_folder.default_for(cfg.data)
         run_folder.refuse_live(out, f"continue it with --resume {out}")
         if checkpoint.list_checkpoints(out):
+            if run_folder.diverged(out) is not None:
+                raise config.ConfigError(
+                    f"{out} holds a run that diverged; start again at a lower rate in a new "
+                    f"folder: {_rerun_of(out, cfg)}"
+                )
             raise config.ConfigError(
                 f"{out} already holds a run; continue it with --resume {out}, or pass a new --out"
             )
@@ -128,8 +133,14 @@ def _resume(args: argparse.Namespace, options: config.RunOptions) -> tuple[confi
     except config.ConfigError as error:
         raise checkpoint.CheckpointError(f"{path}: {error}") from None
     cfg = config.from_args(args, base)
-    _refuse_changes(path, base, cfg)
     out = path.parent
+    if run_folder.diverged(out) is not None and cfg.lr != base.lr:
+        raise config.ConfigError(
+            f"{out} holds a run that diverged, and its last checkpoint may already hold "
+            f"blown-up weights, so it does not continue at another --lr; start again at a lower "
+            f"rate in a new folder: {_rerun_of(out, base)}"
+        )
+    _refuse_changes(path, base, cfg)
     if options.out is not None and Path(options.out).resolve() != out.resolve():
         raise config.ConfigError(f"--out {options.out} conflicts with --resume, which writes to {out}")  # fmt: skip
     try:
@@ -189,6 +200,13 @@ def _refuse_double_softmax(cfg: config.TrainConfig, network: Sequential) -> None
         )
 
 
+def _rerun_of(out: Path, cfg: config.TrainConfig) -> str:
+    """The rerun command ``metrics.json`` saved, else one made from ``cfg``."""
+    saved = run_folder.diverged(out) or {}
+    text = saved.get("rerun")
+    return text if isinstance(text, str) else rerun.command(cfg, out)
+
+
 def _refuse_changes(path: Path, saved: config.TrainConfig, asked: config.TrainConfig) -> None:
     for field in dataclasses.fields(config.TrainConfig):
         name = field.name
@@ -196,7 +214,7 @@ def _refuse_changes(path: Path, saved: config.TrainConfig, asked: config.TrainCo
             continue
         before, after = getattr(saved, name), getattr(asked, name)
         if before != after:
-            flag = config.flag_of(name)
+            flag = field.metadata.get("flag", config.flag_of(name))
             raise config.ConfigError(
                 f"{flag} {_text(name, after)} differs from the checkpoint's {_text(name, before)} "
                 f"({path}); a resumed run keeps its architecture and settings: drop {flag}, or "

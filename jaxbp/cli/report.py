@@ -71,6 +71,7 @@ def finish(run: Prepared, log: RunLog) -> None:
     test_loss, test_accuracy = metrics.evaluate(
         run.model.spec, cfg.loss, log.params, *test, classification=classification
     )
+    test_loss *= run.data.loss_factor  # in the targets' own units
     this_session = log.session_seconds()
     examples = (log.step - run.state.step) * (cfg.batch_size or len(run.data.train[0]))
     epoch = log.step // run.steps_per_epoch

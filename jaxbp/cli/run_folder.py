@@ -24,6 +24,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from jaxbp.training import files as _files
 
@@ -99,6 +100,22 @@ def refuse_live(folder: Path, command: str) -> None:
             f"or kill {pid if pid is not None else 'its process'}: it saves a checkpoint first), "
             f"then {command}; or pass another --out"
         )
+
+
+def diverged(folder: Path) -> dict[str, Any] | None:
+    """The ``diverged`` report of the folder's ``metrics.json`` (``None``: none, or no readable
+    file), which lets a resumed run take a lower ``--lr``."""
+    try:
+        with open(folder / "metrics.json", "rb", opener=_no_follow) as file:
+            text = file.read(_MAX_METRICS_BYTES + 1)
+        report = json.loads(text) if len(text) <= _MAX_METRICS_BYTES else None
+    except (OSError, ValueError, RecursionError):
+        return None
+    found = report.get("diverged") if isinstance(report, dict) else None
+    return found if isinstance(found, dict) else None
+
+
+_MAX_METRICS_BYTES = 2**26
 
 
 def _read_pid(folder: Path) -> int | None:

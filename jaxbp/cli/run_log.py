@@ -48,6 +48,11 @@ class RunLog:
             "config": run.config.to_json(),
             "train_seconds": float(saved.get("train_seconds", 0.0)),
         }
+        if data.columns:
+            self.summary["columns"] = list(data.columns)
+        if data.class_names is not None:
+            self.summary["class_names"] = list(data.class_names)
+        self.loss_factor = data.loss_factor
         for key in ("data_changed_at_epoch", "first_loss"):
             if key in saved:
                 self.summary[key] = saved[key]
@@ -98,6 +103,7 @@ class RunLog:
             train_loss = metrics.epoch_train_loss(losses)
         else:  # resumed inside it: the steps before come as a sum
             train_loss = self.epoch_loss_sum / self.steps_per_epoch
+        train_loss *= self.loss_factor  # in the targets' own units
         seconds = self.chunk_end - self.epoch_start  # from the previous epoch's end to this one's
         self.summary["train_seconds"] += seconds
         values = (train_loss, chunk["val_loss"], chunk["val_accuracy"], seconds)

@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 
-from jaxbp.cli import config, metrics, report, run_folder
+from jaxbp.cli import config, metrics, report, rerun, run_folder, targets
 from jaxbp.cli import signals as _signals
 from jaxbp.cli.errors import UsageError
 from jaxbp.cli.prepare import Prepared, prepare
@@ -125,6 +126,7 @@ def _train(run: Prepared, stopper: _signals.Stopper) -> int:
     where ``jax_debug_nans`` re-runs the step op by op and names the primitive."""
     cfg, state = run.config, run.state
     log = RunLog(run)
+    targets.write(run)
     report.start(run)
     saver, progress, callbacks = _callbacks(run, log, stopper)
     if state.step == 0:
@@ -177,7 +179,7 @@ def _callbacks(
         stop=lambda: stopper.requested,
         initial=run.state.step,
         config=run.config.to_json(),
-        arrays={"mean": run.data.mean, "scale": run.data.scale},
+        arrays=_saved_arrays(run),
         record=log.saved_metrics,
         on_save=log.write_json,
     )
@@ -199,6 +201,16 @@ def _callbacks(
     return saver, progress, callbacks
 
 
+def _saved_arrays(run: Prepared) -> dict[str, Any]:
+    """The arrays every checkpoint holds besides the state: the feature scaling, and the target
+    scaling of a regression run that standardises its targets."""
+    arrays: dict[str, Any] = {"mean": run.data.mean, "scale": run.data.scale}
+    if run.data.target_mean is not None:
+        arrays["target_mean"] = run.data.target_mean
+        arrays["target_scale"] = np.float64(run.data.target_scale)
+    return arrays
+
+
 def _close(progress: ProgressBar | None) -> None:
     if progress is not None:
         progress.close()
@@ -210,7 +222,7 @@ def _validate(run: Prepared, params: Any) -> dict[str, Any]:
     loss, accuracy = metrics.evaluate(
         run.model.spec, run.config.loss, params, *run.data.val, classification=classification
     )
-    return {"val_loss": loss, "val_accuracy": accuracy}
+    return {"val_loss": loss * run.data.loss_factor, "val_accuracy": accuracy}
 
 
 def _newest(run: Prepared, saver: Checkpoints) -> Path:
@@ -237,6 +249,8 @@ def _end(
         divergence.save_last_finite(
             out / "last_finite_params.npz", params if finite else log.params
         )
+    if diverged is not None:
+        diverged = {**diverged, "rerun": rerun.command(run.config, out)}
     stopped_early = history.get("stop") is not None and diverged is None
     signalled = stopped_early and stopper.requested
     log.summary.update(
@@ -252,8 +266,8 @@ def _end(
         print(
             f"jaxbp train: diverged at step {diverged['step']} (epoch {diverged['epoch']}): "
             f"{diverged['reason']}; kept the last good checkpoint {_newest(run, saver)} and the "
-            f"last finite params in {out / 'last_finite_params.npz'}; lower --lr (was "
-            f"{run.config.lr}) and start a new run",
+            f"last finite params in {out / 'last_finite_params.npz'}; start again at a lower "
+            f"rate in a new folder: {diverged['rerun']}",
             file=sys.stderr,
         )
         return EXIT_DIVERGED
