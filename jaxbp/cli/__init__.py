@@ -1,4 +1,5 @@
-"""The ``jaxbp`` command line: ``jaxbp explain``, ``jaxbp train``, ``jaxbp exercise``, ``jaxbp grade``.
+"""The ``jaxbp`` command line: ``jaxbp explain``, ``jaxbp train``, ``jaxbp predict``,
+``jaxbp evaluate``, ``jaxbp exercise``, ``jaxbp grade``.
 
 Nothing here is API: the library is :mod:`jaxbp`. ``train`` reads its flags into a typed
 :class:`~jaxbp.cli.config.TrainConfig`, prepares data, model and state as named steps
@@ -26,7 +27,7 @@ from jaxbp.cli.errors import UsageError
 
 __all__ = ("UsageError", "build_parser", "main")
 
-SUBCOMMANDS = ("explain", "train", "exercise", "grade")
+SUBCOMMANDS = ("explain", "train", "predict", "evaluate", "exercise", "grade")
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a process that SIGPIPE ended
 
 

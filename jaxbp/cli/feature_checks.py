@@ -59,7 +59,8 @@ def check_block(
     label = repr(columns[column]) if column < len(columns) else f"{column} (from 0)"
     value = z[row, column] if x is None else x[row, column]
     raise DataError(
-        f"{name}: {split} {row_text(int(rows[row]))}, feature column {label}: the value {value:.6g} "
+        f"{name}: {split + ' ' if split else ''}{row_text(int(rows[row]))}, feature column "
+        f"{label}: the value {value:.6g} "
         f"is {abs(z[row, column]):.3g} standard deviations from the training mean, beyond the "
         f"limit of {bound:.3g} for --dtype {dtype} (it would overflow to inf or nan); fix or "
         f"remove that row, or rescale the column"

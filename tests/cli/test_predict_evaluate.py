@@ -1,0 +1,210 @@
+"""``jaxbp predict`` and ``jaxbp evaluate`` (issue 21), in-process through ``jaxbp.cli.main``.
+
+Oracles: a NumPy forward pass of the saved parameters (with the saved feature and target
+scaling), class names sorted by hand, and the bytes of the user's files for "never overwritten".
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jaxbp import cli
+from jaxbp.training import checkpoint
+
+NAMES = ("virginica", "setosa", "versicolor")
+SORTED = ["setosa", "versicolor", "virginica"]
+
+
+def run_command(capsys, *args) -> tuple[int, str, str]:
+    code = cli.main([*map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _forward(params, x):
+    a = x
+    for i, layer in enumerate(params):
+        z = a @ np.asarray(layer["w"], np.float64) + np.asarray(layer["b"], np.float64)
+        a = z if i == len(params) - 1 else np.maximum(z, 0)
+    return a
+
+
+def _iris_rows(rng, count: int) -> tuple[np.ndarray, np.ndarray]:
+    label = np.arange(count) % 3
+    return rng.normal(size=(count, 2)) + 3 * label[:, None], label
+
+
+def _write(path: Path, x: np.ndarray, labels, header="sepal_length,sepal_width,species") -> Path:
+    rows = "".join(f"{a!r},{b!r},{label}\n" for (a, b), label in zip(x.tolist(), labels, strict=True))  # fmt: skip
+    path.write_text(header + "\n" + rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def iris_run(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("iris")
+    x, label = _iris_rows(np.random.default_rng(0), 150)
+    path = _write(folder / "iris.csv", x, [NAMES[k] for k in label])
+    code = cli.main(["train", "--data", str(path), "--target", "species", "--hidden", "8",
+                     "--epochs", "5", "--batch-size", "8", "--quiet", "--out", str(folder / "run")])  # fmt: skip
+    assert code == 0
+    return folder / "run"
+
+
+@pytest.fixture(scope="module")
+def house_run(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("house")
+    rng = np.random.default_rng(0)
+    ab = rng.normal(size=(300, 2))
+    price = 3000 * ab[:, 0] - 2000 * ab[:, 1] + 50000
+    _write(folder / "house.csv", ab, price.tolist(), "a,b,price")
+    code = cli.main(["train", "--data", str(folder / "house.csv"), "--target", "price", "--task",
+                     "regression", "--hidden", "8", "--epochs", "3", "--quiet", "--out", str(folder / "run")])  # fmt: skip
+    assert code == 0
+    return folder / "run"
+
+
+def test_predict_writes_the_class_names_a_numpy_forward_pass_gives(capsys, tmp_path, iris_run):
+    x, _ = _iris_rows(np.random.default_rng(1), 12)
+    # the columns in another order, and no target column: both fine
+    path = tmp_path / "new.csv"
+    path.write_text("sepal_width,sepal_length\n" + "".join(f"{b!r},{a!r}\n" for a, b in x.tolist()))
+    code, out, stderr = run_command(capsys, "predict", "--run", iris_run, "--data", path, "--out", tmp_path / "p.csv")  # fmt: skip
+    assert code == 0, stderr
+    saved = checkpoint.load(checkpoint.resolve(iris_run))
+    z = (x - saved.arrays["mean"]) / saved.arrays["scale"]
+    wanted = [SORTED[i] for i in np.argmax(_forward(saved.params, z), axis=1)]
+    assert (tmp_path / "p.csv").read_text().splitlines() == ["prediction", *wanted]
+
+
+def test_predict_gives_regression_values_in_the_targets_units(capsys, tmp_path, house_run):
+    ab = np.random.default_rng(2).normal(size=(5, 2))
+    path = tmp_path / "new.csv"
+    path.write_text("a,b\n" + "".join(f"{a!r},{b!r}\n" for a, b in ab.tolist()))
+    code, out, stderr = run_command(capsys, "predict", "--run", house_run, "--data", path)
+    assert code == 0, stderr
+    saved = checkpoint.load(checkpoint.resolve(house_run))
+    scaling = json.loads((house_run / "targets.json").read_text())
+    z = (ab - saved.arrays["mean"]) / saved.arrays["scale"]
+    wanted = _forward(saved.params, z)[:, 0] * scaling["target_scale"] + scaling["target_mean"][0]
+    lines = out.splitlines()
+    assert lines[0] == "prediction"
+    np.testing.assert_allclose([float(v) for v in lines[1:]], wanted, rtol=1e-5)
+
+
+def test_predict_takes_a_npy_of_features(capsys, tmp_path, house_run):
+    ab = np.random.default_rng(2).normal(size=(5, 2))
+    np.save(tmp_path / "new.npy", ab)
+    code, out, _ = run_command(capsys, "predict", "--run", house_run, "--data", tmp_path / "new.npy")
+    assert code == 0 and len(out.splitlines()) == 6
+
+
+def test_evaluate_prints_accuracy_and_each_class_by_name(capsys, tmp_path, iris_run):
+    x, label = _iris_rows(np.random.default_rng(3), 30)
+    path = _write(tmp_path / "test.csv", x, [NAMES[k] for k in label])
+    code, out, stderr = run_command(capsys, "evaluate", "--run", iris_run, "--data", path)
+    assert code == 0, stderr
+    saved = checkpoint.load(checkpoint.resolve(iris_run))
+    z = (x - saved.arrays["mean"]) / saved.arrays["scale"]
+    predicted = np.argmax(_forward(saved.params, z), axis=1)
+    truth = np.array([SORTED.index(NAMES[k]) for k in label])
+    assert out.startswith(f"accuracy {np.mean(predicted == truth):.4f} on 30 examples, loss ")
+    for name in SORTED:
+        assert f"  {name}: accuracy " in out and " on 10 examples" in out
+
+
+def test_evaluate_gives_mse_and_mae_in_the_targets_units(capsys, tmp_path, house_run):
+    ab = np.random.default_rng(4).normal(size=(20, 2))
+    price = 3000 * ab[:, 0] - 2000 * ab[:, 1] + 50000
+    path = _write(tmp_path / "test.csv", ab, price.tolist(), "a,b,price")
+    code, out, stderr = run_command(capsys, "evaluate", "--run", house_run, "--data", path)
+    assert code == 0, stderr
+    saved = checkpoint.load(checkpoint.resolve(house_run))
+    scaling = json.loads((house_run / "targets.json").read_text())
+    z = (ab - saved.arrays["mean"]) / saved.arrays["scale"]
+    error = _forward(saved.params, z)[:, 0] * scaling["target_scale"] + scaling["target_mean"][0] - price  # fmt: skip
+    mse, mae = (float(v) for v in out.split(" on ")[0].replace("mse ", "").split(", mae "))
+    np.testing.assert_allclose([mse, mae], [np.mean(error**2), np.mean(np.abs(error))], rtol=1e-4)
+
+
+BAD = [
+    ("missing-column", "a\n1\n", [], r"no column 'b'; the run was trained on the columns a, b"),
+    ("extra-column", "a,b,id\n1,2,3\n", [], r"column 'id' was not a feature of the run"),
+    ("nan-cell", "a,b\n1,2\nnan,2\n", [], r"line 3, column 'a': 'nan' is not a finite number"),
+    ("text-cell", "a,b\n1,x\n", [], r"line 2, column 'b': 'x' is not a number"),
+    ("header-only", "a,b\n", [], r"holds no examples"),
+    ("empty-file", "", [], r"the file is empty"),
+    ("ragged", "a,b\n1,2,3\n", [], r"line 2: 3 cells but the header has 2 columns"),
+    ("overflow", "a,b\n1,1e300\n", [], r"new.csv: line 2, feature column 'b': the value 1e\+300 is .* standard deviations"),
+    ("duplicate-column", "a,b,a\n1,2,3\n", [], r"several columns are named 'a'"),
+    ("unicode-column", "a,b,größe\n1,2,3\n", [], r"column 'größe' was not a feature of the run"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "text", "extra", "match"), BAD, ids=[c[0] for c in BAD])
+def test_bad_new_data_gets_one_line_and_exit_2(capsys, tmp_path, house_run, case, text, extra, match):  # fmt: skip
+    path = tmp_path / "new.csv"
+    path.write_text(text)
+    out = tmp_path / "p.csv"
+    code, stdout, stderr = run_command(capsys, "predict", "--run", house_run, "--data", path, "--out", out, *extra)  # fmt: skip
+    assert code == 2 and stderr.count("\n") == 1 and "Traceback" not in stderr
+    assert __import__("re").search(match, stderr), stderr
+    assert not out.exists() and stdout == ""
+
+
+def test_an_unknown_class_in_evaluate_is_named(capsys, tmp_path, iris_run):
+    path = tmp_path / "t.csv"
+    path.write_text("sepal_length,sepal_width,species\n1,2,setosa\n1,2,daisy\n")
+    code, _, stderr = run_command(capsys, "evaluate", "--run", iris_run, "--data", path)
+    assert code == 2 and "t.csv line 3, column 'species': class 'daisy' is not one the run was trained on" in stderr  # fmt: skip
+
+
+def test_no_run_and_no_checkpoint_are_refused(capsys, tmp_path):
+    path = tmp_path / "new.csv"
+    path.write_text("a,b\n1,2\n")
+    for run in (tmp_path / "absent", tmp_path):
+        code, _, stderr = run_command(capsys, "predict", "--run", run, "--data", path)
+        assert code == 2 and ("no such run directory" in stderr or "no checkpoint-*.jaxbp" in stderr)
+
+
+def test_predict_never_replaces_a_users_file_or_follows_a_link(capsys, tmp_path, house_run):
+    path = tmp_path / "new.csv"
+    path.write_text("a,b\n1,2\n")
+    mine = tmp_path / "mine.csv"
+    mine.write_text("precious\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(mine)
+    for out, flags, match in (
+        (mine, [], "exists; pass --force"),
+        (link, [], "is a symbolic link"),
+        (link, ["--force"], "is a symbolic link"),
+        (path, ["--force"], "is the --data file"),
+        (tmp_path, [], "is a folder"),
+        (tmp_path / "no" / "p.csv", [], "does not exist"),
+    ):
+        code, _, stderr = run_command(capsys, "predict", "--run", house_run, "--data", path, "--out", out, *flags)  # fmt: skip
+        assert code == 2 and match in stderr, stderr
+    assert mine.read_text() == "precious\n" and link.is_symlink() and path.read_text() == "a,b\n1,2\n"
+    code, _, _ = run_command(capsys, "predict", "--run", house_run, "--data", path, "--out", mine, "--force")  # fmt: skip
+    assert code == 0 and mine.read_text().startswith("prediction\n")
+
+
+def test_predict_into_a_read_only_folder_exits_4_and_writes_nothing(capsys, tmp_path, house_run):
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders")
+    path = tmp_path / "new.csv"
+    path.write_text("a,b\n1,2\n")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        code, _, stderr = run_command(capsys, "predict", "--run", house_run, "--data", path, "--out", folder / "p.csv")  # fmt: skip
+        assert code == 4 and "cannot write" in stderr
+    finally:
+        folder.chmod(0o755)
