@@ -101,7 +101,12 @@ class TrainConfig:
         "sgd", OPTIMIZERS, "sgd is jaxbp's hand-written step, momentum and adam are optax's"
     )
     lr: float = number_setting(
-        0.1, "RATE", "learning rate", "> 0", lambda v: v > 0, shown_default="0.1; 0.01 for regression"
+        0.1,
+        "RATE",
+        "learning rate",
+        "> 0",
+        lambda v: v > 0,
+        shown_default="0.1; 0.01 for regression",
     )
     momentum: float | None = number_setting(
         None,

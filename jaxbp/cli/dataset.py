@@ -102,8 +102,9 @@ def load_data(cfg: TrainConfig, network: Sequential | None, resumed: Resumed | N
         target_mean, target_scale = _target_stats(cfg, targets[indices[0]], resumed)
         mean, scale, parts = _in_memory(cfg, dataset, targets, outputs, indices, (target_mean, target_scale))  # fmt: skip
         columns = dataset.columns
-    return Data(dataset.name, fingerprint, features, outputs, mean, scale, *parts, columns,
-                names, target_mean, target_scale)  # fmt: skip
+    train, val, test = parts
+    return Data(dataset.name, fingerprint, features, outputs, mean, scale, train, val, test,
+                columns, names, target_mean, target_scale)  # fmt: skip
 
 
 def _read(cfg: TrainConfig, resumed: Resumed | None) -> tuple[data.Dataset, tuple[str, ...] | None]:  # fmt: skip
@@ -144,22 +145,21 @@ def _target_stats(
     if not cfg.scale_targets:
         return None, 1.0
     if resumed is not None:
-        mean = resumed.saved.arrays.get("target_mean")
-        scale = resumed.saved.arrays.get("target_scale")
+        saved_mean = resumed.saved.arrays.get("target_mean")
+        saved_scale = resumed.saved.arrays.get("target_scale")
         if (
-            mean is None
-            or scale is None
-            or mean.shape != (train.shape[1],)
-            or scale.shape != ()
-            or not float(scale) > 0
+            saved_mean is None
+            or saved_scale is None
+            or saved_mean.shape != (train.shape[1],)
+            or saved_scale.shape != ()
+            or not float(saved_scale) > 0
         ):
             raise checkpoint.CheckpointError(
                 f"{resumed.path}: the target mean or scale is missing or misshapen"
             )
-        return np.asarray(mean, np.float64), float(scale)
-    mean = train.mean(axis=0)
+        return np.asarray(saved_mean, np.float64), float(saved_scale)
     scale = float(np.sqrt(np.mean(train.var(axis=0))))
-    return mean, scale if np.isfinite(scale) and scale > 0 else 1.0
+    return train.mean(axis=0), scale if np.isfinite(scale) and scale > 0 else 1.0
 
 
 def _targets(
@@ -210,11 +210,16 @@ def _in_memory(
         test = _own_test(dataset, classification, outputs)
     mean, scale = data.standardizer(train.x, dataset.name, dataset.columns)
     csv = Path(dataset.name).suffix.lower() == ".csv"
-    checks = dict(name=dataset.name, columns=dataset.columns, row_text=_line if csv else _example)
-    feature_checks.check_splits(dataset.x, mean, scale, cfg.dtype, splits=list(zip(SPLITS, indices, strict=True)), **checks)  # fmt: skip
+    row_text = _line if csv else _example
+    splits = list(zip(SPLITS, indices, strict=True))
+    if dataset.test is not None:  # its own test set is checked below
+        splits = splits[:2]
+    feature_checks.check_splits(dataset.x, mean, scale, cfg.dtype, splits=splits, name=dataset.name,
+                                row_text=row_text, columns=dataset.columns)  # fmt: skip
     if dataset.test is not None:
         own = [("test", np.arange(len(test.x)))]
-        feature_checks.check_splits(test.x, mean, scale, cfg.dtype, splits=own, **checks)
+        feature_checks.check_splits(test.x, mean, scale, cfg.dtype, splits=own, name=dataset.name,
+                                    row_text=_example, columns=dataset.columns)  # fmt: skip
     dtype = jnp.dtype(cfg.dtype)
 
     target_mean, target_scale = target_stats

@@ -49,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
     if model.config.task == "classification":
         _print_classification(model, values, truth)
     else:
-        error = values - truth
-        mse, mae = float(np.mean(error**2)), float(np.mean(np.abs(error)))
+        difference = values - truth
+        mse, mae = float(np.mean(difference**2)), float(np.mean(np.abs(difference)))
         print(f"mse {mse:.6g}, mae {mae:.6g} on {count} examples (in the targets' units)")
     return 0
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from jaxbp.cli import trained
 from jaxbp.cli import signals as _signals
+from jaxbp.cli import trained
 from jaxbp.cli.errors import UsageError
 from jaxbp.cli.flags import ConfigError
 from jaxbp.data.files import DataError

@@ -28,8 +28,8 @@ from jaxbp.cli.build import Model, build_model
 from jaxbp.cli.config import RunOptions, TrainConfig
 from jaxbp.cli.dataset import Data, load_data
 from jaxbp.cli.state import State, initial_state
-from jaxbp.layers.sequential import Sequential
 from jaxbp.layers import Activation, Flatten, Reshape
+from jaxbp.layers.sequential import Sequential
 from jaxbp.training import checkpoint
 
 

@@ -220,7 +220,9 @@ class ProgressBar:
         speed = self._speed(step)
         text = "  ".join(f"{name} {value}" for name, value in fields.items())
         if "ex/s" in speed:
-            text += f"  {speed['ex/s']} ex/s" + (f"  left {speed['left']}" if "left" in speed else "")
+            text += f"  {speed['ex/s']} ex/s" + (
+                f"  left {speed['left']}" if "left" in speed else ""
+            )
         width = len(str(self.epochs))
         print(f"epoch {epoch:>{width}}/{self.epochs}  {text}", file=self.lines, flush=True)
         self.line_time = time.monotonic()

@@ -73,7 +73,7 @@ def test_predict_writes_the_class_names_a_numpy_forward_pass_gives(capsys, tmp_p
     # the columns in another order, and no target column: both fine
     path = tmp_path / "new.csv"
     path.write_text("sepal_width,sepal_length\n" + "".join(f"{b!r},{a!r}\n" for a, b in x.tolist()))
-    code, out, stderr = run_command(capsys, "predict", "--run", iris_run, "--data", path, "--out", tmp_path / "p.csv")  # fmt: skip
+    code, _out, stderr = run_command(capsys, "predict", "--run", iris_run, "--data", path, "--out", tmp_path / "p.csv")  # fmt: skip
     assert code == 0, stderr
     saved = checkpoint.load(checkpoint.resolve(iris_run))
     z = (x - saved.arrays["mean"]) / saved.arrays["scale"]
@@ -99,7 +99,9 @@ def test_predict_gives_regression_values_in_the_targets_units(capsys, tmp_path, 
 def test_predict_takes_a_npy_of_features(capsys, tmp_path, house_run):
     ab = np.random.default_rng(2).normal(size=(5, 2))
     np.save(tmp_path / "new.npy", ab)
-    code, out, _ = run_command(capsys, "predict", "--run", house_run, "--data", tmp_path / "new.npy")
+    code, out, _ = run_command(
+        capsys, "predict", "--run", house_run, "--data", tmp_path / "new.npy"
+    )
     assert code == 0 and len(out.splitlines()) == 6
 
 
@@ -168,7 +170,9 @@ def test_no_run_and_no_checkpoint_are_refused(capsys, tmp_path):
     path.write_text("a,b\n1,2\n")
     for run in (tmp_path / "absent", tmp_path):
         code, _, stderr = run_command(capsys, "predict", "--run", run, "--data", path)
-        assert code == 2 and ("no such run directory" in stderr or "no checkpoint-*.jaxbp" in stderr)
+        assert code == 2 and (
+            "no such run directory" in stderr or "no checkpoint-*.jaxbp" in stderr
+        )
 
 
 def test_predict_never_replaces_a_users_file_or_follows_a_link(capsys, tmp_path, house_run):
@@ -188,7 +192,9 @@ def test_predict_never_replaces_a_users_file_or_follows_a_link(capsys, tmp_path,
     ):
         code, _, stderr = run_command(capsys, "predict", "--run", house_run, "--data", path, "--out", out, *flags)  # fmt: skip
         assert code == 2 and match in stderr, stderr
-    assert mine.read_text() == "precious\n" and link.is_symlink() and path.read_text() == "a,b\n1,2\n"
+    assert (
+        mine.read_text() == "precious\n" and link.is_symlink() and path.read_text() == "a,b\n1,2\n"
+    )
     code, _, _ = run_command(capsys, "predict", "--run", house_run, "--data", path, "--out", mine, "--force")  # fmt: skip
     assert code == 0 and mine.read_text().startswith("prediction\n")
 

@@ -115,4 +115,6 @@ def test_a_value_beyond_the_overflow_limit_in_a_npy_test_row_is_refused(capsys, 
     code, _, stderr = train(capsys, "--data", tmp_path / "far.npy", "--target", "-1",
                             "--hidden", "4", "--out", tmp_path / "run")  # fmt: skip
     assert code == 2, stderr
-    assert f"far.npy: test row {row} (from 0), feature column 0 (from 0): the value -1e+30" in stderr
+    assert (
+        f"far.npy: test row {row} (from 0), feature column 0 (from 0): the value -1e+30" in stderr
+    )

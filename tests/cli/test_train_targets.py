@@ -58,7 +58,9 @@ def test_unscaled_regression_trains_at_the_default_rate_and_reports_in_the_targe
     test = data.split_indices(y, seed=0, val_fraction=0.1, test_fraction=0.2, stratify=False)[2]
     z = (x[test] - newest.arrays["mean"]) / newest.arrays["scale"]
     prediction = _forward(newest.params, z)[:, 0] * saved["target_scale"] + saved["target_mean"][0]
-    np.testing.assert_allclose(metrics["test_loss"], np.mean((prediction - y[test]) ** 2), rtol=1e-3)
+    np.testing.assert_allclose(
+        metrics["test_loss"], np.mean((prediction - y[test]) ** 2), rtol=1e-3
+    )
     assert f"test loss (mse) {metrics['test_loss']:.6g}" in stdout
 
 
@@ -109,7 +111,9 @@ def test_a_run_that_did_not_diverge_keeps_its_rate(capsys, tmp_path):
     flags = ["--task", "regression", "--hidden", "4", "--epochs", "1", "--quiet"]
     assert train(capsys, *flags, "--data", path, "--out", out)[0] == 0
     code, _, stderr = train(capsys, "--resume", out, "--epochs", "2", "--lr", "0.5")
-    assert code == 2 and "--lr 0.5 differs from the checkpoint's 0.01" in stderr  # default for regression
+    assert (
+        code == 2 and "--lr 0.5 differs from the checkpoint's 0.01" in stderr
+    )  # default for regression
 
 
 def _iris(path: Path, names: tuple[str, ...] = ("virginica", "setosa", "versicolor")) -> Path:
@@ -125,7 +129,7 @@ def _iris(path: Path, names: tuple[str, ...] = ("virginica", "setosa", "versicol
 def test_text_class_labels_train_as_their_sorted_names(capsys, tmp_path):
     path, out = _iris(tmp_path / "iris.csv"), tmp_path / "run"
     flags = ["--data", path, "--target", "species", "--hidden", "8", "--epochs", "10", "--batch-size", "8", "--quiet"]  # fmt: skip
-    code, stdout, stderr = train(capsys, *flags, "--out", out)
+    code, _stdout, stderr = train(capsys, *flags, "--out", out)
     assert code == 0, stderr
     names = ["setosa", "versicolor", "virginica"]  # sorted by hand
     assert json.loads((out / "targets.json").read_text())["classes"] == names
