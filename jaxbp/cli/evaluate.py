@@ -15,7 +15,6 @@ import numpy as np
 
 from jaxbp.cli import table, trained
 from jaxbp.cli.errors import UsageError
-from jaxbp.cli.predict import INPUT_ERRORS
 from jaxbp.data import files as data
 
 
@@ -42,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         target = args.target if args.target is not None else model.config.target
         inputs = trained.read_inputs(model, args.data, target)
         truth = _truth(model, inputs, target)
-    except INPUT_ERRORS as error:
+    except trained.INPUT_ERRORS as error:
         raise UsageError(str(error)) from None
     values = trained.outputs(model, inputs.x)
     count = len(values)

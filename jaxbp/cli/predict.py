@@ -24,13 +24,10 @@ import numpy as np
 from jaxbp.cli import signals as _signals
 from jaxbp.cli import trained
 from jaxbp.cli.errors import UsageError
-from jaxbp.cli.flags import ConfigError
 from jaxbp.data.files import DataError
-from jaxbp.training import checkpoint
 from jaxbp.training import files as _files
 
 EXIT_WRITE_FAILED = 4
-INPUT_ERRORS = (DataError, checkpoint.CheckpointError, ConfigError)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -62,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             check_out(out, Path(args.data), force=args.force)
         model = trained.load(args.run_folder)
         inputs = trained.read_inputs(model, args.data, None)
-    except INPUT_ERRORS as error:
+    except trained.INPUT_ERRORS as error:
         raise UsageError(str(error)) from None
     text = to_csv(model, trained.outputs(model, inputs.x))
     if out is None:

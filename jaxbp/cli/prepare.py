@@ -22,7 +22,7 @@ from typing import Any
 
 import jax
 
-from jaxbp.cli import config, limits, rerun, run_folder
+from jaxbp.cli import config, limits, run_folder
 from jaxbp.cli import model as train_model
 from jaxbp.cli.build import Model, build_model
 from jaxbp.cli.config import RunOptions, TrainConfig
@@ -204,7 +204,8 @@ def _rerun_of(out: Path, cfg: config.TrainConfig) -> str:
     """The rerun command ``metrics.json`` saved, else one made from ``cfg``."""
     saved = run_folder.diverged(out) or {}
     text = saved.get("rerun")
-    return text if isinstance(text, str) else rerun.command(cfg, out)
+    fallback = f"the same command with --lr {cfg.lr / 10:g} and another --out"  # an older run's
+    return text if isinstance(text, str) else fallback
 
 
 def _refuse_changes(path: Path, saved: config.TrainConfig, asked: config.TrainConfig) -> None:

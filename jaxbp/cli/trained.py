@@ -29,6 +29,8 @@ from jaxbp.model.mlp import MLP
 from jaxbp.model.steps import predict
 from jaxbp.training import checkpoint
 
+#: The errors that mean bad input (exit 2).
+INPUT_ERRORS = (data.DataError, checkpoint.CheckpointError, ConfigError)
 #: Rows predicted at a time.
 BLOCK_ROWS = 65536
 
