@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from jaxbp.cli import signals as _signals
-from jaxbp.cli import trained
+from jaxbp.cli import run_folder, trained
 from jaxbp.cli.errors import UsageError
 from jaxbp.data.files import DataError
 from jaxbp.training import files as _files
@@ -79,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def check_out(out: Path, data: Path, *, force: bool) -> None:
-    """Refuse an ``--out`` that is a link, a folder, the ``--data`` file, an existing file
-    without ``force``, or in a folder that does not exist.
+    """Refuse an ``--out`` that is a link, a folder, the ``--data`` file, a file in a run
+    folder, an existing file without ``force``, or in a folder that does not exist.
 
     Raises:
         DataError: naming the path and the fix.
@@ -91,6 +91,8 @@ def check_out(out: Path, data: Path, *, force: bool) -> None:
         raise DataError(f"--out {out} is a folder; pass a file name, e.g. {out / 'predictions.csv'}")  # fmt: skip
     if not out.parent.is_dir():
         raise DataError(f"--out {out}: the folder {out.parent} does not exist; create it first")
+    if run_folder.is_run(out.parent):
+        raise DataError(f"--out {out} is inside the run folder {out.parent}, whose files are the run's own; pass a path outside it")  # fmt: skip
     if out.exists() and data.exists() and os.path.samefile(out, data):
         raise DataError(f"--out {out} is the --data file; pass another --out")
     if out.exists() and not force:

@@ -189,6 +189,7 @@ def test_predict_never_replaces_a_users_file_or_follows_a_link(capsys, tmp_path,
         (path, ["--force"], "is the --data file"),
         (tmp_path, [], "is a folder"),
         (tmp_path / "no" / "p.csv", [], "does not exist"),
+        (house_run / "metrics.json", ["--force"], "is inside the run folder"),
     ):
         code, _, stderr = run_command(capsys, "predict", "--run", house_run, "--data", path, "--out", out, *flags)  # fmt: skip
         assert code == 2 and match in stderr, stderr
