@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from jaxbp.cli import signals as _signals
 from jaxbp.cli import run_folder, trained
+from jaxbp.cli import signals as _signals
 from jaxbp.cli.errors import UsageError
 from jaxbp.data.files import DataError
 from jaxbp.training import files as _files
