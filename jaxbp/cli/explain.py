@@ -81,15 +81,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _check_args(args: argparse.Namespace) -> None:
+    names = ", ".join([*worked.EXAMPLES, *CONV_EXAMPLES])
     if (args.example is None) == (args.network is None) and not args.list:
         raise UsageError(
-            "give either a built-in example "
-            f"({', '.join(worked.EXAMPLES)}) or --network FILE.json, not both or neither."
+            f"give either a built-in example ({names}) or --network FILE.json, not both or neither."
         )
     if args.example is not None and args.example not in worked.EXAMPLES:
         raise UsageError(
-            f"unknown example {args.example!r}; built-in examples are "
-            f"{', '.join(worked.EXAMPLES)} (or pass --network FILE.json)."
+            f"unknown example {args.example[:40]!r}; built-in examples are {names} "
+            "(or pass --network FILE.json)."
         )
     if args.compare_published and args.network is not None:
         raise UsageError(

@@ -1,0 +1,55 @@
+"""``jaxbp explain``, ``--check`` and ``python -m jaxbp`` with missing, hostile or odd input.
+
+Oracles: the network of ``relu-2-2-1`` (document 001: W1 = [[0.12, 0.15], [0.33, 0.09]],
+W2 = [[0.11], [0.12]], x = [[2, 3]], y = [[1]], lr 0.05) worked here by hand in plain Python;
+nothing is taken from the code under test.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from jaxbp import cli
+
+# document 001 by hand: z1 = x @ W1 = [0.24 + 0.99, 0.30 + 0.27] = [1.23, 0.57]; ReLU keeps both;
+# z2 = 1.23*0.11 + 0.57*0.12 = 0.1353 + 0.0684 = 0.2037; loss = 0.5*(1 - 0.2037)**2.
+Z1 = (1.23, 0.57)
+Z2 = 1.23 * 0.11 + 0.57 * 0.12
+LOSS = 0.5 * (1.0 - Z2) ** 2
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(["explain", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def numbers(tmp_path, text: str, name: str = "answers.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_explain_without_an_example_names_every_network_conv1d_too(capsys) -> None:
+    code, out, err = run(capsys)
+    assert (code, out) == (2, "")
+    for name in ("relu-sigmoid-linear", "relu-2-2-1", "sigmoid-softmax", "conv1d"):
+        assert name in err, err
+
+
+def test_an_unknown_example_names_every_network_conv1d_too(capsys) -> None:
+    code, _, err = run(capsys, "relu-9-9-9")
+    assert code == 2 and "conv1d" in err and "relu-2-2-1" in err
+
+
+def test_python_m_jaxbp_without_a_command_prints_the_usage_on_stderr_and_exits_2() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "jaxbp"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.startswith("usage: jaxbp") and "explain" in done.stderr
