@@ -58,8 +58,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--check",
         metavar="FILE.csv",
-        help="grade hand-computed numbers: a CSV with columns quantity,value[,symbol]; exit 0 "
-        "when all match, 1 when some do not, 2 for a bad file",
+        help="grade hand-computed numbers (an MLP; shown in every --format): a CSV with columns "
+        "quantity,value[,symbol]; exit 0 when all match, 1 when some do not, 2 for a bad file",
     )
     parser.add_argument(
         "--precision",
@@ -96,10 +96,6 @@ def _check_args(args: argparse.Namespace) -> None:
             "--compare-published needs a built-in example: only those have published numbers "
             "(use --check FILE.csv to check your own numbers for a network file)."
         )
-    if args.compare_published and args.format == "html":
-        raise UsageError("--compare-published is not shown on the html page; use another --format.")
-    if args.check and args.format == "html":
-        raise UsageError("--check grades are not shown on the html page; use another --format.")
     if args.compare_published and args.check:
         raise UsageError("give --compare-published or --check FILE.csv, not both.")
     if args.document is not None:
@@ -194,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "latex":
         sys.stdout.write(render.latex(trace, title, digits, rows))
     elif args.format == "html":
-        sys.stdout.write(page(trace, title, digits))
+        sys.stdout.write(page(trace, title, digits, tables=render.comparison_tables(rows or [])))
     else:
         _print_text(trace, title, digits, rows)
     if not explain_output.plot_and_check(args, trace, title, "; see the diagnostics"):

@@ -53,3 +53,16 @@ def test_python_m_jaxbp_without_a_command_prints_the_usage_on_stderr_and_exits_2
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.startswith("usage: jaxbp") and "explain" in done.stderr
+
+
+def test_check_grades_on_the_html_page(tmp_path, capsys) -> None:
+    # z1[0, 0] = 2*0.12 + 3*0.33 = 1.23 is right; the loss 0.5*(1 - 0.2037)**2 = 0.317 is not 0.1
+    assert f"{Z1[0]:.2f}" == "1.23" and f"{LOSS:.1f}" == "0.3"
+    path = numbers(tmp_path, "quantity,value,symbol\nz1[0, 0],1.23,h1<in>\nloss,0.1,E\n")
+    code, out, err = run(capsys, "relu-2-2-1", "--check", path, "--format", "html")
+    assert code == 1 and "1 of 2 numbers" in err
+    assert out.startswith("<!DOCTYPE html>") and out.rstrip().endswith("</html>")
+    table = out[out.index("answers.csv: written against computed") :]
+    assert "<td>h1&lt;in&gt;</td><td>1.23</td>" in table
+    assert '<td class="jaxbp-right">✓</td>' in table
+    assert "<td>E</td><td>0.1</td>" in table and "✗ should be 0.3:" in table

@@ -25,7 +25,17 @@ if TYPE_CHECKING:
 
     from jaxbp.worked.trace import Trace
 
-__all__ = ("Row", "compare", "latex", "markdown", "print_text", "save_png", "text", "text_plot")
+__all__ = (
+    "Row",
+    "compare",
+    "comparison_tables",
+    "latex",
+    "markdown",
+    "print_text",
+    "save_png",
+    "text",
+    "text_plot",
+)
 
 
 def _summary(trace: Trace) -> str:
