@@ -66,3 +66,21 @@ def test_check_grades_on_the_html_page(tmp_path, capsys) -> None:
     assert "<td>h1&lt;in&gt;</td><td>1.23</td>" in table
     assert '<td class="jaxbp-right">✓</td>' in table
     assert "<td>E</td><td>0.1</td>" in table and "✗ should be 0.3:" in table
+
+
+def test_division_by_zero_in_a_check_expression_is_an_error_on_its_line(tmp_path, capsys) -> None:
+    path = numbers(tmp_path, "quantity,value\nloss,0.3171\n1/0,1\n")
+    code, out, err = run(capsys, "relu-2-2-1", "--check", path)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"jaxbp explain: error: {path}, row 3: quantity '1/0': division by zero in the "
+        "expression.\n"
+    )
+
+
+def test_a_chained_index_is_graded_as_the_one_entry(tmp_path, capsys) -> None:
+    # W1 of document 001 is [[0.12, 0.15], [0.33, 0.09]]: W1[0][1] is 0.15, z1[0][0] is 1.23
+    path = numbers(tmp_path, "quantity,value\nW1[0][1],0.15\nz1[0][0],1.23\n")
+    code, out, err = run(capsys, "relu-2-2-1", "--check", path, "--format", "json")
+    assert (code, err) == (0, "")
+    assert [row["matches"] for row in json.loads(out)["published"]] == [True, True]
