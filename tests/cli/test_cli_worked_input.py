@@ -84,3 +84,46 @@ def test_a_chained_index_is_graded_as_the_one_entry(tmp_path, capsys) -> None:
     code, out, err = run(capsys, "relu-2-2-1", "--check", path, "--format", "json")
     assert (code, err) == (0, "")
     assert [row["matches"] for row in json.loads(out)["published"]] == [True, True]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "symbol,value,value\nE,0.3171,0.1\n",
+            "row 1: the header names the column 'value' 2 times (columns 2, 3)",
+        ),
+        (
+            "quantity,value,Value\nloss,0.3171,0.1\n",
+            "row 1: the header names the column 'value' 2 times (columns 2, 3)",
+        ),
+        (
+            "quantity,value\nloss,0.3171\nz1[0, 0],1.23\nloss,0.1\n",
+            "rows 2 and 4: the quantity 'loss' is given twice, as 0.3171 and 0.1",
+        ),
+        (
+            "quantity,value\nW1[0][1],0.15\nW1[0,1],0.16\n",
+            "rows 2 and 3: the quantity 'W1[0, 1]' is given twice, as 0.15 and 0.16",
+        ),
+        (
+            "quantity,value,symbol\nW1[0, 1],0.15,w\nW1[1, 0],0.33,w\n",
+            "rows 2 and 3: the symbol 'w' is given twice, as 0.15 and 0.33",
+        ),
+    ],
+    ids=["value-twice", "value-twice-any-case", "quantity-twice", "same-entry", "symbol-twice"],
+)
+def test_a_repeated_column_or_number_is_refused_naming_the_lines(
+    text, message, tmp_path, capsys
+) -> None:
+    path = numbers(tmp_path, text.replace("symbol,value,value", "quantity,value,value"))
+    code, out, err = run(capsys, "relu-2-2-1", "--check", path)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"jaxbp explain: error: {path}, ") and message in err, err
+
+
+def test_the_same_number_written_twice_alike_is_graded(tmp_path, capsys) -> None:
+    # loss = 0.5*(1 - 0.2037)**2 = 0.31705...: 0.3171 is right to its 4 decimals, twice
+    assert abs(LOSS - 0.3171) <= 1e-4
+    path = numbers(tmp_path, "quantity,value\nloss,0.3171\nloss,0.31710\n")
+    code, out, _ = run(capsys, "relu-2-2-1", "--check", path, "--format", "json")
+    assert [row["published"] for row in json.loads(out)["published"]] == ["0.3171", "0.31710"]

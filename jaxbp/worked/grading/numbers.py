@@ -28,6 +28,7 @@ Files as students and spreadsheets write them are read too:
 
 from __future__ import annotations
 
+import ast
 import csv
 import io
 import math
@@ -63,7 +64,32 @@ def read_numbers(path: str | Path) -> tuple[Published, ...]:
         NumbersFileError: on an unreadable file, a missing column, or a bad row.
     """
     path = Path(path)
-    return parse_numbers(read_bounded(path, MAX_BYTES, NumbersFileError, "numbers file"), str(path))
+    data = read_bounded(path, MAX_BYTES, NumbersFileError, "numbers file")
+    return check_repeats(parse_numbers(data, str(path)), str(path))
+
+
+def check_repeats(records: tuple[Published, ...], where: str) -> tuple[Published, ...]:
+    """``records``, refused when two rows give one quantity (however its indices are written:
+    ``W1[0][1]`` and ``W1[0, 1]``) or one symbol different values: which row counts would be a
+    guess.
+
+    Raises:
+        NumbersFileError: naming both rows and both values.
+    """
+    seen: dict[tuple[str, str], Published] = {}
+    for record in records:
+        keys = [("quantity", ast.unparse(parse(record.expression).tree))]
+        if record.symbol != record.expression:
+            keys.append(("symbol", record.symbol))
+        for kind, key in keys:
+            first = seen.setdefault((kind, key), record)
+            if first.value != record.value:
+                raise NumbersFileError(
+                    f"{where}, rows {first.row} and {record.row}: the {kind} {key[:40]!r} is "
+                    f"given twice, as {first.text[:20]} and {record.text[:20]}; keep one row, so "
+                    "the grade does not depend on which is read."
+                )
+    return records
 
 
 def published_numbers(document: str) -> tuple[Published, ...]:
@@ -105,6 +131,7 @@ def read_table(data: bytes, where: str) -> list[tuple[int, dict[str, str]]]:
     if not rows:
         raise NumbersFileError(f"{where}: empty; expected a header line such as quantity,value.")
     header = [column.strip().lower() for column in _rejoin(rows[0], delimiter)]
+    _check_header(header, where)
     missing = [column for column in REQUIRED if column not in header]
     if missing:
         raise NumbersFileError(
@@ -130,6 +157,18 @@ def read_table(data: bytes, where: str) -> list[tuple[int, dict[str, str]]]:
             cells["value"] = cells["value"].replace(",", ".")
         table.append((line, cells))
     return table
+
+
+def _check_header(header: list[str], where: str) -> None:
+    """Refuse a column named twice (``symbol,value,value``): which one holds the number would be
+    a guess."""
+    for name in dict.fromkeys(header):
+        at = [str(place) for place, column in enumerate(header, start=1) if column == name]
+        if name and len(at) > 1:
+            raise NumbersFileError(
+                f"{where}, row 1: the header names the column {name[:40]!r} {len(at)} times "
+                f"(columns {', '.join(at)}); keep one, so no number is read from the wrong one."
+            )
 
 
 def _decode(data: bytes, where: str) -> str:
