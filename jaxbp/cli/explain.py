@@ -25,6 +25,7 @@ from jaxbp.worked import network_file, render
 from jaxbp.worked.conv_file import CONV_EXAMPLES, CONV_TITLES
 from jaxbp.worked.grading.numbers import NumbersFileError, read_numbers
 from jaxbp.worked.render.html import page
+from jaxbp.worked.shown import printable
 from jaxbp.worked.trace import Trace, explain
 
 FORMATS = ("text", "markdown", "latex", "json", "html")
@@ -208,7 +209,7 @@ def _read_numbers(path: str) -> tuple[worked.Published, ...]:
         records = read_numbers(path)
     except NumbersFileError as error:
         raise UsageError(str(error)) from None
-    name = Path(path).name  # the table's title
+    name = printable(Path(path).name)  # the table's title
     return tuple(dataclasses.replace(r, document=r.document or name) for r in records)
 
 

@@ -122,8 +122,112 @@ def test_a_repeated_column_or_number_is_refused_naming_the_lines(
 
 
 def test_the_same_number_written_twice_alike_is_graded(tmp_path, capsys) -> None:
-    # loss = 0.5*(1 - 0.2037)**2 = 0.31705...: 0.3171 is right to its 4 decimals, twice
-    assert abs(LOSS - 0.3171) <= 1e-4
+    # loss = 0.5*(1 - 0.2037)**2 = 0.3170468...: 0.3171 is right to its 4 decimals; 0.31710
+    # claims 5 and is 5.3e-5 off, more than one unit (1e-5) of its last digit
+    assert abs(LOSS - 0.3171) <= 1e-4 < abs(LOSS - 0.31710) + 1e-4 and abs(LOSS - 0.31710) > 1e-5
     path = numbers(tmp_path, "quantity,value\nloss,0.3171\nloss,0.31710\n")
     code, out, _ = run(capsys, "relu-2-2-1", "--check", path, "--format", "json")
-    assert [row["published"] for row in json.loads(out)["published"]] == ["0.3171", "0.31710"]
+    rows = json.loads(out)["published"]
+    assert code == 1
+    assert [(row["published"], row["matches"]) for row in rows] == [
+        ("0.3171", True),
+        ("0.31710", False),
+    ]
+
+
+# --- user text shown to a terminal or written into a document ----------------------------------
+
+HOSTILE = "net\x1b[2J\x1b]0;pwned\x07\u202e <img src=x onerror=alert(1)> & `x` $\\_%"
+CONTROL = ("\x1b", "\x07", "\u202e")
+
+
+def _relu_221_file(tmp_path, name: str) -> str:
+    """Document 001's network as a network file, written here from its numbers."""
+    data = {
+        "name": name,
+        "sizes": [2, 2, 1],
+        "activations": ["relu", "linear"],
+        "bias": False,
+        "params": [{"w": [[0.12, 0.15], [0.33, 0.09]]}, {"w": [[0.11], [0.12]]}],
+        "x": [[2, 3]],
+        "y": [[1]],
+        "loss": "half_se",
+        "lr": 0.05,
+    }
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+@pytest.mark.parametrize("form", ["text", "markdown", "latex", "json", "html"])
+def test_a_hostile_network_name_and_symbol_reach_no_terminal_or_document_raw(
+    form, tmp_path, capsys, monkeypatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    network = _relu_221_file(tmp_path, HOSTILE)
+    symbol = HOSTILE.replace('"', "")
+    path = numbers(tmp_path, f'quantity,value,symbol\nloss,0.1,"{symbol}"\n')
+    code, out, err = run(capsys, "--network", network, "--check", path, "--format", form)
+    assert code == 1
+    for char in CONTROL:
+        assert char not in out and char not in err
+    if form in ("text", "markdown", "html"):  # JSON escapes the text itself, LaTeX the \
+        assert "net\\x1b[2J\\x1b]0;pwned\\x07\\u202e" in out
+    if form == "markdown":  # as text outside code spans; inside one (the symbol) it is inert
+        shown = "net\\x1b[2J\\x1b]0;pwned\\x07\\u202e &lt;img src=x onerror=alert(1)> &amp; `x`"
+        assert out.startswith(f"# {shown}")
+        assert f"| `` {shown.replace('&lt;', '<').replace('&amp;', '&')}" in out
+        assert [
+            line for line in out.splitlines() if "<img" in line and "| `` net" not in line
+        ] == []
+    if form == "html":
+        assert "<img" not in out
+        assert "net\\x1b[2J\\x1b]0;pwned\\x07\\u202e &lt;img src=x onerror=alert(1)&gt;" in out
+    if form == "latex":
+        assert "net\\textbackslash{}x1b[2J" in out
+        assert "\\$\\textbackslash{}\\_\\%" in out
+
+
+@pytest.mark.parametrize("form", ["text", "markdown", "json"])
+def test_a_hostile_conv_network_name_reaches_no_terminal_raw(form, tmp_path, capsys) -> None:
+    assert cli.main(["explain", "conv1d", "--write-network", str(tmp_path / "cnn.json")]) == 0
+    data = json.loads((tmp_path / "cnn.json").read_text()) | {"name": HOSTILE}
+    (tmp_path / "cnn.json").write_text(json.dumps(data))
+    capsys.readouterr()
+    code, out, err = run(capsys, "--network", str(tmp_path / "cnn.json"), "--format", form)
+    assert code == 0, err
+    for char in CONTROL:
+        assert char not in out and char not in err
+    assert "<img" not in out if form == "markdown" else True
+
+
+def test_a_network_name_that_is_not_text_is_refused(tmp_path, capsys) -> None:
+    path = _relu_221_file(tmp_path, "x")
+    with open(path) as file:
+        network = json.load(file) | {"name": {"a": [1]}}
+    with open(path, "w") as file:
+        json.dump(network, file)
+    code, out, err = run(capsys, "--network", path)
+    assert (code, out) == (2, "") and "name must be text" in err
+
+
+def test_hostile_names_in_a_course_are_shown_escaped_in_every_worksheet(tmp_path) -> None:
+    network = _relu_221_file(tmp_path, "net\x1b[2J <b>")
+    roster = tmp_path / "roster.csv"
+    roster.write_text('id,name\ns01,"Ada\x1b]0;x\x07 <i>Lo</i> & \\_%"\n')
+    out = tmp_path / "sheets"
+    argv = ["exercise", "--network", network, "--students", str(roster), "--out", str(out)]
+    assert cli.main(argv) == 0
+    folder = out / "students" / "s01"
+    for path in folder.iterdir():
+        text = path.read_text()
+        assert "\x1b" not in text and "\x07" not in text, path.name
+    markdown = (folder / "worksheet.md").read_text()
+    assert markdown.startswith("# net\\x1b[2J &lt;b>: Ada\\x1b]0;x\\x07 &lt;i>Lo&lt;/i> &amp; \\_%")
+    latex = (folder / "worksheet.tex").read_text()
+    student = (
+        r"\textbf{Student:} Ada\textbackslash{}x1b]0;x\textbackslash{}x07 "
+        r"\textless{}i\textgreater{}Lo\textless{}/i\textgreater{} \& \textbackslash{}\_\%"
+    )
+    assert student in latex
+    assert "<i>" not in (folder / "worksheet.html").read_text()

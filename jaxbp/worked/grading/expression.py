@@ -325,7 +325,7 @@ def _evaluate(node: ast.expr, quantities: Mapping[str, Any], text: str) -> Any:
                 f"{text!r}: exponents are limited to {MAX_EXPONENT:g} in magnitude."
             )
         dividing = isinstance(node.op, ast.Div) and np.any(right == 0)
-        if dividing or isinstance(node.op, ast.Pow) and np.any((left == 0) & (right < 0)):
+        if dividing or (isinstance(node.op, ast.Pow) and np.any((left == 0) & (right < 0))):
             raise ExpressionError(f"{text!r}: division by zero in the expression.")
         return _BINARY[type(node.op)](left, right)
     if isinstance(node, ast.Call):

@@ -39,6 +39,7 @@ from pathlib import Path
 from jaxbp.worked._read import read_bounded
 from jaxbp.worked.grading._records import Published
 from jaxbp.worked.grading.expression import ExpressionError, parse
+from jaxbp.worked.shown import printable
 
 MAX_BYTES = 1_000_000
 MAX_ROWS = 10_000
@@ -224,12 +225,12 @@ def record_of(cells: dict[str, str], where: str, line: int) -> Published:
     if correct is not None and not _NUMBER.fullmatch(correct):
         raise NumbersFileError(f"{where}, row {line}: correct {correct[:40]!r} is not a number.")
     return Published(
-        document=cells.get("document", ""),
-        step=cells.get("step", ""),
-        symbol=cells.get("symbol") or expression.text,
+        document=printable(cells.get("document", "")),
+        step=printable(cells.get("step", "")),
+        symbol=printable(cells.get("symbol") or expression.text),
         expression=expression.text,
         text=value,
-        erratum=cells.get("erratum") or None,
+        erratum=printable(cells.get("erratum", "")) or None,
         correct=correct,
         row=line,
     )

@@ -44,7 +44,7 @@ def _summary(trace: Trace) -> str:
 
 def markdown(trace: Trace, title: str, digits: int = 4, rows: list[Row] | None = None) -> str:
     """The worked example as Markdown; ``rows`` from :func:`compare` add the published numbers."""
-    lines = [f"# {title}", "", _summary(trace), ""]
+    lines = [f"# {_markdown.text(title)}", "", _summary(trace), ""]
     lines += _markdown.sections_markdown(build(trace, digits), digits)
     lines += _markdown.table_markdown(diagnostics_table(diagnose(trace)))
     if len(trace.history) > 2:
