@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
     rows = None
     if numbers is not None:
         try:
-            rows = render.compare(numbers, trace, where=args.check)
+            rows = render.compare(numbers, trace, where=args.check, hand_computed=True)
         except NumbersFileError as error:
             raise UsageError(str(error)) from None
     elif args.compare_published and example:

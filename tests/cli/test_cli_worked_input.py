@@ -98,19 +98,19 @@ def test_a_chained_index_is_graded_as_the_one_entry(tmp_path, capsys) -> None:
             "row 1: the header names the column 'value' 2 times (columns 2, 3)",
         ),
         (
+            "quantity,value,symbol\nW1[0, 1],0.15,w\nloss,0.3171,E\nW1[0, 1],0.16,w\n",
+            "rows 2 and 4: the symbol 'w' for W1[0, 1] is given twice, as 0.15 and 0.16",
+        ),
+        (
             "quantity,value\nloss,0.3171\nz1[0, 0],1.23\nloss,0.1\n",
-            "rows 2 and 4: the quantity 'loss' is given twice, as 0.3171 and 0.1",
+            "rows 2 and 4: loss is given twice, as 0.3171 and 0.1",
         ),
         (
             "quantity,value\nW1[0][1],0.15\nW1[0,1],0.16\n",
-            "rows 2 and 3: the quantity 'W1[0, 1]' is given twice, as 0.15 and 0.16",
-        ),
-        (
-            "quantity,value,symbol\nW1[0, 1],0.15,w\nW1[1, 0],0.33,w\n",
-            "rows 2 and 3: the symbol 'w' is given twice, as 0.15 and 0.33",
+            "rows 2 and 3: W1[0,1] is given twice, as 0.15 and 0.16",
         ),
     ],
-    ids=["value-twice", "value-twice-any-case", "quantity-twice", "same-entry", "symbol-twice"],
+    ids=["value-twice", "value-twice-any-case", "symbol-twice", "quantity-twice", "same-entry"],
 )
 def test_a_repeated_column_or_number_is_refused_naming_the_lines(
     text, message, tmp_path, capsys
@@ -121,11 +121,11 @@ def test_a_repeated_column_or_number_is_refused_naming_the_lines(
     assert err.startswith(f"jaxbp explain: error: {path}, ") and message in err, err
 
 
-def test_the_same_number_written_twice_alike_is_graded(tmp_path, capsys) -> None:
+def test_one_quantity_on_two_rows_is_graded_on_each_row(tmp_path, capsys) -> None:
     # loss = 0.5*(1 - 0.2037)**2 = 0.3170468...: 0.3171 is right to its 4 decimals; 0.31710
     # claims 5 and is 5.3e-5 off, more than one unit (1e-5) of its last digit
     assert abs(LOSS - 0.3171) <= 1e-4 < abs(LOSS - 0.31710) + 1e-4 and abs(LOSS - 0.31710) > 1e-5
-    path = numbers(tmp_path, "quantity,value\nloss,0.3171\nloss,0.31710\n")
+    path = numbers(tmp_path, "quantity,value,symbol\nloss,0.3171,E\nloss,0.31710,E2\n")
     code, out, _ = run(capsys, "relu-2-2-1", "--check", path, "--format", "json")
     rows = json.loads(out)["published"]
     assert code == 1
@@ -231,3 +231,13 @@ def test_hostile_names_in_a_course_are_shown_escaped_in_every_worksheet(tmp_path
     )
     assert student in latex
     assert "<i>" not in (folder / "worksheet.html").read_text()
+
+
+@pytest.mark.parametrize("written", ["0", "-0", "1", "1e0", "0e300", "0e999", "0.3"])
+def test_a_short_or_zero_written_form_does_not_pass_a_wrong_loss(written, tmp_path, capsys) -> None:
+    # loss = 0.5*(1 - 0.2037)**2 = 0.3170468...: none of these holds 2 of its significant digits
+    path = numbers(tmp_path, f"quantity,value\nloss,{written}\n")
+    code, out, _ = run(capsys, "relu-2-2-1", "--check", path, "--format", "json")
+    (row,) = json.loads(out)["published"]
+    assert (code, row["matches"]) == (1, False), row
+    assert row["correct_text"] == "0.32" and row["computed"] == pytest.approx(LOSS, abs=1e-12)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from jaxbp.worked.grading.expression import ExpressionError, parse
+from jaxbp.worked.grading.numbers import NumbersFileError, allowed, parse_numbers
 
 # one example (batch 1): z1 has shape (1, 3); W1 is 2 x 3
 NAMES = {
@@ -77,3 +78,68 @@ def test_a_result_that_is_not_finite_is_an_error(text) -> None:
 
 def test_dividing_by_a_nonzero_number_still_works() -> None:
     assert parse("loss/x[0, 0]").evaluate(NAMES) == 0.125  # 0.25 / 2
+
+
+# --- the tolerance of a written number ---------------------------------------------------------
+
+
+def _passes(text: str, correct: float, delimiter: str = ",") -> bool:
+    """Whether ``text``, as a student's number in a numbers file, passes for ``correct``."""
+    data = f"quantity{delimiter}value\nloss{delimiter}{text}\n".encode()
+    (record,) = parse_numbers(data, "answers.csv")
+    return abs(record.value - correct) <= allowed(record, correct)
+
+
+@pytest.mark.parametrize(
+    ("text", "correct", "passes"),
+    [
+        # the same value in every form a student writes it
+        ("0.5", 0.5, True),
+        ("0.5000000000", 0.5, True),
+        ("0.50", 0.5, True),
+        ("5e-1", 0.5, True),
+        (".5", 0.5, True),
+        ("+0.5", 0.5, True),
+        ("0.5" + "0" * 5000, 0.5, True),  # 5001 decimals: tolerance 0, the value is exact
+        # fewer digits never pass a value a correct rounding to 2 significant digits would not
+        ("0.5", 0.54, False),  # 0.54 rounds to 0.54; 0.5 is 0.04 off, one unit of 0.0X is 0.01
+        ("5e-1", 0.54, False),
+        ("0.54", 0.54, True),
+        ("1e0", 1.4, False),  # 1.4 needs 1.4; 1 is 0.4 off
+        ("1", 1.4, False),
+        ("1.4", 1.4, True),
+        ("14e-1", 1.4, True),
+        ("1.3", 1.4, True),  # one unit of the last digit: a rounded value carried one step
+        ("1.2", 1.4, False),
+        ("0", 0.317, False),
+        ("-0", 0.317, False),
+        ("0e300", 0.317, False),  # 0 with a tolerance of 1e300 if the exponent counted
+        ("0e999", 0.317, False),
+        ("0.3", 0.317, False),
+        ("0.32", 0.317, True),
+        ("3.17e-1", 0.317, True),
+        ("0.01", 0.0123, False),
+        ("0.012", 0.0123, True),
+        # exact values need no digits, and 0 is 0 however written
+        ("2", 2.0, True),
+        ("2e0", 2.0, True),
+        ("0", 0.0, True),
+        ("-0", 0.0, True),
+        ("0e300", 0.0, True),
+        ("0.001", 0.0, False),
+        ("1e-3", 0.0, False),
+        ("0", 1e-17, True),  # float64 round-off of a quantity that is 0 by the algebra
+    ],
+)
+def test_no_written_form_widens_the_tolerance(text, correct, passes) -> None:
+    assert _passes(text, correct) is passes
+
+
+def test_a_decimal_comma_is_the_same_number_in_a_semicolon_file() -> None:
+    assert _passes("0,54", 0.54, delimiter=";") and not _passes("0,5", 0.54, delimiter=";")
+
+
+@pytest.mark.parametrize("text", ["1e400", "nan", "inf", "-inf", "1/2", "1" + "0" * 400, "0x1"])
+def test_a_value_that_is_no_finite_number_is_refused(text) -> None:
+    with pytest.raises(NumbersFileError, match="is not a number"):
+        parse_numbers(f"quantity,value\nloss,{text}\n".encode(), "answers.csv")

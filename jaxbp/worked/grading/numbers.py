@@ -48,8 +48,32 @@ _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?")
 _DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+([eE][+-]?\d{1,3})?")
 
 
+#: A hand-computed number must agree with the correct value to this many significant digits,
+#: whatever its written form: "1", "1e0" or "0e300" does not pass for 0.317.
+SIGNIFICANT = 2
+#: ... except that a number within this of the correct value always passes (a quantity that is
+#: 0 by the algebra may be 1e-17 after float64 round-off; "0" is right for it).
+ABSOLUTE = 1e-12
+
+
 class NumbersFileError(ValueError):
     """A numbers file that cannot be used; the message names the file, the row and the problem."""
+
+
+def allowed(record: Published, correct: float) -> float:
+    """How far a hand-computed number may be from ``correct`` and still pass: one unit of its
+    last written digit (:attr:`Published.tolerance`), never more than one unit of the
+    ``SIGNIFICANT``-th significant digit of ``correct``, or than ``ABSOLUTE`` where that is more
+    (``correct`` 0, or round-off of 0).
+
+    So writing fewer digits, a zero, or an exponent never widens the tolerance beyond what the
+    correct value allows: ``0.5`` for 0.54, ``1e0`` for 1.4 and ``0e300`` for 0.317 do not pass,
+    while ``2`` for exactly 2 and ``0.0123`` for 0.012304 do.
+    """
+    cap = 0.0
+    if correct != 0 and math.isfinite(correct):
+        cap = 10.0 ** (math.floor(math.log10(abs(correct))) + 1 - SIGNIFICANT)
+    return min(record.tolerance, max(cap, ABSOLUTE))
 
 
 def read_numbers(path: str | Path) -> tuple[Published, ...]:
@@ -70,26 +94,26 @@ def read_numbers(path: str | Path) -> tuple[Published, ...]:
 
 
 def check_repeats(records: tuple[Published, ...], where: str) -> tuple[Published, ...]:
-    """``records``, refused when two rows give one quantity (however its indices are written:
-    ``W1[0][1]`` and ``W1[0, 1]``) or one symbol different values: which row counts would be a
-    guess.
+    """``records``, refused when two rows give one number (the same quantity, however its indices
+    are written, ``W1[0][1]`` or ``W1[0, 1]``, under the same symbol or both without one)
+    different values: which answer counts would be a guess. Rows that name themselves apart
+    (the symbols ``E`` and ``E again``, or ``h1`` before and after the update) are each graded.
 
     Raises:
         NumbersFileError: naming both rows and both values.
     """
     seen: dict[tuple[str, str], Published] = {}
     for record in records:
-        keys = [("quantity", ast.unparse(parse(record.expression).tree))]
-        if record.symbol != record.expression:
-            keys.append(("symbol", record.symbol))
-        for kind, key in keys:
-            first = seen.setdefault((kind, key), record)
-            if first.value != record.value:
-                raise NumbersFileError(
-                    f"{where}, rows {first.row} and {record.row}: the {kind} {key[:40]!r} is "
-                    f"given twice, as {first.text[:20]} and {record.text[:20]}; keep one row, so "
-                    "the grade does not depend on which is read."
-                )
+        symbol = "" if record.symbol == record.expression else record.symbol
+        first = seen.setdefault((symbol, ast.unparse(parse(record.expression).tree)), record)
+        if first.value != record.value:
+            named = f"the symbol {symbol[:40]!r} for " if symbol else ""
+            raise NumbersFileError(
+                f"{where}, rows {first.row} and {record.row}: {named}{record.expression[:40]} "
+                f"is given twice, as {first.text[:20]} and {record.text[:20]}; keep one row "
+                "(or give the rows different symbols), so the grade does not depend on which "
+                "is read."
+            )
     return records
 
 
