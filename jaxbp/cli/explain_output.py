@@ -48,6 +48,11 @@ def check_step_and_outputs(args: argparse.Namespace) -> None:
 def check_output(path_text: str, flag: str, suffixes: tuple[str, ...]) -> None:
     """Refuse an output path that cannot be written as asked, before anything is computed."""
     path = Path(path_text)
+    if path.is_symlink():
+        raise UsageError(
+            f"{flag} {path_text} is a symbolic link; an output is never written through a link "
+            "(it may point at any of your files): give the file's own name."
+        )
     if path.is_dir():
         raise UsageError(f"{flag} {path_text} is a folder; give a file name inside it.")
     if path.suffix.lower() not in suffixes:

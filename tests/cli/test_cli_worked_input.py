@@ -241,3 +241,37 @@ def test_a_short_or_zero_written_form_does_not_pass_a_wrong_loss(written, tmp_pa
     (row,) = json.loads(out)["published"]
     assert (code, row["matches"]) == (1, False), row
     assert row["correct_text"] == "0.32" and row["computed"] == pytest.approx(LOSS, abs=1e-12)
+
+
+# --- output files ------------------------------------------------------------------------------
+
+
+def test_plot_onto_a_link_to_a_users_file_is_refused_before_anything_is_done(
+    tmp_path, capsys
+) -> None:
+    pytest.importorskip("matplotlib")
+    mine = tmp_path / "thesis.txt"
+    mine.write_text("my thesis")
+    (tmp_path / "loss.png").symlink_to(mine)
+    code, out, err = run(capsys, "relu-2-2-1", "--steps", "3", "--plot", str(tmp_path / "loss.png"))
+    assert (code, out) == (2, "") and "is a symbolic link" in err
+    assert mine.read_text() == "my thesis"
+
+
+def test_write_network_onto_a_dangling_link_is_refused_as_a_link(tmp_path, capsys) -> None:
+    (tmp_path / "net.json").symlink_to(tmp_path / "elsewhere.json")
+    code, out, err = run(capsys, "relu-2-2-1", "--write-network", str(tmp_path / "net.json"))
+    assert (code, out) == (2, "") and "is a symbolic link" in err
+    assert not (tmp_path / "elsewhere.json").exists()
+
+
+@pytest.mark.parametrize("suffix", [".png", ".pdf", ".svg"])
+def test_plot_of_a_network_named_like_math_is_written_whole(suffix, tmp_path, capsys) -> None:
+    pytest.importorskip("matplotlib")
+    network = _relu_221_file(tmp_path, "a $\\frac{$ b")  # "$" would start math mode
+    plot = tmp_path / f"loss{suffix}"
+    code, _, err = run(capsys, "--network", network, "--steps", "3", "--plot", str(plot))
+    assert code == 0 and "Traceback" not in err
+    head = plot.read_bytes()[:5]
+    assert head == {".png": b"\x89PNG\r", ".pdf": b"%PDF-", ".svg": b"<?xml"}[suffix]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["net.json", plot.name])

@@ -360,11 +360,12 @@ def _one_example(name: str, array: np.ndarray, index: tuple[int | slice, ...]) -
     entry meant is ``z1[0, 1]``; advice to say so when that entry exists (else ``""``)."""
     if array.ndim != len(index) + 1 or array.shape[0] != 1:
         return ""
+    full: tuple[int | slice, ...] = (0, *index)
     try:
-        array[(0, *index)]
+        array[full]
     except IndexError:
         return ""
-    shown = ", ".join(map(_show, (0, *index)))
+    shown = ", ".join(map(_show, full))
     return f"; the first index is the example (there is one), so the entry is {name}[{shown}]"
 
 
