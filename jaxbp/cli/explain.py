@@ -13,7 +13,6 @@ import argparse
 import dataclasses
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,6 @@ from jaxbp.worked.shown import printable
 from jaxbp.worked.trace import Trace, explain
 
 FORMATS = ("text", "markdown", "latex", "json", "html")
-PROGRESS_FROM = 1000
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -45,7 +43,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("example", nargs="?", help=f"a built-in example: {names}")
     parser.add_argument("--network", metavar="FILE", help="a network JSON file instead")
-    parser.add_argument("--format", choices=FORMATS, default="text", help="default: text")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="default: text; a conv network (conv1d) has text, markdown and json",
+    )
     parser.add_argument(
         "--compare-published",
         action="store_true",
@@ -112,7 +115,7 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def _trace(args: argparse.Namespace) -> tuple[Trace, str, worked.WorkedExample | None]:
-    progress = _progress(args.steps)
+    progress = explain_output.progress(args.steps)
     if args.network is not None:
         try:
             net = network_file.load(args.network)
@@ -136,19 +139,6 @@ def _trace(args: argparse.Namespace) -> tuple[Trace, str, worked.WorkedExample |
     )
     title = f"{example.name}: {example.title} (documents {', '.join(example.documents)})"
     return trace, title, example
-
-
-def _progress(steps: int) -> Callable[[int, float], None] | None:
-    """For ``--steps`` of at least ``PROGRESS_FROM``: a line on stderr at every tenth of the run."""
-    if steps < PROGRESS_FROM:
-        return None
-    every = steps // 10
-
-    def report(step: int, loss: float) -> None:
-        if step % every == 0 or step == steps:
-            print(f"jaxbp explain: step {step}/{steps}, loss {loss:.6g}", file=sys.stderr)
-
-    return report
 
 
 def run(args: argparse.Namespace) -> int:

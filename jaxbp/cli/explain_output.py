@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,20 @@ if TYPE_CHECKING:
 
 MAX_STEPS = 100_000
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+PROGRESS_FROM = 1000
+
+
+def progress(steps: int) -> Callable[[int, float], None] | None:
+    """For ``--steps`` of at least ``PROGRESS_FROM``: a line on stderr at every tenth of the run."""
+    if steps < PROGRESS_FROM:
+        return None
+    every = steps // 10
+
+    def report(step: int, loss: float) -> None:
+        if step % every == 0 or step == steps:
+            print(f"jaxbp explain: step {step}/{steps}, loss {loss:.6g}", file=sys.stderr)
+
+    return report
 
 
 def check_step_and_outputs(args: argparse.Namespace) -> None:

@@ -275,3 +275,18 @@ def test_plot_of_a_network_named_like_math_is_written_whole(suffix, tmp_path, ca
     head = plot.read_bytes()[:5]
     assert head == {".png": b"\x89PNG\r", ".pdf": b"%PDF-", ".svg": b"<?xml"}[suffix]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["net.json", plot.name])
+
+
+def test_a_header_of_100000_repeated_columns_is_refused_in_one_short_line(tmp_path, capsys) -> None:
+    path = numbers(tmp_path, "quantity,value" + ",x" * 100_000 + "\nloss,0.3171\n")
+    code, out, err = run(capsys, "relu-2-2-1", "--check", path)
+    assert (code, out) == (2, "") and err.count("\n") == 1 and len(err) < 400
+    assert "'x' 100000 times (columns 3, 4, 5, 6, 7 and 99995 more)" in err
+
+
+def test_a_long_conv_run_reports_progress_like_an_mlp(capsys) -> None:
+    code, _, err = run(capsys, "conv1d", "--steps", "1000", "--format", "json")
+    lines = err.splitlines()
+    assert code == 0 and len(lines) == 10
+    assert lines[0].startswith("jaxbp explain: step 100/1000, loss ")
+    assert lines[-1].startswith("jaxbp explain: step 1000/1000, loss ")

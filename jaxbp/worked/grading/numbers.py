@@ -190,9 +190,11 @@ def _check_header(header: list[str], where: str) -> None:
     for name in dict.fromkeys(header):
         at = [str(place) for place, column in enumerate(header, start=1) if column == name]
         if name and len(at) > 1:
+            more = f" and {len(at) - 5} more" if len(at) > 5 else ""
             raise NumbersFileError(
                 f"{where}, row 1: the header names the column {name[:40]!r} {len(at)} times "
-                f"(columns {', '.join(at)}); keep one, so no number is read from the wrong one."
+                f"(columns {', '.join(at[:5])}{more}); keep one, so no number is read from the "
+                "wrong one."
             )
 
 
