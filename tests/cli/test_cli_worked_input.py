@@ -290,3 +290,26 @@ def test_a_long_conv_run_reports_progress_like_an_mlp(capsys) -> None:
     assert code == 0 and len(lines) == 10
     assert lines[0].startswith("jaxbp explain: step 100/1000, loss ")
     assert lines[-1].startswith("jaxbp explain: step 1000/1000, loss ")
+
+
+def test_hostile_submissions_are_graded_as_such_and_shown_escaped(tmp_path, capsys) -> None:
+    network = _relu_221_file(tmp_path, "course")
+    roster = tmp_path / "roster.csv"
+    roster.write_text("id,name\ns01,Ada\ns02,Bob\n")
+    sheets, subs = tmp_path / "sheets", tmp_path / "subs"
+    argv = ["exercise", "--network", network, "--students", str(roster), "--out", str(sheets)]
+    assert cli.main(argv) == 0
+    subs.mkdir()
+    (subs / "s01.csv").write_text('quantity,value\nloss,"<img src=x>\x1b[2J|"\n1/0,1\n')
+    (subs / "s02.csv").symlink_to(roster)  # never read through a link
+    (subs / "\x1b[2Jstray.csv").write_text("x")
+    capsys.readouterr()
+    code = cli.main(["grade", str(sheets), str(subs), "--out", str(tmp_path / "book.csv")])
+    err = capsys.readouterr().err
+    assert code == 1 and "\x1b" not in err and "\\x1b[2Jstray.csv" in err
+    feedback = (tmp_path / "feedback" / "s01.md").read_text()
+    assert "\x1b" not in feedback and "<img" not in feedback
+    assert "| &lt;img src=x>\\x1b[2J\\| |" in feedback
+    assert "row 3: quantity '1/0': division by zero in the expression" in feedback
+    book = (tmp_path / "book.csv").read_text()
+    assert "s02,Bob,missing" in book
