@@ -313,3 +313,22 @@ def test_hostile_submissions_are_graded_as_such_and_shown_escaped(tmp_path, caps
     assert "row 3: quantity '1/0': division by zero in the expression" in feedback
     book = (tmp_path / "book.csv").read_text()
     assert "s02,Bob,missing" in book
+
+
+@pytest.mark.parametrize(
+    ("quantity", "message"),
+    [
+        ("z1[1]", "index [1] is out of range for z1 of shape (1, 2); the first index is the "
+         "example (there is one), so the entry is z1[0, 1]."),
+        ("W1[0:2]", "takes a slice (':') and gives an array of shape (2, 2)"),
+        ("W1[:, 1]", "takes a slice (':') and gives an array of shape (2,)"),
+        ("W1[0:1][0]", "only a name can be indexed, once, with all its indices"),
+    ],
+)  # fmt: skip
+def test_an_index_a_student_gets_wrong_is_an_error_with_advice(
+    quantity, message, tmp_path, capsys
+) -> None:
+    path = numbers(tmp_path, f'quantity,value\n"{quantity}",0.5\n')
+    code, out, err = run(capsys, "relu-2-2-1", "--check", path)
+    assert (code, out) == (2, "") and err.count("\n") == 1
+    assert f"row 2: quantity '{quantity}'" in err and message in err, err
