@@ -43,7 +43,7 @@ from jaxbp.model.losses import LOSSES
 from jaxbp.model.mlp import MLP
 from jaxbp.worked._read import read_bounded
 from jaxbp.worked.names import UNIT_NAME, check_frozen
-from jaxbp.worked.shown import printable
+from jaxbp.worked.shown import MAX_SHOWN, printable
 
 if TYPE_CHECKING:
     from jaxbp.worked.grading import WorkedExample
@@ -214,7 +214,7 @@ def title_of(data: dict[str, Any], where: str) -> str:
     name = data.get("name", Path(where).stem)
     if not isinstance(name, str):
         raise NetworkFileError(f'{where}: name must be text like "my network", got {_kind(name)}.')
-    return printable(name)
+    return printable(name, MAX_SHOWN)
 
 
 def _names(value: Any, key: str, where: str) -> list[str]:

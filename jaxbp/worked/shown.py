@@ -14,10 +14,10 @@ import unicodedata
 MAX_SHOWN = 200
 
 
-def printable(text: str, limit: int = MAX_SHOWN) -> str:
+def printable(text: str, limit: int | None = None) -> str:
     """``text`` with control, format, separator and unassigned characters escaped (a plain space
-    stays), cut to ``limit`` characters with ``...``."""
-    if len(text) > limit:
+    stays), cut to ``limit`` characters with ``...`` when a limit is given (a title: ``MAX_SHOWN``)."""
+    if limit is not None and len(text) > limit:
         text = text[:limit] + "..."
     return "".join(
         char if char == " " or unicodedata.category(char)[0] not in "CZ" else ascii(char)[1:-1]
