@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
             contents |= _student_files(out, base, net, student, args, questions)
     except (network_file.NetworkFileError, files.CourseError) as error:
         raise UsageError(str(error)) from None
-    title = str(base.get("name", Path(args.network).stem))
+    title = net.name
     course = sheet.Course(title, args.seed, args.decimals, parts, students, questions)
     contents[out / sheet.MANIFEST] = sheet.manifest(course)  # last: grade reads it
     try:
@@ -112,7 +112,7 @@ def _student_files(
     drawn = variant.draw_network(
         base, net.spec, student.id, args.seed, questions, args.decimals, args.allow_dead_relu
     )
-    drawn["name"] = f"{base.get('name', Path(args.network).stem)}: {student.label}"
+    drawn["name"] = f"{net.name}: {student.label}"
     mine = network_file.parse(drawn, where=f"the network of {student.id}")
     trace = explain(
         mine.spec, mine.loss, mine.params, mine.x, mine.y, mine.learning_rate,

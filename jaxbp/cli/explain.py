@@ -13,7 +13,6 @@ import argparse
 import dataclasses
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +24,10 @@ from jaxbp.worked import network_file, render
 from jaxbp.worked.conv_file import CONV_EXAMPLES, CONV_TITLES
 from jaxbp.worked.grading.numbers import NumbersFileError, read_numbers
 from jaxbp.worked.render.html import page
+from jaxbp.worked.shown import printable
 from jaxbp.worked.trace import Trace, explain
 
 FORMATS = ("text", "markdown", "latex", "json", "html")
-PROGRESS_FROM = 1000
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -44,7 +43,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("example", nargs="?", help=f"a built-in example: {names}")
     parser.add_argument("--network", metavar="FILE", help="a network JSON file instead")
-    parser.add_argument("--format", choices=FORMATS, default="text", help="default: text")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="default: text; a conv network (conv1d) has text, markdown and json",
+    )
     parser.add_argument(
         "--compare-published",
         action="store_true",
@@ -58,8 +62,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--check",
         metavar="FILE.csv",
-        help="grade hand-computed numbers: a CSV with columns quantity,value[,symbol]; exit 0 "
-        "when all match, 1 when some do not, 2 for a bad file",
+        help="grade hand-computed numbers (an MLP; shown in every --format): a CSV with columns "
+        "quantity,value[,symbol]; exit 0 when all match, 1 when some do not, 2 for a bad file",
     )
     parser.add_argument(
         "--precision",
@@ -81,25 +85,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _check_args(args: argparse.Namespace) -> None:
+    names = ", ".join([*worked.EXAMPLES, *CONV_EXAMPLES])
     if (args.example is None) == (args.network is None) and not args.list:
         raise UsageError(
-            "give either a built-in example "
-            f"({', '.join(worked.EXAMPLES)}) or --network FILE.json, not both or neither."
+            f"give either a built-in example ({names}) or --network FILE.json, not both or neither."
         )
     if args.example is not None and args.example not in worked.EXAMPLES:
         raise UsageError(
-            f"unknown example {args.example!r}; built-in examples are "
-            f"{', '.join(worked.EXAMPLES)} (or pass --network FILE.json)."
+            f"unknown example {args.example[:40]!r}; built-in examples are {names} "
+            "(or pass --network FILE.json)."
         )
     if args.compare_published and args.network is not None:
         raise UsageError(
             "--compare-published needs a built-in example: only those have published numbers "
             "(use --check FILE.csv to check your own numbers for a network file)."
         )
-    if args.compare_published and args.format == "html":
-        raise UsageError("--compare-published is not shown on the html page; use another --format.")
-    if args.check and args.format == "html":
-        raise UsageError("--check grades are not shown on the html page; use another --format.")
     if args.compare_published and args.check:
         raise UsageError("give --compare-published or --check FILE.csv, not both.")
     if args.document is not None:
@@ -115,7 +115,7 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def _trace(args: argparse.Namespace) -> tuple[Trace, str, worked.WorkedExample | None]:
-    progress = _progress(args.steps)
+    progress = explain_output.progress(args.steps)
     if args.network is not None:
         try:
             net = network_file.load(args.network)
@@ -141,19 +141,6 @@ def _trace(args: argparse.Namespace) -> tuple[Trace, str, worked.WorkedExample |
     return trace, title, example
 
 
-def _progress(steps: int) -> Callable[[int, float], None] | None:
-    """For ``--steps`` of at least ``PROGRESS_FROM``: a line on stderr at every tenth of the run."""
-    if steps < PROGRESS_FROM:
-        return None
-    every = steps // 10
-
-    def report(step: int, loss: float) -> None:
-        if step % every == 0 or step == steps:
-            print(f"jaxbp explain: step {step}/{steps}, loss {loss:.6g}", file=sys.stderr)
-
-    return report
-
-
 def run(args: argparse.Namespace) -> int:
     """Build the trace, print it in the chosen format; 0 when verified, 1 when not, 2 on bad input."""
     from jaxbp.cli import explain_conv
@@ -176,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     rows = None
     if numbers is not None:
         try:
-            rows = render.compare(numbers, trace, where=args.check)
+            rows = render.compare(numbers, trace, where=args.check, hand_computed=True)
         except NumbersFileError as error:
             raise UsageError(str(error)) from None
     elif args.compare_published and example:
@@ -194,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "latex":
         sys.stdout.write(render.latex(trace, title, digits, rows))
     elif args.format == "html":
-        sys.stdout.write(page(trace, title, digits))
+        sys.stdout.write(page(trace, title, digits, tables=render.comparison_tables(rows or [])))
     else:
         _print_text(trace, title, digits, rows)
     if not explain_output.plot_and_check(args, trace, title, "; see the diagnostics"):
@@ -212,7 +199,7 @@ def _read_numbers(path: str) -> tuple[worked.Published, ...]:
         records = read_numbers(path)
     except NumbersFileError as error:
         raise UsageError(str(error)) from None
-    name = Path(path).name  # the table's title
+    name = printable(Path(path).name)  # the table's title
     return tuple(dataclasses.replace(r, document=r.document or name) for r in records)
 
 

@@ -62,8 +62,9 @@ def _trace(args: argparse.Namespace) -> tuple[SequentialTrace, str]:
             net = conv_file.parse(conv_file.CONV_EXAMPLES[args.example], where=args.example)
             title = f"{args.example}: {conv_file.CONV_TITLES[args.example]}"
         trace = explain_sequential(
-            net.spec, net.loss, net.params, net.x, net.y, net.learning_rate, steps=args.steps
-        )
+            net.spec, net.loss, net.params, net.x, net.y, net.learning_rate, steps=args.steps,
+            on_step=explain_output.progress(args.steps),
+        )  # fmt: skip
     except (ValueError, TypeError) as error:
         raise UsageError(str(error)) from None
     return trace, title

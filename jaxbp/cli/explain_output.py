@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,20 @@ if TYPE_CHECKING:
 
 MAX_STEPS = 100_000
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+PROGRESS_FROM = 1000
+
+
+def progress(steps: int) -> Callable[[int, float], None] | None:
+    """For ``--steps`` of at least ``PROGRESS_FROM``: a line on stderr at every tenth of the run."""
+    if steps < PROGRESS_FROM:
+        return None
+    every = steps // 10
+
+    def report(step: int, loss: float) -> None:
+        if step % every == 0 or step == steps:
+            print(f"jaxbp explain: step {step}/{steps}, loss {loss:.6g}", file=sys.stderr)
+
+    return report
 
 
 def check_step_and_outputs(args: argparse.Namespace) -> None:
@@ -48,6 +63,11 @@ def check_step_and_outputs(args: argparse.Namespace) -> None:
 def check_output(path_text: str, flag: str, suffixes: tuple[str, ...]) -> None:
     """Refuse an output path that cannot be written as asked, before anything is computed."""
     path = Path(path_text)
+    if path.is_symlink():
+        raise UsageError(
+            f"{flag} {path_text} is a symbolic link; an output is never written through a link "
+            "(it may point at any of your files): give the file's own name."
+        )
     if path.is_dir():
         raise UsageError(f"{flag} {path_text} is a folder; give a file name inside it.")
     if path.suffix.lower() not in suffixes:

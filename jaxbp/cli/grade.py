@@ -22,6 +22,7 @@ from jaxbp.worked.course import files
 from jaxbp.worked.course.grade import GRADED, Grade, grade_submission, unmatched
 from jaxbp.worked.course.report import feedback, gradebook
 from jaxbp.worked.course.sheet import Course, read_manifest
+from jaxbp.worked.shown import printable
 from jaxbp.worked.trace import Trace, explain
 
 
@@ -106,7 +107,8 @@ def _summary(
         file=sys.stderr,
     )
     if strays:
-        shown = ", ".join(strays[:5]) + (f" and {len(strays) - 5} more" if len(strays) > 5 else "")
+        shown = ", ".join(map(printable, strays[:5]))
+        shown += f" and {len(strays) - 5} more" if len(strays) > 5 else ""
         print(
             f"jaxbp grade: warning: not graded, no student of {course.title!r} has the id of "
             f"{shown} (a submission is <id>.csv).",

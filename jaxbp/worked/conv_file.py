@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,6 +45,7 @@ from jaxbp.worked.network_file import (
     _check_keys,
     _numeric,
     _short,
+    title_of,
 )
 
 REQUIRED = {
@@ -148,8 +148,8 @@ def parse(data: Any, where: str = "network") -> ConvNetworkFile:
         _checks.check_learning_rate(where, data["lr"])
     except (ValueError, TypeError) as error:
         raise NetworkFileError(str(error)) from None
-    name = data.get("name", Path(where).stem)
-    return ConvNetworkFile(str(name), spec, params, x, y, loss, float(data["lr"]))
+    name = title_of(data, where)
+    return ConvNetworkFile(name, spec, params, x, y, loss, float(data["lr"]))
 
 
 def _spec(data: dict[str, Any], where: str) -> Sequential:

@@ -9,7 +9,7 @@ layer's quantities under the names of :mod:`jaxbp.worked.conv_trace`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -226,13 +226,17 @@ def history(
     y: np.ndarray,
     lr: float,
     steps: int,
+    on_step: Callable[[int, float], None] | None = None,
 ) -> list[float]:
-    """The loss before each of ``steps`` SGD steps and after the last one."""
+    """The loss before each of ``steps`` SGD steps and after the last one; ``on_step(step,
+    loss)`` is called after each step (progress of a long run)."""
     losses = []
-    for _ in range(steps):
+    for step in range(1, steps + 1):
         value, grads = manual_layers.backprop(spec, loss, params, x, y)
         losses.append(value)
         params = sgd(params, grads, lr)
+        if on_step is not None:
+            on_step(step, value)
     losses.append(after_step(spec, loss, params, x, y)[1])
     return losses
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -164,6 +165,7 @@ def explain_sequential(
     lr: float,
     *,
     steps: int = 1,
+    on_step: Callable[[int, float], None] | None = None,
 ) -> SequentialTrace:
     """One SGD step of a 1-D CNN by the manual chain rule (im2col), checked against ``jax.grad``.
 
@@ -176,6 +178,8 @@ def explain_sequential(
         y: ``(batch, outputs)`` or ``(outputs,)``.
         lr: the SGD learning rate, finite and > 0.
         steps: how many SGD steps ``history`` records (the trace details the first).
+        on_step: called as ``on_step(step, loss)`` after each of the ``steps`` SGD steps (a
+            long run's progress).
 
     Returns:
         A :class:`SequentialTrace`.
@@ -208,7 +212,7 @@ def explain_sequential(
         ]
         new_params = sgd(params64, grads, float(lr))
         after, loss_after = after_step(spec, loss, new_params, x64, y64)
-        steps_history = history(spec, loss, params64, x64, y64, float(lr), steps)
+        steps_history = history(spec, loss, params64, x64, y64, float(lr), steps, on_step)
     for index, layer in enumerate(layers):
         for key, new in new_params[index].items():
             layer.quantities[param_name(key, index + 1) + "_new"] = new

@@ -43,6 +43,7 @@ from jaxbp.model.losses import LOSSES
 from jaxbp.model.mlp import MLP
 from jaxbp.worked._read import read_bounded
 from jaxbp.worked.names import UNIT_NAME, check_frozen
+from jaxbp.worked.shown import MAX_SHOWN, printable
 
 if TYPE_CHECKING:
     from jaxbp.worked.grading import WorkedExample
@@ -191,7 +192,7 @@ def parse(data: Any, where: str = "network") -> NetworkFile:
     except (ValueError, TypeError) as error:
         raise NetworkFileError(str(error)) from None
     return NetworkFile(
-        name=str(data.get("name", Path(where).stem)),
+        name=title_of(data, where),
         spec=spec,
         params=params,
         x=np.asarray(x),
@@ -201,6 +202,19 @@ def parse(data: Any, where: str = "network") -> NetworkFile:
         units=_units(data.get("units"), spec, where),
         frozen=frozen,
     )
+
+
+def title_of(data: dict[str, Any], where: str) -> str:
+    """The file's ``name`` (default: the file's stem), made safe to print
+    (:func:`jaxbp.worked.shown.printable`).
+
+    Raises:
+        NetworkFileError: when ``name`` is not text.
+    """
+    name = data.get("name", Path(where).stem)
+    if not isinstance(name, str):
+        raise NetworkFileError(f'{where}: name must be text like "my network", got {_kind(name)}.')
+    return printable(name, MAX_SHOWN)
 
 
 def _names(value: Any, key: str, where: str) -> list[str]:

@@ -392,10 +392,12 @@ def test_cli_writes_the_page(capsys) -> None:
     assert 'data-q="lr" value="0.25"' in out and '<option value="5" selected>' in out
 
 
-def test_cli_refuses_html_with_published_numbers(capsys) -> None:
+def test_cli_shows_published_numbers_on_the_page(capsys) -> None:
     argv = ["explain", "relu-2-2-1", "--format", "html", "--compare-published"]
-    assert cli.main(argv) == 2
-    assert "--compare-published is not shown on the html page" in capsys.readouterr().err
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.rstrip().endswith("</html>")
+    assert "<h2>Document 001: published against computed</h2>" in out
 
 
 def test_trace_renders_itself_in_jupyter() -> None:

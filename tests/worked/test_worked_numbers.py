@@ -64,7 +64,7 @@ def test_allowed_expressions_evaluate_like_the_arithmetic(text, expected) -> Non
         ("loss % 2", "BinOp is not allowed"),
         ("W2_new[loss]", "indices must be small integers"),
         ("W2_new[0.5, 1]", "indices must be small integers"),
-        ("W2_new[0][1]", "only a name can be indexed"),
+        ("W2_new[0:1][1]", "only a name can be indexed"),
         ("9 ** 99999", "exponents are limited"),
         ("1" * 400, "at most 200"),
         ("(" * 30 + "1" + " + 1)" * 30, "nested more than"),
@@ -106,8 +106,9 @@ def test_evaluation_errors_name_the_problem(text, message) -> None:
         parse(text).evaluate(NAMES)
 
 
-def test_overflow_gives_inf_not_an_exception() -> None:
-    assert parse("1e300 * 1e300").evaluate({}) == float("inf")
+def test_overflow_is_an_expression_error_not_inf() -> None:
+    with pytest.raises(ExpressionError, match="not a finite number"):
+        parse("1e300 * 1e300").evaluate({})
 
 
 def test_the_parser_never_reaches_eval(monkeypatch) -> None:

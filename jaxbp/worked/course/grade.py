@@ -97,7 +97,8 @@ def grade_submission(
         table = read_table(data, path.name)
     except NumbersFileError as error:
         message = str(error)
-        status = "wrong columns" if "lacks the column" in message else "not a CSV file"
+        wrong_columns = "lacks the column" in message or "the header names" in message
+        status = "wrong columns" if wrong_columns else "not a CSV file"
         if "fields for" in message:
             status = "unreadable"
         return Grade(student, status, message, blank)

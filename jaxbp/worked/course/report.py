@@ -8,6 +8,7 @@ import io
 from typing import TYPE_CHECKING
 
 from jaxbp.worked.course.sheet import PARTS, written
+from jaxbp.worked.shown import markdown_text, printable
 
 if TYPE_CHECKING:
     from jaxbp.worked.course.grade import Grade
@@ -43,7 +44,7 @@ def feedback(course: Course, grade: Grade) -> str:
     """One student's feedback in Markdown: the marks by part, then every number with its reason."""
     decimals = course.decimals
     lines = [
-        f"# {course.title}: feedback for {grade.student.label}",
+        f"# {_cell(course.title)}: feedback for {_cell(grade.student.label)}",
         "",
         f"Status: **{grade.status}**"
         + (f" ({_cell(grade.problem)})" if grade.problem else "")
@@ -68,7 +69,7 @@ def feedback(course: Course, grade: Grade) -> str:
     for mark in (*grade.marks, *grade.extra):
         verdict = {"right": "✓", "wrong": "✗", "missing": "missing"}[mark.verdict]
         lines.append(
-            f"| `{mark.quantity}` | {mark.written or '—'} | {written(mark.correct, decimals)} | "
+            f"| `{mark.quantity}` | {_cell(mark.written) or '—'} | {written(mark.correct, decimals)} | "
             f"{verdict} | {mark.mistake} | {_cell(mark.reason)} |"
         )
     if grade.extra:
@@ -77,4 +78,6 @@ def feedback(course: Course, grade: Grade) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """A student's text (a value as written, a reason quoting it) in a Markdown table cell: shown,
+    never read as HTML or a terminal's escape sequence."""
+    return markdown_text(printable(text)).replace("|", "\\|").replace("\n", " ")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from jaxbp.worked._read import read_bounded
 from jaxbp.worked.course.files import CourseError
+from jaxbp.worked.shown import MAX_SHOWN, printable
 
 MAX_BYTES = 1_000_000
 MAX_STUDENTS = 2000
@@ -93,7 +94,7 @@ def parse_roster(data: bytes, where: str) -> tuple[Student, ...]:
                 "(ids are compared without case, as some file systems do)."
             )
         seen[student_id.lower()] = line
-        students.append(Student(student_id, name))
+        students.append(Student(student_id, printable(name, MAX_SHOWN)))
     if not students:
         raise CourseError(f"{where}: no students under the header.")
     if len(students) > MAX_STUDENTS:

@@ -14,6 +14,7 @@ from typing import Any
 
 from jaxbp.worked.course.roster import Student
 from jaxbp.worked.course.sheet import describe
+from jaxbp.worked.shown import markdown_text
 
 LOSSES = {
     "half_se": (
@@ -76,9 +77,9 @@ def markdown(
     sizes, activations = network["sizes"], network["activations"]
     loss_name, _, loss_text = LOSSES[network["loss"]]
     lines = [
-        f"# {network.get('name', 'network')}: worksheet",
+        f"# {markdown_text(str(network.get('name', 'network')))}: worksheet",
         "",
-        f"**Student:** {student.label}",
+        f"**Student:** {markdown_text(student.label)}",
         "",
         "## The network",
         "",
@@ -131,12 +132,14 @@ def markdown(
     return "\n".join(lines)
 
 
-_LATEX_SPECIAL = re.compile(r"([&%$#_{}])")
+_LATEX = {char: "\\" + char for char in "&%$#_{}"}
+_LATEX |= {"\\": r"\textbackslash{}", "~": r"\textasciitilde{}", "^": r"\^{}"}
+_LATEX |= {"<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
 
 
 def _tex(text: str) -> str:
-    text = text.replace("\\", r"\textbackslash{}").replace("~", r"\textasciitilde{}")
-    return _LATEX_SPECIAL.sub(r"\\\1", text).replace("^", r"\^{}")
+    """Plain text made safe for LaTeX, one character at a time."""
+    return "".join(_LATEX.get(char, char) for char in text)
 
 
 def latex(

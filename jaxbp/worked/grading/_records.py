@@ -83,7 +83,7 @@ class Published:
         A document that rounds an intermediate value and carries the rounded value on can be off by
         one unit in its last digit while every step is right; anything beyond that is an erratum.
         """
-        return 10.0 ** (self.exponent - self.decimals)
+        return 10.0 ** min(self.exponent - self.decimals, 308)  # "0e999" is 0, not an overflow
 
     def written_like(self, value: float, extra_digits: int = 0) -> str:
         """``value`` written as this record's number is, with ``extra_digits`` more decimals."""

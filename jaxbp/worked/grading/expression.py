@@ -7,7 +7,9 @@ by walking that tree here, never by ``eval``. Allowed:
 
 - names (``loss``, ``W2_new``), looked up in the dict of quantities; nothing else is reachable;
 - subscripts with integer indices, slices of integers, or tuples of them (``W2_new[0, 1]``,
-  ``z1[0, -1]``, ``a1[0, :]``), on a name only;
+  ``z1[0, -1]``, ``a1[0, :]``), on a name only; a chain of integer subscripts is read as one
+  (``W1[0][1]`` is ``W1[0, 1]``); a slice gives several numbers, so it stands inside a function
+  that reduces it (``sum(a1[0, :])``), never as a graded number of its own;
 - number constants (``0.5``, ``2``, ``1e-3``); no strings, booleans or complex numbers;
 - ``+ - * / **``, unary ``-`` and ``+``, and parentheses;
 - calls of the functions in ``FUNCTIONS`` by name, with positional arguments only:
@@ -18,8 +20,9 @@ by walking that tree here, never by ``eval``. Allowed:
 
 Attribute access, any other call, lambdas, comprehensions, comparisons and everything else are refused
 with :class:`ExpressionError`, as are texts over ``MAX_LENGTH`` characters, trees deeper than
-``MAX_DEPTH`` and exponents larger than ``MAX_EXPONENT`` in magnitude. The arithmetic is float64;
-an overflow gives ``inf`` rather than an exception.
+``MAX_DEPTH`` and exponents larger than ``MAX_EXPONENT`` in magnitude. The arithmetic is float64.
+A division by zero (``1/0``, ``0**-1``) is an error, and so is a result that is not a finite
+number (``log(0)``, ``sqrt(-1)``, an overflow): such a value cannot be graded.
 """
 
 from __future__ import annotations
@@ -81,12 +84,26 @@ class Expression:
         """
         with np.errstate(all="ignore"):
             value = np.asarray(_evaluate(self.tree, quantities, self.text), np.float64)
+        example = f"{self.names[0] if self.names else 'z1'}[0, 0]"
+        if value.size != 1 and any(isinstance(n, ast.Slice) for n in ast.walk(self.tree)):
+            raise ExpressionError(
+                f"{self.text!r} takes a slice (':') and gives an array of shape {value.shape}; a "
+                f"row grades one number: index one entry, as in {example}, or reduce the slice "
+                "with sum(), mean(), max() or min()."
+            )
         if value.size != 1:
             raise ExpressionError(
                 f"{self.text!r} is an array of shape {value.shape}, not one number; index it, "
-                f"e.g. {self.names[0] if self.names else 'z1'}[0, 0]."
+                f"e.g. {example}."
             )
-        return float(value.reshape(()))
+        number = float(value.reshape(()))
+        if not np.isfinite(number):
+            raise ExpressionError(
+                f"{self.text!r} is {number} here, not a finite number (a logarithm of 0 or of a "
+                "negative number, a square root of a negative number, or an overflow); it "
+                "cannot be graded."
+            )
+        return number
 
     def transposed(self) -> list[tuple[str, Expression]]:
         """Variants with the indices of weight-matrix subscripts ``W2[0, 1]`` swapped.
@@ -154,13 +171,33 @@ def parse(text: str) -> Expression:
     if not text.strip():
         raise ExpressionError("empty expression; write a quantity such as z1[0, 0].")
     try:
-        tree = ast.parse(text.strip(), mode="eval").body
+        tree = _Chained().visit(ast.parse(text.strip(), mode="eval").body)
     except (SyntaxError, ValueError, MemoryError, RecursionError) as error:
         reason = error.msg if isinstance(error, SyntaxError) else type(error).__name__
         raise ExpressionError(f"{text!r} is not an expression: {reason}.") from None
     names: list[str] = []
     _check(tree, text, 0, names)
     return Expression(text=text, tree=tree, names=tuple(dict.fromkeys(names)))
+
+
+class _Chained(ast.NodeTransformer):
+    """``W1[0][1]`` as ``W1[0, 1]``: a chain of subscripts whose inner ones are integers is the
+    same entry as one subscript with all the indices (NumPy reads them so)."""
+
+    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        self.generic_visit(node)
+        inner = node.value
+        if not (isinstance(inner, ast.Subscript) and isinstance(inner.value, ast.Name)):
+            return node
+        first = _parts(inner.slice)
+        if any(isinstance(part, ast.Slice) for part in first):
+            return node  # W1[0:1][0] is not W1[0:1, 0]: refused by _check
+        merged = ast.Tuple(elts=[*first, *_parts(node.slice)], ctx=ast.Load())
+        return ast.copy_location(ast.Subscript(inner.value, merged, ast.Load()), node)
+
+
+def _parts(index: ast.expr) -> list[ast.expr]:
+    return list(index.elts) if isinstance(index, ast.Tuple) else [index]
 
 
 def _check(node: ast.AST, text: str, depth: int, names: list[str]) -> None:
@@ -183,7 +220,10 @@ def _check(node: ast.AST, text: str, depth: int, names: list[str]) -> None:
             _check(argument, text, depth + 1, names)
     elif isinstance(node, ast.Subscript):
         if not isinstance(node.value, ast.Name):
-            raise ExpressionError(f"{text!r}: only a name can be indexed, as in W1[0, 1].")
+            raise ExpressionError(
+                f"{text!r}: only a name can be indexed, once, with all its indices, as in "
+                "W1[0, 1] (a slice and then an index, as in W1[0:2][1], is not read)."
+            )
         names.append(node.value.id)
         indices = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         if len(indices) > 3:
@@ -284,6 +324,9 @@ def _evaluate(node: ast.expr, quantities: Mapping[str, Any], text: str) -> Any:
             raise ExpressionError(
                 f"{text!r}: exponents are limited to {MAX_EXPONENT:g} in magnitude."
             )
+        dividing = isinstance(node.op, ast.Div) and np.any(right == 0)
+        if dividing or (isinstance(node.op, ast.Pow) and np.any((left == 0) & (right < 0))):
+            raise ExpressionError(f"{text!r}: division by zero in the expression.")
         return _BINARY[type(node.op)](left, right)
     if isinstance(node, ast.Call):
         assert isinstance(node.func, ast.Name)  # checked by parse
@@ -304,11 +347,26 @@ def _evaluate(node: ast.expr, quantities: Mapping[str, Any], text: str) -> Any:
         try:
             return array[index]
         except IndexError:
+            shown = ", ".join(map(_show, index))
             raise ExpressionError(
-                f"{text!r}: index [{', '.join(map(_show, index))}] is out of range for "
-                f"{node.value.id} of shape {np.shape(array)}."
+                f"{text!r}: index [{shown}] is out of range for {node.value.id} of shape "
+                f"{np.shape(array)}{_one_example(node.value.id, array, index)}."
             ) from None
     raise ExpressionError(f"{text!r}: {type(node).__name__} is not allowed.")  # parse refused it
+
+
+def _one_example(name: str, array: np.ndarray, index: tuple[int | slice, ...]) -> str:
+    """For ``z1[1]`` on one example (shape ``(1, n)``): the first index is the example, so the
+    entry meant is ``z1[0, 1]``; advice to say so when that entry exists (else ``""``)."""
+    if array.ndim != len(index) + 1 or array.shape[0] != 1:
+        return ""
+    full: tuple[int | slice, ...] = (0, *index)
+    try:
+        array[full]
+    except IndexError:
+        return ""
+    shown = ", ".join(map(_show, full))
+    return f"; the first index is the example (there is one), so the entry is {name}[{shown}]"
 
 
 def _lookup(name: str, quantities: Mapping[str, Any], text: str) -> np.ndarray:

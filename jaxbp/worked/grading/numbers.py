@@ -28,6 +28,7 @@ Files as students and spreadsheets write them are read too:
 
 from __future__ import annotations
 
+import ast
 import csv
 import io
 import math
@@ -38,6 +39,7 @@ from pathlib import Path
 from jaxbp.worked._read import read_bounded
 from jaxbp.worked.grading._records import Published
 from jaxbp.worked.grading.expression import ExpressionError, parse
+from jaxbp.worked.shown import printable
 
 MAX_BYTES = 1_000_000
 MAX_ROWS = 10_000
@@ -46,8 +48,32 @@ _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?")
 _DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+([eE][+-]?\d{1,3})?")
 
 
+#: A hand-computed number must agree with the correct value to this many significant digits,
+#: whatever its written form: "1", "1e0" or "0e300" does not pass for 0.317.
+SIGNIFICANT = 2
+#: ... except that a number within this of the correct value always passes (a quantity that is
+#: 0 by the algebra may be 1e-17 after float64 round-off; "0" is right for it).
+ABSOLUTE = 1e-12
+
+
 class NumbersFileError(ValueError):
     """A numbers file that cannot be used; the message names the file, the row and the problem."""
+
+
+def allowed(record: Published, correct: float) -> float:
+    """How far a hand-computed number may be from ``correct`` and still pass: one unit of its
+    last written digit (:attr:`Published.tolerance`), never more than one unit of the
+    ``SIGNIFICANT``-th significant digit of ``correct``, or than ``ABSOLUTE`` where that is more
+    (``correct`` 0, or round-off of 0).
+
+    So writing fewer digits, a zero, or an exponent never widens the tolerance beyond what the
+    correct value allows: ``0.5`` for 0.54, ``1e0`` for 1.4 and ``0e300`` for 0.317 do not pass,
+    while ``2`` for exactly 2 and ``0.0123`` for 0.012304 do.
+    """
+    cap = 0.0
+    if correct != 0 and math.isfinite(correct):
+        cap = 10.0 ** (math.floor(math.log10(abs(correct))) + 1 - SIGNIFICANT)
+    return min(record.tolerance, max(cap, ABSOLUTE))
 
 
 def read_numbers(path: str | Path) -> tuple[Published, ...]:
@@ -63,7 +89,32 @@ def read_numbers(path: str | Path) -> tuple[Published, ...]:
         NumbersFileError: on an unreadable file, a missing column, or a bad row.
     """
     path = Path(path)
-    return parse_numbers(read_bounded(path, MAX_BYTES, NumbersFileError, "numbers file"), str(path))
+    data = read_bounded(path, MAX_BYTES, NumbersFileError, "numbers file")
+    return check_repeats(parse_numbers(data, str(path)), str(path))
+
+
+def check_repeats(records: tuple[Published, ...], where: str) -> tuple[Published, ...]:
+    """``records``, refused when two rows give one number (the same quantity, however its indices
+    are written, ``W1[0][1]`` or ``W1[0, 1]``, under the same symbol or both without one)
+    different values: which answer counts would be a guess. Rows that name themselves apart
+    (the symbols ``E`` and ``E again``, or ``h1`` before and after the update) are each graded.
+
+    Raises:
+        NumbersFileError: naming both rows and both values.
+    """
+    seen: dict[tuple[str, str], Published] = {}
+    for record in records:
+        symbol = "" if record.symbol == record.expression else record.symbol
+        first = seen.setdefault((symbol, ast.unparse(parse(record.expression).tree)), record)
+        if first.value != record.value:
+            named = f"the symbol {symbol[:40]!r} for " if symbol else ""
+            raise NumbersFileError(
+                f"{where}, rows {first.row} and {record.row}: {named}{record.expression[:40]} "
+                f"is given twice, as {first.text[:20]} and {record.text[:20]}; keep one row "
+                "(or give the rows different symbols), so the grade does not depend on which "
+                "is read."
+            )
+    return records
 
 
 def published_numbers(document: str) -> tuple[Published, ...]:
@@ -105,6 +156,7 @@ def read_table(data: bytes, where: str) -> list[tuple[int, dict[str, str]]]:
     if not rows:
         raise NumbersFileError(f"{where}: empty; expected a header line such as quantity,value.")
     header = [column.strip().lower() for column in _rejoin(rows[0], delimiter)]
+    _check_header(header, where)
     missing = [column for column in REQUIRED if column not in header]
     if missing:
         raise NumbersFileError(
@@ -130,6 +182,20 @@ def read_table(data: bytes, where: str) -> list[tuple[int, dict[str, str]]]:
             cells["value"] = cells["value"].replace(",", ".")
         table.append((line, cells))
     return table
+
+
+def _check_header(header: list[str], where: str) -> None:
+    """Refuse a column named twice (``symbol,value,value``): which one holds the number would be
+    a guess."""
+    for name in dict.fromkeys(header):
+        at = [str(place) for place, column in enumerate(header, start=1) if column == name]
+        if name and len(at) > 1:
+            more = f" and {len(at) - 5} more" if len(at) > 5 else ""
+            raise NumbersFileError(
+                f"{where}, row 1: the header names the column {name[:40]!r} {len(at)} times "
+                f"(columns {', '.join(at[:5])}{more}); keep one, so no number is read from the "
+                "wrong one."
+            )
 
 
 def _decode(data: bytes, where: str) -> str:
@@ -185,12 +251,12 @@ def record_of(cells: dict[str, str], where: str, line: int) -> Published:
     if correct is not None and not _NUMBER.fullmatch(correct):
         raise NumbersFileError(f"{where}, row {line}: correct {correct[:40]!r} is not a number.")
     return Published(
-        document=cells.get("document", ""),
-        step=cells.get("step", ""),
-        symbol=cells.get("symbol") or expression.text,
+        document=printable(cells.get("document", "")),
+        step=printable(cells.get("step", "")),
+        symbol=printable(cells.get("symbol") or expression.text),
         expression=expression.text,
         text=value,
-        erratum=cells.get("erratum") or None,
+        erratum=printable(cells.get("erratum", "")) or None,
         correct=correct,
         row=line,
     )

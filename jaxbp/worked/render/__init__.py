@@ -25,7 +25,17 @@ if TYPE_CHECKING:
 
     from jaxbp.worked.trace import Trace
 
-__all__ = ("Row", "compare", "latex", "markdown", "print_text", "save_png", "text", "text_plot")
+__all__ = (
+    "Row",
+    "compare",
+    "comparison_tables",
+    "latex",
+    "markdown",
+    "print_text",
+    "save_png",
+    "text",
+    "text_plot",
+)
 
 
 def _summary(trace: Trace) -> str:
@@ -34,7 +44,7 @@ def _summary(trace: Trace) -> str:
 
 def markdown(trace: Trace, title: str, digits: int = 4, rows: list[Row] | None = None) -> str:
     """The worked example as Markdown; ``rows`` from :func:`compare` add the published numbers."""
-    lines = [f"# {title}", "", _summary(trace), ""]
+    lines = [f"# {_markdown.text(title)}", "", _summary(trace), ""]
     lines += _markdown.sections_markdown(build(trace, digits), digits)
     lines += _markdown.table_markdown(diagnostics_table(diagnose(trace)))
     if len(trace.history) > 2:

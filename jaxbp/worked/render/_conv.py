@@ -25,6 +25,7 @@ from jaxbp.worked.render._conv_layers import (
     table_row,
 )
 from jaxbp.worked.render._markdown import history_markdown
+from jaxbp.worked.render._markdown import text as markdown_text
 from jaxbp.worked.render._notation import number, verification_summary
 from jaxbp.worked.render.plot import text_plot
 
@@ -142,7 +143,7 @@ def summary(trace: SequentialTrace) -> str:
 
 def markdown(trace: SequentialTrace, title: str, digits: int = 4) -> str:
     """The worked example as Markdown."""
-    lines = [f"# {title}", "", summary(trace), "", "## The network", ""]
+    lines = [f"# {markdown_text(title)}", "", summary(trace), "", "## The network", ""]
     lines += ["| layer | what it does | output per example |", "| --- | --- | --- |"]
     lines.append(f"| input | x | {trace.shapes[0]} |")
     lines += [f"| {s.index} | {s.description} | {trace.shapes[s.index]} |" for s in trace.layers]

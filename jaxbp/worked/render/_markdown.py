@@ -10,10 +10,20 @@ from __future__ import annotations
 from jaxbp.worked.render._items import Chain, Note, Quantity, Section
 from jaxbp.worked.render._notation import matrix_text
 from jaxbp.worked.render._tables import Table, plain
+from jaxbp.worked.shown import markdown_text as text
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def code(value: str) -> str:
+    """A code span around ``value``, fenced by more backticks than ``value`` holds in a row."""
+    if "`" not in value:
+        return f"`{value}`"
+    longest = max(len(run) for run in "".join(c if c == "`" else " " for c in value).split())
+    fence = "`" * (longest + 1)
+    return f"{fence} {value} {fence}"
 
 
 def sections_markdown(sections: list[Section], digits: int) -> list[str]:
@@ -53,9 +63,9 @@ def sections_markdown(sections: list[Section], digits: int) -> list[str]:
 
 def table_markdown(table: Table) -> list[str]:
     """A :class:`Table` as a Markdown section; each group of rows gets its own sub-heading."""
-    lines = [f"## {table.title}", ""]
+    lines = [f"## {text(table.title)}", ""]
     for line in table.intro:
-        lines += [line, ""]
+        lines += [text(line), ""]
     header = [
         "|" + "".join(f" {column.title} |" if column.title else " |" for column in table.columns),
         "| " + " | ".join("---" for _ in table.columns) + " |",
@@ -66,9 +76,9 @@ def table_markdown(table: Table) -> list[str]:
     for row in table.rows:
         if table.group_column is not None and row.group != group:
             group = row.group
-            lines += [*(["", f"### {group}", ""] if group else []), *header]
+            lines += [*(["", f"### {text(group)}", ""] if group else []), *header]
         cells = (
-            f"`{_cell(plain(cell))}`" if column.code else _cell(plain(cell))
+            code(_cell(plain(cell))) if column.code else _cell(text(plain(cell)))
             for column, cell in zip(table.columns, row.cells, strict=True)
         )
         lines.append("| " + " | ".join(cells) + " |")

@@ -188,5 +188,6 @@ def count_line(document: str, total: int, wrong: int) -> str:
     if document.isdigit():
         return f"{total} published numbers, {wrong} wrong (marked ✗)."
     return (
-        f"{total} numbers, {wrong} wrong (marked ✗); ✓: within one unit of the last written digit."
+        f"{total} numbers, {wrong} wrong (marked ✗); ✓: within one unit of the last written digit "
+        "and right to 2 significant digits."
     )

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 from jaxbp.worked.grading import Published, WorkedExample
 from jaxbp.worked.grading.expression import ExpressionError, parse
 from jaxbp.worked.grading.mistakes import Diagnosis
-from jaxbp.worked.grading.numbers import NumbersFileError
+from jaxbp.worked.grading.numbers import SIGNIFICANT, NumbersFileError
+from jaxbp.worked.grading.numbers import allowed as numbers_allowed
 
 if TYPE_CHECKING:
     from jaxbp.worked.trace import Trace
@@ -52,6 +53,7 @@ def compare(
     trace: Trace,
     where: str = "numbers",
     tolerance: float | None = None,
+    hand_computed: bool = False,
 ) -> list[Row]:
     """Every number of ``numbers`` (a worked example's published ones, or records read by
     :func:`jaxbp.worked.grading.numbers.read_numbers`), in order, against ``trace``.
@@ -65,6 +67,9 @@ def compare(
         where: the file, for messages.
         tolerance: the same tolerance for every number (a course sheet asks for a fixed number
             of decimals); default one unit of each number's last written digit.
+        hand_computed: a student's own numbers (``--check``): each must also agree with the
+            correct value to ``SIGNIFICANT`` significant digits
+            (:func:`jaxbp.worked.grading.numbers.allowed`), so no written form passes a wrong one.
 
     Raises:
         NumbersFileError: when a quantity does not exist in this network (``where``, the row).
@@ -79,6 +84,8 @@ def compare(
         except ExpressionError as error:
             raise NumbersFileError(f"{where}, row {record.row}: quantity {error}") from None
         allowed = record.tolerance if tolerance is None else tolerance
+        if hand_computed and tolerance is None:
+            allowed = numbers_allowed(record, computed)
         graded.append(
             (record, expression, computed, allowed, abs(computed - record.value) <= allowed)
         )
@@ -90,8 +97,15 @@ def compare(
     }
     rows = []
     for record, expression, computed, allowed, matches in graded:
-        mistake, explanation = "", ""
-        if not matches:
+        mistake, explanation, correct_text = "", "", record.written_like(computed)
+        if not matches and abs(computed - record.value) <= record.tolerance:
+            mistake, correct_text = "rounding", f"{computed:.{SIGNIFICANT}g}"
+            explanation = (
+                f"too few significant digits: {record.text} is within one unit of its last digit, "
+                f"but a number must agree with the correct value to {SIGNIFICANT} significant "
+                "digits; write more digits"
+            )
+        elif not matches:
             mistake, explanation = diagnosis.explain(
                 expression, record.value, allowed, computed, sheets[record.document]
             )
@@ -104,7 +118,7 @@ def compare(
                 published=record.text,
                 computed=computed,
                 computed_text=record.written_like(computed, extra_digits=2),
-                correct_text=record.written_like(computed),
+                correct_text=correct_text,
                 matches=matches,
                 explanation=explanation,
                 quantity=record.expression,

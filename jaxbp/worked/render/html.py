@@ -25,9 +25,11 @@ import numpy as np
 
 from jaxbp.worked.render._document import build
 from jaxbp.worked.render._html_blocks import chain_block, diagram, matrix, quantity_block, scalar
+from jaxbp.worked.render._html_tables import table_html
 from jaxbp.worked.render._html_values import data_json, frozen_names, values_of
 from jaxbp.worked.render._items import EMPTY, Chain, Item, Math, Note, Quantity, Section
 from jaxbp.worked.render._notation import Units
+from jaxbp.worked.render._tables import Table
 
 if TYPE_CHECKING:
     from jaxbp.worked.trace import Trace
@@ -35,7 +37,13 @@ if TYPE_CHECKING:
 __all__ = ("fragment", "page", "title_of")
 
 
-def page(trace: Trace, title: str, digits: int = 4, frozen: Sequence[str] | None = None) -> str:
+def page(
+    trace: Trace,
+    title: str,
+    digits: int = 4,
+    frozen: Sequence[str] | None = None,
+    tables: Sequence[Table] = (),
+) -> str:
     """The worked example as a complete, self-contained HTML document.
 
     Args:
@@ -44,6 +52,8 @@ def page(trace: Trace, title: str, digits: int = 4, frozen: Sequence[str] | None
         digits: significant digits shown (the page's selector changes them; ``data-value`` is exact).
         frozen: parameter names (``"W1"``, ``"b2"``) that take no update; default: the trace's
             ``frozen`` attribute when it has one, else none.
+        tables: comparison tables (hand-computed or published numbers against the computed
+            ones) shown after the worked example.
 
     Returns:
         The HTML text.
@@ -51,7 +61,7 @@ def page(trace: Trace, title: str, digits: int = 4, frozen: Sequence[str] | None
     Raises:
         ValueError: on unknown frozen names or digits outside 1..17.
     """
-    body = fragment(trace, title, digits, frozen, root_id="jaxbp-page")
+    body = fragment(trace, title, digits, frozen, root_id="jaxbp-page", tables=tables)
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
@@ -67,6 +77,7 @@ def fragment(
     digits: int = 4,
     frozen: Sequence[str] | None = None,
     root_id: str | None = None,
+    tables: Sequence[Table] = (),
 ) -> str:
     """The page's content in one ``<div>`` with its style and script, for embedding (notebooks).
 
@@ -81,6 +92,7 @@ def fragment(
     sections = build(trace, digits)
     parts = [_header(trace, title, digits), _network(trace, values, frozen, digits)]
     parts += [_section(trace, s, values, frozen, digits) for s in sections[1:]]
+    parts += [table_html(table) for table in tables]
     script = _asset("page.js")
     return (
         f'<div class="jaxbp-page" id="{root_id}">\n<style>{_asset("page.css")}</style>\n'

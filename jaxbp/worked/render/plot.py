@@ -7,9 +7,13 @@ and a logarithmic vertical axis when the loss spans more than two decades, so a 
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import tempfile
 import textwrap
 from collections.abc import Sequence
+from pathlib import Path
 
 #: Characters per line of the PNG's title: a long title wraps instead of running off the figure.
 TITLE_WIDTH = 70
@@ -44,8 +48,13 @@ def text_plot(history: Sequence[float], width: int = 60, height: int = 10) -> st
 def save_png(history: Sequence[float], path: str, title: str = "") -> None:
     """Write the loss curve to ``path`` (needs matplotlib: ``pip install jaxbp[plot]``).
 
+    The figure goes to a temporary file beside ``path`` that then replaces it, so a failed write
+    leaves no half a file, and a symbolic link at ``path`` is replaced, never written through.
+    The format is the suffix of ``path`` (``.png``, ``.pdf``, ``.svg``).
+
     Raises:
         ImportError: when matplotlib is not installed.
+        OSError: when the file cannot be written.
     """
     import matplotlib
 
@@ -59,11 +68,25 @@ def save_png(history: Sequence[float], path: str, title: str = "") -> None:
         axes.set_yscale("log")
     axes.set_xlabel("SGD step")
     axes.set_ylabel("loss")
-    axes.set_title(wrap_title(title or "loss over SGD steps"), fontsize=10)
+    # a title is the user's text: "$" would start matplotlib's math mode
+    axes.set_title(
+        wrap_title(title or "loss over SGD steps"), fontsize=10, usetex=False, parse_math=False
+    )
     axes.grid(True, alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    target = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            figure.savefig(file, dpi=100, format=target.suffix.lstrip(".").lower() or "png")
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    finally:
+        plt.close(figure)
 
 
 def wrap_title(title: str, width: int = TITLE_WIDTH) -> str:
