@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -367,6 +368,37 @@ def test_an_iterable_of_batches_trains_as_the_data_order_does():
     assert history["steps_done"] == 10 and history["position"] == (2, 0)
 
 
+def test_an_endless_generator_with_steps_per_epoch_trains_as_the_data_order_does():
+    params, x, y = _fit_data()
+    batches = [(x[i : i + 2], y[i : i + 2]) for i in range(0, 10, 2)]  # the 5 batches of b2
+    want, want_history = jaxbp.fit(
+        SPEC, "mse", params, jnp.asarray(x), jnp.asarray(y), lr=0.1, epochs=2, batch_size=2
+    )
+    endless = itertools.cycle(batches)  # one-shot and endless: each epoch reads on
+    got, history = jaxbp.fit(SPEC, "mse", params, endless, None, lr=0.1, epochs=2, steps_per_epoch=5, chunk_steps=3)  # fmt: skip
+    _assert_bitwise(got, want)
+    np.testing.assert_array_equal(history["loss"], want_history["loss"])
+    assert history["steps_done"] == 10 and history["position"] == (2, 0)
+
+
+def test_an_iterable_whose_second_pass_is_empty_raises_with_the_first_epochs_params():
+    params, x, y = _fit_data()
+    batches = [(x[i : i + 2], y[i : i + 2]) for i in range(0, 10, 2)]
+
+    class SameIterator:  # hands back one iterator: the second epoch finds it spent
+        def __init__(self):
+            self.iterator = iter(batches)
+
+        def __iter__(self):
+            return self.iterator
+
+    one_epoch, _ = jaxbp.fit(SPEC, "mse", params, batches, None, lr=0.1, epochs=1)
+    with pytest.raises(jaxbp.BatchError, match=r"ran out in epoch 1 \(counted from 0\) after 0 batches") as info:  # fmt: skip
+        jaxbp.fit(SPEC, "mse", params, SameIterator(), None, lr=0.1, epochs=3, chunk_steps=3)
+    assert info.value.steps_done == 5
+    _assert_bitwise(info.value.params, one_epoch)
+
+
 @pytest.mark.slow
 def test_a_torch_dataloader_trains_as_the_data_order_does():
     torch = pytest.importorskip("torch")
@@ -527,8 +559,22 @@ def test_progress_stays_off_when_stderr_is_not_a_terminal(capsys):
         ({"prefetch": -1}, ValueError, "prefetch must be an int >= 0"),
         ({"validation": np.zeros(3)}, TypeError, r"validation must be a pair \(x_val, y_val\)"),
         ({"y": None}, ValueError, "y is None"),
+        (
+            {"steps_per_epoch": 3},
+            ValueError,
+            r"steps_per_epoch=3 applies to an iterable of \(x, y\) batches \(y=None\)",
+        ),
+        ({"steps_per_epoch": True}, TypeError, "steps_per_epoch must be an int"),
     ],
-    ids=["start-step", "chunk-steps", "prefetch", "validation", "no-y"],
+    ids=[
+        "start-step",
+        "chunk-steps",
+        "prefetch",
+        "validation",
+        "no-y",
+        "steps-per-epoch-arrays",
+        "steps-per-epoch-bool",
+    ],
 )
 def test_streamed_fit_refuses_bad_settings_before_training(change, error, message):
     params, x, y = _fit_data()
