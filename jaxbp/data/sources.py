@@ -441,7 +441,16 @@ class IterableSource:
         for epoch in range(epochs):
             iterator = self._pending if epoch == 0 and self._pending is not None else None
             self._pending = None
-            iterator = iterator if iterator is not None else iter(self.batches)
+            if iterator is None:
+                try:
+                    iterator = iter(self.batches)
+                except Exception as error:  # the loader's own __iter__ failed
+                    yield from _rest(first, pending, chunk_steps, every)
+                    raise BatchError(
+                        f"{self.where}: starting epoch {epoch} of the iterable (iter(x)) failed "
+                        f"before batch {index}: {type(error).__name__}: {error}",
+                        index,
+                    ) from error
             count = 0
             while self.length is None or count < self.length:
                 try:

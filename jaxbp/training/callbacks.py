@@ -28,8 +28,10 @@ import inspect
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TextIO
+
+import numpy as np
 
 from jaxbp._types import Params
 
@@ -37,8 +39,14 @@ Callback = Callable[[int, Params, dict[str, Any]], Any]
 
 
 def wants_stop(result: Any) -> bool:
-    """Whether a callback's return value asks to stop: ``True`` or ``"stop"``."""
-    return result is True or (isinstance(result, str) and result == "stop")
+    """Whether a callback's return value asks to stop: ``True`` (also a NumPy or JAX boolean
+    scalar, as a comparison of metrics gives) or ``"stop"``."""
+    if isinstance(result, str):
+        return result == "stop"
+    if result is True or isinstance(result, np.bool_):
+        return bool(result)
+    dtype = getattr(result, "dtype", None)
+    return dtype == np.bool_ and getattr(result, "shape", None) == () and bool(result)
 
 
 def callback_name(callback: Any) -> str:
@@ -46,7 +54,10 @@ def callback_name(callback: Any) -> str:
 
 
 def as_callback_list(where: str, callbacks: Any) -> tuple[Callback, ...]:
-    """``callbacks`` as a tuple, each checked to be a function of ``(step, params, metrics)``."""
+    """``callbacks`` as a tuple, each checked to be a function of ``(step, params, metrics)``
+    (``None``: none)."""
+    if callbacks is None:
+        return ()
     if isinstance(callbacks, str | bytes) or callable(callbacks) or not isinstance(callbacks, Iterable):  # fmt: skip
         one = "one callback, " if callable(callbacks) else ""
         raise TypeError(
@@ -149,7 +160,14 @@ class EarlyStopping:
     def __call__(self, step: int, params: Params, metrics: dict[str, Any]) -> str | None:
         if self.metric not in metrics:
             return None
-        value = float(metrics[self.metric])
+        value = metrics[self.metric]
+        if not hasattr(value, "__float__"):  # None (not computed), a string, a list
+            raise TypeError(
+                f"EarlyStopping: metrics[{self.metric!r}] is {type(value).__name__} {value!r:.40} "
+                f"after step {step}, not a number; watch a metric that every evaluation gives as "
+                f"a number (e.g. metric='val_loss')."
+            )
+        value = float(value)
         sign = 1.0 if self.mode == "min" else -1.0
         if sign * (self.best - value) > self.min_delta:
             self.best, self.best_step, self.best_params, self.waited = value, step, params, 0
@@ -194,7 +212,14 @@ class Validation:
 
     def __call__(self, step: int, params: Params, metrics: dict[str, Any]) -> None:
         if step % self.every == 0 or step == self.total:
-            metrics.update(self.evaluate(params))
+            values = self.evaluate(params)
+            if not isinstance(values, Mapping):
+                raise TypeError(
+                    f"Validation: evaluate(params) returned {type(values).__name__} "
+                    f"{values!r:.40} after step {step}; it must return a dict of named numbers, "
+                    f"e.g. {{'val_loss': 0.31}}."
+                )
+            metrics.update(values)
 
 
 #: Without a terminal, the longest time between two lines of a running epoch (``ProgressBar``).

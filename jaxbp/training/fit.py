@@ -85,7 +85,7 @@ def fit(
     stop_on_nonfinite: bool = False,
     reference_loss: float | None = None,
     mesh: jax.sharding.Mesh | None = None,
-    callbacks: Sequence[Callback] = (),
+    callbacks: Sequence[Callback] | None = (),
     validation: tuple[ArrayLike, ArrayLike] | None = None,
     validate_every: int | None = None,
     start_step: int = 0,
@@ -127,8 +127,9 @@ def fit(
             loss); pass a run's first loss when continuing it one call at a time.
         mesh: a ``jax.sharding.Mesh`` to train data-parallel over its devices (the batch split
             over its first axis, params replicated); see ``jaxbp.training.sharding``. ``None``: one device.
-        callbacks: functions ``callback(step, params, metrics)`` run between chunks; one that
-            returns ``True`` or ``"stop"`` stops training (see ``jaxbp.training.callbacks``).
+        callbacks: a list of functions ``callback(step, params, metrics)`` (``None``: none) run
+            between chunks; one that returns ``True`` or ``"stop"`` stops training (see
+            ``jaxbp.training.callbacks``).
         validation: ``(x_val, y_val)``, whose loss is computed every ``validate_every`` steps
             (default: every epoch) into ``metrics["val_loss"]`` and ``history["val_loss"]``;
             arrays, or ``jaxbp.Rows`` views or ``.npy`` paths, which are read whole once.

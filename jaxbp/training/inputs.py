@@ -222,6 +222,12 @@ def _plan_iterable(
         )
     length = source.length
     total = None if length is None else start_step + epochs * length
+    if total is not None and total > _run_checks.MAX_STEPS:
+        raise ValueError(
+            f"{where}: epochs {epochs} of {length} steps (from start_step {start_step}) reach step "
+            f"{total}, beyond the {_run_checks.MAX_STEPS} steps the int32 step counter holds; "
+            f"pass fewer epochs or a smaller steps_per_epoch."
+        )
     return Span(length, int(start_step), total, rows)
 
 

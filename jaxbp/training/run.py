@@ -133,6 +133,9 @@ def describe_run(
     it. Returns the :class:`Run` and its data source. Raises before anything is compiled."""
     where = "fit"
     _checks.check_positive_int(where, "epochs", epochs)
+    for name, flag in (("stop_on_nonfinite", stop_on_nonfinite), ("progress", progress)):
+        if not isinstance(flag, bool | np.bool_):
+            raise TypeError(f"{where}: {name} must be True or False, got {type(flag).__name__} {flag!r:.40}.")  # fmt: skip
     _run_checks.check_start(where, start_epoch, start_step)
     _run_checks.check_key(where, key)
     check_steps_per_epoch(where, steps_per_epoch, y)
@@ -233,6 +236,8 @@ def describe_stream(
         _checks.check_positive_int(where, "chunk_steps", chunk_steps)
     if validation is not None:
         validation = _inputs.check_validation(where, model, loss, params, validation)
+        for name, array in zip(("x_val", "y_val"), validation, strict=True):
+            _run_checks.check_finite_data(where, name, array)
     if validate_every is not None:
         _checks.check_positive_int(where, "validate_every", validate_every)
     every = validate_every if validate_every is not None else span.steps_per_epoch

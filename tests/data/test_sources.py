@@ -542,3 +542,10 @@ def test_steps_per_epoch_beyond_a_pass_raises_naming_the_epoch():
     source = IterableSource("fit", iter(batches(4)), epochs=2, steps_per_epoch=3)
     with pytest.raises(BatchError, match=r"ran out in epoch 1 \(counted from 0\) after 1 batches, not the steps_per_epoch=3 asked for"):  # fmt: skip
         list(source.chunks(epochs=2, chunk_steps=8, every=None))
+
+
+def test_an_iterable_longer_than_the_int32_step_counter_is_refused():
+    params = jaxbp.MLP(sizes=(FEATURES, 1), activations="linear").init(jax.random.key(0))
+    stream = itertools.repeat(batches(1)[0])
+    with pytest.raises(ValueError, match=r"reach step 4294967296, beyond the 2147483647 steps"):
+        jaxbp.fit(jaxbp.MLP(sizes=(FEATURES, 1), activations="linear"), "mse", params, stream, None, lr=0.1, epochs=2, steps_per_epoch=2**31)  # fmt: skip

@@ -286,3 +286,34 @@ def test_early_stopping_after_an_undeclared_callback_warns_when_it_never_acted()
     watch = callbacks.EarlyStopping(1, metric="val_acc")
     with pytest.warns(jaxbp.TrainingWarning, match=r"callbacks\[1\] EarlyStopping watches metric 'val_acc', but no chunk of this run had it \(its metrics: .*'val_accuracy'\), so it never acted"):  # fmt: skip
         jaxbp.fit(SPEC, "mse", params, x, y, lr=0.1, epochs=2, batch_size=2, callbacks=[adds, watch])  # fmt: skip
+
+
+@pytest.mark.parametrize("result", [np.True_, jnp.asarray(True)], ids=["numpy", "jax"])
+def test_a_callback_returning_a_numpy_or_jax_true_stops(result):
+    params, x, y = _fit_data()
+    _, history = jaxbp.fit(SPEC, "mse", params, x, y, lr=0.1, epochs=2, batch_size=2, chunk_steps=1, callbacks=[lambda s, p, m: result])  # fmt: skip
+    assert history["steps_done"] == 1 and history["stop"] == "<lambda>"
+
+
+def test_none_means_no_callbacks():
+    params, x, y = _fit_data()
+    _, history = jaxbp.fit(SPEC, "mse", params, x, y, lr=0.1, epochs=1, batch_size=2, callbacks=None)  # fmt: skip
+    assert history["loss"].shape == (5,)
+
+
+def test_what_validation_and_early_stopping_cannot_use_is_named():
+    params, x, y = _fit_data()
+    listed = Validation(lambda p: [0.5], 5)
+    with pytest.raises(TypeError, match=r"Validation: evaluate\(params\) returned list \[0.5\] after step 5; it must return a dict"):  # fmt: skip
+        jaxbp.fit(SPEC, "mse", params, x, y, lr=0.1, epochs=1, batch_size=2, callbacks=[listed])
+    missing = Validation(lambda p: {"val_accuracy": None}, 5)  # a regression has no accuracy
+    watch = callbacks.EarlyStopping(1, metric="val_accuracy", mode="max")
+    with pytest.raises(TypeError, match=r"metrics\['val_accuracy'\] is NoneType None after step 5, not a number"):  # fmt: skip
+        jaxbp.fit(SPEC, "mse", params, x, y, lr=0.1, epochs=1, batch_size=2, callbacks=[missing, watch])  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["stop_on_nonfinite", "progress"])
+def test_flags_must_be_booleans(name):
+    params, x, y = _fit_data()
+    with pytest.raises(TypeError, match=f"fit: {name} must be True or False, got str 'no'"):
+        jaxbp.fit(SPEC, "mse", params, x, y, lr=0.1, epochs=1, **{name: "no"})

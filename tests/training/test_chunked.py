@@ -632,3 +632,32 @@ def test_bad_data_leaves_the_last_checkpoint_of_the_good_params(tmp_path):
     saved = checkpoint.load(checkpoint.resolve(tmp_path / "run"))
     assert saved.step == 4
     _assert_bitwise(saved.params, jax.device_get(info.value.params))
+
+
+def test_nan_in_the_validation_set_is_refused_before_training():
+    params, x, y = _fit_data()
+    x_val = x.copy()
+    x_val[3, 1] = np.nan
+    with pytest.raises(ValueError, match="fit: x_val holds NaN or infinite values"):
+        jaxbp.fit(SPEC, "mse", params, x, y, lr=0.1, epochs=1, batch_size=2, validation=(x_val, y))  # fmt: skip
+
+
+def test_a_loader_whose_iter_fails_in_a_later_epoch_raises_a_batch_error_with_the_params():
+    params, x, y = _fit_data()
+    batches = [(x[i : i + 2], y[i : i + 2]) for i in range(0, 10, 2)]
+
+    class FailsOnSecondPass:
+        def __init__(self):
+            self.passes = 0
+
+        def __iter__(self):
+            self.passes += 1
+            if self.passes > 1:
+                raise OSError("shard list gone")
+            return iter(batches)
+
+    one_epoch, _ = jaxbp.fit(SPEC, "mse", params, batches, None, lr=0.1, epochs=1)
+    with pytest.raises(jaxbp.BatchError, match=r"starting epoch 1 of the iterable \(iter\(x\)\) failed before batch 5: OSError: shard list gone") as info:  # fmt: skip
+        jaxbp.fit(SPEC, "mse", params, FailsOnSecondPass(), None, lr=0.1, epochs=2, chunk_steps=3)
+    assert info.value.steps_done == 5
+    _assert_bitwise(info.value.params, one_epoch)
