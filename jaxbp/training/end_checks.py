@@ -122,10 +122,15 @@ def check_fit_end(
                 else "the last update made the params non-finite (every loss was finite)"
             )
         held = "hold NaN or infinity" if not params_finite else "are finite, the last loss is not"
+        advice = (
+            " (the guard checks each step's loss and gradient, so it cannot stop an update "
+            "that overflows the params on the last step)"
+            if "stop_step" in history
+            else ", or pass stop_on_nonfinite=True to stop at the first bad step and keep the "
+            "params before it"
+        )
         warn_nonfinite(
-            f"{where}: training diverged: {found}; the returned params {held}. Lower {fix}, or "
-            f"pass stop_on_nonfinite=True to stop at the first bad step and keep the params "
-            f"before it."
+            f"{where}: training diverged: {found}; the returned params {held}. Lower {fix}{advice}."
         )
     elif bool(unchanged) and not guard_stop and losses.shape[0]:
         warn_training(

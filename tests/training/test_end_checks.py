@@ -100,3 +100,16 @@ def test_fit_ensemble_names_the_models_that_did_not_change():
         params, _ = jaxbp.fit_ensemble(model, loss, stacked, X, y, lr=lrs, epochs=2)
     # model 1: steps of 0.1 * 100 and 0.1 * 90, below 2^24 the spacing is 1: exact
     assert params["w"][0] == W_BIG and params["w"][1] == W_BIG - 19
+
+
+def test_an_update_that_overflows_on_the_last_step_warns_even_with_the_guard():
+    # loss = prediction = w (finite, -3e38), gradient 1: w - lr = -4e38 overflows to -inf, after
+    # the guard has looked at that step's finite loss and gradient.
+    def linear(prediction, y):
+        return jnp.sum(prediction - y, axis=-1)
+
+    with pytest.warns(jaxbp.NonFiniteWarning, match=r"the last update made the params non-finite \(every loss was finite\).*cannot stop an update"):  # fmt: skip
+        params, history = jaxbp.fit(
+            model, linear, _params(-3e38), X, Y, lr=1e38, epochs=1, stop_on_nonfinite=True
+        )
+    assert params["w"] == -np.inf and history["stop_step"] == -1
