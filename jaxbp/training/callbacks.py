@@ -80,6 +80,8 @@ def _not_a_callback(callback: Any) -> str | None:
     """Why ``callback`` cannot be called as ``callback(step, params, metrics)``, or ``None``."""
     if not callable(callback):
         return "not callable"
+    if isinstance(callback, type):
+        return f"a class, not a callback made from it; pass {callback.__name__}(...)"
     try:
         signature = inspect.signature(callback)
     except (TypeError, ValueError):  # a builtin without a signature: trust it

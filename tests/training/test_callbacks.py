@@ -235,8 +235,9 @@ def _recorder():
         ([42], TypeError, r"callbacks\[1\] is int 42, not callable; a callback is a function callback\(step, params, metrics\)"),
         ([lambda step: None], TypeError, r"callbacks\[1\] is function .*signature \(step\) does not take \(step, params, metrics\)"),
         ([None], TypeError, r"callbacks\[1\] is NoneType None, not callable"),
+        ([callbacks.EarlyStopping], TypeError, r"callbacks\[1\] is type .*, a class, not a callback made from it; pass EarlyStopping\(\.\.\.\)"),
     ],
-    ids=["int", "one-argument", "none"],
+    ids=["int", "one-argument", "none", "class"],
 )  # fmt: skip
 def test_a_callback_that_is_not_one_is_refused_before_the_first_step(bad, error, message):
     params, x, y = _fit_data()
