@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from jaxbp.model.mlp import INITIALIZERS, MLP
     from jaxbp.model.steps import loss_and_grad, optax_step, train_step
     from jaxbp.model.updates import sgd, sgd_transformation
+    from jaxbp.training.end_checks import NonFiniteWarning, TrainingWarning
     from jaxbp.training.ensemble import fit_ensemble, init_ensemble
     from jaxbp.training.fit import fit, per_example_grads
     from jaxbp.training.sharding import shard_batch
@@ -47,11 +48,13 @@ __all__ = (
     "LOSSES",
     "MLP",
     "BatchError",
+    "NonFiniteWarning",
     "Position",
     "Rows",
     "Sequential",
     "SequentialTrace",
     "Trace",
+    "TrainingWarning",
     "__version__",
     "callbacks",
     "datasets",
@@ -83,11 +86,13 @@ _SOURCES: dict[str, str] = {
     "LOSSES": "jaxbp.model.losses",
     "MLP": "jaxbp.model.mlp",
     "BatchError": "jaxbp.data.sources",
+    "NonFiniteWarning": "jaxbp.training.end_checks",
     "Position": "jaxbp.data.sources",
     "Rows": "jaxbp.data.sources",
     "Sequential": "jaxbp.layers",
     "SequentialTrace": "jaxbp.worked.conv_trace",
     "Trace": "jaxbp.worked.trace",
+    "TrainingWarning": "jaxbp.training.end_checks",
     "callbacks": "jaxbp.callbacks",
     "datasets": "jaxbp.datasets",
     "explain": "jaxbp.worked.trace",

@@ -1,6 +1,7 @@
 """Callbacks that run between the compiled chunks of :func:`jaxbp.fit`: validation of one's own,
 early stopping, a progress bar (or plain lines) and checkpoints. A callback is any
-``callback(step, params, metrics)``; a truthy return (``True`` or a reason) stops the run.
+``callback(step, params, metrics)``; a return of ``True`` (or a NumPy or JAX boolean that is
+true) or ``"stop"`` stops the run; ``None`` or anything else goes on.
 Defined in :mod:`jaxbp.training.callbacks` and :mod:`jaxbp.training.checkpoint_callback`.
 """
 

@@ -24,6 +24,7 @@ import contextlib
 import errno
 import functools
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from jaxbp.training import files as _files
 from jaxbp.training import run_checks as _run_checks
 from jaxbp.training.callbacks import ProgressBar, Validation
 from jaxbp.training.checkpoint_callback import Checkpoints
+from jaxbp.training.end_checks import NonFiniteWarning
 from jaxbp.training.fit import fit
 
 EXIT_DIVERGED = 3
@@ -133,25 +135,28 @@ def _train(run: Prepared, stopper: _signals.Stopper) -> int:
         saver.save(0, state.params, {"epoch": 0, "step_in_epoch": 0, "opt_state": state.opt_state})
     start_epoch, start_step = divmod(state.step, run.steps_per_epoch)
     try:
-        params, history = fit(
-            run.model.spec,
-            cfg.loss,
-            state.params,
-            *run.data.train,
-            lr=run.model.lr,
-            epochs=cfg.epochs - start_epoch,
-            batch_size=cfg.batch_size,
-            key=state.key,
-            optimizer=run.model.optimizer,
-            opt_state=state.opt_state,
-            start_epoch=start_epoch,
-            start_step=start_step,
-            stop_on_nonfinite=not run.options.debug_nans,
-            reference_loss=log.first_loss,
-            callbacks=callbacks,
-            validate_every=run.steps_per_epoch,
-            chunk_steps=run.options.chunk_steps or None,
-        )
+        with warnings.catch_warnings():
+            # a diverged run is reported below, with its step and the last finite state saved
+            warnings.simplefilter("ignore", NonFiniteWarning)
+            params, history = fit(
+                run.model.spec,
+                cfg.loss,
+                state.params,
+                *run.data.train,
+                lr=run.model.lr,
+                epochs=cfg.epochs - start_epoch,
+                batch_size=cfg.batch_size,
+                key=state.key,
+                optimizer=run.model.optimizer,
+                opt_state=state.opt_state,
+                start_epoch=start_epoch,
+                start_step=start_step,
+                stop_on_nonfinite=not run.options.debug_nans,
+                reference_loss=log.first_loss,
+                callbacks=callbacks,
+                validate_every=run.steps_per_epoch,
+                chunk_steps=run.options.chunk_steps or None,
+            )
     except BatchError as error:
         _close(progress)
         kept = saver.flush() or _newest(run, saver)

@@ -353,13 +353,29 @@ def _describe(value: Any) -> str:
 class IterableSource:
     """Any iterable of ``(x, y)`` batches; every batch must match the first in shape and dtype.
 
+    An epoch is one pass, ``iter(batches)``, or its first ``steps_per_epoch`` batches when that
+    is given (then a one-shot iterator, such as a generator or an endless stream, is read on
+    from where the last epoch stopped: ``iter()`` of an iterator is the iterator itself). An
+    epoch that ends before its length (``steps_per_epoch``, else ``len(batches)`` when the
+    iterable has one), or gives no batch at all, raises :class:`BatchError` naming the epoch.
+
     Args:
         where: the calling function's name, for messages.
-        batches: an iterable (iterated once per epoch) or a one-shot iterator (one epoch only).
+        batches: an iterable (iterated once per epoch) or a one-shot iterator (one epoch only,
+            unless ``steps_per_epoch`` is given).
         epochs: how many epochs will be drawn.
+        steps_per_epoch: batches per epoch (``None``: a whole pass, its length ``len(batches)``
+            when known, else unknown until it ends).
     """
 
-    def __init__(self, where: str, batches: Iterable[Any], *, epochs: int):
+    def __init__(
+        self,
+        where: str,
+        batches: Iterable[Any],
+        *,
+        epochs: int,
+        steps_per_epoch: int | None = None,
+    ):
         if not isinstance(batches, Iterable):
             raise TypeError(
                 f"{where}: x must be an array, a .npy path or an iterable of (x, y) batches, "
@@ -367,13 +383,19 @@ class IterableSource:
             )
         self.where = where
         self.batches = batches
+        self.steps_per_epoch = steps_per_epoch
+        #: batches per epoch: steps_per_epoch, else len(batches), else None (unknown)
+        self.length: int | None = steps_per_epoch
+        if self.length is None and hasattr(batches, "__len__"):
+            self.length = len(batches)  # type: ignore[arg-type]
         first_iterator = iter(batches)
         self.one_shot = first_iterator is batches
-        if self.one_shot and epochs > 1:
+        if self.one_shot and epochs > 1 and steps_per_epoch is None:
             raise ValueError(
                 f"{where}: x is a one-shot iterator ({type(batches).__name__}), which cannot be "
                 f"read for {epochs} epochs; pass a re-iterable (a DataLoader, a list, an object "
-                f"whose __iter__ starts a new pass), or epochs=1."
+                f"whose __iter__ starts a new pass), steps_per_epoch=N to read N batches per "
+                f"epoch on from where the last epoch stopped, or epochs=1."
             )
         try:
             first = next(first_iterator)
@@ -410,16 +432,27 @@ class IterableSource:
     def chunks(
         self, *, epochs: int, chunk_steps: int, every: int | None, first: int = 0
     ) -> Iterator[Chunk]:
-        """Stacked chunks over ``epochs`` passes, cut as :func:`next_chunk_size` says (the total
-        is unknown until the data ends), numbered from global step ``first``. A failure reading
-        batch ``i`` (counted from ``first``) raises :class:`BatchError`."""
+        """Stacked chunks over ``epochs`` epochs (see the class), cut as :func:`next_chunk_size`
+        says (the total is unknown until the data ends), numbered from global step ``first``. A
+        failure reading batch ``i`` (counted from ``first``) raises :class:`BatchError`; so does
+        an epoch that ends short, after the chunks of the batches before it."""
         pending: list[tuple[np.ndarray, np.ndarray]] = []
         index = first
         for epoch in range(epochs):
             iterator = self._pending if epoch == 0 and self._pending is not None else None
             self._pending = None
-            iterator = iterator if iterator is not None else iter(self.batches)
-            while True:
+            if iterator is None:
+                try:
+                    iterator = iter(self.batches)
+                except Exception as error:  # the loader's own __iter__ failed
+                    yield from _rest(first, pending, chunk_steps, every)
+                    raise BatchError(
+                        f"{self.where}: starting epoch {epoch} of the iterable (iter(x)) failed "
+                        f"before batch {index}: {type(error).__name__}: {error}",
+                        index,
+                    ) from error
+            count = 0
+            while self.length is None or count < self.length:
                 try:
                     batch = next(iterator)
                 except StopIteration:
@@ -432,13 +465,45 @@ class IterableSource:
                     ) from error
                 pending.append(self._as_pair(batch, index, self.first))
                 index += 1
+                count += 1
                 if len(pending) == next_chunk_size(first, chunk_steps, every, None):
                     yield _stack(first, pending)
                     first, pending = index, []
-        while pending:
-            size = next_chunk_size(first, chunk_steps, every, first + len(pending))
-            yield _stack(first, pending[:size])
-            first, pending = first + size, pending[size:]
+            if count == 0 or (self.length is not None and count < self.length):
+                yield from _rest(first, pending, chunk_steps, every)
+                raise self._short(epoch, count, index)
+        yield from _rest(first, pending, chunk_steps, every)
+
+    def _short(self, epoch: int, count: int, index: int) -> BatchError:
+        """The error for epoch ``epoch`` ending after ``count`` batches, short of its length."""
+        if self.steps_per_epoch is not None:
+            wanted = f"not the steps_per_epoch={self.steps_per_epoch} asked for"
+        elif self.length is not None:
+            wanted = f"not the {self.length} its len() gives"
+        else:
+            wanted = "none at all"
+        fix = (
+            "an iterable whose __iter__ starts a new pass each time (a list, a DataLoader); a "
+            "generator, or an object that hands back the same iterator, is read once: pass "
+            "steps_per_epoch=N to read N batches per epoch on from where the last stopped, "
+            "or fewer epochs"
+        )
+        return BatchError(
+            f"{self.where}: x, the iterable of batches, ran out in epoch {epoch} (counted from "
+            f"0) after {count} batches, {wanted}; pass {fix}.",
+            index,
+            None if self.length is None else Position(epoch, count),
+        )
+
+
+def _rest(
+    first: int, pending: list[tuple[np.ndarray, np.ndarray]], chunk_steps: int, every: int | None
+) -> Iterator[Chunk]:
+    """The chunks of the batches left when the data ends."""
+    while pending:
+        size = next_chunk_size(first, chunk_steps, every, first + len(pending))
+        yield _stack(first, pending[:size])
+        first, pending = first + size, pending[size:]
 
 
 def _stack(first: int, pairs: list[tuple[np.ndarray, np.ndarray]]) -> Chunk:

@@ -17,6 +17,7 @@ the rules, each in one function: :mod:`~jaxbp.training.run_checks`), which both 
 Around them: the divergence guard, a wrapper around the update (:mod:`~jaxbp.training.guard`),
 the epoch loop (:mod:`~jaxbp.training.epochs`), data
 parallelism (:mod:`~jaxbp.training.sharding`), checkpoints (:mod:`~jaxbp.training.checkpoint`,
-its file format, and the callback that writes them), atomic files (:mod:`~jaxbp.training.files`)
-and what a diverged run reports (:mod:`~jaxbp.training.divergence`).
+its file format, and the callback that writes them), atomic files (:mod:`~jaxbp.training.files`),
+what a diverged run reports (:mod:`~jaxbp.training.divergence`) and the checks of every run's
+result when it ends (:mod:`~jaxbp.training.end_checks`).
 """

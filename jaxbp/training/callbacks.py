@@ -14,15 +14,24 @@ first step, epoch 0), ``params`` the parameters after them, and ``metrics`` a di
 A callback that returns ``True`` or ``"stop"`` stops training after this chunk; ``fit`` then
 returns these very parameters and ``history["stop"]`` names the callback. Callbacks run in
 order, so one that adds to ``metrics`` (validation does, first) is seen by the later ones.
+
+``fit`` checks its callbacks before the first step (:func:`check_callbacks`): each must be a
+function of ``(step, params, metrics)``, and an :class:`EarlyStopping` must watch a metric the run
+computes. A callback says which metrics it adds in a ``metrics_added`` attribute (a tuple of
+names; jaxbp's own callbacks that add none say ``()``); one without it may add any, so an
+:class:`EarlyStopping` after it is checked as the run goes instead (:func:`unwatched`).
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TextIO
+
+import numpy as np
 
 from jaxbp._types import Params
 
@@ -30,12 +39,93 @@ Callback = Callable[[int, Params, dict[str, Any]], Any]
 
 
 def wants_stop(result: Any) -> bool:
-    """Whether a callback's return value asks to stop: ``True`` or ``"stop"``."""
-    return result is True or (isinstance(result, str) and result == "stop")
+    """Whether a callback's return value asks to stop: ``True`` (also a NumPy or JAX boolean
+    scalar, as a comparison of metrics gives) or ``"stop"``."""
+    if isinstance(result, str):
+        return result == "stop"
+    if result is True or isinstance(result, np.bool_):
+        return bool(result)
+    dtype = getattr(result, "dtype", None)
+    return dtype == np.bool_ and getattr(result, "shape", None) == () and bool(result)
 
 
 def callback_name(callback: Any) -> str:
     return getattr(callback, "__name__", type(callback).__name__)
+
+
+def as_callback_list(where: str, callbacks: Any) -> tuple[Callback, ...]:
+    """``callbacks`` as a tuple, each checked to be a function of ``(step, params, metrics)``
+    (``None``: none)."""
+    if callbacks is None:
+        return ()
+    if isinstance(callbacks, str | bytes) or callable(callbacks) or not isinstance(callbacks, Iterable):  # fmt: skip
+        one = "one callback, " if callable(callbacks) else ""
+        raise TypeError(
+            f"{where}: callbacks must be a list of callbacks, got {one}{type(callbacks).__name__}"
+            f" {callbacks!r:.40}; pass a list, e.g. callbacks=[EarlyStopping(3)]."
+        )
+    checked = tuple(callbacks)
+    for index, callback in enumerate(checked):
+        problem = _not_a_callback(callback)
+        if problem:
+            raise TypeError(
+                f"{where}: callbacks[{index}] is {type(callback).__name__} {callback!r:.60}, "
+                f"{problem}; a callback is a function callback(step, params, metrics) (return "
+                f"True or 'stop' to stop the run), e.g. jaxbp.callbacks.EarlyStopping(3)."
+            )
+    return checked
+
+
+def _not_a_callback(callback: Any) -> str | None:
+    """Why ``callback`` cannot be called as ``callback(step, params, metrics)``, or ``None``."""
+    if not callable(callback):
+        return "not callable"
+    if isinstance(callback, type):
+        return f"a class, not a callback made from it; pass {callback.__name__}(...)"
+    try:
+        signature = inspect.signature(callback)
+    except (TypeError, ValueError):  # a builtin without a signature: trust it
+        return None
+    try:
+        signature.bind(0, None, {})
+    except TypeError:
+        return f"whose signature {signature} does not take (step, params, metrics)"
+    return None
+
+
+def check_metrics(where: str, callbacks: tuple[Callback, ...], metrics: Iterable[str]) -> None:
+    """Refuse an :class:`EarlyStopping` whose metric no chunk of the run will have: not one of
+    ``metrics`` (what ``fit`` puts in every chunk's, or in some), nor added by a callback before
+    it (its ``metrics_added``); after a callback that does not say what it adds, it is checked
+    at the run's end instead (:func:`unwatched`)."""
+    known, certain = set(metrics), True
+    for index, callback in enumerate(callbacks):
+        if isinstance(callback, EarlyStopping) and certain and callback.metric not in known:
+            computed = ", ".join(repr(name) for name in sorted(known))
+            raise ValueError(
+                f"{where}: callbacks[{index}] EarlyStopping watches metric {callback.metric!r}, "
+                f"which this run never computes (its metrics: {computed}); pass validation="
+                f"(x_val, y_val) for 'val_loss', put a Validation callback that adds the metric "
+                f"before it, or pick one of those with EarlyStopping(..., metric=...)."
+            )
+        added = getattr(callback, "metrics_added", None)
+        if added is None:
+            certain = False
+        else:
+            known.update(added)
+
+
+def unwatched(
+    callbacks: tuple[Callback, ...], seen: Iterable[str]
+) -> list[tuple[int, EarlyStopping]]:
+    """The :class:`EarlyStopping` callbacks whose metric is not among ``seen``, the metric names
+    of a whole run's chunks: those never acted."""
+    names = set(seen)
+    return [
+        (index, callback)
+        for index, callback in enumerate(callbacks)
+        if isinstance(callback, EarlyStopping) and callback.metric not in names
+    ]
 
 
 class EarlyStopping:
@@ -52,6 +142,7 @@ class EarlyStopping:
     """
 
     __name__ = "EarlyStopping"
+    metrics_added = ()
 
     def __init__(
         self, patience: int, *, metric: str = "val_loss", min_delta: float = 0.0, mode: str = "min"
@@ -71,7 +162,14 @@ class EarlyStopping:
     def __call__(self, step: int, params: Params, metrics: dict[str, Any]) -> str | None:
         if self.metric not in metrics:
             return None
-        value = float(metrics[self.metric])
+        value = metrics[self.metric]
+        if not hasattr(value, "__float__"):  # None (not computed), a string, a list
+            raise TypeError(
+                f"EarlyStopping: metrics[{self.metric!r}] is {type(value).__name__} {value!r:.40} "
+                f"after step {step}, not a number; watch a metric that every evaluation gives as "
+                f"a number (e.g. metric='val_loss')."
+            )
+        value = float(value)
         sign = 1.0 if self.mode == "min" else -1.0
         if sign * (self.best - value) > self.min_delta:
             self.best, self.best_step, self.best_params, self.waited = value, step, params, 0
@@ -93,6 +191,8 @@ class Validation:
             "val_accuracy": 0.92}``.
         every: steps between evaluations: chunk ends at a multiple of ``every`` are evaluated.
         total: the run's last step, evaluated too (``None``: multiples of ``every`` only).
+        metrics_added: the names ``evaluate`` returns, if known, so that ``fit`` can check an
+            :class:`EarlyStopping` after this one before the run (``None``: unknown).
     """
 
     __name__ = "Validation"
@@ -103,16 +203,25 @@ class Validation:
         every: int,
         *,
         total: int | None = None,
+        metrics_added: tuple[str, ...] | None = None,
     ):
         if not callable(evaluate):
             raise TypeError(f"Validation: evaluate must be a function of the params, got {evaluate!r}.")  # fmt: skip
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"Validation: every must be an int >= 1, got {every!r}.")
         self.evaluate, self.every, self.total = evaluate, every, total
+        self.metrics_added = None if metrics_added is None else tuple(metrics_added)
 
     def __call__(self, step: int, params: Params, metrics: dict[str, Any]) -> None:
         if step % self.every == 0 or step == self.total:
-            metrics.update(self.evaluate(params))
+            values = self.evaluate(params)
+            if not isinstance(values, Mapping):
+                raise TypeError(
+                    f"Validation: evaluate(params) returned {type(values).__name__} "
+                    f"{values!r:.40} after step {step}; it must return a dict of named numbers, "
+                    f"e.g. {{'val_loss': 0.31}}."
+                )
+            metrics.update(values)
 
 
 #: Without a terminal, the longest time between two lines of a running epoch (``ProgressBar``).
@@ -143,6 +252,7 @@ class ProgressBar:
     """
 
     __name__ = "ProgressBar"
+    metrics_added = ()
 
     def __init__(
         self,

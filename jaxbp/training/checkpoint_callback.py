@@ -94,6 +94,7 @@ class Checkpoints:
     """
 
     __name__ = "Checkpoints"
+    metrics_added = ()
 
     def __init__(
         self,

@@ -25,6 +25,7 @@ epoch's end, and by default a chunk is the whole epoch (at most 4096 steps).
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -46,8 +47,9 @@ from jaxbp.model.steps import batch_loss
 from jaxbp.training import guard as _guard
 from jaxbp.training import run_checks as _run_checks
 from jaxbp.training import sharding as _sharding
-from jaxbp.training.callbacks import Callback, ProgressBar, callback_name, wants_stop
+from jaxbp.training.callbacks import Callback, ProgressBar, callback_name, unwatched, wants_stop
 from jaxbp.training.chunk_loop import check_finite_chunks, run_chunks
+from jaxbp.training.end_checks import TrainingWarning
 from jaxbp.training.epochs import run_batches
 from jaxbp.training.inputs import DeviceSource, Source
 from jaxbp.training.program import Step, TrainCarry
@@ -126,6 +128,8 @@ def fit_chunked(
         )  # fmt: skip
     finally:
         between.close()
+    if outcome.stop is None:
+        between.check_watched()
     history = between.history(outcome.losses, outcome.steps_done, outcome.stop)
     history["host_seconds"], history["wait_seconds"] = outcome.host_seconds, outcome.wait_seconds
     history["chunks"] = outcome.chunks
@@ -225,6 +229,7 @@ class _Between:
         self.bar = ProgressBar(run.total, run.first) if run.stream.progress else None
         self.val_steps: list[int] = []
         self.val_losses: list[float] = []
+        self.seen: set[str] = set()  # every metric name a callback was handed
 
     def __call__(self, done: int, carry: TrainCarry, losses: Array) -> str | None:
         reason = _guard.stopped(carry.opt_state)
@@ -247,6 +252,7 @@ class _Between:
             self.val_steps.append(done)
             self.val_losses.append(value)
         for callback in self.callbacks:
+            self.seen.update(metrics)
             if wants_stop(callback(done, carry.params, metrics)):
                 return callback_name(callback)
         if self.bar is not None:
@@ -264,6 +270,19 @@ class _Between:
             history["val_step"] = np.asarray(self.val_steps, np.int64)
             history["val_loss"] = np.asarray(self.val_losses)
         return history
+
+    def check_watched(self) -> None:
+        """Warn about an ``EarlyStopping`` whose metric no chunk of the finished run had (one
+        after a callback that does not say what it adds, so not refused before the run)."""
+        for index, stopper in unwatched(tuple(self.callbacks), self.seen):
+            warnings.warn(
+                f"fit: callbacks[{index}] EarlyStopping watches metric {stopper.metric!r}, but "
+                f"no chunk of this run had it (its metrics: "
+                f"{', '.join(repr(n) for n in sorted(self.seen))}), so it never acted; pick one "
+                f"of those with EarlyStopping(..., metric=...), or add it before it.",
+                TrainingWarning,
+                stacklevel=4,
+            )
 
     def close(self) -> None:
         if self.bar is not None:

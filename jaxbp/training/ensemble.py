@@ -19,6 +19,7 @@ from jaxbp.model import checks as _checks
 from jaxbp.training import inputs as _inputs
 from jaxbp.training import run_checks as _run_checks
 from jaxbp.training import sharding as _sharding
+from jaxbp.training.end_checks import check_ensemble_end
 from jaxbp.training.epochs import run_epochs
 from jaxbp.training.program import Step, TrainCarry, UpdateRule, sgd_start_state
 
@@ -106,7 +107,10 @@ def fit_ensemble(
 
     Returns:
         ``(stacked_params, history)`` with ``history["loss"]`` of shape ``(steps, M)``, and with
-        an optimizer ``history["opt_state"]``, stacked over the models.
+        an optimizer ``history["opt_state"]``, stacked over the models. The call waits for the
+        run and checks it as ``fit`` does: a ``jaxbp.NonFiniteWarning`` names the models whose
+        params or last loss are NaN or infinite (and the step where each loss first was), a
+        ``jaxbp.TrainingWarning`` those whose params did not change at all.
     """
     where = "fit_ensemble"
     num_models, first = _check_stacked(where, stacked_params)
@@ -120,9 +124,15 @@ def fit_ensemble(
         stacked_params, batch_sharding = _sharding.place_ensemble(
             where, mesh, stacked_params, data.n, batch_size
         )
+    before = stacked_params
     (params, opt_state), losses = _fit_ensemble_program(
         stacked_params, opt_state, data.x, data.y, lr, key, step=Step(model, loss, UpdateRule(optimizer)),
         epochs=epochs, batch_size=batch_size, batch_sharding=batch_sharding,
+    )  # fmt: skip
+    fix = "the optimizer's learning rate" if optimizer is not None else "their learning rates"
+    check_ensemble_end(
+        where, before, params, losses, fix=fix,
+        steps_per_epoch=_run_checks.batches_per_epoch(where, data.n, batch_size),
     )  # fmt: skip
     history: dict[str, Any] = {"loss": losses}
     if optimizer is not None:

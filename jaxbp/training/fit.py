@@ -25,6 +25,8 @@ from jaxbp._types import Array, ArrayLike, Grads, Loss, Model, Params
 from jaxbp.model.steps import batch_loss, check_batch
 from jaxbp.training import chunked
 from jaxbp.training import run_checks as _run_checks
+from jaxbp.training.callbacks import as_callback_list
+from jaxbp.training.end_checks import check_fit_end
 from jaxbp.training.epochs import run_epochs
 from jaxbp.training.inputs import DeviceSource, wants_chunks
 from jaxbp.training.program import Step, TrainCarry
@@ -83,13 +85,14 @@ def fit(
     stop_on_nonfinite: bool = False,
     reference_loss: float | None = None,
     mesh: jax.sharding.Mesh | None = None,
-    callbacks: Sequence[Callback] = (),
+    callbacks: Sequence[Callback] | None = (),
     validation: tuple[ArrayLike, ArrayLike] | None = None,
     validate_every: int | None = None,
     start_step: int = 0,
     chunk_steps: int | None = None,
     prefetch: int = 2,
     progress: bool = False,
+    steps_per_epoch: int | None = None,
 ) -> tuple[Params, dict[str, Any]]:
     """Train for whole epochs: in one compiled program, or streamed in compiled chunks.
 
@@ -124,8 +127,9 @@ def fit(
             loss); pass a run's first loss when continuing it one call at a time.
         mesh: a ``jax.sharding.Mesh`` to train data-parallel over its devices (the batch split
             over its first axis, params replicated); see ``jaxbp.training.sharding``. ``None``: one device.
-        callbacks: functions ``callback(step, params, metrics)`` run between chunks; one that
-            returns ``True`` or ``"stop"`` stops training (see ``jaxbp.training.callbacks``).
+        callbacks: a list of functions ``callback(step, params, metrics)`` (``None``: none) run
+            between chunks; one that returns ``True`` or ``"stop"`` stops training (see
+            ``jaxbp.training.callbacks``).
         validation: ``(x_val, y_val)``, whose loss is computed every ``validate_every`` steps
             (default: every epoch) into ``metrics["val_loss"]`` and ``history["val_loss"]``;
             arrays, or ``jaxbp.Rows`` views or ``.npy`` paths, which are read whole once.
@@ -133,6 +137,12 @@ def fit(
         chunk_steps: steps per compiled chunk (default: about 16 MiB of batches).
         prefetch: chunks read ahead in a background thread (0: read in the calling thread).
         progress: a progress bar on stderr (only when stderr is a terminal).
+        steps_per_epoch: for an iterable of batches only: an epoch is its first this many
+            batches (a one-shot iterator, such as a generator or an endless stream, is read on
+            from where the last epoch stopped), so ``epochs * steps_per_epoch`` steps run;
+            needed for an endless iterable, which otherwise never ends its first epoch.
+            ``None``: an epoch is a whole pass. An epoch that ends short of this (or of the
+            iterable's ``len()``), or gives no batch, raises ``jaxbp.BatchError``.
 
     Returns:
         ``(params, history)``. ``history["loss"]``: the loss of each step's batch before its
@@ -144,15 +154,23 @@ def fit(
         params leaf whose gradient was not finite, e.g. ``"[1]['w']"`` (``None`` if none was), and
         ``history["nonfinite_paths"]``, all such paths in ``jax.tree.leaves`` order.
 
+    The call waits for the run: at its end one reduction on the device checks the result, and a
+    ``jaxbp.NonFiniteWarning`` says at which step the loss first became non-finite when the
+    params or the last loss are NaN or infinite (without ``stop_on_nonfinite``, a diverged run
+    goes on to the end), and a ``jaxbp.TrainingWarning`` when no parameter changed at all.
+
     Streamed, ``history`` also has ``"steps_done"``, ``"position"`` (epochs done, steps done in
     the next epoch), ``"stop"`` (``None`` or why the run ended early), ``"host_seconds"``,
     ``"wait_seconds"`` and ``"chunks"``; with ``validation``, ``"val_loss"`` and ``"val_step"``.
 
     Raises:
-        ValueError, TypeError: on any input that does not fit, before anything is compiled.
+        ValueError, TypeError: on any input that does not fit, before anything is compiled
+            (callbacks that are not functions of ``(step, params, metrics)``, an
+            ``EarlyStopping`` on a metric the run never computes).
         jaxbp.BatchError: streamed, when a batch cannot be read or does not fit; it names the
             batch and carries the last good ``params``, ``opt_state`` and ``history``.
     """
+    callbacks = as_callback_list("fit", callbacks)
     streamed = (
         wants_chunks(x, y, mesh)
         or bool(callbacks)
@@ -166,14 +184,27 @@ def fit(
         start_epoch=start_epoch, start_step=start_step, stop_on_nonfinite=stop_on_nonfinite,
         reference_loss=reference_loss, mesh=mesh, validation=validation,
         validate_every=validate_every, chunk_steps=chunk_steps, prefetch=prefetch,
-        progress=progress,
+        progress=progress, callbacks=callbacks, steps_per_epoch=steps_per_epoch,
     )  # fmt: skip
     if streamed:
         carry, history = chunked.fit_chunked(run, data, callbacks)
     else:
         assert isinstance(data, DeviceSource)
         carry, history = _fit_whole(run, data)
-    return finish(run, carry, history)
+    params, history = finish(run, carry, history)
+    check_fit_end(
+        "fit", run.params, params, history, first=run.first,
+        steps_per_epoch=run.steps_per_epoch, fix=_what_to_lower(lr, optimizer),
+    )  # fmt: skip
+    return params, history
+
+
+def _what_to_lower(lr: Any, optimizer: Any) -> str:
+    if optimizer is not None:
+        return "the optimizer's learning rate"
+    if callable(lr):
+        return "the learning-rate schedule"
+    return f"the learning rate (lr={lr!r})"
 
 
 def per_example_grads(

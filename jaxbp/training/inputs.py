@@ -92,12 +92,13 @@ def open_data(
     streamed: bool,
     epochs: int,
     mesh: Any,
+    steps_per_epoch: int | None = None,
 ) -> Source:
     """``x, y`` as a source, checked against the model and loss, NaN refused (in-memory data
     now, a file's or an iterable's batch by batch as they are read)."""
     if not streamed:
         return DeviceSource(where, *check_arrays(where, model, loss, params, x, y, mesh))
-    source = open_source(where, x, y, epochs=epochs, mesh=mesh)
+    source = open_source(where, x, y, epochs=epochs, mesh=mesh, steps_per_epoch=steps_per_epoch)
     if isinstance(source, ArraySource):  # shapes only: nothing is read
         check_batch(where, model, loss, params, *source.placeholders())
         check_finite_in_memory(where, source)
@@ -110,7 +111,9 @@ def open_data(
     return source
 
 
-def open_source(where: str, x: Any, y: Any, *, epochs: int, mesh: Any) -> Source:
+def open_source(
+    where: str, x: Any, y: Any, *, epochs: int, mesh: Any, steps_per_epoch: int | None = None
+) -> Source:
     """The streamed source for ``x, y``: an iterable of batches when ``y`` is ``None``; device
     arrays stay on the device (without a mesh); other arrays (lists come to the host once),
     memmaps, ``Rows`` and ``.npy`` paths are read chunk by chunk."""
@@ -120,7 +123,7 @@ def open_source(where: str, x: Any, y: Any, *, epochs: int, mesh: Any) -> Source
                 f"{where}: y is None but x is {type(x).__name__}; pass the targets as y (one row "
                 f"per row of x), or pass an iterable of (x, y) batches as x."
             )
-        return IterableSource(where, x, epochs=epochs)
+        return IterableSource(where, x, epochs=epochs, steps_per_epoch=steps_per_epoch)
     if mesh is None and isinstance(x, jax.Array) and isinstance(y, jax.Array):
         return DeviceSource(where, x, y)
     if not isinstance(x, np.ndarray | str | os.PathLike | Rows):
@@ -217,8 +220,14 @@ def _plan_iterable(
             f"{where}: with an iterable of batches the loader owns the order and its "
             f"position; pass key=None and start_epoch=0 (start_step sets the step count)."
         )
-    length = len(source.batches) if hasattr(source.batches, "__len__") else None  # type: ignore[arg-type]
+    length = source.length
     total = None if length is None else start_step + epochs * length
+    if total is not None and total > _run_checks.MAX_STEPS:
+        raise ValueError(
+            f"{where}: epochs {epochs} of {length} steps (from start_step {start_step}) reach step "
+            f"{total}, beyond the {_run_checks.MAX_STEPS} steps the int32 step counter holds; "
+            f"pass fewer epochs or a smaller steps_per_epoch."
+        )
     return Span(length, int(start_step), total, rows)
 
 

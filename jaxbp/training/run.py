@@ -19,6 +19,7 @@ import numpy as np
 
 from jaxbp.data.sources import Position
 from jaxbp.model import checks as _checks
+from jaxbp.training import callbacks as _callbacks
 from jaxbp.training import guard as _guard
 from jaxbp.training import inputs as _inputs
 from jaxbp.training import run_checks as _run_checks
@@ -125,16 +126,23 @@ def describe_run(
     chunk_steps: int | None,
     prefetch: int,
     progress: bool,
+    callbacks: tuple[Any, ...] = (),
+    steps_per_epoch: int | None = None,
 ) -> tuple[Run, _inputs.Source]:
     """Check ``fit``'s arguments (see there) and describe the run; ``streamed``: which path runs
     it. Returns the :class:`Run` and its data source. Raises before anything is compiled."""
     where = "fit"
     _checks.check_positive_int(where, "epochs", epochs)
+    for name, flag in (("stop_on_nonfinite", stop_on_nonfinite), ("progress", progress)):
+        if not isinstance(flag, bool | np.bool_):
+            raise TypeError(f"{where}: {name} must be True or False, got {type(flag).__name__} {flag!r:.40}.")  # fmt: skip
     _run_checks.check_start(where, start_epoch, start_step)
     _run_checks.check_key(where, key)
+    check_steps_per_epoch(where, steps_per_epoch, y)
     source = _inputs.open_data(
-        where, model, loss, params, x, y, streamed=streamed, epochs=epochs, mesh=mesh
-    )
+        where, model, loss, params, x, y, streamed=streamed, epochs=epochs, mesh=mesh,
+        steps_per_epoch=steps_per_epoch,
+    )  # fmt: skip
     span = _inputs.plan(
         where, source, epochs=epochs, batch_size=batch_size, key=key,
         start_epoch=start_epoch, start_step=start_step,
@@ -146,6 +154,7 @@ def describe_run(
             validation=validation, validate_every=validate_every, chunk_steps=chunk_steps,
             prefetch=prefetch, progress=progress,
         )  # fmt: skip
+        _callbacks.check_metrics(where, callbacks, stream_metrics(span, stream))
     rule: UpdateRule | _guard.Guarded
     rule, state, lr_array = describe_update(where, params, lr, optimizer, opt_state, span)
     reference = _run_checks.check_reference(where, reference_loss)
@@ -163,6 +172,20 @@ def describe_run(
         mesh, sharding, paths, stream,
     )  # fmt: skip
     return run, source
+
+
+def check_steps_per_epoch(where: str, steps_per_epoch: Any, y: Any) -> None:
+    """``steps_per_epoch``: ``None``, or an int >= 1 for an iterable of batches (``y`` is
+    ``None``); arrays have ``n // batch_size`` steps per epoch."""
+    if steps_per_epoch is None:
+        return
+    _checks.check_positive_int(where, "steps_per_epoch", steps_per_epoch)
+    if y is not None:
+        raise ValueError(
+            f"{where}: steps_per_epoch={steps_per_epoch} applies to an iterable of (x, y) "
+            f"batches (y=None); with arrays an epoch is n // batch_size steps: pass "
+            f"steps_per_epoch=None, and fewer epochs or a smaller data set for a shorter run."
+        )
 
 
 def describe_update(
@@ -213,6 +236,8 @@ def describe_stream(
         _checks.check_positive_int(where, "chunk_steps", chunk_steps)
     if validation is not None:
         validation = _inputs.check_validation(where, model, loss, params, validation)
+        for name, array in zip(("x_val", "y_val"), validation, strict=True):
+            _run_checks.check_finite_data(where, name, array)
     if validate_every is not None:
         _checks.check_positive_int(where, "validate_every", validate_every)
     every = validate_every if validate_every is not None else span.steps_per_epoch
@@ -220,6 +245,16 @@ def describe_stream(
         size = _inputs.sample_bytes(source, batch_size)
         chunk_steps = auto_chunk_steps(size, every, span.total)
     return Stream(validation, every, chunk_steps, prefetch, progress)
+
+
+def stream_metrics(span: _inputs.Span, stream: Stream) -> tuple[str, ...]:
+    """The metrics a streamed run gives its callbacks (some only on some chunks)."""
+    names = ["loss", "losses", "opt_state"]
+    if span.steps_per_epoch:
+        names += ["epoch", "step_in_epoch"]
+    if stream.validation is not None:
+        names.append("val_loss")
+    return tuple(names)
 
 
 def finish(run: Run, carry: TrainCarry, history: dict[str, Any]) -> tuple[Params, dict[str, Any]]:

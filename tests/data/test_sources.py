@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import hypothesis.strategies as st
@@ -473,3 +474,78 @@ def test_a_validation_set_as_rows_or_a_path_is_read_once_and_gives_the_arrays_lo
     np.testing.assert_array_equal(by_path["val_loss"], whole["val_loss"])
     with pytest.raises(ValueError, match=r"fit: cannot open the validation file '.*nothere.npy'"):
         jaxbp.fit(spec, "mse", params, x, y, validation=(tmp_path / "nothere.npy", y), **kwargs)
+
+
+class SameIterator:
+    """An iterable whose ``__iter__`` hands back one stored iterator: a second pass is empty."""
+
+    def __init__(self, data):
+        self.iterator = iter(data)
+
+    def __iter__(self):
+        return self.iterator
+
+
+def test_a_later_epoch_without_batches_raises_naming_it_after_the_batches_before():
+    data = batches(3)
+    source = IterableSource("fit", SameIterator(data), epochs=2)
+    seen = []
+    with pytest.raises(BatchError, match=r"ran out in epoch 1 \(counted from 0\) after 0 batches, none at all; pass an iterable whose __iter__ starts a new pass.*steps_per_epoch=N") as info:  # fmt: skip
+        for chunk in source.chunks(epochs=2, chunk_steps=2, every=None):
+            seen.append((chunk.first, chunk.steps))
+    assert seen == [(0, 2), (2, 1)]  # every batch of epoch 0 came out first
+    assert info.value.batch_index == 3
+
+
+def test_an_epoch_short_of_its_length_raises():
+    class Shrinking:  # len() says 4; the second pass gives 2
+        def __init__(self):
+            self.passes = 0
+
+        def __len__(self):
+            return 4
+
+        def __iter__(self):
+            self.passes += 1
+            return iter(batches(4 if self.passes == 1 else 2))
+
+    source = IterableSource("fit", Shrinking(), epochs=2)
+    with pytest.raises(BatchError, match=r"ran out in epoch 1 \(counted from 0\) after 2 batches, not the 4 its len\(\) gives") as info:  # fmt: skip
+        list(source.chunks(epochs=2, chunk_steps=8, every=None))
+    assert info.value.position == (1, 2)
+
+
+def test_steps_per_epoch_reads_a_generator_on_across_epochs():
+    data = batches(7)
+    source = IterableSource("fit", iter(data), epochs=2, steps_per_epoch=3)
+    chunks = list(source.chunks(epochs=2, chunk_steps=4, every=None))
+    assert [(c.first, c.steps) for c in chunks] == [(0, 4), (4, 2)]
+    np.testing.assert_array_equal(np.concatenate([c.x for c in chunks]), np.stack([b[0] for b in data[:6]]))  # fmt: skip
+
+
+def test_steps_per_epoch_takes_the_first_batches_of_each_pass_of_a_reiterable():
+    data = batches(5)
+    source = IterableSource("fit", data, epochs=2, steps_per_epoch=2)
+    chunks = list(source.chunks(epochs=2, chunk_steps=8, every=None))
+    expected = np.stack([b[0] for b in data[:2] + data[:2]])
+    np.testing.assert_array_equal(np.concatenate([c.x for c in chunks]), expected)
+
+
+def test_an_endless_stream_ends_after_epochs_times_steps_per_epoch():
+    stream = itertools.repeat(batches(1)[0])
+    source = IterableSource("fit", stream, epochs=3, steps_per_epoch=5)
+    chunks = list(source.chunks(epochs=3, chunk_steps=4, every=5))
+    assert sum(c.steps for c in chunks) == 15
+
+
+def test_steps_per_epoch_beyond_a_pass_raises_naming_the_epoch():
+    source = IterableSource("fit", iter(batches(4)), epochs=2, steps_per_epoch=3)
+    with pytest.raises(BatchError, match=r"ran out in epoch 1 \(counted from 0\) after 1 batches, not the steps_per_epoch=3 asked for"):  # fmt: skip
+        list(source.chunks(epochs=2, chunk_steps=8, every=None))
+
+
+def test_an_iterable_longer_than_the_int32_step_counter_is_refused():
+    params = jaxbp.MLP(sizes=(FEATURES, 1), activations="linear").init(jax.random.key(0))
+    stream = itertools.repeat(batches(1)[0])
+    with pytest.raises(ValueError, match=r"reach step 4294967296, beyond the 2147483647 steps"):
+        jaxbp.fit(jaxbp.MLP(sizes=(FEATURES, 1), activations="linear"), "mse", params, stream, None, lr=0.1, epochs=2, steps_per_epoch=2**31)  # fmt: skip

@@ -215,3 +215,106 @@ def test_a_layer_network_is_saved_with_its_description(tmp_path):
 def test_checkpoints_refuses_bad_arguments(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
         Checkpoints(tmp_path, **{"every": 1, "model": SPEC, **kwargs})
+
+
+# --- checked before the first step ---------------------------------------------------------------
+
+
+def _recorder():
+    calls = []
+
+    def record(step, params, metrics):
+        calls.append(step)
+
+    return calls, record
+
+
+@pytest.mark.parametrize(
+    ("bad", "error", "message"),
+    [
+        ([42], TypeError, r"callbacks\[1\] is int 42, not callable; a callback is a function callback\(step, params, metrics\)"),
+        ([lambda step: None], TypeError, r"callbacks\[1\] is function .*signature \(step\) does not take \(step, params, metrics\)"),
+        ([None], TypeError, r"callbacks\[1\] is NoneType None, not callable"),
+        ([callbacks.EarlyStopping], TypeError, r"callbacks\[1\] is type .*, a class, not a callback made from it; pass EarlyStopping\(\.\.\.\)"),
+    ],
+    ids=["int", "one-argument", "none", "class"],
+)  # fmt: skip
+def test_a_callback_that_is_not_one_is_refused_before_the_first_step(bad, error, message):
+    params, x, y = _fit_data()
+    calls, record = _recorder()
+    with pytest.raises(error, match=message):
+        jaxbp.fit(SPEC, "mse", params, x, y, lr=0.1, epochs=2, batch_size=2, callbacks=[record, *bad])  # fmt: skip
+    assert calls == []  # nothing ran: not even the good callback before it
+
+
+@pytest.mark.parametrize("bad", [callbacks.EarlyStopping(1), "stop", 3], ids=["one-callback", "str", "int"])  # fmt: skip
+def test_callbacks_that_are_not_a_list_are_refused(bad):
+    params, x, y = _fit_data()
+    with pytest.raises(
+        TypeError, match=r"callbacks must be a list of callbacks, got .*pass a list"
+    ):
+        jaxbp.fit(SPEC, "mse", params, x, y, lr=0.1, epochs=2, batch_size=2, callbacks=bad)
+
+
+def test_early_stopping_without_its_metric_is_refused_before_the_first_step():
+    params, x, y = _fit_data()
+    calls, record = _recorder()
+    stopper = callbacks.EarlyStopping(1)  # watches "val_loss", but no validation is passed
+    with pytest.raises(ValueError, match=r"callbacks\[0\] EarlyStopping watches metric 'val_loss', which this run never computes \(its metrics: 'epoch', 'loss', 'losses', 'opt_state', 'step_in_epoch'\); pass validation="):  # fmt: skip
+        jaxbp.fit(SPEC, "mse", params, x, y, lr=0.1, epochs=2, batch_size=2, callbacks=[stopper, record])  # fmt: skip
+    assert calls == []
+    typo = callbacks.EarlyStopping(1, metric="val_los")
+    with pytest.raises(ValueError, match=r"watches metric 'val_los'.*'step_in_epoch', 'val_loss'\)"):  # fmt: skip
+        jaxbp.fit(SPEC, "mse", params, x, y, lr=0.1, epochs=2, batch_size=2, validation=(x, y), callbacks=[typo])  # fmt: skip
+
+
+def test_a_validation_that_declares_its_metrics_is_checked_before_the_run():
+    params, x, y = _fit_data()
+    evaluate = lambda p: {"val_accuracy": 0.5}  # noqa: E731
+    declared = Validation(evaluate, 5, metrics_added=("val_accuracy",))
+    watch = callbacks.EarlyStopping(0, metric="val_acc", mode="max")
+    with pytest.raises(ValueError, match=r"watches metric 'val_acc'.*'val_accuracy'"):
+        jaxbp.fit(SPEC, "mse", params, x, y, lr=0.1, epochs=2, batch_size=2, callbacks=[declared, watch])  # fmt: skip
+    # the right name: the run goes on, and the constant accuracy stops it at the second evaluation
+    watch = callbacks.EarlyStopping(0, metric="val_accuracy", mode="max")
+    _, history = jaxbp.fit(SPEC, "mse", params, x, y, lr=0.1, epochs=3, batch_size=2, callbacks=[declared, watch])  # fmt: skip
+    assert history["stop"] == "EarlyStopping" and history["steps_done"] == 10
+
+
+def test_early_stopping_after_an_undeclared_callback_warns_when_it_never_acted():
+    params, x, y = _fit_data()
+    adds = Validation(lambda p: {"val_accuracy": 0.5}, 5)  # says nothing of what it adds
+    watch = callbacks.EarlyStopping(1, metric="val_acc")
+    with pytest.warns(jaxbp.TrainingWarning, match=r"callbacks\[1\] EarlyStopping watches metric 'val_acc', but no chunk of this run had it \(its metrics: .*'val_accuracy'\), so it never acted"):  # fmt: skip
+        jaxbp.fit(SPEC, "mse", params, x, y, lr=0.1, epochs=2, batch_size=2, callbacks=[adds, watch])  # fmt: skip
+
+
+@pytest.mark.parametrize("result", [np.True_, jnp.asarray(True)], ids=["numpy", "jax"])
+def test_a_callback_returning_a_numpy_or_jax_true_stops(result):
+    params, x, y = _fit_data()
+    _, history = jaxbp.fit(SPEC, "mse", params, x, y, lr=0.1, epochs=2, batch_size=2, chunk_steps=1, callbacks=[lambda s, p, m: result])  # fmt: skip
+    assert history["steps_done"] == 1 and history["stop"] == "<lambda>"
+
+
+def test_none_means_no_callbacks():
+    params, x, y = _fit_data()
+    _, history = jaxbp.fit(SPEC, "mse", params, x, y, lr=0.1, epochs=1, batch_size=2, callbacks=None)  # fmt: skip
+    assert history["loss"].shape == (5,)
+
+
+def test_what_validation_and_early_stopping_cannot_use_is_named():
+    params, x, y = _fit_data()
+    listed = Validation(lambda p: [0.5], 5)
+    with pytest.raises(TypeError, match=r"Validation: evaluate\(params\) returned list \[0.5\] after step 5; it must return a dict"):  # fmt: skip
+        jaxbp.fit(SPEC, "mse", params, x, y, lr=0.1, epochs=1, batch_size=2, callbacks=[listed])
+    missing = Validation(lambda p: {"val_accuracy": None}, 5)  # a regression has no accuracy
+    watch = callbacks.EarlyStopping(1, metric="val_accuracy", mode="max")
+    with pytest.raises(TypeError, match=r"metrics\['val_accuracy'\] is NoneType None after step 5, not a number"):  # fmt: skip
+        jaxbp.fit(SPEC, "mse", params, x, y, lr=0.1, epochs=1, batch_size=2, callbacks=[missing, watch])  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["stop_on_nonfinite", "progress"])
+def test_flags_must_be_booleans(name):
+    params, x, y = _fit_data()
+    with pytest.raises(TypeError, match=f"fit: {name} must be True or False, got str 'no'"):
+        jaxbp.fit(SPEC, "mse", params, x, y, lr=0.1, epochs=1, **{name: "no"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -367,6 +368,37 @@ def test_an_iterable_of_batches_trains_as_the_data_order_does():
     assert history["steps_done"] == 10 and history["position"] == (2, 0)
 
 
+def test_an_endless_generator_with_steps_per_epoch_trains_as_the_data_order_does():
+    params, x, y = _fit_data()
+    batches = [(x[i : i + 2], y[i : i + 2]) for i in range(0, 10, 2)]  # the 5 batches of b2
+    want, want_history = jaxbp.fit(
+        SPEC, "mse", params, jnp.asarray(x), jnp.asarray(y), lr=0.1, epochs=2, batch_size=2
+    )
+    endless = itertools.cycle(batches)  # one-shot and endless: each epoch reads on
+    got, history = jaxbp.fit(SPEC, "mse", params, endless, None, lr=0.1, epochs=2, steps_per_epoch=5, chunk_steps=3)  # fmt: skip
+    _assert_bitwise(got, want)
+    np.testing.assert_array_equal(history["loss"], want_history["loss"])
+    assert history["steps_done"] == 10 and history["position"] == (2, 0)
+
+
+def test_an_iterable_whose_second_pass_is_empty_raises_with_the_first_epochs_params():
+    params, x, y = _fit_data()
+    batches = [(x[i : i + 2], y[i : i + 2]) for i in range(0, 10, 2)]
+
+    class SameIterator:  # hands back one iterator: the second epoch finds it spent
+        def __init__(self):
+            self.iterator = iter(batches)
+
+        def __iter__(self):
+            return self.iterator
+
+    one_epoch, _ = jaxbp.fit(SPEC, "mse", params, batches, None, lr=0.1, epochs=1)
+    with pytest.raises(jaxbp.BatchError, match=r"ran out in epoch 1 \(counted from 0\) after 0 batches") as info:  # fmt: skip
+        jaxbp.fit(SPEC, "mse", params, SameIterator(), None, lr=0.1, epochs=3, chunk_steps=3)
+    assert info.value.steps_done == 5
+    _assert_bitwise(info.value.params, one_epoch)
+
+
 @pytest.mark.slow
 def test_a_torch_dataloader_trains_as_the_data_order_does():
     torch = pytest.importorskip("torch")
@@ -527,8 +559,22 @@ def test_progress_stays_off_when_stderr_is_not_a_terminal(capsys):
         ({"prefetch": -1}, ValueError, "prefetch must be an int >= 0"),
         ({"validation": np.zeros(3)}, TypeError, r"validation must be a pair \(x_val, y_val\)"),
         ({"y": None}, ValueError, "y is None"),
+        (
+            {"steps_per_epoch": 3},
+            ValueError,
+            r"steps_per_epoch=3 applies to an iterable of \(x, y\) batches \(y=None\)",
+        ),
+        ({"steps_per_epoch": True}, TypeError, "steps_per_epoch must be an int"),
     ],
-    ids=["start-step", "chunk-steps", "prefetch", "validation", "no-y"],
+    ids=[
+        "start-step",
+        "chunk-steps",
+        "prefetch",
+        "validation",
+        "no-y",
+        "steps-per-epoch-arrays",
+        "steps-per-epoch-bool",
+    ],
 )
 def test_streamed_fit_refuses_bad_settings_before_training(change, error, message):
     params, x, y = _fit_data()
@@ -586,3 +632,32 @@ def test_bad_data_leaves_the_last_checkpoint_of_the_good_params(tmp_path):
     saved = checkpoint.load(checkpoint.resolve(tmp_path / "run"))
     assert saved.step == 4
     _assert_bitwise(saved.params, jax.device_get(info.value.params))
+
+
+def test_nan_in_the_validation_set_is_refused_before_training():
+    params, x, y = _fit_data()
+    x_val = x.copy()
+    x_val[3, 1] = np.nan
+    with pytest.raises(ValueError, match="fit: x_val holds NaN or infinite values"):
+        jaxbp.fit(SPEC, "mse", params, x, y, lr=0.1, epochs=1, batch_size=2, validation=(x_val, y))  # fmt: skip
+
+
+def test_a_loader_whose_iter_fails_in_a_later_epoch_raises_a_batch_error_with_the_params():
+    params, x, y = _fit_data()
+    batches = [(x[i : i + 2], y[i : i + 2]) for i in range(0, 10, 2)]
+
+    class FailsOnSecondPass:
+        def __init__(self):
+            self.passes = 0
+
+        def __iter__(self):
+            self.passes += 1
+            if self.passes > 1:
+                raise OSError("shard list gone")
+            return iter(batches)
+
+    one_epoch, _ = jaxbp.fit(SPEC, "mse", params, batches, None, lr=0.1, epochs=1)
+    with pytest.raises(jaxbp.BatchError, match=r"starting epoch 1 of the iterable \(iter\(x\)\) failed before batch 5: OSError: shard list gone") as info:  # fmt: skip
+        jaxbp.fit(SPEC, "mse", params, FailsOnSecondPass(), None, lr=0.1, epochs=2, chunk_steps=3)
+    assert info.value.steps_done == 5
+    _assert_bitwise(info.value.params, one_epoch)

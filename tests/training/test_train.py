@@ -473,3 +473,29 @@ def test_smoke_the_code_in_docs_speed_md_runs(capsys) -> None:
     assert capsys.readouterr().out.split() == ["(2000,)", "(2000,", "100)"]
     assert namespace["params"][0]["w"].dtype == jnp.float32
     chex.assert_tree_shape_prefix(namespace["grads"], (100,))
+
+
+def test_an_optimizer_made_anew_compiles_anew_and_one_made_once_does_not():
+    # What docs/models.md says: the optimizer object is part of the compiled program's key.
+    from jaxbp.training.fit import _fit_program
+
+    params, x, y = _data(jnp.float32)
+
+    def compiles(optimizers, states=None):
+        before = _fit_program._cache_size()
+        for i, optimizer in enumerate(optimizers):
+            state = None if states is None else states[i]
+            jaxbp.fit(SPEC, LOSS, params, x, y, optimizer=optimizer, opt_state=state, epochs=1)
+        return _fit_program._cache_size() - before
+
+    assert optax.adam(1e-3) != optax.adam(1e-3)  # closures: equal only to themselves
+    assert compiles([optax.adam(1e-3), optax.adam(1e-3), optax.adam(1e-3)]) == 3
+    adam = optax.adam(1e-3)
+    assert compiles([adam, adam, adam]) == 1
+    tunable = optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
+    states = []
+    for rate in (1e-3, 1e-2, 1e-1):
+        state = tunable.init(params)
+        state.hyperparams["learning_rate"] = jnp.asarray(rate, jnp.float32)
+        states.append(state)
+    assert compiles([tunable] * 3, states) == 1
