@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from jaxbp.data.sources import Position
+from jaxbp.model import batch_checks as _batch_checks
 from jaxbp.model import checks as _checks
 from jaxbp.training import guard as _guard
 from jaxbp.training import inputs as _inputs
@@ -132,6 +133,7 @@ def describe_run(
     _checks.check_positive_int(where, "epochs", epochs)
     _run_checks.check_start(where, start_epoch, start_step)
     _run_checks.check_key(where, key)
+    params = _batch_checks.native_params(where, params)
     source = _inputs.open_data(
         where, model, loss, params, x, y, streamed=streamed, epochs=epochs, mesh=mesh
     )
@@ -175,7 +177,7 @@ def describe_update(
 ) -> tuple[UpdateRule, Any, np.ndarray]:
     """The update rule, its state before the run's first step, and the traced learning rate:
     ``lr`` (a number or a schedule) for the hand-written SGD, or ``optimizer``, never both."""
-    _run_checks.check_lr_or_optimizer(where, lr, optimizer, "a number or an optax schedule")
+    _run_checks.check_lr_or_optimizer(where, lr, optimizer, "a number or an optax schedule", opt_state)
     dtype = _run_checks.float_dtype(params)
     if optimizer is None:
         steps = None if span.total is None else span.total - span.first
@@ -212,7 +214,7 @@ def describe_stream(
     if chunk_steps is not None:
         _checks.check_positive_int(where, "chunk_steps", chunk_steps)
     if validation is not None:
-        validation = _inputs.check_validation(where, model, loss, params, validation)
+        validation = _inputs.check_validation(where, model, loss, params, validation, source)
     if validate_every is not None:
         _checks.check_positive_int(where, "validate_every", validate_every)
     every = validate_every if validate_every is not None else span.steps_per_epoch
