@@ -112,8 +112,9 @@ def fit_ensemble(
     num_models, first = _check_stacked(where, stacked_params)
     _checks.check_positive_int(where, "epochs", epochs)
     _run_checks.check_key(where, key)
+    stacked_params = _inputs.check_ensemble_params(where, model, stacked_params, first, x)
     data = _inputs.DeviceSource(where, *_inputs.check_arrays(where, model, loss, first, x, y, mesh))
-    stacked_params = _inputs.check_ensemble_params(where, model, loss, stacked_params, data.x, data.y)
+    _inputs.check_ensemble_losses(where, model, loss, stacked_params, data.x, data.y)
     _inputs.plan(where, data, epochs=epochs, batch_size=batch_size, key=key, start_epoch=0, start_step=0)  # fmt: skip
     lr, opt_state = _ensemble_update(where, stacked_params, num_models, lr, optimizer)
     batch_sharding = None

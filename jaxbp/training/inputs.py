@@ -73,16 +73,33 @@ def check_arrays(
 
 
 def check_ensemble_params(
-    where: str, model: Model, loss: Loss, stacked_params: Params, x: Array, y: Array
+    where: str, model: Model, stacked_params: Params, first: Params, x: Any
 ) -> Params:
-    """An ensemble's params in native byte order, checked finite (naming the leaf), and the
-    first model's losses checked to be per example on the first rows of ``x, y``."""
+    """An ensemble's params in native byte order and finite (naming the leaf), and one model's
+    params (``first``: shape stand-ins) fit the model: when they do not, the message says how to
+    stack a list of per-model params, the likely cause."""
     stacked_params = _batch_checks.native_params(where, stacked_params, "stacked_params")
+    structs = _checks.shape_structs((first, _checks.as_array(where, "x", x)))
+    try:
+        jax.eval_shape(model, *structs)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"{where}: the model fails on one model's params (stacked_params without its leading "
+            f"axis) of shapes {[tuple(s.shape) for s in jax.tree.leaves(structs[0])]}: {error}. "
+            f"If stacked_params is a list of per-model params, stack them: "
+            f"jax.tree.map(lambda *a: jnp.stack(a), *params_list), or jax.vmap(init)(keys)."
+        ) from error
     _batch_checks.check_finite_params(where, stacked_params, "stacked_params")
+    return stacked_params
+
+
+def check_ensemble_losses(
+    where: str, model: Model, loss: Loss, stacked_params: Params, x: Array, y: Array
+) -> None:
+    """The first model's loss of each of the first rows of ``x, y`` is that example's own."""
     first = jax.tree.map(lambda leaf: leaf[0], stacked_params)
     rows = _probe_rows(int(x.shape[0]))
     _batch_checks.check_values(where, model, loss, first, x[rows], y[rows])
-    return stacked_params
 
 
 class DeviceSource:
@@ -201,7 +218,9 @@ def _in_memory(where: str, name: str, value: Any) -> Any:
                 f"np.load(path).astype({_checks.native(value.dtype).str!r}))."
             )
         return value
-    return _checks.as_array(where, name, np.asarray(value) if isinstance(value, jax.Array) else value)
+    return _checks.as_array(
+        where, name, np.asarray(value) if isinstance(value, jax.Array) else value
+    )
 
 
 #: Rows per block of the finite-data check of in-memory arrays (bounds its temporary memory).
@@ -345,7 +364,9 @@ def _check_like_training(where: str, name: str, value: Any, reference: Any) -> N
             f"shape {expected}; pass validation {name} of shape (n_val,)."
         )
     got, want = _checks.native(value.dtype), _checks.native(reference.dtype)
-    if got != want and not (jnp.issubdtype(got, jnp.floating) and jnp.issubdtype(want, jnp.floating)):
+    if got != want and not (
+        jnp.issubdtype(got, jnp.floating) and jnp.issubdtype(want, jnp.floating)
+    ):
         raise TypeError(
             f"{where}: validation {name} has dtype {got} but the training {name} has dtype "
             f"{want}; convert it, e.g. validation {name}.astype({str(want)!r})."

@@ -177,7 +177,9 @@ def describe_update(
 ) -> tuple[UpdateRule, Any, np.ndarray]:
     """The update rule, its state before the run's first step, and the traced learning rate:
     ``lr`` (a number or a schedule) for the hand-written SGD, or ``optimizer``, never both."""
-    _run_checks.check_lr_or_optimizer(where, lr, optimizer, "a number or an optax schedule", opt_state)
+    _run_checks.check_lr_or_optimizer(
+        where, lr, optimizer, "a number or an optax schedule", opt_state
+    )
     dtype = _run_checks.float_dtype(params)
     if optimizer is None:
         steps = None if span.total is None else span.total - span.first
