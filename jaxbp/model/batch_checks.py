@@ -87,21 +87,27 @@ def _finite_leaves(params: Any) -> list[Array]:
     return [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(params)]
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _probe(model: Model, loss: Loss, params: Any, x: Array, y: Array) -> tuple[Any, Array, Array]:
-    """Per-leaf finiteness of params, and the losses of a few examples in a batch and alone."""
+@functools.partial(jax.jit, static_argnums=(0, 1, 5))
+def _probe(
+    model: Model, loss: Loss, params: Any, x: Array, y: Array, data: bool
+) -> tuple[Any, list[Array], Array, Array]:
+    """Per-leaf finiteness of params (and, with ``data``, of ``x`` and ``y``), and the losses of
+    the first few examples in one batch and each alone."""
     finite = _finite_leaves(params)
+    inexact = [a for a in (x, y) if jnp.issubdtype(a.dtype, jnp.inexact)] if data else []
+    data_finite = [jnp.all(jnp.isfinite(a)) for a in inexact]
     if isinstance(loss, str):
-        return finite, jnp.zeros(0), jnp.zeros(0)
-    prediction = model(params, x)  # a jaxbp.MLP too: its checks pass traced values through
-    together = loss(prediction, y)
+        return finite, data_finite, jnp.zeros(0), jnp.zeros(0)
+    rows = min(PROBE_EXAMPLES, x.shape[0])
+    prediction = model(params, x[:rows])  # a jaxbp.MLP too: its checks pass traced values through
+    together = loss(prediction, y[:rows])
     alone = jnp.concatenate(
         [
             loss(jax.tree.map(lambda a, i=i: a[i : i + 1], prediction), y[i : i + 1])
-            for i in range(x.shape[0])
+            for i in range(rows)
         ]
     )
-    return finite, together, alone
+    return finite, data_finite, together, alone
 
 
 def _is_concrete(*trees: Any) -> bool:
@@ -124,18 +130,27 @@ def check_finite_params(where: str, params: Any, name: str = "params") -> None:
         _refuse_nonfinite(where, params, jax.device_get(_finite_leaves(params)), name)
 
 
-def check_values(where: str, model: Model, loss: Loss, params: Any, x: Any, y: Any) -> None:
-    """Refuse non-finite params, and a loss whose value for one example depends on the others.
+def check_values(
+    where: str, model: Model, loss: Loss, params: Any, x: Any, y: Any, *, data: bool = False
+) -> None:
+    """Refuse non-finite params (and with ``data`` non-finite ``x`` or ``y``), and a loss whose
+    value for one example depends on the others.
 
-    Computes the losses of the first :data:`PROBE_EXAMPLES` examples in one batch and each alone
-    (in one small compiled program); they must agree. Skipped for traced arguments (their values
-    are unknown).
+    Computes the losses of the first :data:`PROBE_EXAMPLES` examples in one batch and each alone,
+    in one small compiled program whose results are waited for; they must agree. Skipped for
+    traced arguments (their values are unknown).
     """
     if not _is_concrete(params, x, y):
         return
     rows = min(PROBE_EXAMPLES, int(np.shape(x)[0]))
-    finite, together, alone = jax.device_get(_probe(model, loss, params, x[:rows], y[:rows]))
+    if not data:  # only the first rows are needed: host data is not sent whole
+        x, y = (a[:rows] if isinstance(a, np.ndarray) else a for a in (x, y))
+    finite, data_finite, together, alone = jax.device_get(_probe(model, loss, params, x, y, data))
     _refuse_nonfinite(where, params, finite, "params")
+    names = [n for n, a in (("x", x), ("y", y)) if jnp.issubdtype(a.dtype, jnp.inexact)]
+    for name, ok in zip(names if data else [], data_finite, strict=True):
+        if not ok:
+            refuse_nonfinite_data(where, name)
     if rows < 2:
         return
     together, alone = np.asarray(together, np.float64), np.asarray(alone, np.float64)
@@ -160,9 +175,13 @@ def check_finite(where: str, name: str, array: Any) -> None:
     # host data on the host; a device array in one compiled reduction
     finite = np.isfinite(array).all() if isinstance(array, np.ndarray) else _finite_leaves(array)[0]
     if not bool(finite):
-        variable = name.replace("validation ", "") + "_val" if " " in name else name
-        raise ValueError(
-            f"{where}: {name} holds NaN or infinite values; training on them gives NaN "
-            f"gradients. Remove or impute them first (e.g. np.isfinite({variable}).all(axis=1) "
-            f"selects the complete rows)."
-        )
+        refuse_nonfinite_data(where, name)
+
+
+def refuse_nonfinite_data(where: str, name: str) -> None:
+    variable = name.replace("validation ", "") + "_val" if " " in name else name
+    raise ValueError(
+        f"{where}: {name} holds NaN or infinite values; training on them gives NaN "
+        f"gradients. Remove or impute them first (e.g. np.isfinite({variable}).all(axis=1) "
+        f"selects the complete rows)."
+    )

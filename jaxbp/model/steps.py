@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxbp.model import batch_checks as _batch_checks
@@ -153,9 +154,10 @@ def check_step(
     so a loop of steps does not run ahead of the device; traced arguments (a step inside the
     caller's own ``jit``) are checked on shapes alone.
     """
-    params, x, y = check_batch(where, model, loss, params, x, y, values=True)
-    _batch_checks.check_finite(where, "x", x)
-    _batch_checks.check_finite(where, "y", y)
+    params, x, y = check_batch(where, model, loss, params, x, y)
+    # sent to the device once, for the check and the step
+    x, y = (jnp.asarray(a) if isinstance(a, np.ndarray) else a for a in (x, y))
+    _batch_checks.check_values(where, model, loss, params, x, y, data=True)
     return params, x, y
 
 
