@@ -60,7 +60,13 @@ def check_prediction(
                 f"({batch}, ...): compute it from each row of x (no mean or fixed size over "
                 f"the batch axis)."
             )
-    if len(leaves) != 1 or not jnp.issubdtype(leaves[0].dtype, jnp.inexact):
+        if not jnp.issubdtype(leaf.dtype, jnp.inexact):
+            raise TypeError(
+                f"{where}: the model returned predictions of dtype {leaf.dtype}; the gradient "
+                f"through integer or bool values is zero, so training would not change params. "
+                f"Return the float values (e.g. logits, not their argmax)."
+            )
+    if len(leaves) != 1:
         return
     shape, target = tuple(leaves[0].shape), tuple(y.shape)
     if isinstance(loss, str) and shape != target:
@@ -153,10 +159,12 @@ def check_values(
             refuse_nonfinite_data(where, name)
     if rows < 2:
         return
+    # a batch's arithmetic may differ from one example's by a few rounding errors of the dtype
+    rtol = max(1e-3, 50 * float(jnp.finfo(together.dtype).eps))
     together, alone = np.asarray(together, np.float64), np.asarray(alone, np.float64)
     usable = np.isfinite(together) & np.isfinite(alone)  # NaN data is refused by its own check
     together, alone = np.where(usable, together, 0.0), np.where(usable, alone, 0.0)
-    agree = np.abs(together - alone) <= 1e-3 * (np.abs(together) + np.abs(alone)) + 1e-6
+    agree = np.abs(together - alone) <= rtol * (np.abs(together) + np.abs(alone)) + 1e-6
     if not np.all(agree):
         bad = int(np.argmin(agree))
         raise ValueError(

@@ -39,6 +39,8 @@ def as_array(where: str, name: str, value: Any) -> Any:
     native byte order; a ragged list or an iterator is refused, naming ``name``."""
     if isinstance(value, jax.Array):
         return value
+    if value is None or isinstance(value, str | bytes):
+        raise TypeError(f"{where}: {name} is {value!r:.40}; pass an array.")
     if isinstance(value, Iterator):
         raise TypeError(
             f"{where}: {name} is an iterator ({type(value).__name__}); pass an array. To train "

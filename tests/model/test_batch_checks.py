@@ -221,3 +221,34 @@ def test_model_and_loss_errors_name_the_shapes_they_were_called_with() -> None:
         jaxbp.train_step(linear, half_se_sum, params, x[:, :2], y, 0.1)
     with pytest.raises(TypeError, match=r"train_step: the loss failed on predictions"):
         jaxbp.train_step(lambda p, x: {"out": linear(p, x)}, half_se_sum, params, x, y, 0.1)
+
+
+def test_integer_predictions_are_refused_as_untrainable() -> None:
+    params, x, y = _problem()
+
+    def rounded(p, x):
+        return jnp.round(linear(p, x)).astype(jnp.int32)
+
+    with pytest.raises(TypeError, match="the model returned predictions of dtype int32"):
+        jaxbp.train_step(rounded, lambda a, t: ((a - t) ** 2).sum(-1), params, x, y, 0.1)
+
+
+@pytest.mark.parametrize("value", [None, "y.npy"], ids=["none", "a-path"])
+def test_y_that_is_not_an_array_is_refused_by_name(value) -> None:
+    params, x, _ = _problem()
+    with pytest.raises(TypeError, match=r"train_step: y is (None|'y.npy'); pass an array"):
+        jaxbp.train_step(linear, half_se_sum, params, x, value, 0.1)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16], ids=["float16", "bfloat16"])
+def test_low_precision_rounding_is_not_taken_for_a_loss_that_mixes_examples(dtype) -> None:
+    # a per-example loss: whatever rounding a batch adds, the step must not be refused
+    _, x, y = _problem()
+    hidden = np.linspace(-1.0, 1.0, 3 * 16).reshape(3, 16)
+    params = {"w": jnp.asarray(hidden, dtype), "v": jnp.ones((16, 1), dtype) / 7}
+
+    def mlp(p, x):
+        return jnp.tanh(x @ p["w"]) @ p["v"]
+
+    loss, _ = jaxbp.loss_and_grad(mlp, half_se_sum, params, x.astype(dtype), y.astype(dtype))
+    assert jnp.isfinite(loss)
