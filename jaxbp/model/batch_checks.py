@@ -52,22 +52,28 @@ def check_prediction(
 ) -> None:
     """On shapes alone: the prediction keeps ``x``'s batch, and does not broadcast with ``y``."""
     leaves = jax.tree.leaves(prediction)
-    for leaf in leaves:
-        if leaf.ndim < 1 or leaf.shape[0] != batch:
+    if len(leaves) != 1:  # a tree (say a prediction and an auxiliary scalar): one leaf batched
+        if leaves and not any(leaf.ndim >= 1 and leaf.shape[0] == batch for leaf in leaves):
+            shapes = [tuple(leaf.shape) for leaf in leaves]
             raise ValueError(
-                f"{where}: the model returned a prediction of shape {tuple(leaf.shape)} for x "
-                f"with {batch} examples; it must return one prediction per example, shape "
-                f"({batch}, ...): compute it from each row of x (no mean or fixed size over "
-                f"the batch axis)."
+                f"{where}: the model returned arrays of shapes {shapes} for x with {batch} "
+                f"examples, none with one prediction per example (shape ({batch}, ...))."
             )
-        if not jnp.issubdtype(leaf.dtype, jnp.inexact):
-            raise TypeError(
-                f"{where}: the model returned predictions of dtype {leaf.dtype}; the gradient "
-                f"through integer or bool values is zero, so training would not change params. "
-                f"Return the float values (e.g. logits, not their argmax)."
-            )
-    if len(leaves) != 1:
         return
+    leaf = leaves[0]
+    if leaf.ndim < 1 or leaf.shape[0] != batch:
+        raise ValueError(
+            f"{where}: the model returned a prediction of shape {tuple(leaf.shape)} for x "
+            f"with {batch} examples; it must return one prediction per example, shape "
+            f"({batch}, ...): compute it from each row of x (no mean or fixed size over "
+            f"the batch axis)."
+        )
+    if not jnp.issubdtype(leaf.dtype, jnp.inexact):
+        raise TypeError(
+            f"{where}: the model returned predictions of dtype {leaf.dtype}; the gradient "
+            f"through integer or bool values is zero, so training would not change params. "
+            f"Return the float values (e.g. logits, not their argmax)."
+        )
     shape, target = tuple(leaves[0].shape), tuple(y.shape)
     if isinstance(loss, str) and shape != target:
         raise ValueError(
@@ -109,11 +115,16 @@ def _probe(
     together = loss(prediction, y[:rows])
     alone = jnp.concatenate(
         [
-            loss(jax.tree.map(lambda a, i=i: a[i : i + 1], prediction), y[i : i + 1])
+            loss(jax.tree.map(lambda a, i=i: _row(a, i, rows), prediction), y[i : i + 1])
             for i in range(rows)
         ]
     )
     return finite, data_finite, together, alone
+
+
+def _row(leaf: Array, i: int, rows: int) -> Array:
+    """Example ``i`` of a batched prediction leaf; a leaf without the batch axis as it is."""
+    return leaf[i : i + 1] if leaf.ndim >= 1 and leaf.shape[0] == rows else leaf
 
 
 def _is_concrete(*trees: Any) -> bool:

@@ -252,3 +252,25 @@ def test_low_precision_rounding_is_not_taken_for_a_loss_that_mixes_examples(dtyp
 
     loss, _ = jaxbp.loss_and_grad(mlp, half_se_sum, params, x.astype(dtype), y.astype(dtype))
     assert jnp.isfinite(loss)
+
+
+def test_a_prediction_with_an_auxiliary_scalar_trains() -> None:
+    # model returns (prediction, penalty); the loss adds the penalty to every example's loss
+    params, x, y = _problem()
+    params["w"] = np.array([[0.5], [0.25], [-1.0]])
+
+    def with_penalty(p, x):
+        return linear(p, x), 0.5 * jnp.sum(p["w"] ** 2)
+
+    def loss(prediction, target):
+        value, penalty = prediction
+        return half_se_sum(value, target) + penalty
+
+    expected_loss, expected_grad = _expected_step(params, x, y)
+    value, grads = jaxbp.loss_and_grad(with_penalty, loss, params, x, y)
+    np.testing.assert_allclose(float(value), expected_loss + 0.5 * 1.3125, rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(grads["w"]), expected_grad + params["w"], rtol=1e-12)
+    with pytest.raises(ValueError, match=r"shapes \[\(1, 1\), \(\)\] for x with 8 examples, none"):
+        jaxbp.loss_and_grad(
+            lambda p, x: (linear(p, x).mean(0, keepdims=True), 0.0), loss, params, x, y
+        )
