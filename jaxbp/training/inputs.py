@@ -202,21 +202,21 @@ def open_source(where: str, x: Any, y: Any, *, epochs: int, mesh: Any) -> Source
             f"train without callbacks, validation, progress and start_step."
         )
     index = jax.process_index() if mesh is not None else 0
-    return ArraySource(where, x, y, process_index=index, process_count=count)
+    source = ArraySource(where, x, y, process_index=index, process_count=count)
+    for name, placeholder in zip("xy", source.placeholders(), strict=True):
+        if not placeholder.dtype.isnative:
+            raise TypeError(
+                f"{where}: {name} is read from a file or view of dtype {placeholder.dtype.str!r}, "
+                f"not in this machine's byte order; rewrite it once, e.g. np.save(path, "
+                f"np.load(path).astype({_checks.native(placeholder.dtype).str!r}))."
+            )
+    return source
 
 
 def _in_memory(where: str, name: str, value: Any) -> Any:
-    """In-memory data as a NumPy array in native byte order (lists come to the host once); a
-    memmap in another byte order is refused (converting it would read the whole file)."""
-    if isinstance(value, str | os.PathLike | Rows):
-        return value
-    if isinstance(value, np.memmap):
-        if not value.dtype.isnative:
-            raise TypeError(
-                f"{where}: {name} is a memory-mapped array of dtype {value.dtype.str!r}, not in "
-                f"this machine's byte order; rewrite the file once, e.g. np.save(path, "
-                f"np.load(path).astype({_checks.native(value.dtype).str!r}))."
-            )
+    """In-memory data as a NumPy array in native byte order (lists come to the host once); files,
+    memmaps and views pass as they are (their byte order is checked on the source)."""
+    if isinstance(value, str | os.PathLike | Rows | np.memmap):
         return value
     return _checks.as_array(
         where, name, np.asarray(value) if isinstance(value, jax.Array) else value

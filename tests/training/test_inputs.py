@@ -212,9 +212,26 @@ def test_big_endian_params_train_in_fit_and_fit_ensemble() -> None:
     np.testing.assert_allclose(np.asarray(stacked["w"]), np.stack([expected] * 2), rtol=1e-10)
 
 
-def test_a_big_endian_memmap_is_refused_by_name(tmp_path) -> None:
+@pytest.mark.parametrize("opened", [lambda path: np.load(path, mmap_mode="r"), str], ids=["memmap", "path"])  # fmt: skip
+def test_a_big_endian_file_is_refused_by_name(tmp_path, opened) -> None:
     params, x, y = _problem()
     path = tmp_path / "x.npy"
     np.save(path, x.astype(">f8"))
-    with pytest.raises(TypeError, match=r"fit: x is a memory-mapped array of dtype '>f8'"):
-        jaxbp.fit(linear, half_se_sum, params, np.load(path, mmap_mode="r"), y, lr=0.1, epochs=1)
+    with pytest.raises(TypeError, match=r"fit: x is read from a file or view of dtype '>f8'"):
+        jaxbp.fit(linear, half_se_sum, params, opened(path), y, lr=0.1, epochs=1)
+
+
+def test_batches_in_another_byte_order_train_like_native_ones() -> None:
+    params, x, y = _problem()
+    params["w"] = np.array([[0.5], [0.25], [-1.0]])
+    expected = params["w"] - 0.1 * x.T @ (x @ params["w"] - y) / N
+    batches = [(x.astype(">f8"), y.astype(">f8"))]
+    trained, _ = jaxbp.fit(linear, half_se_sum, params, batches, None, lr=0.1, epochs=1)
+    np.testing.assert_allclose(np.asarray(trained["w"]), expected, rtol=1e-10)
+
+
+def test_a_ragged_batch_is_refused_naming_the_batch() -> None:
+    params, _, y = _problem()
+    ragged = [[1.0, 2.0, 3.0], [1.0]]
+    with pytest.raises(jaxbp.BatchError, match="fit: batch 0 holds a ragged nested list"):
+        jaxbp.fit(linear, half_se_sum, params, [(ragged, y[:2])], None, lr=0.1, epochs=1)
