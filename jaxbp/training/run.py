@@ -26,6 +26,7 @@ from jaxbp.training import run_checks as _run_checks
 from jaxbp.training import sharding as _sharding
 from jaxbp.training.chunk_loop import auto_chunk_steps
 from jaxbp.training.program import Step, TrainCarry, UpdateRule, sgd_start_state
+from jaxbp.training.validation_data import check_validation
 
 if TYPE_CHECKING:
     import optax
@@ -216,7 +217,7 @@ def describe_stream(
     if chunk_steps is not None:
         _checks.check_positive_int(where, "chunk_steps", chunk_steps)
     if validation is not None:
-        validation = _inputs.check_validation(where, model, loss, params, validation, source)
+        validation = check_validation(where, model, loss, params, validation, source)
     if validate_every is not None:
         _checks.check_positive_int(where, "validate_every", validate_every)
     every = validate_every if validate_every is not None else span.steps_per_epoch
