@@ -350,6 +350,12 @@ def _describe(value: Any) -> str:
     return f"shape {tuple(shape)} dtype {dtype}"
 
 
+def _native_array(value: Any) -> np.ndarray:
+    """``value`` as a NumPy array in this machine's byte order (JAX refuses ``'>f4'``)."""
+    array = np.asarray(value)
+    return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
+
+
 class IterableSource:
     """Any iterable of ``(x, y)`` batches; every batch must match the first in shape and dtype.
 
@@ -417,7 +423,14 @@ class IterableSource:
                 f"yield (x, y) tuples of arrays.",
                 index,
             )
-        pair = (np.asarray(batch[0]), np.asarray(batch[1]))
+        try:
+            pair = (_native_array(batch[0]), _native_array(batch[1]))
+        except ValueError:
+            raise BatchError(
+                f"{self.where}: batch {index} holds a ragged nested list (rows of different "
+                f"lengths), not an array; yield rectangular arrays.",
+                index,
+            ) from None
         if reference is not None:
             for name, got, want in zip("xy", pair, reference, strict=True):
                 if got.shape != want.shape or got.dtype != want.dtype:

@@ -9,6 +9,8 @@ A model is any pure ``model(params, x) -> prediction`` over a pytree of paramete
 - :mod:`~jaxbp.model.updates`: the hand-written SGD update ``p - lr * g``, and as an optax transform.
 - :mod:`~jaxbp.model.checks`: the argument checks every entry point shares; each raises one line
   naming the argument, what was wrong and what was expected.
+- :mod:`~jaxbp.model.batch_checks`: a batch against the contract: one prediction per example, not
+  broadcast against ``y``; each example's loss its own; finite params.
 
 Nothing here knows about epochs, files or the command line.
 """

@@ -9,7 +9,7 @@ pass through untouched, so the checks also run, once, while a function is being 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import jax
@@ -28,9 +28,37 @@ def check_name(where: str, what: str, name: object, valid: Iterable[str]) -> str
     return name
 
 
+def native(dtype: Any) -> np.dtype:
+    """``dtype`` in the machine's byte order (JAX refuses ``'>f4'`` on a little-endian machine)."""
+    dtype = np.dtype(dtype)
+    return dtype if dtype.isnative else dtype.newbyteorder("=")
+
+
+def as_array(where: str, name: str, value: Any) -> Any:
+    """``value`` as an array: a ``jax.Array`` or tracer as it is, anything else through NumPy in
+    native byte order; a ragged list or an iterator is refused, naming ``name``."""
+    if isinstance(value, jax.Array):
+        return value
+    if value is None or isinstance(value, str | bytes):
+        raise TypeError(f"{where}: {name} is {value!r:.40}; pass an array.")
+    if isinstance(value, Iterator):
+        raise TypeError(
+            f"{where}: {name} is an iterator ({type(value).__name__}); pass an array. To train "
+            f"on batches from a loader, pass fit an iterable of (x, y) batches as x and y=None."
+        )
+    try:
+        array = np.asarray(value)
+    except ValueError as error:
+        raise ValueError(
+            f"{where}: {name} is a ragged nested sequence (rows of different lengths) and is not "
+            f"an array; pass a rectangular array, e.g. np.asarray with equal-length rows."
+        ) from error
+    return array if array.dtype.isnative else array.astype(native(array.dtype))
+
+
 def as_float_array(where: str, name: str, value: Any) -> jax.Array | np.ndarray:
     """Return ``value`` as an array (a tracer passes through) and check its dtype is real floating."""
-    array = value if isinstance(value, jax.Array | np.ndarray) else np.asarray(value)
+    array = as_array(where, name, value)
     if jnp.issubdtype(array.dtype, jnp.complexfloating):
         raise TypeError(
             f"{where}: {name} has complex dtype {array.dtype}; pass a real floating-point array."
@@ -197,7 +225,7 @@ def check_param_leaves(where: str, params: Any, name: str = "params") -> np.dtyp
     first_path, first_dtype = "", None
     for path, leaf in flat:
         location = f"{name}{jax.tree_util.keystr(path)}"
-        dtype = np.dtype(leaf.dtype) if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
+        dtype = native(leaf.dtype if hasattr(leaf, "dtype") else np.asarray(leaf).dtype)
         if not jnp.issubdtype(dtype, jnp.floating):
             raise TypeError(
                 f"{where}: {location} has dtype {dtype} ({type(leaf).__name__}); every leaf of "
@@ -219,7 +247,7 @@ def check_param_leaves(where: str, params: Any, name: str = "params") -> np.dtyp
 
 def as_real_array(where: str, name: str, value: Any) -> jax.Array | np.ndarray:
     """``value`` as an array with a leading batch axis and a real (int, float or bool) dtype."""
-    array = value if isinstance(value, jax.Array | np.ndarray) else np.asarray(value)
+    array = as_array(where, name, value)
     dtype = array.dtype
     if not (jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)) and (
         dtype != np.bool_
@@ -262,7 +290,7 @@ def shape_structs(tree: Any) -> Any:
 
     def struct(leaf: Any) -> jax.ShapeDtypeStruct:
         dtype = leaf.dtype if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
-        return jax.ShapeDtypeStruct(np.shape(leaf), dtype)
+        return jax.ShapeDtypeStruct(np.shape(leaf), native(dtype))
 
     return jax.tree.map(struct, tree)
 

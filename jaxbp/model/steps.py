@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
+from jaxbp.model import batch_checks as _batch_checks
 from jaxbp.model import checks as _checks
 from jaxbp.model.losses import LOSSES
 from jaxbp.model.mlp import MLP, forward
@@ -44,23 +46,31 @@ def batch_loss(model: Model, loss: Loss, params: Params, x: Array, y: Array) -> 
     return jnp.mean(per_example)
 
 
-def check_batch(where: str, model: Model, loss: Loss, params: Params, x: Any, y: Any) -> None:
-    """Validate a (model, loss, params, x, y) call before anything runs or compiles.
+def check_batch(
+    where: str, model: Model, loss: Loss, params: Params, x: Any, y: Any, *, values: bool = False
+) -> tuple[Params, Any, Any]:
+    """Validate a (model, loss, params, x, y) call before anything runs or compiles; return
+    ``params, x, y`` as arrays (lists converted, NumPy data in native byte order).
 
     A ``jaxbp.MLP`` gets its own checks of params against the spec (and, with a loss name, of
     ``y`` against its outputs). Any other model gets the contract's: float params of one dtype,
-    ``x`` and ``y`` with the same number of examples, and a loss of shape ``(batch,)``, checked
-    once with ``jax.eval_shape`` (no compilation).
+    ``x`` and ``y`` with the same number of examples, a prediction per example that does not
+    broadcast against ``y`` and a loss of shape ``(batch,)``, checked once with
+    ``jax.eval_shape`` (no compilation). With ``values`` (real arrays, not shape stand-ins), also
+    :func:`~jaxbp.model.batch_checks.check_values`: finite params, and each example's loss its own.
     """
     _checks.check_model(where, model)
     _checks.check_loss(where, loss, LOSSES)
+    params = _batch_checks.native_params(where, params)
     if isinstance(model, MLP):
         _checks.check_params(where, model, params)
         _checks.check_param_leaves(where, params)
         x = _checks.check_input(where, model, x)
         if isinstance(loss, str):
-            _checks.check_target(where, model, x, y)
-            return
+            y = _checks.check_target(where, model, x, y)
+            if values:
+                _batch_checks.check_values(where, model, loss, params, x, y)
+            return params, x, y
     else:
         _checks.check_param_leaves(where, params)
         x = _checks.as_real_array(where, "x", x)
@@ -72,21 +82,45 @@ def check_batch(where: str, model: Model, loss: Loss, params: Params, x: Any, y:
         )
     _checks.check_rows(where, x, y)
     check_loss_output(where, model, loss, params, x, y)
+    if values:
+        _batch_checks.check_values(where, model, loss, params, x, y)
+    return params, x, y
 
 
 def check_loss_output(where: str, model: Model, loss: Loss, params: Any, x: Any, y: Any) -> None:
-    """Trace the model and loss once on shapes alone and check the loss is ``(batch,)``."""
+    """Trace the model and loss once on shapes alone: one prediction per example, not broadcast
+    against ``y``, and a loss of shape ``(batch,)``. An error raised by the model or the loss
+    while tracing is raised again naming the shapes it was called with."""
     structs = _checks.shape_structs((params, x, y))
-    prediction = jax.eval_shape(functools.partial(predict, model), *structs[:2])
+    batch = jnp.shape(x)[0]
+    try:
+        prediction = jax.eval_shape(functools.partial(predict, model), *structs[:2])
+    except (TypeError, ValueError) as error:
+        raise (TypeError if isinstance(error, TypeError) else ValueError)(
+            f"{where}: the model failed on params of shapes {_shapes(params)} and x of shape "
+            f"{tuple(jnp.shape(x))}: {error}"
+        ) from error
+    _batch_checks.check_prediction(where, loss, prediction, structs[2], batch)
     if isinstance(loss, str):
         return
-    per_example = jax.eval_shape(loss, prediction, structs[2])
+    try:
+        per_example = jax.eval_shape(loss, prediction, structs[2])
+    except (TypeError, ValueError) as error:
+        raise (TypeError if isinstance(error, TypeError) else ValueError)(
+            f"{where}: the loss failed on predictions of shape {_shapes(prediction)} and y of "
+            f"shape {tuple(jnp.shape(y))}: {error}"
+        ) from error
     if not isinstance(per_example, jax.ShapeDtypeStruct):
         raise TypeError(
             f"{where}: loss returned {type(per_example).__name__}; it must return one array "
-            f"of per-example losses, shape ({jnp.shape(x)[0]},)."
+            f"of per-example losses, shape ({batch},)."
         )
-    _checks.check_loss_shape(where, per_example.shape, per_example.dtype, jnp.shape(x)[0])
+    _checks.check_loss_shape(where, per_example.shape, per_example.dtype, batch)
+
+
+def _shapes(tree: Any) -> Any:
+    shapes = [tuple(jnp.shape(leaf)) for leaf in jax.tree.leaves(tree)]
+    return shapes[0] if len(shapes) == 1 else shapes
 
 
 def loss_and_grad(
@@ -107,8 +141,24 @@ def loss_and_grad(
     Raises:
         ValueError, TypeError: when an argument breaks the contract, before anything compiles.
     """
-    check_batch("loss_and_grad", model, loss, params, x, y)
+    params, x, y = check_step("loss_and_grad", model, loss, params, x, y)
     return _loss_and_grad(model, loss, params, x, y)
+
+
+def check_step(
+    where: str, model: Model, loss: Loss, params: Params, x: Any, y: Any
+) -> tuple[Params, Any, Any]:
+    """:func:`check_batch` with values, and finite data: what a step on concrete arrays needs.
+
+    On concrete arrays this runs one small compiled check and waits for it (and for the arrays),
+    so a loop of steps does not run ahead of the device; traced arguments (a step inside the
+    caller's own ``jit``) are checked on shapes alone.
+    """
+    params, x, y = check_batch(where, model, loss, params, x, y)
+    # sent to the device once, for the check and the step
+    x, y = (jnp.asarray(a) if isinstance(a, np.ndarray) else a for a in (x, y))
+    _batch_checks.check_values(where, model, loss, params, x, y, data=True)
+    return params, x, y
 
 
 #: ``loss_and_grad`` without validation, compiled once per (model, loss, shapes).
@@ -129,9 +179,16 @@ def train_step(
     """One jitted SGD step: ``(params - lr * grad, loss before the step)``.
 
     ``model`` and ``loss`` are static; ``lr`` is traced, so a new learning rate does not recompile.
+
+    Raises:
+        ValueError, TypeError: when an argument breaks the contract (see :func:`check_batch`),
+            before anything compiles. Called with concrete arrays, NaN or infinity in ``params``
+            (naming the leaf), ``x`` or ``y`` is refused too; this waits for the arrays, so steps
+            do not run ahead of the device. Inside your own ``jax.jit`` the values are unknown
+            and only shapes and dtypes are checked.
     """
-    check_batch("train_step", model, loss, params, x, y)
     _checks.check_learning_rate("train_step", lr)
+    params, x, y = check_step("train_step", model, loss, params, x, y)
     return _train_step(model, loss, params, x, y, lr)
 
 
@@ -164,7 +221,7 @@ def optax_step(
     Returns:
         ``(new_params, new_opt_state, loss before the step)``; the state is returned, never stored.
     """
-    check_batch("optax_step", model, loss, params, x, y)
     _checks.check_optimizer("optax_step", optimizer)
+    params, x, y = check_step("optax_step", model, loss, params, x, y)
     _checks.check_opt_state("optax_step", optimizer, params, opt_state)
     return _optax_step(model, loss, optimizer, params, opt_state, x, y)

@@ -11,8 +11,9 @@ this folder):
   chunks.
 
 In front of both, one validation path: :func:`~jaxbp.training.run.describe_run` turns ``fit``'s
-arguments into a frozen :class:`~jaxbp.training.run.Run` (the data: :mod:`~jaxbp.training.inputs`;
-the rules, each in one function: :mod:`~jaxbp.training.run_checks`), which both paths take.
+arguments into a frozen :class:`~jaxbp.training.run.Run` (the data: :mod:`~jaxbp.training.inputs`,
+the validation data: :mod:`~jaxbp.training.validation_data`; the rules, each in one function:
+:mod:`~jaxbp.training.run_checks`), which both paths take.
 
 Around them: the divergence guard, a wrapper around the update (:mod:`~jaxbp.training.guard`),
 the epoch loop (:mod:`~jaxbp.training.epochs`), data

@@ -116,7 +116,9 @@ def fit_ensemble(
     num_models, first = _check_stacked(where, stacked_params)
     _checks.check_positive_int(where, "epochs", epochs)
     _run_checks.check_key(where, key)
+    stacked_params = _inputs.check_ensemble_params(where, model, stacked_params, first, x)
     data = _inputs.DeviceSource(where, *_inputs.check_arrays(where, model, loss, first, x, y, mesh))
+    _inputs.check_ensemble_losses(where, model, loss, stacked_params, data.x, data.y)
     _inputs.plan(where, data, epochs=epochs, batch_size=batch_size, key=key, start_epoch=0, start_step=0)  # fmt: skip
     lr, opt_state = _ensemble_update(where, stacked_params, num_models, lr, optimizer)
     batch_sharding = None
@@ -142,12 +144,7 @@ def fit_ensemble(
 
 def _check_stacked(where: str, stacked_params: Params) -> tuple[int, Params]:
     """The number of models M, and model 0's shapes and dtypes (for checks only: no device work)."""
-    leaves = jax.tree.leaves(stacked_params)
-    if not leaves or any(jnp.ndim(leaf) < 1 for leaf in leaves):
-        raise ValueError(f"{where}: stacked_params needs a leading model axis on every leaf.")
-    num_models = jnp.shape(leaves[0])[0]
-    if any(jnp.shape(leaf)[0] != num_models for leaf in leaves):
-        raise ValueError(f"{where}: every leaf of stacked_params needs the same model axis M.")
+    num_models = _run_checks.check_stacked(where, stacked_params)
     first = jax.tree.map(
         lambda leaf: np.empty(np.shape(leaf)[1:], _run_checks.dtype_of(leaf)), stacked_params
     )

@@ -12,13 +12,15 @@ beyond the int32 step counter, a start outside an epoch.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxbp.data.sources import ArraySource, IterableSource, Rows
+from jaxbp.model import batch_checks as _batch_checks
+from jaxbp.model import checks as _checks
 from jaxbp.model.steps import check_batch
 from jaxbp.training import run_checks as _run_checks
 from jaxbp.training import sharding as _sharding
@@ -42,21 +44,61 @@ def wants_chunks(x: Any, y: Any, mesh: Any) -> bool:
 
 
 def check_arrays(
-    where: str, model: Model, loss: Loss, params: Params, x: Any, y: Any, mesh: Any
+    where: str,
+    model: Model,
+    loss: Loss,
+    params: Params,
+    x: Any,
+    y: Any,
+    mesh: Any,
+    *,
+    values: bool = False,
 ) -> tuple[Array, Array]:
     """Data a whole-run program (``fit``'s or ``fit_ensemble``'s) trains on, checked: return
     ``x, y`` as placed arrays.
 
-    ``params`` may be shape-and-dtype stand-ins (a NumPy array per leaf). With a mesh, the data is
+    ``params`` may be shape-and-dtype stand-ins (a NumPy array per leaf); with ``values`` they are
+    the real ones, checked finite, and each example's loss checked to be its own (see
+    :func:`jaxbp.model.batch_checks.check_values`). With a mesh, the data is
     split over its data axis, so the batch-size check that follows sees the global row count.
     """
-    check_batch(where, model, loss, params, x, y)
+    _, x, y = check_batch(where, model, loss, params, x, y, values=values)
     x, y = _run_checks.as_batch_arrays(where, model, x, y)
     _run_checks.check_finite_data(where, "x", x)
     _run_checks.check_finite_data(where, "y", y)
     if mesh is not None:
         x, y = _sharding.shard_batch(mesh, x, y, where=where)
     return x, y
+
+
+def check_ensemble_params(
+    where: str, model: Model, stacked_params: Params, first: Params, x: Any
+) -> Params:
+    """An ensemble's params in native byte order and finite (naming the leaf), and one model's
+    params (``first``: shape stand-ins) fit the model: when they do not, the message says how to
+    stack a list of per-model params, the likely cause."""
+    stacked_params = _batch_checks.native_params(where, stacked_params, "stacked_params")
+    structs = _checks.shape_structs((first, _checks.as_array(where, "x", x)))
+    try:
+        jax.eval_shape(model, *structs)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"{where}: the model fails on one model's params (stacked_params without its leading "
+            f"axis) of shapes {[tuple(s.shape) for s in jax.tree.leaves(structs[0])]}: {error}. "
+            f"If stacked_params is a list of per-model params, stack them: "
+            f"jax.tree.map(lambda *a: jnp.stack(a), *params_list), or jax.vmap(init)(keys)."
+        ) from error
+    _batch_checks.check_finite_params(where, stacked_params, "stacked_params")
+    return stacked_params
+
+
+def check_ensemble_losses(
+    where: str, model: Model, loss: Loss, stacked_params: Params, x: Array, y: Array
+) -> None:
+    """The first model's loss of each of the first rows of ``x, y`` is that example's own."""
+    first = jax.tree.map(lambda leaf: leaf[0], stacked_params)
+    rows = _probe_rows(int(x.shape[0]))
+    _batch_checks.check_values(where, model, loss, first, x[rows], y[rows])
 
 
 class DeviceSource:
@@ -96,19 +138,49 @@ def open_data(
 ) -> Source:
     """``x, y`` as a source, checked against the model and loss, NaN refused (in-memory data
     now, a file's or an iterable's batch by batch as they are read)."""
+    check_pairing(where, x, y)
     if not streamed:
-        return DeviceSource(where, *check_arrays(where, model, loss, params, x, y, mesh))
+        arrays = check_arrays(where, model, loss, params, x, y, mesh, values=True)
+        return DeviceSource(where, *arrays)
     source = open_source(where, x, y, epochs=epochs, mesh=mesh, steps_per_epoch=steps_per_epoch)
-    if isinstance(source, ArraySource):  # shapes only: nothing is read
+    if isinstance(source, ArraySource):  # shapes only, then the first few rows' values
         check_batch(where, model, loss, params, *source.placeholders())
         check_finite_in_memory(where, source)
+        check_batch(where, model, loss, params, *source.read(_probe_rows(source.n)), values=True)
     elif isinstance(source, DeviceSource):
-        check_batch(where, model, loss, params, source.x, source.y)
+        check_batch(where, model, loss, params, source.x, source.y, values=True)
         _run_checks.check_finite_data(where, "x", source.x)
         _run_checks.check_finite_data(where, "y", source.y)
     else:  # an iterable: its first batch
-        check_batch(where, model, loss, params, *source.sample())
+        check_batch(where, model, loss, params, *source.sample(), values=True)
     return source
+
+
+def _probe_rows(n: int) -> np.ndarray:
+    return np.arange(min(n, _batch_checks.PROBE_EXAMPLES))
+
+
+def check_pairing(where: str, x: Any, y: Any) -> None:
+    """Arrays ``x`` come with their targets ``y``; an iterable of ``(x, y)`` batches (a loader,
+    a generator) comes as ``x`` alone, with ``y=None``."""
+    if y is None:
+        if isinstance(x, jax.Array | np.ndarray | str | os.PathLike | Rows):
+            raise ValueError(
+                f"{where}: y is None but x is {type(x).__name__}; pass the targets as y (one row "
+                f"per row of x), or pass an iterable of (x, y) batches as x."
+            )
+        return
+    if isinstance(x, _ARRAY_LIKE) or not isinstance(x, Iterable):
+        return
+    raise TypeError(
+        f"{where}: x is an iterable of batches ({type(x).__name__}) but y is given too; pass "
+        f"the batches as x with y=None, each an (x, y) pair: fit(model, loss, params, batches, "
+        f"None, ...), or pass x and y as arrays."
+    )
+
+
+#: What ``fit`` takes as one array of rows (not as an iterable of batches).
+_ARRAY_LIKE = (jax.Array, np.ndarray, list, tuple, str, bytes, os.PathLike, Rows)
 
 
 def open_source(
@@ -117,19 +189,12 @@ def open_source(
     """The streamed source for ``x, y``: an iterable of batches when ``y`` is ``None``; device
     arrays stay on the device (without a mesh); other arrays (lists come to the host once),
     memmaps, ``Rows`` and ``.npy`` paths are read chunk by chunk."""
+    check_pairing(where, x, y)
     if y is None:
-        if isinstance(x, jax.Array | np.ndarray | str | os.PathLike | Rows):
-            raise ValueError(
-                f"{where}: y is None but x is {type(x).__name__}; pass the targets as y (one row "
-                f"per row of x), or pass an iterable of (x, y) batches as x."
-            )
         return IterableSource(where, x, epochs=epochs, steps_per_epoch=steps_per_epoch)
     if mesh is None and isinstance(x, jax.Array) and isinstance(y, jax.Array):
         return DeviceSource(where, x, y)
-    if not isinstance(x, np.ndarray | str | os.PathLike | Rows):
-        x = np.asarray(x)
-    if not isinstance(y, np.ndarray | str | os.PathLike | Rows):
-        y = np.asarray(y)
+    x, y = _in_memory(where, "x", x), _in_memory(where, "y", y)
     count = jax.process_count() if mesh is not None else 1
     shared = x.array if isinstance(x, Rows) else x
     if count > 1 and not isinstance(shared, np.memmap | str | os.PathLike):
@@ -139,7 +204,25 @@ def open_source(
             f"train without callbacks, validation, progress and start_step."
         )
     index = jax.process_index() if mesh is not None else 0
-    return ArraySource(where, x, y, process_index=index, process_count=count)
+    source = ArraySource(where, x, y, process_index=index, process_count=count)
+    for name, placeholder in zip("xy", source.placeholders(), strict=True):
+        if not placeholder.dtype.isnative:
+            raise TypeError(
+                f"{where}: {name} is read from a file or view of dtype {placeholder.dtype.str!r}, "
+                f"not in this machine's byte order; rewrite it once, e.g. np.save(path, "
+                f"np.load(path).astype({_checks.native(placeholder.dtype).str!r}))."
+            )
+    return source
+
+
+def _in_memory(where: str, name: str, value: Any) -> Any:
+    """In-memory data as a NumPy array in native byte order (lists come to the host once); files,
+    memmaps and views pass as they are (their byte order is checked on the source)."""
+    if isinstance(value, str | os.PathLike | Rows | np.memmap):
+        return value
+    return _checks.as_array(
+        where, name, np.asarray(value) if isinstance(value, jax.Array) else value
+    )
 
 
 #: Rows per block of the finite-data check of in-memory arrays (bounds its temporary memory).
@@ -237,28 +320,3 @@ def sample_bytes(source: Source, batch_size: int | None) -> int:
         return 0
     x, y = source.sample() if isinstance(source, IterableSource) else source.sample(batch_size)
     return int(np.asarray(x).nbytes + np.asarray(y).nbytes)
-
-
-def check_validation(
-    where: str, model: Model, loss: Loss, params: Params, validation: Any
-) -> tuple[Array, Array]:
-    """``(x_val, y_val)`` as arrays, checked against the model and loss."""
-    if not isinstance(validation, tuple | list) or len(validation) != 2:
-        raise TypeError(
-            f"{where}: validation must be a pair (x_val, y_val), got {type(validation).__name__}."
-        )
-    # a Rows view (or a .npy path) of a validation set is read whole: it is evaluated in one go
-    pair = [_whole(where, value) for value in validation]
-    check_batch(f"{where} (validation)", model, loss, params, *pair)
-    return jnp.asarray(pair[0]), jnp.asarray(pair[1])
-
-
-def _whole(where: str, value: Any) -> Any:
-    if isinstance(value, Rows):
-        return value.read(np.arange(len(value)))
-    if isinstance(value, str | os.PathLike):
-        try:
-            return np.load(value, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as error:
-            raise ValueError(f"{where}: cannot open the validation file {str(value)!r} ({error}).") from None  # fmt: skip
-    return value

@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from jaxbp.data.sources import Position
+from jaxbp.model import batch_checks as _batch_checks
 from jaxbp.model import checks as _checks
 from jaxbp.training import callbacks as _callbacks
 from jaxbp.training import guard as _guard
@@ -26,6 +27,7 @@ from jaxbp.training import run_checks as _run_checks
 from jaxbp.training import sharding as _sharding
 from jaxbp.training.chunk_loop import auto_chunk_steps
 from jaxbp.training.program import Step, TrainCarry, UpdateRule, sgd_start_state
+from jaxbp.training.validation_data import check_validation
 
 if TYPE_CHECKING:
     import optax
@@ -139,6 +141,7 @@ def describe_run(
     _run_checks.check_start(where, start_epoch, start_step)
     _run_checks.check_key(where, key)
     check_steps_per_epoch(where, steps_per_epoch, y)
+    params = _batch_checks.native_params(where, params)
     source = _inputs.open_data(
         where, model, loss, params, x, y, streamed=streamed, epochs=epochs, mesh=mesh,
         steps_per_epoch=steps_per_epoch,
@@ -198,7 +201,9 @@ def describe_update(
 ) -> tuple[UpdateRule, Any, np.ndarray]:
     """The update rule, its state before the run's first step, and the traced learning rate:
     ``lr`` (a number or a schedule) for the hand-written SGD, or ``optimizer``, never both."""
-    _run_checks.check_lr_or_optimizer(where, lr, optimizer, "a number or an optax schedule")
+    _run_checks.check_lr_or_optimizer(
+        where, lr, optimizer, "a number or an optax schedule", opt_state
+    )
     dtype = _run_checks.float_dtype(params)
     if optimizer is None:
         steps = None if span.total is None else span.total - span.first
@@ -235,9 +240,7 @@ def describe_stream(
     if chunk_steps is not None:
         _checks.check_positive_int(where, "chunk_steps", chunk_steps)
     if validation is not None:
-        validation = _inputs.check_validation(where, model, loss, params, validation)
-        for name, array in zip(("x_val", "y_val"), validation, strict=True):
-            _run_checks.check_finite_data(where, name, array)
+        validation = check_validation(where, model, loss, params, validation, source)
     if validate_every is not None:
         _checks.check_positive_int(where, "validate_every", validate_every)
     every = validate_every if validate_every is not None else span.steps_per_epoch

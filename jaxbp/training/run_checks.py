@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxbp.model import batch_checks as _batch_checks
 from jaxbp.model import checks as _checks
 from jaxbp.model.mlp import MLP
 
@@ -71,15 +72,25 @@ def all_finite(tree: Any) -> bool:
 
 def check_finite_data(where: str, name: str, array: Any) -> None:
     """Refuse NaN or infinity in float data (one reduction on the device for a device array)."""
-    if not jnp.issubdtype(array.dtype, jnp.floating):
-        return
-    finite = np.isfinite(array).all() if isinstance(array, np.ndarray) else all_finite(array)
-    if not finite:
-        raise ValueError(
-            f"{where}: {name} holds NaN or infinite values; training on them gives NaN "
-            f"gradients. Remove or impute them first (e.g. np.isfinite({name}).all(axis=1) "
-            f"selects the complete rows)."
-        )
+    _batch_checks.check_finite(where, name, array)
+
+
+def check_stacked(where: str, stacked_params: Any) -> int:
+    """The number of models M of an ensemble's params: a leading axis M on every leaf; a list of
+    per-model params, or one model's params, is refused with how to stack them."""
+    leaves = jax.tree.leaves(stacked_params)
+    sizes = [np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in leaves]
+    if leaves and None not in sizes and len(set(sizes)) == 1:
+        return int(sizes[0])  # type: ignore[arg-type]
+    shapes = ", ".join(
+        f"{path}: {tuple(np.shape(leaf))}"
+        for path, leaf in zip(_checks.leaf_paths(stacked_params), leaves, strict=True)
+    )
+    raise ValueError(
+        f"{where}: stacked_params needs a leading model axis, the same model axis M on every leaf; "
+        f"got leaf shapes {{{shapes}}}. Stack M models' params: jax.vmap(init)(jax.random.split("
+        f"key, M)), or from a list of params, jax.tree.map(lambda *a: jnp.stack(a), *params_list)."
+    )
 
 
 def check_key(where: str, key: Any) -> None:
@@ -171,10 +182,19 @@ def _check_schedule(where: str, lr: Any, first: int, steps: int) -> None:
         )
 
 
-def check_lr_or_optimizer(where: str, lr: Any, optimizer: Any, lr_forms: str) -> None:
+def check_lr_or_optimizer(
+    where: str, lr: Any, optimizer: Any, lr_forms: str, opt_state: Any = None
+) -> None:
     """Exactly one of ``lr`` (the hand-written SGD's; ``lr_forms`` says what it may be) and
-    ``optimizer`` (checked to be an optax ``GradientTransformation``)."""
+    ``optimizer`` (checked to be an optax ``GradientTransformation``); an ``opt_state`` only
+    with an optimizer (the hand-written SGD has none to continue from)."""
     if optimizer is None:
+        if opt_state is not None:
+            raise ValueError(
+                f"{where}: opt_state is given but no optimizer; the hand-written SGD (lr) keeps "
+                f"no state. Pass the optimizer that made it (optimizer=..., lr=None), or drop "
+                f"opt_state."
+            )
         if lr is None:
             raise ValueError(f"{where}: pass lr ({lr_forms}), or an optimizer.")
         return
