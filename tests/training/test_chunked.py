@@ -638,7 +638,7 @@ def test_nan_in_the_validation_set_is_refused_before_training():
     params, x, y = _fit_data()
     x_val = x.copy()
     x_val[3, 1] = np.nan
-    with pytest.raises(ValueError, match="fit: x_val holds NaN or infinite values"):
+    with pytest.raises(ValueError, match="fit: validation x holds NaN or infinite values"):
         jaxbp.fit(SPEC, "mse", params, x, y, lr=0.1, epochs=1, batch_size=2, validation=(x_val, y))  # fmt: skip
 
 
