@@ -1,0 +1,84 @@
+"""``jaxbp train`` on data files that change or are not what they seem: a ``.npy`` cut short while
+it is streamed, and paths that are not regular files.
+
+Oracles: the exit code and the one line ``docs/guarantees.md`` promises (exit 2, the file named,
+the sizes it should have and has, computed here from the header's length and the array's
+shape), and the checkpoint that line names, loaded back.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jaxbp.training import checkpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+ROWS = 4000
+
+_SHRINK = r"""
+import os, sys
+import numpy as np
+from jaxbp import cli
+from jaxbp.cli import metrics
+from jaxbp.training import chunked
+
+path, width, where, out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+rng = np.random.default_rng(0)
+x = rng.normal(size=(4000, width)).astype(np.float32)
+x[:, -1] = rng.integers(0, 2, 4000)
+np.save(path, x)
+size = os.path.getsize(path)
+
+
+def shrink():
+    with open(path, "r+b") as handle:
+        handle.truncate(size // 2)
+
+
+if where == "batch":  # between two chunks of training batches
+    original = chunked.array_chunks
+
+    def shrinking(*args, **kwargs):
+        for index, chunk in enumerate(original(*args, **kwargs)):
+            if index == 1:
+                shrink()
+            yield chunk
+
+    chunked.array_chunks = shrinking
+else:  # just before the first validation reads its rows
+    evaluate = metrics.evaluate
+
+    def shrinking(*args, **kwargs):
+        shrink()
+        return evaluate(*args, **kwargs)
+
+    metrics.evaluate = shrinking
+sys.exit(cli.main(["train", "--data", path, "--target", "-1", "--epochs", "3", "--hidden", "4",
+                   "--batch-size", "32", "--chunk-steps", "4", "--quiet", "--out", out]))
+"""
+
+
+@pytest.mark.parametrize("where", ["batch", "validation"])
+@pytest.mark.parametrize("width", [8, 100], ids=["32-byte-rows", "400-byte-rows"])
+def test_a_npy_cut_short_while_training_exits_2_naming_the_sizes(tmp_path, width, where):
+    path, out = tmp_path / "x.npy", tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run(
+        [sys.executable, "-c", _SHRINK, str(path), str(width), where, str(out)],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    header = 128  # np.save's version 1.0 header for this shape, padded to 64 bytes
+    expected = header + ROWS * width * 4
+    assert done.returncode == 2, done.stderr[-3000:]  # not -7 (SIGBUS), not 1 (a traceback)
+    assert "Traceback" not in done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"jaxbp train: error: {'fit: reading batches ' if where == 'batch' else path}")  # fmt: skip
+    assert f"{path}: the file is {expected // 2:,} bytes but its header and shape need {expected:,}" in line  # fmt: skip
+    assert f"jaxbp train --resume {out} --epochs 3" in line
+    kept = Path(line.split("Saved the state before it: ")[1].split(";")[0])
+    assert kept.parent == out and kept in checkpoint.list_checkpoints(out)
