@@ -8,6 +8,7 @@ shape), and the checkpoint that line names, loaded back.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -82,3 +83,34 @@ def test_a_npy_cut_short_while_training_exits_2_naming_the_sizes(tmp_path, width
     assert f"jaxbp train --resume {out} --epochs 3" in line
     kept = Path(line.split("Saved the state before it: ")[1].split(";")[0])
     assert kept.parent == out and kept in checkpoint.list_checkpoints(out)
+
+
+# A model file whose layers are tiny in parameters but huge in activations: 26 parameters, but
+# layer 1 pads 64 samples by 20,000,000 on each side, 40,000,064 values per example.
+_WIDE = {
+    "input_shape": [64],
+    "layers": [
+        {"type": "Reshape", "shape": [64, 1]},
+        {"type": "Conv1D", "features": 1, "kernel_size": 1, "padding": 20_000_000},
+        {"type": "AvgPool1D", "window": 40_000_016},
+        {"type": "Flatten"},
+        {"type": "Dense", "features": 10},
+    ],
+}
+
+
+@pytest.mark.parametrize("batch", ["32", "full"])
+def test_a_model_file_with_huge_activations_is_refused_naming_the_layer(capsys, tmp_path, batch):
+    from tests.helpers import train
+
+    (tmp_path / "wide.json").write_text(json.dumps(_WIDE))
+    code, _, err = train(capsys, "--model", tmp_path / "wide.json", "--batch-size", batch,
+                         "--val-fraction", "0", "--test-fraction", "0", "--epochs", "1", "--quiet", "--out", tmp_path / "run")  # fmt: skip
+    assert code == 2 and "Traceback" not in err
+    values = 64 + 2 * 20_000_000  # layer 1's output length; one feature
+    total = (64 + values) * (
+        1797 if batch == "full" else 32
+    )  # all of digits' 1797 trains  # the Reshape's 64, then layer 1
+    assert "layer 1 (Conv1D) outputs 40,000,064 values per example (shape (40000064, 1))" in err
+    assert f"are {total:,} values; the limit is 268,435,456" in err
+    assert not (tmp_path / "run").exists()
