@@ -7,9 +7,11 @@ and a logarithmic vertical axis when the loss spans more than two decades, so a 
 
 from __future__ import annotations
 
+import io
 import math
 import textwrap
 from collections.abc import Sequence
+from pathlib import Path
 
 #: Characters per line of the PNG's title: a long title wraps instead of running off the figure.
 TITLE_WIDTH = 70
@@ -62,8 +64,13 @@ def save_png(history: Sequence[float], path: str, title: str = "") -> None:
     axes.set_title(wrap_title(title or "loss over SGD steps"), fontsize=10)
     axes.grid(True, alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    buffer = io.BytesIO()
+    kind = Path(path).suffix.lower().lstrip(".") or "png"
+    figure.savefig(buffer, format=kind, dpi=100)
     plt.close(figure)
+    from jaxbp.training.files import atomic_write  # never writes through a link at ``path``
+
+    atomic_write(path, buffer.getvalue())
 
 
 def wrap_title(title: str, width: int = TITLE_WIDTH) -> str:
