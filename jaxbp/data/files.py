@@ -13,6 +13,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
+import os
+import stat
 import zipfile
 from pathlib import Path
 
@@ -94,18 +96,48 @@ def load(data: str, target: str = "target") -> Dataset:
     return load_file(data, target)
 
 
+#: What ``--data`` takes when it is a file.
+DATA_FILES = "a .csv, .npz or .npy file"
+_KINDS = {
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def check_regular_file(path: Path, flag: str, accepted: str) -> None:
+    """Refuse a path that is not a readable regular file, before opening it (opening a named
+    pipe would wait for a writer forever; a device never ends).
+
+    Raises:
+        DataError: naming the path, what it is, and what ``flag`` takes (``accepted``).
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file; check the path given to {flag}") from None
+    except OSError as error:  # a loop of links, a folder we may not enter, a name too long
+        raise DataError(f"{path}: cannot look at it ({error.strerror}); {flag} needs {accepted}") from None  # fmt: skip
+    if stat.S_ISDIR(mode):
+        raise DataError(f"{path}: is a directory; {flag} needs {accepted}")
+    if not stat.S_ISREG(mode):
+        kind = _KINDS.get(stat.S_IFMT(mode), "something else")
+        raise DataError(f"{path}: is {kind}, not a regular file; {flag} needs {accepted}")
+    if not os.access(path, os.R_OK):
+        raise DataError(f"{path}: no permission to read it; {flag} needs {accepted} you can read")
+
+
 def load_file(path: str | Path, target: str = "target") -> Dataset:
     """Load a ``.csv`` (header row, numeric cells, target column ``target``) or an ``.npz``."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if os.path.lexists(path) or suffix in (".csv", ".npz"):
+        check_regular_file(path, "--data", DATA_FILES)
     if suffix not in (".csv", ".npz"):
         raise DataError(
             f"{path}: unsupported file type {suffix or '(none)'!r}; use .csv, .npz or .npy"
         )
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory; --data needs a .csv, .npz or .npy file")
-    if not path.is_file():
-        raise DataError(f"{path}: no such file; check the path given to --data")
     if suffix == ".csv" and path.stat().st_size > MAX_CSV_BYTES:
         raise DataError(
             f"{path}: {path.stat().st_size:,} bytes; a CSV may have at most {MAX_CSV_BYTES:,}; "

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from jaxbp.data._rows import aligned_empty, row_reader
-from jaxbp.data.files import DataError, one_hot
+from jaxbp.data.files import DataError, check_regular_file, one_hot
 from jaxbp.data.sources import Rows
 
 #: The most rows read at a time by the passes over the file and by the standardising transform.
@@ -161,10 +161,7 @@ def train_stats(
 
 def _open_npy(path: Path, flag: str) -> np.ndarray:
     """The array of a ``.npy`` file as a read-only memmap, its header checked first."""
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory; {flag} needs a .npy file")
-    if not path.is_file():
-        raise DataError(f"{path}: no such file; check the path given to {flag}")
+    check_regular_file(path, flag, "a .npy file")
     try:
         with path.open("rb") as file:
             version = np.lib.format.read_magic(file)

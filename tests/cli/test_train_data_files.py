@@ -114,3 +114,55 @@ def test_a_model_file_with_huge_activations_is_refused_naming_the_layer(capsys, 
     assert "layer 1 (Conv1D) outputs 40,000,064 values per example (shape (40000064, 1))" in err
     assert f"are {total:,} values; the limit is 268,435,456" in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".npz", ".npy"])
+def test_a_named_pipe_as_data_is_refused_as_not_a_regular_file(capsys, tmp_path, suffix):
+    from tests.helpers import train
+
+    fifo = tmp_path / f"pipe{suffix}"
+    os.mkfifo(fifo)  # opening it would wait for a writer forever
+    code, _, err = train(capsys, "--data", fifo, "--target", "-1", "--quiet", "--out", tmp_path / "run")  # fmt: skip
+    accepted = "a .npy file" if suffix == ".npy" else "a .csv, .npz or .npy file"
+    assert code == 2 and err.strip() == (
+        f"jaxbp train: error: {fifo}: is a named pipe (FIFO), not a regular file; --data needs {accepted}"
+    )
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(("path", "kind"), [("/dev/zero", "a character device"), ("/dev/null", "a character device")])  # fmt: skip
+def test_a_device_as_data_is_refused_naming_what_it_is(capsys, tmp_path, path, kind):
+    from tests.helpers import train
+
+    if not os.path.exists(path):
+        pytest.skip(f"no {path} here")
+    code, _, err = train(capsys, "--data", path, "--quiet", "--out", tmp_path / "run")
+    assert code == 2
+    assert f"{path}: is {kind}, not a regular file; --data needs a .csv, .npz or .npy file" in err
+
+
+def test_a_named_pipe_as_npy_targets_is_refused(capsys, tmp_path):
+    import numpy as np
+
+    from tests.helpers import train
+
+    np.save(tmp_path / "x.npy", np.ones((10, 2)))
+    os.mkfifo(tmp_path / "y.npy")
+    code, _, err = train(capsys, "--data", tmp_path / "x.npy", "--target", tmp_path / "y.npy", "--quiet", "--out", tmp_path / "run")  # fmt: skip
+    assert code == 2
+    assert (
+        f"{tmp_path / 'y.npy'}: is a named pipe (FIFO), not a regular file; --target needs a .npy file"
+        in err
+    )
+
+
+def test_an_unreadable_data_file_is_refused_naming_the_permission(capsys, tmp_path):
+    from tests.helpers import train
+
+    path = tmp_path / "d.csv"
+    path.write_text("a,target\n1,0\n2,1\n")
+    path.chmod(0)
+    if os.access(path, os.R_OK):  # root reads anything: nothing to test
+        pytest.skip("running as a user who reads files without read permission")
+    code, _, err = train(capsys, "--data", path, "--quiet", "--out", tmp_path / "run")
+    assert code == 2 and f"{path}: no permission to read it" in err
