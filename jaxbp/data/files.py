@@ -210,18 +210,14 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
                     f"{', '.join(archive.files) or 'no arrays'}; save it with np.savez(path, x=..., y=...)"
                 )
             _check_declared_sizes(path, archive)
+            _declared_dtypes(path, archive)
             x, y = archive["x"], archive["y"]
     except (zipfile.BadZipFile, ValueError, EOFError) as error:
         if isinstance(error, DataError):
             raise
         raise DataError(f"{path}: not a readable .npz file ({error})") from error
     for name, array in (("x", x), ("y", y)):
-        if array.dtype.kind not in "biuf":
-            fix = f"; keep the real part, np.real({name})" if array.dtype.kind == "c" else ""
-            raise DataError(
-                f"{path}: array {name} has dtype {array.dtype}; it must hold real numbers "
-                f"(bool, integer or float){fix}"
-            )
+        check_real_dtype(path, f"array {name}", array.dtype, name)
     if x.ndim != 2:
         raise DataError(f"{path}: x has shape {x.shape}; it must be (examples, features)")
     if y.ndim not in (1, 2) or y.shape[0] != x.shape[0]:
@@ -230,6 +226,36 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
             f"y must be ({x.shape[0]},) or ({x.shape[0]}, outputs)"
         )
     return x.astype(np.float64), y.astype(np.float64)
+
+
+def check_real_dtype(path: Path, what: str, dtype: np.dtype, name: str) -> None:
+    """Refuse every dtype but real numbers (bool, integer, float, either byte order), naming it:
+    complex, Python objects (never unpickled), records (structured dtypes), strings, dates."""
+    if dtype.kind in "biuf":
+        return
+    fixes = {
+        "c": f"; keep the real part, np.real({name})",
+        "O": f"; it holds Python objects, which are never unpickled: save numbers, e.g. "
+        f"{name}.astype(float)",
+        "V": f"; it holds records of named fields: save them as columns, "
+        f"np.column_stack([{name}[f] for f in {name}.dtype.names])",
+    }
+    raise DataError(
+        f"{path}: {what} has dtype {dtype}; it must hold real numbers "
+        f"(bool, integer or float){fixes.get(dtype.kind, '')}"
+    )
+
+
+def _declared_dtypes(path: Path, archive: np.lib.npyio.NpzFile) -> None:
+    """Check the dtypes ``x.npy`` and ``y.npy`` declare in their headers, before loading them."""
+    zipped = archive.zip
+    if zipped is None:
+        return
+    for name in ("x", "y"):
+        with zipped.open(f"{name}.npy") as member:
+            version = np.lib.format.read_magic(member)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0  # fmt: skip
+            check_real_dtype(path, f"array {name}", read(member)[2], name)
 
 
 def _check_declared_sizes(path: Path, archive: np.lib.npyio.NpzFile) -> None:

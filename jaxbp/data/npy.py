@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from jaxbp.data._rows import aligned_empty, row_reader
-from jaxbp.data.files import DataError, check_regular_file, one_hot
+from jaxbp.data.files import DataError, check_real_dtype, check_regular_file, one_hot
 from jaxbp.data.sources import Rows
 
 #: The most rows read at a time by the passes over the file and by the standardising transform.
@@ -79,6 +79,14 @@ def load_npy(path: str | Path, target: str) -> NpyData:
         )
     if x.shape[0] == 0:
         raise DataError(f"{path}: the file holds no examples (shape {x.shape})")
+    if x.shape[1] == 0:
+        raise DataError(f"{path}: the array has no columns (shape {x.shape}); it needs features")
+    if not x.flags.c_contiguous:  # np.save of a Fortran-order array keeps that order
+        raise DataError(
+            f"{path}: the array is stored in Fortran (column-major) order, so each example's "
+            f"values lie spread over the whole file and cannot be streamed by rows; save it in "
+            f"C order: np.save(path, np.ascontiguousarray(x))"
+        )
     column = _target_column(path, target, int(x.shape[1]))
     if x.shape[1] - (column is not None) == 0:
         raise DataError(f"{path}: there are no feature columns besides the target")
@@ -175,12 +183,7 @@ def _open_npy(path: Path, flag: str) -> np.ndarray:
         raise DataError(
             f"{path}: not a readable .npy file ({error}); save arrays with np.save(path, array)"
         ) from None
-    if dtype.kind not in "biuf":
-        fix = "; keep the real part, np.real(array)" if dtype.kind == "c" else ""
-        raise DataError(
-            f"{path}: the array has dtype {dtype}; it must hold real numbers (bool, integer or "
-            f"float){fix}"
-        )
+    check_real_dtype(path, "the array", dtype, "array")
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError) as error:
