@@ -180,6 +180,7 @@ def _read_csv(path: Path, target: str) -> tuple[np.ndarray, np.ndarray, tuple[st
             f"{', '.join(places)}); one would be the target and the other a feature holding the "
             f"answer; rename or remove the extra column"
         )
+    _refuse_repeated_names(path, header)
     values = np.empty((len(rows) - 1, len(header)), np.float64)
     for line, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
@@ -198,6 +199,17 @@ def _read_csv(path: Path, target: str) -> tuple[np.ndarray, np.ndarray, tuple[st
     x = np.delete(values, target_index, axis=1)
     columns = tuple(name for i, name in enumerate(header) if i != target_index)
     return x, values[:, target_index], columns
+
+
+def _refuse_repeated_names(path: Path, header: list[str]) -> None:
+    """Feature names name columns in the run's metrics and messages: each must be one column."""
+    for name in dict.fromkeys(header):
+        places = [str(i + 1) for i, other in enumerate(header) if other == name]
+        if len(places) > 1:
+            raise DataError(
+                f"{path}: {len(places)} columns are named {name!r} (columns {', '.join(places)}, "
+                f"counting from 1); every column needs its own name; rename or remove the extra"
+            )
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:

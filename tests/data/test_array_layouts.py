@@ -99,3 +99,22 @@ def test_a_npy_with_no_columns_is_refused_as_such(tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((50, 0)))
     with pytest.raises(data.DataError, match=r"the array has no columns \(shape \(50, 0\)\)"):
         data_npy.load_npy(tmp_path / "x.npy", "-1")
+
+
+@pytest.mark.parametrize(
+    ("header", "name", "places"),
+    [
+        ("value,x,value,target", "value", "1, 3"),
+        ("a,b,target,b,b", "b", "2, 4, 5"),
+        ("target,a,target", "target", "1, 3"),
+        (" value ,value,target", "value", "1, 2"),  # cells are stripped, as the header's names are
+    ],
+)
+def test_a_csv_column_name_used_twice_is_refused_with_its_positions(tmp_path, header, name, places):
+    path = tmp_path / "d.csv"
+    cells = header.count(",") + 1
+    path.write_text(header + "\n" + ",".join(["1"] * cells) + "\n")
+    with pytest.raises(
+        data.DataError, match=re.escape(f"columns are named {name!r} (columns {places}")
+    ):
+        data.load_file(path)
