@@ -203,8 +203,10 @@ def _read_csv(path: Path, target: str) -> tuple[np.ndarray, np.ndarray, tuple[st
 
 def _refuse_repeated_names(path: Path, header: list[str]) -> None:
     """Feature names name columns in the run's metrics and messages: each must be one column."""
-    for name in dict.fromkeys(header):
-        places = [str(i + 1) for i, other in enumerate(header) if other == name]
+    places_of: dict[str, list[str]] = {}
+    for place, name in enumerate(header, start=1):  # one pass: a header may have many columns
+        places_of.setdefault(name, []).append(str(place))
+    for name, places in places_of.items():
         if len(places) > 1:
             raise DataError(
                 f"{path}: {len(places)} columns are named {name!r} (columns {', '.join(places)}, "
