@@ -160,7 +160,7 @@ def load_file(path: str | Path, target: str = "target") -> Dataset:
 
 
 def _read_csv(path: Path, target: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    with path.open(newline="") as file:
+    with path.open(newline="", encoding="utf-8-sig") as file:  # a byte-order mark is no name
         try:
             rows = list(csv.reader(file))
         except (csv.Error, UnicodeDecodeError) as error:
@@ -215,6 +215,10 @@ def _refuse_repeated_names(path: Path, header: list[str]) -> None:
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    if not zipfile.is_zipfile(path):  # else np.load would take it for a pickle
+        raise DataError(
+            f"{path}: not a readable .npz file (not a zip archive); save one with np.savez(path, x=..., y=...)"
+        )
     try:
         with path.open("rb") as file, np.load(file, allow_pickle=False) as archive:
             missing = [name for name in ("x", "y") if name not in archive.files]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -178,15 +179,26 @@ def _open_npy(path: Path, flag: str) -> np.ndarray:
                 if version == (1, 0)
                 else np.lib.format.read_array_header_2_0
             )
-            _, _, dtype = header(file)
-    except (ValueError, OSError, EOFError) as error:
+            shape, _, dtype = header(file)
+            start = file.tell()
+    except Exception as error:  # a malformed header: ValueError, SyntaxError, TokenError, ...
         raise DataError(
-            f"{path}: not a readable .npy file ({error}); save arrays with np.save(path, array)"
+            f"{path}: not a readable .npy file ({error or type(error).__name__}); save arrays "
+            f"with np.save(path, array)"
         ) from None
     check_real_dtype(path, "the array", dtype, "array")
+    if any(size < 0 for size in shape):
+        raise DataError(f"{path}: not a readable .npy file (its header gives shape {shape})")
+    needed = start + math.prod(shape) * dtype.itemsize
+    actual = path.stat().st_size
+    if actual < needed:
+        raise DataError(
+            f"{path}: the file is {actual:,} bytes but its header ({dtype}, shape {shape}) needs "
+            f"{needed:,}; it was cut short; save it again with np.save(path, array)"
+        )
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as error:
+    except (ValueError, OSError, OverflowError) as error:
         raise DataError(f"{path}: not a readable .npy file ({error})") from None
 
 

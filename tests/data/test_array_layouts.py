@@ -125,3 +125,50 @@ def test_a_csv_header_of_300000_columns_is_checked_for_repeats_in_one_pass(tmp_p
     names = [f"c{i}" for i in range(300_000)]
     path.write_text(",".join([*names, "target"]) + "\n" + ",".join(["1"] * 300_001) + "\n")
     assert data.load_file(path).x.shape == (1, 300_000)  # a pairwise check would take hours
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def test_a_npy_cut_short_before_loading_names_both_sizes(tmp_path):
+    raw = npy_bytes(np.ones((1000, 4)))  # a 128-byte header and 32,000 bytes of float64
+    (tmp_path / "x.npy").write_bytes(raw[:16064])
+    with pytest.raises(data.DataError, match=r"the file is 16,064 bytes but its header .* needs 32,128; it was cut short"):  # fmt: skip
+        data_npy.load_npy(tmp_path / "x.npy", "-1")
+
+
+@pytest.mark.parametrize(
+    ("kind", "header"),
+    [
+        ("unclosed", b"{'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), }\n"),
+        ("negative", b"{'descr': '<f8', 'fortran_order': False, 'shape': (-100, 4), }"),
+    ],
+)
+def test_a_npy_with_a_bad_header_is_refused_not_a_traceback(tmp_path, kind, header):
+    if kind == "unclosed":
+        raw = b"\x93NUMPY\x01\x00\x20\x00" + header + b"x" * 10  # says 32 bytes, stops mid-dict
+    else:
+        raw = npy_bytes(np.ones((1000, 4))).replace(b"'shape': (1000, 4)", b"'shape': (-100, 4)")
+    (tmp_path / "x.npy").write_bytes(raw)
+    with pytest.raises(data.DataError, match=r"x\.npy: not a readable \.npy file"):
+        data_npy.load_npy(tmp_path / "x.npy", "-1")
+
+
+def test_random_bytes_named_npz_are_not_a_zip_and_never_unpickled(tmp_path):
+    (tmp_path / "d.npz").write_bytes(np.random.default_rng(0).bytes(3000))
+    with pytest.raises(data.DataError, match=r"d.npz: not a readable .npz file \(not a zip archive\)") as info:  # fmt: skip
+        data.load_file(tmp_path / "d.npz")
+    assert "allow_pickle" not in str(info.value)
+
+
+def test_a_csv_with_a_byte_order_mark_names_its_first_column_plainly(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_bytes("\ufefftarget,a\n0,1\n1,2\n".encode())  # as spreadsheet programs save it
+    loaded = data.load_file(path)
+    assert loaded.columns == ("a",)
+    np.testing.assert_array_equal(loaded.y, [0, 1])
