@@ -44,6 +44,10 @@ def build_model(config: TrainConfig, data: Data, network: Sequential | None) -> 
         )
     steps = 1 if config.batch_size is None else rows // config.batch_size
     limits.check_steps(config, steps)
+    if network is not None:  # the batch is known now: the training rows for a full batch
+        limits.check_activations(
+            config, limits.activation_sizes(network), config.batch_size or rows
+        )
     spec = network if network is not None else build_spec(config, data.features, data.outputs)
     lr, optimizer = build_optimizer(config, steps)
     return Model(spec, steps, lr, optimizer)

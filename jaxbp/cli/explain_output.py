@@ -61,12 +61,32 @@ def check_step_and_outputs(args: argparse.Namespace) -> None:
 
 
 def check_output(path_text: str, flag: str, suffixes: tuple[str, ...]) -> None:
-    """Refuse an output path that cannot be written as asked, before anything is computed."""
-    path = Path(path_text)
-    if path.is_symlink():
+    """Refuse an output path that cannot be written as asked, before anything is computed: a
+    folder, a wrong suffix, a missing folder, no permission, a name too long for the file system
+    (with the temporary name it is first written to), or a symbolic link."""
+    try:
+        _check_place(Path(path_text), path_text, flag, suffixes)
+    except OSError as error:  # a path too long, a loop of links, a folder we may not look in
+        raise UsageError(f"{flag} {path_text}: cannot write there ({error.strerror}).") from None
+
+
+#: How much longer than the file's own name its temporary name is: ``.NAME.XXXXXXXX.tmp``.
+TEMPORARY_EXTRA = 14
+
+
+def _check_place(path: Path, path_text: str, flag: str, suffixes: tuple[str, ...]) -> None:
+    parent = path.parent
+    try:
+        name_max = os.pathconf(parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    size = len(os.fsencode(path.name))
+    extra = TEMPORARY_EXTRA if flag == "--plot" else 0  # --write-network opens its own name
+    if size + extra > name_max:
+        first = f", and the file is first written under a name {extra} bytes longer" if extra else ""  # fmt: skip
         raise UsageError(
-            f"{flag} {path_text} is a symbolic link; an output is never written through a link "
-            "(it may point at any of your files): give the file's own name."
+            f"{flag}: the file name is {size} bytes long; this file system takes names of at "
+            f"most {name_max} bytes{first}; choose a name of at most {name_max - extra} bytes."
         )
     if path.is_dir():
         raise UsageError(f"{flag} {path_text} is a folder; give a file name inside it.")
@@ -75,9 +95,13 @@ def check_output(path_text: str, flag: str, suffixes: tuple[str, ...]) -> None:
             f"{flag} {path_text}: the file name must end in {', '.join(suffixes)}, "
             f"got {path.suffix or 'no suffix'!r}."
         )
-    parent = path.parent
     if not parent.is_dir():
         raise UsageError(f"{flag} {path_text}: the folder {parent} does not exist.")
+    if path.is_symlink():
+        raise UsageError(
+            f"{flag} {path_text} is a symbolic link; it is never written through (it may point "
+            f"at one of your files): remove it or choose another name."
+        )
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise UsageError(f"{flag} {path_text}: no permission to write there.")
 

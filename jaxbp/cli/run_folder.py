@@ -209,13 +209,21 @@ def _unmarked_run(entries: list[str]) -> bool:
     return own and any(name.endswith(".jaxbp") for name in entries)
 
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
 def claim(folder: Path) -> Claim:
     """Check ``folder``, create it and its marker, lock it, and remove stale temporary files."""
     check(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        handle = os.open(folder / MARKER, os.O_RDWR | os.O_CREAT, 0o666)
+        handle = os.open(folder / MARKER, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o666)
     except OSError as error:
+        if error.errno == errno.ELOOP:  # a link planted as the marker: never written through
+            raise FolderError(
+                f"{folder / MARKER} is a symbolic link; a run's marker is never a link (it may "
+                f"point at one of your files): remove it or pass another --out"
+            ) from None
         raise FolderError(
             f"cannot write to output folder {folder} ({error.strerror})", error.errno
         ) from None

@@ -37,7 +37,7 @@ from jaxbp.cli.errors import UsageError
 from jaxbp.cli.prepare import Prepared, prepare
 from jaxbp.cli.run_log import RunLog
 from jaxbp.data import files as data
-from jaxbp.data.sources import BatchError
+from jaxbp.data.sources import BatchError, FileShrankError
 from jaxbp.training import checkpoint, divergence
 from jaxbp.training import files as _files
 from jaxbp.training import run_checks as _run_checks
@@ -157,14 +157,22 @@ def _train(run: Prepared, stopper: _signals.Stopper) -> int:
                 validate_every=run.steps_per_epoch,
                 chunk_steps=run.options.chunk_steps or None,
             )
-    except BatchError as error:
-        _close(progress)
-        kept = saver.flush() or _newest(run, saver)
-        print(f"jaxbp train: error: {error.problem} Saved the state before it: {kept}; fix the "
-              f"data, then: jaxbp train --resume {run.out} --epochs {cfg.epochs}", file=sys.stderr)  # fmt: skip
-        return 2
+    except (BatchError, FileShrankError) as error:  # FileShrankError: validation's rows
+        return _read_failed(run, saver, progress, getattr(error, "problem", str(error)))
     _close(progress)
-    return _end(run, log, saver, stopper, params, history)
+    try:
+        return _end(run, log, saver, stopper, params, history)
+    except FileShrankError as error:  # the test set's rows, after the last state is saved
+        return _read_failed(run, saver, progress, str(error))
+
+
+def _read_failed(run: Prepared, saver: Checkpoints, progress: ProgressBar | None, problem: str) -> int:  # fmt: skip
+    """A streamed data file could not be read: save the state, say so in one line; exit code 2."""
+    _close(progress)
+    kept = saver.flush() or _newest(run, saver)
+    print(f"jaxbp train: error: {problem} Saved the state before it: {kept}; fix the "
+          f"data, then: jaxbp train --resume {run.out} --epochs {run.config.epochs}", file=sys.stderr)  # fmt: skip
+    return 2
 
 
 def _callbacks(

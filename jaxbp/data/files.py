@@ -13,6 +13,8 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
+import os
+import stat
 import zipfile
 from pathlib import Path
 
@@ -94,18 +96,48 @@ def load(data: str, target: str = "target") -> Dataset:
     return load_file(data, target)
 
 
+#: What ``--data`` takes when it is a file.
+DATA_FILES = "a .csv, .npz or .npy file"
+_KINDS = {
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def check_regular_file(path: Path, flag: str, accepted: str) -> None:
+    """Refuse a path that is not a readable regular file, before opening it (opening a named
+    pipe would wait for a writer forever; a device never ends).
+
+    Raises:
+        DataError: naming the path, what it is, and what ``flag`` takes (``accepted``).
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file; check the path given to {flag}") from None
+    except OSError as error:  # a loop of links, a folder we may not enter, a name too long
+        raise DataError(f"{path}: cannot look at it ({error.strerror}); {flag} needs {accepted}") from None  # fmt: skip
+    if stat.S_ISDIR(mode):
+        raise DataError(f"{path}: is a directory; {flag} needs {accepted}")
+    if not stat.S_ISREG(mode):
+        kind = _KINDS.get(stat.S_IFMT(mode), "something else")
+        raise DataError(f"{path}: is {kind}, not a regular file; {flag} needs {accepted}")
+    if not os.access(path, os.R_OK):
+        raise DataError(f"{path}: no permission to read it; {flag} needs {accepted} you can read")
+
+
 def load_file(path: str | Path, target: str = "target") -> Dataset:
     """Load a ``.csv`` (header row, numeric cells, target column ``target``) or an ``.npz``."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if os.path.lexists(path) or suffix in (".csv", ".npz"):
+        check_regular_file(path, "--data", DATA_FILES)
     if suffix not in (".csv", ".npz"):
         raise DataError(
             f"{path}: unsupported file type {suffix or '(none)'!r}; use .csv, .npz or .npy"
         )
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory; --data needs a .csv, .npz or .npy file")
-    if not path.is_file():
-        raise DataError(f"{path}: no such file; check the path given to --data")
     if suffix == ".csv" and path.stat().st_size > MAX_CSV_BYTES:
         raise DataError(
             f"{path}: {path.stat().st_size:,} bytes; a CSV may have at most {MAX_CSV_BYTES:,}; "
@@ -128,7 +160,7 @@ def load_file(path: str | Path, target: str = "target") -> Dataset:
 
 
 def _read_csv(path: Path, target: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    with path.open(newline="") as file:
+    with path.open(newline="", encoding="utf-8-sig") as file:  # a byte-order mark is no name
         try:
             rows = list(csv.reader(file))
         except (csv.Error, UnicodeDecodeError) as error:
@@ -148,6 +180,7 @@ def _read_csv(path: Path, target: str) -> tuple[np.ndarray, np.ndarray, tuple[st
             f"{', '.join(places)}); one would be the target and the other a feature holding the "
             f"answer; rename or remove the extra column"
         )
+    _refuse_repeated_names(path, header)
     values = np.empty((len(rows) - 1, len(header)), np.float64)
     for line, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
@@ -168,7 +201,24 @@ def _read_csv(path: Path, target: str) -> tuple[np.ndarray, np.ndarray, tuple[st
     return x, values[:, target_index], columns
 
 
+def _refuse_repeated_names(path: Path, header: list[str]) -> None:
+    """Feature names name columns in the run's metrics and messages: each must be one column."""
+    places_of: dict[str, list[str]] = {}
+    for place, name in enumerate(header, start=1):  # one pass: a header may have many columns
+        places_of.setdefault(name, []).append(str(place))
+    for name, places in places_of.items():
+        if len(places) > 1:
+            raise DataError(
+                f"{path}: {len(places)} columns are named {name!r} (columns {', '.join(places)}, "
+                f"counting from 1); every column needs its own name; rename or remove the extra"
+            )
+
+
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    if not zipfile.is_zipfile(path):  # else np.load would take it for a pickle
+        raise DataError(
+            f"{path}: not a readable .npz file (not a zip archive); save one with np.savez(path, x=..., y=...)"
+        )
     try:
         with path.open("rb") as file, np.load(file, allow_pickle=False) as archive:
             missing = [name for name in ("x", "y") if name not in archive.files]
@@ -178,18 +228,14 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
                     f"{', '.join(archive.files) or 'no arrays'}; save it with np.savez(path, x=..., y=...)"
                 )
             _check_declared_sizes(path, archive)
+            _declared_dtypes(path, archive)
             x, y = archive["x"], archive["y"]
     except (zipfile.BadZipFile, ValueError, EOFError) as error:
         if isinstance(error, DataError):
             raise
         raise DataError(f"{path}: not a readable .npz file ({error})") from error
     for name, array in (("x", x), ("y", y)):
-        if array.dtype.kind not in "biuf":
-            fix = f"; keep the real part, np.real({name})" if array.dtype.kind == "c" else ""
-            raise DataError(
-                f"{path}: array {name} has dtype {array.dtype}; it must hold real numbers "
-                f"(bool, integer or float){fix}"
-            )
+        check_real_dtype(path, f"array {name}", array.dtype, name)
     if x.ndim != 2:
         raise DataError(f"{path}: x has shape {x.shape}; it must be (examples, features)")
     if y.ndim not in (1, 2) or y.shape[0] != x.shape[0]:
@@ -198,6 +244,36 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
             f"y must be ({x.shape[0]},) or ({x.shape[0]}, outputs)"
         )
     return x.astype(np.float64), y.astype(np.float64)
+
+
+def check_real_dtype(path: Path, what: str, dtype: np.dtype, name: str) -> None:
+    """Refuse every dtype but real numbers (bool, integer, float, either byte order), naming it:
+    complex, Python objects (never unpickled), records (structured dtypes), strings, dates."""
+    if dtype.kind in "biuf":
+        return
+    fixes = {
+        "c": f"; keep the real part, np.real({name})",
+        "O": f"; it holds Python objects, which are never unpickled: save numbers, e.g. "
+        f"{name}.astype(float)",
+        "V": f"; it holds records of named fields: save them as columns, "
+        f"np.column_stack([{name}[f] for f in {name}.dtype.names])",
+    }
+    raise DataError(
+        f"{path}: {what} has dtype {dtype}; it must hold real numbers "
+        f"(bool, integer or float){fixes.get(dtype.kind, '')}"
+    )
+
+
+def _declared_dtypes(path: Path, archive: np.lib.npyio.NpzFile) -> None:
+    """Check the dtypes ``x.npy`` and ``y.npy`` declare in their headers, before loading them."""
+    zipped = archive.zip
+    if zipped is None:
+        return
+    for name in ("x", "y"):
+        with zipped.open(f"{name}.npy") as member:
+            version = np.lib.format.read_magic(member)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0  # fmt: skip
+            check_real_dtype(path, f"array {name}", read(member)[2], name)
 
 
 def _check_declared_sizes(path: Path, archive: np.lib.npyio.NpzFile) -> None:

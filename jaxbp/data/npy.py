@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from jaxbp.data._rows import aligned_empty, row_reader
-from jaxbp.data.files import DataError, one_hot
+from jaxbp.data.files import DataError, check_real_dtype, check_regular_file, one_hot
 from jaxbp.data.sources import Rows
 
 #: The most rows read at a time by the passes over the file and by the standardising transform.
@@ -79,6 +80,14 @@ def load_npy(path: str | Path, target: str) -> NpyData:
         )
     if x.shape[0] == 0:
         raise DataError(f"{path}: the file holds no examples (shape {x.shape})")
+    if x.shape[1] == 0:
+        raise DataError(f"{path}: the array has no columns (shape {x.shape}); it needs features")
+    if not x.flags.c_contiguous:  # np.save of a Fortran-order array keeps that order
+        raise DataError(
+            f"{path}: the array is stored in Fortran (column-major) order, so each example's "
+            f"values lie spread over the whole file and cannot be streamed by rows; save it in "
+            f"C order: np.save(path, np.ascontiguousarray(x))"
+        )
     column = _target_column(path, target, int(x.shape[1]))
     if x.shape[1] - (column is not None) == 0:
         raise DataError(f"{path}: there are no feature columns besides the target")
@@ -161,10 +170,7 @@ def train_stats(
 
 def _open_npy(path: Path, flag: str) -> np.ndarray:
     """The array of a ``.npy`` file as a read-only memmap, its header checked first."""
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory; {flag} needs a .npy file")
-    if not path.is_file():
-        raise DataError(f"{path}: no such file; check the path given to {flag}")
+    check_regular_file(path, flag, "a .npy file")
     try:
         with path.open("rb") as file:
             version = np.lib.format.read_magic(file)
@@ -173,20 +179,26 @@ def _open_npy(path: Path, flag: str) -> np.ndarray:
                 if version == (1, 0)
                 else np.lib.format.read_array_header_2_0
             )
-            _, _, dtype = header(file)
-    except (ValueError, OSError, EOFError) as error:
+            shape, _, dtype = header(file)
+            start = file.tell()
+    except Exception as error:  # a malformed header: ValueError, SyntaxError, TokenError, ...
         raise DataError(
-            f"{path}: not a readable .npy file ({error}); save arrays with np.save(path, array)"
+            f"{path}: not a readable .npy file ({error or type(error).__name__}); save arrays "
+            f"with np.save(path, array)"
         ) from None
-    if dtype.kind not in "biuf":
-        fix = "; keep the real part, np.real(array)" if dtype.kind == "c" else ""
+    check_real_dtype(path, "the array", dtype, "array")
+    if any(size < 0 for size in shape):
+        raise DataError(f"{path}: not a readable .npy file (its header gives shape {shape})")
+    needed = start + math.prod(shape) * dtype.itemsize
+    actual = path.stat().st_size
+    if actual < needed:
         raise DataError(
-            f"{path}: the array has dtype {dtype}; it must hold real numbers (bool, integer or "
-            f"float){fix}"
+            f"{path}: the file is {actual:,} bytes but its header ({dtype}, shape {shape}) needs "
+            f"{needed:,}; it was cut short; save it again with np.save(path, array)"
         )
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as error:
+    except (ValueError, OSError, OverflowError) as error:
         raise DataError(f"{path}: not a readable .npy file ({error})") from None
 
 

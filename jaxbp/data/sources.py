@@ -41,7 +41,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from jaxbp.data._rows import aligned_empty, row_reader
+from jaxbp.data._rows import FileShrankError, aligned_empty, row_reader
 from jaxbp.data.order import draw_epoch_permutation
 
 
@@ -333,9 +333,10 @@ def array_chunks(
             x, y = source.read(local.reshape(-1))
         except (OSError, ValueError, IndexError) as error:
             epoch, step = divmod(first, steps_per_epoch)
+            detail = str(error) if isinstance(error, FileShrankError) else f"{type(error).__name__}: {error}"  # fmt: skip
             raise BatchError(
                 f"fit: reading batches {first}..{first + size - 1} (from epoch {epoch}, step "
-                f"{step}) failed: {type(error).__name__}: {error}",
+                f"{step}) failed: {detail}",
                 first,
                 Position(epoch, step),
             ) from error

@@ -26,11 +26,12 @@ def check_input_shape(where: str, input_shape: Any) -> tuple[int, ...]:
     """``input_shape`` as a tuple of positive ints (an int ``n`` stands for ``(n,)``)."""
     shape = (input_shape,) if isinstance(input_shape, int) else input_shape
     if not isinstance(shape, tuple | list) or not all(
-        isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape
+        isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= modern.MAX_SIZE for n in shape
     ):
         raise ValueError(
             f"{where}: input_shape must be a tuple of positive ints (one example, no batch "
-            f"axis), e.g. (40, 1), got {input_shape!r}."
+            f"axis, each at most {modern.MAX_SIZE:,}), e.g. (40, 1), got "
+            f"{modern.short_repr(input_shape)}."
         )
     return tuple(shape)
 

@@ -141,9 +141,37 @@ def load(path: str | Path) -> Sequential:
     except OSError as error:
         raise ModelFileError(f"cannot read model file {path}: {error.strerror}.") from None
     try:
-        data = json.loads(text)
+        data = json.loads(
+            text, parse_constant=_no_constant, parse_int=_int, object_pairs_hook=_unique_keys
+        )
     except json.JSONDecodeError as error:
         raise ModelFileError(
             f"{path} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
         ) from None
+    except ValueError as error:  # a NaN, a repeated key, an int of thousands of digits
+        raise ModelFileError(f"{path}: {error}") from None
     return from_dict(data, where=str(path))
+
+
+def _no_constant(name: str) -> Any:
+    """``NaN``, ``Infinity``, ``-Infinity``: Python's json reads them, JSON has no such value."""
+    raise ValueError(f"{name} is not a JSON value; every number in a model file is finite")
+
+
+def _int(digits: str) -> int:
+    """An int of at most 30 digits: far past any size, and Python refuses thousands of digits."""
+    if len(digits.lstrip("-")) > 30:
+        raise ValueError(
+            f"an integer of {len(digits.lstrip('-'))} digits; sizes are at most 2,147,483,647"
+        )
+    return int(digits)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different (json keeps the last of a repeated key)."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"the key {key!r} appears twice in one object; keep one")
+        seen[key] = value
+    return seen

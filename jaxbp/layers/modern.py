@@ -23,11 +23,21 @@ import math
 from typing import Any
 
 Shape = tuple[int, ...]
+#: The largest size, window, stride or padding a layer takes: array dimensions are int32 in XLA.
+MAX_SIZE = 2**31 - 1
 
 
-def _positive_int(where: str, name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{where}: {name} must be a positive int, got {value!r}.")
+def check_positive_int(where: str, name: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_SIZE:
+        raise ValueError(
+            f"{where}: {name} must be a positive int (at most {MAX_SIZE:,}), got {short_repr(value)}."
+        )
+
+
+def short_repr(value: Any) -> str:
+    """``repr(value)``, cut to 60 characters (a file may hold an int of thousands of digits)."""
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**50 else f"an int of {len(str(abs(value)))} digits"  # fmt: skip
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _fraction(where: str, name: str, value: Any, high: float, closed: bool) -> None:
@@ -60,8 +70,8 @@ class Embedding:
     features: int
 
     def __post_init__(self) -> None:
-        _positive_int("Embedding", "vocab_size", self.vocab_size)
-        _positive_int("Embedding", "features", self.features)
+        check_positive_int("Embedding", "vocab_size", self.vocab_size)
+        check_positive_int("Embedding", "features", self.features)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +85,7 @@ class PositionalEmbedding:
     max_length: int
 
     def __post_init__(self) -> None:
-        _positive_int("PositionalEmbedding", "max_length", self.max_length)
+        check_positive_int("PositionalEmbedding", "max_length", self.max_length)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,7 +122,7 @@ class SelfAttention:
     bias: bool = True
 
     def __post_init__(self) -> None:
-        _positive_int("SelfAttention", "heads", self.heads)
+        check_positive_int("SelfAttention", "heads", self.heads)
         for name in ("causal", "bias"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(

@@ -27,9 +27,49 @@ from jaxbp.layers import modern, ops
 from jaxbp.model.activations import ACTIVATIONS
 
 Shape = tuple[int, ...]
-# one rule for sizes and padding, shared with the functions on arrays
-_positive_tuple = ops.positive_ints
-_padding = ops.padding_pairs
+
+
+def _positive_tuple(where: str, name: str, value: Any, ndim: int) -> tuple[int, ...]:
+    """The rule for sizes shared with the functions on arrays (:func:`ops.positive_ints`), and
+    each size at most :data:`modern.MAX_SIZE`."""
+    values = ops.positive_ints(where, name, value, ndim)
+    if max(values) > modern.MAX_SIZE:
+        raise ValueError(
+            f"{where}: {name} must be at most {modern.MAX_SIZE:,} (XLA's dimensions are int32), "
+            f"got {modern.short_repr(value)}."
+        )
+    return values
+
+
+def _padding(where: str, value: Any, ndim: int) -> Any:
+    """The padding rule shared with the functions on arrays (:func:`ops.padding_pairs`), and
+    each pad at most :data:`modern.MAX_SIZE`."""
+    pads = ops.padding_pairs(where, value, ndim)
+    if not isinstance(pads, str) and max(max(pair) for pair in pads) > modern.MAX_SIZE:
+        raise ValueError(
+            f"{where}: padding must be at most {modern.MAX_SIZE:,} per side (XLA's dimensions "
+            f"are int32), got {modern.short_repr(value)}."
+        )
+    return pads
+
+
+#: The weight initialisers a Dense or convolution layer names (``init_scheme``); ``None`` picks
+#: He for relu, else Glorot.
+INIT_SCHEMES = ("glorot", "he", "lecun")
+
+
+def _check_weights(where: str, layer: Any) -> None:
+    """``features`` one positive int, ``bias`` a bool, ``init_scheme`` a name or ``None``."""
+    modern.check_positive_int(where, "features", layer.features)
+    if not isinstance(layer.bias, bool):
+        raise ValueError(f"{where}: bias must be true or false, got {modern.short_repr(layer.bias)}.")  # fmt: skip
+    if layer.init_scheme is not None and (
+        not isinstance(layer.init_scheme, str) or layer.init_scheme not in INIT_SCHEMES
+    ):
+        raise ValueError(
+            f"{where}: unknown init_scheme {modern.short_repr(layer.init_scheme)}; valid: "
+            f"{', '.join(map(repr, INIT_SCHEMES))} or null (He for relu, else Glorot)."
+        )
 
 
 def _check_activation(where: str, name: Any) -> None:
@@ -56,7 +96,7 @@ class Dense:
     init_scheme: str | None = None
 
     def __post_init__(self) -> None:
-        _positive_tuple("Dense", "features", self.features, 1)
+        _check_weights("Dense", self)
         _check_activation("Dense", self.activation)
 
 
@@ -75,7 +115,7 @@ class _Conv:
 
     def __post_init__(self) -> None:
         where, ndim = type(self).__name__, self.ndim
-        _positive_tuple(where, "features", self.features, 1)
+        _check_weights(where, self)
         object.__setattr__(
             self, "kernel_size", _positive_tuple(where, "kernel_size", self.kernel_size, ndim)
         )

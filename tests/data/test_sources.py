@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from pathlib import Path
 
 import hypothesis.strategies as st
@@ -89,7 +90,7 @@ def test_each_process_reads_its_slice_of_every_batch(key):
 
 
 @pytest.mark.parametrize("process_count", [2, 4])
-@pytest.mark.parametrize("features", [FEATURES, 64], ids=["take", "preadv"])
+@pytest.mark.parametrize("features", [FEATURES, 64], ids=["small-rows", "wide-rows"])
 def test_each_process_asks_the_reader_of_a_memmap_for_only_its_rows(
     tmp_path, key, monkeypatch, process_count, features
 ):
@@ -103,11 +104,11 @@ def test_each_process_asks_the_reader_of_a_memmap_for_only_its_rows(
         return lambda rows: (reads.append(rows.copy()), read(rows))[1]
 
     monkeypatch.setattr(sources, "row_reader", recording)
-    x = np.arange(N * features, dtype=np.float32).reshape(N, features)  # 64 x 4 bytes: preadv
+    x = np.arange(N * features, dtype=np.float32).reshape(N, features)  # read with preadv
     np.save(tmp_path / "x.npy", x)
     y = make_data()[1]
     memmap = np.load(tmp_path / "x.npy", mmap_mode="r")
-    assert (_rows._file_location(memmap) is not None) == (features == 64)
+    assert _rows._file_location(memmap) is not None  # rows of any width: preadv
     whole = all_chunks(ArraySource("fit", memmap, y), key=key, first=0, total=7, chunk_steps=3)
     part = BATCH // process_count
     parts, local = [], []
@@ -161,7 +162,7 @@ def test_a_failing_read_names_the_batches(tmp_path):
     with open(tmp_path / "x.npy", "r+b") as handle:  # rows 10 on are gone
         handle.truncate(size - 320 * (N - 10))
     with pytest.raises(
-        BatchError, match=r"batches 2\.\.3 \(from epoch 0, step 2\).*OSError"
+        BatchError, match=r"batches 2\.\.3 \(from epoch 0, step 2\) failed: .*x\.npy: the file is"
     ) as info:
         all_chunks(source, key=None, first=0, total=5, chunk_steps=2)
     assert info.value.batch_index == 2
@@ -327,7 +328,7 @@ def test_row_readers_read_exactly_the_rows_asked_for(tmp_path, view):
         (tmp_path / "raw.bin").write_bytes(b"\x01" * 24 + data.tobytes())
         array = np.memmap(tmp_path / "raw.bin", np.float32, "r", offset=24, shape=data.shape)
         want = data
-    elif view == "small-rows":  # 8-byte rows: read through the mapping
+    elif view == "small-rows":  # 8-byte rows out of 320-byte ones: read through the mapping
         array, want = mapped[:, :2], data[:, :2]
     else:
         array, want = data, data
@@ -348,7 +349,7 @@ def test_a_file_truncated_under_a_memmap_fails_with_os_error(tmp_path):
     size = (tmp_path / "x.npy").stat().st_size
     with open(tmp_path / "x.npy", "r+b") as handle:
         handle.truncate(size - 256 * 10)
-    with pytest.raises(OSError, match="the file ended at byte"):
+    with pytest.raises(_rows.FileShrankError, match=f"is {size - 2560:,} bytes but its header"):
         read(np.array([99, 3], np.int64))
 
 
@@ -549,3 +550,20 @@ def test_an_iterable_longer_than_the_int32_step_counter_is_refused():
     stream = itertools.repeat(batches(1)[0])
     with pytest.raises(ValueError, match=r"reach step 4294967296, beyond the 2147483647 steps"):
         jaxbp.fit(jaxbp.MLP(sizes=(FEATURES, 1), activations="linear"), "mse", params, stream, None, lr=0.1, epochs=2, steps_per_epoch=2**31)  # fmt: skip
+
+
+def test_a_gather_reads_contiguous_rows_in_one_call_and_far_rows_apart(tmp_path, monkeypatch):
+    data = np.arange(1000 * 10, dtype=np.float32).reshape(1000, 10)  # 40-byte rows
+    np.save(tmp_path / "x.npy", data)
+    read = _rows.row_reader(np.load(tmp_path / "x.npy", mmap_mode="r"))
+    calls: list[int] = []
+    original = os.preadv
+    monkeypatch.setattr(os, "preadv", lambda fd, buffers, at: (calls.append(at), original(fd, buffers, at))[1])  # fmt: skip
+    rows = np.random.default_rng(1).permutation(np.arange(10, 61))  # one run, shuffled
+    np.testing.assert_array_equal(read(rows), data[rows])
+    assert len(calls) == 1
+    del calls[:]
+    far = _rows.GAP_BYTES // 40 + 2  # more than GAP_BYTES between the two rows
+    rows = np.array([far, 0, 0])
+    np.testing.assert_array_equal(read(rows), data[rows])
+    assert len(calls) == 2

@@ -7,10 +7,8 @@ and a logarithmic vertical axis when the loss spans more than two decades, so a 
 
 from __future__ import annotations
 
-import contextlib
+import io
 import math
-import os
-import tempfile
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -74,19 +72,13 @@ def save_png(history: Sequence[float], path: str, title: str = "") -> None:
     )
     axes.grid(True, alpha=0.3)
     figure.tight_layout()
-    target = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            figure.savefig(file, dpi=100, format=target.suffix.lstrip(".").lower() or "png")
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    finally:
-        plt.close(figure)
+    buffer = io.BytesIO()
+    kind = Path(path).suffix.lower().lstrip(".") or "png"
+    figure.savefig(buffer, format=kind, dpi=100)
+    plt.close(figure)
+    from jaxbp.training.files import atomic_write  # never writes through a link at ``path``
+
+    atomic_write(path, buffer.getvalue())
 
 
 def wrap_title(title: str, width: int = TITLE_WIDTH) -> str:
