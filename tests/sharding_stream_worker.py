@@ -125,6 +125,7 @@ def run_devices(directory: Path) -> dict[str, Any]:
                 "val_step": np.asarray(history.get("val_step", [])).tolist(),
                 "calls": list(calls) if options else [],
                 "rows_read": sum(len(rows) for rows in reads),
+                "first_read": reads[0] if reads else [],
             }
     for name, make in (
         ("memmap", lambda: (np.load(x_path, mmap_mode="r"), np.load(y_path, mmap_mode="r"))),

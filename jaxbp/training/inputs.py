@@ -97,7 +97,7 @@ def check_ensemble_losses(
 ) -> None:
     """The first model's loss of each of the first rows of ``x, y`` is that example's own."""
     first = jax.tree.map(lambda leaf: leaf[0], stacked_params)
-    rows = _probe_rows(int(x.shape[0]))
+    rows = np.arange(min(int(x.shape[0]), _batch_checks.PROBE_EXAMPLES))
     _batch_checks.check_values(where, model, loss, first, x[rows], y[rows])
 
 
@@ -143,10 +143,9 @@ def open_data(
         arrays = check_arrays(where, model, loss, params, x, y, mesh, values=True)
         return DeviceSource(where, *arrays)
     source = open_source(where, x, y, epochs=epochs, mesh=mesh, steps_per_epoch=steps_per_epoch)
-    if isinstance(source, ArraySource):  # shapes only, then the first few rows' values
+    if isinstance(source, ArraySource):  # shapes only: nothing is read (see probe_rows)
         check_batch(where, model, loss, params, *source.placeholders())
         check_finite_in_memory(where, source)
-        check_batch(where, model, loss, params, *source.read(_probe_rows(source.n)), values=True)
     elif isinstance(source, DeviceSource):
         check_batch(where, model, loss, params, source.x, source.y, values=True)
         _run_checks.check_finite_data(where, "x", source.x)
@@ -156,8 +155,14 @@ def open_data(
     return source
 
 
-def _probe_rows(n: int) -> np.ndarray:
-    return np.arange(min(n, _batch_checks.PROBE_EXAMPLES))
+def probe_rows(where: str, model: Model, loss: Loss, params: Params, source: Source) -> None:
+    """The value check of :func:`~jaxbp.model.steps.check_batch` on a file's or an array's
+    first few rows (each example's loss its own), read once, after every check that needs no
+    rows has passed. In a run of several processes each reads only its own rows, so the check
+    is left to the shapes there."""
+    if isinstance(source, ArraySource) and source.process_count == 1:
+        rows = np.arange(min(source.n, _batch_checks.PROBE_EXAMPLES))
+        check_batch(where, model, loss, params, *source.read(rows), values=True)
 
 
 def check_pairing(where: str, x: Any, y: Any) -> None:

@@ -162,11 +162,12 @@ def describe_run(
     rule, state, lr_array = describe_update(where, params, lr, optimizer, opt_state, span)
     reference = _run_checks.check_reference(where, reference_loss)
     paths = _checks.leaf_paths(params)
-    sharding = None
+    checked, sharding = params, None
     if mesh is not None:
         params, state, sharding = _sharding.place_fit(
             where, mesh, params, state, span.global_batch, batch_size
         )
+    _inputs.probe_rows(where, model, loss, checked, source)
     if stop_on_nonfinite:
         rule, state = _guard.Guarded(rule), _guard.start(state, params, span.first, reference)
     run = Run(

@@ -94,7 +94,9 @@ def test_a_memmap_and_a_path_on_eight_devices_train_like_device_arrays_and_plain
         assert runs[name]["params"] == runs["device"]["params"], name
         assert runs[name]["loss"] == runs["device"]["loss"], name
         # every example of every step read once, and nothing else (the 8 left-over rows per epoch)
-        assert runs[name]["rows_read"] == steps * worker.BATCH, name
+        # but the value check's first 3 rows (each example's loss its own), read before the run
+        assert runs[name]["first_read"] == [0, 1, 2], name
+        assert runs[name]["rows_read"] == steps * worker.BATCH + 3, name
     memmap = runs["memmap"]  # chunks of 4, 1, 4, 1, 2 steps: cut at validation, cross epochs
     assert memmap["chunks"] == 5
     assert memmap["val_step"] == [5, 10, 12]
