@@ -124,7 +124,13 @@ def _shapes(tree: Any) -> Any:
 
 
 def loss_and_grad(
-    model: Model, loss: Loss, params: Params, x: ArrayLike, y: ArrayLike
+    model: Model,
+    loss: Loss,
+    params: Params,
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    check_values: bool = True,
 ) -> tuple[Array, Grads]:
     """Loss and its gradient with respect to every parameter (``jax.value_and_grad``).
 
@@ -134,6 +140,8 @@ def loss_and_grad(
         params: any pytree of float arrays (for an ``MLP``, the layout of ``MLP.init``).
         x: the inputs, batch axis first (an ``MLP`` also takes one example ``(sizes[0],)``).
         y: the targets, batch axis first (float, or integer labels for a callable loss).
+        check_values: also refuse NaN or infinity and a loss that mixes examples (see
+            :func:`check_step`); ``False`` checks shapes and dtypes only and does not wait.
 
     Returns:
         ``(loss, grads)``: a scalar, and a tree with the structure of ``params``.
@@ -141,23 +149,27 @@ def loss_and_grad(
     Raises:
         ValueError, TypeError: when an argument breaks the contract, before anything compiles.
     """
-    params, x, y = check_step("loss_and_grad", model, loss, params, x, y)
+    params, x, y = check_step("loss_and_grad", model, loss, params, x, y, check_values)
     return _loss_and_grad(model, loss, params, x, y)
 
 
 def check_step(
-    where: str, model: Model, loss: Loss, params: Params, x: Any, y: Any
+    where: str, model: Model, loss: Loss, params: Params, x: Any, y: Any, values: bool = True
 ) -> tuple[Params, Any, Any]:
     """:func:`check_batch` with values, and finite data: what a step on concrete arrays needs.
 
     On concrete arrays this runs one small compiled check and waits for it (and for the arrays),
     so a loop of steps does not run ahead of the device; traced arguments (a step inside the
-    caller's own ``jit``) are checked on shapes alone.
+    caller's own ``jit``) are checked on shapes alone, and so is every call with ``values=False``
+    (a hot loop that has checked its data once).
     """
+    if not isinstance(values, bool):
+        raise TypeError(f"{where}: check_values must be True or False, got {values!r:.40}.")
     params, x, y = check_batch(where, model, loss, params, x, y)
     # sent to the device once, for the check and the step
     x, y = (jnp.asarray(a) if isinstance(a, np.ndarray) else a for a in (x, y))
-    _batch_checks.check_values(where, model, loss, params, x, y, data=True)
+    if values:
+        _batch_checks.check_values(where, model, loss, params, x, y, data=True)
     return params, x, y
 
 
@@ -174,7 +186,14 @@ def _train_step(
 
 
 def train_step(
-    model: Model, loss: Loss, params: Params, x: ArrayLike, y: ArrayLike, lr: ArrayLike
+    model: Model,
+    loss: Loss,
+    params: Params,
+    x: ArrayLike,
+    y: ArrayLike,
+    lr: ArrayLike,
+    *,
+    check_values: bool = True,
 ) -> tuple[Params, Array]:
     """One jitted SGD step: ``(params - lr * grad, loss before the step)``.
 
@@ -185,10 +204,11 @@ def train_step(
             before anything compiles. Called with concrete arrays, NaN or infinity in ``params``
             (naming the leaf), ``x`` or ``y`` is refused too; this waits for the arrays, so steps
             do not run ahead of the device. Inside your own ``jax.jit`` the values are unknown
-            and only shapes and dtypes are checked.
+            and only shapes and dtypes are checked; ``check_values=False`` checks only those
+            too, and does not wait (a hot loop over data checked once).
     """
     _checks.check_learning_rate("train_step", lr)
-    params, x, y = check_step("train_step", model, loss, params, x, y)
+    params, x, y = check_step("train_step", model, loss, params, x, y, check_values)
     return _train_step(model, loss, params, x, y, lr)
 
 
@@ -215,13 +235,16 @@ def optax_step(
     opt_state: optax.OptState,
     x: ArrayLike,
     y: ArrayLike,
+    *,
+    check_values: bool = True,
 ) -> tuple[Params, optax.OptState, Array]:
-    """One jitted step of any optax optimiser in place of ``sgd``.
+    """One jitted step of any optax optimiser in place of ``sgd``; ``check_values`` as in
+    :func:`train_step`.
 
     Returns:
         ``(new_params, new_opt_state, loss before the step)``; the state is returned, never stored.
     """
     _checks.check_optimizer("optax_step", optimizer)
-    params, x, y = check_step("optax_step", model, loss, params, x, y)
+    params, x, y = check_step("optax_step", model, loss, params, x, y, check_values)
     _checks.check_opt_state("optax_step", optimizer, params, opt_state)
     return _optax_step(model, loss, optimizer, params, opt_state, x, y)

@@ -274,3 +274,14 @@ def test_a_prediction_with_an_auxiliary_scalar_trains() -> None:
         jaxbp.loss_and_grad(
             lambda p, x: (linear(p, x).mean(0, keepdims=True), 0.0), loss, params, x, y
         )
+
+
+def test_check_values_false_checks_shapes_only_and_steps_on_the_values_as_given() -> None:
+    params, x, y = _problem()
+    params["b"] = np.array([np.nan])  # not refused: the caller said its values were checked
+    new, loss = jaxbp.train_step(linear, half_se_sum, params, x, y, 0.1, check_values=False)
+    assert np.isnan(float(loss)) and np.isnan(np.asarray(new["b"])).all()
+    with pytest.raises(ValueError, match="they broadcast to"):  # shapes are still checked
+        jaxbp.train_step(linear, half_se_sum, params, x, y[:, 0], 0.1, check_values=False)
+    with pytest.raises(TypeError, match="check_values must be True or False"):
+        jaxbp.loss_and_grad(linear, half_se_sum, params, x, y, check_values="no")
