@@ -29,3 +29,14 @@ def markdown_text(value: str) -> str:
     """Text written into Markdown outside code spans, made inert: ``&`` and ``<`` as entities, so
     a name such as ``<img src=x>`` is shown, never read as HTML."""
     return value.replace("&", "&amp;").replace("<", "&lt;")
+
+
+#: First characters with which a spreadsheet reads a cell as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(value: str) -> str:
+    """Text written into a CSV cell a spreadsheet will open, made inert: a cell that starts as a
+    formula would (``=HYPERLINK(...)``, ``+1``, ``@SUM``) gets a leading ``'``, which spreadsheets
+    show as text."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value

@@ -7,6 +7,7 @@ nothing is taken from the code under test.
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -332,3 +333,18 @@ def test_an_index_a_student_gets_wrong_is_an_error_with_advice(
     code, out, err = run(capsys, "relu-2-2-1", "--check", path)
     assert (code, out) == (2, "") and err.count("\n") == 1
     assert f"row 2: quantity '{quantity}'" in err and message in err, err
+
+
+def test_a_name_a_spreadsheet_would_read_as_a_formula_is_written_as_text(tmp_path) -> None:
+    network = _relu_221_file(tmp_path, "net")
+    roster = tmp_path / "roster.csv"
+    roster.write_text('id,name\ns01,"=HYPERLINK(""http://x"",""y"")"\ns02,@SUM(A1)\ns03,Ada\n')
+    sheets, subs = tmp_path / "sheets", tmp_path / "subs"
+    assert cli.main(["exercise", "--network", network, "--students", str(roster), "--out", str(sheets)]) == 0  # fmt: skip
+    subs.mkdir()
+    book = tmp_path / "book.csv"
+    cli.main(["grade", str(sheets), str(subs), "--out", str(book)])
+    rows = {row["student"]: row for row in csv.DictReader(book.read_text().splitlines())}
+    assert rows["s01"]["name"] == '\'=HYPERLINK("http://x","y")'
+    assert rows["s02"]["name"] == "'@SUM(A1)"
+    assert rows["s03"]["name"] == "Ada"

@@ -8,7 +8,7 @@ import io
 from typing import TYPE_CHECKING
 
 from jaxbp.worked.course.sheet import PARTS, written
-from jaxbp.worked.shown import markdown_text, printable
+from jaxbp.worked.shown import markdown_text, printable, spreadsheet_text
 
 if TYPE_CHECKING:
     from jaxbp.worked.course.grade import Grade
@@ -26,15 +26,15 @@ def gradebook(grades: list[Grade]) -> str:
         parts = [grade.score(part) for part in PARTS]
         writer.writerow(
             [
-                grade.student.id,
-                grade.student.name,
+                spreadsheet_text(grade.student.id),
+                spreadsheet_text(grade.student.name),
                 grade.status,
                 grade.count("right"),
                 grade.count("wrong"),
                 grade.count("missing"),
                 *("" if share is None else f"{share:.3f}" for share in parts),
                 f"{grade.score() or 0.0:.3f}",
-                grade.problem,
+                spreadsheet_text(grade.problem),
             ]
         )
     return out.getvalue()
