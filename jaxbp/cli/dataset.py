@@ -257,9 +257,10 @@ def _check_npy_splits(
     part = np.full(len(dataset.x), -1, np.int8)
     for number, index in enumerate(indices):
         part[index] = number
+    read = data_npy.row_reader(dataset.x)  # by system calls, not the mapping: no page stays resident
     for start in range(0, len(dataset.x), dataset.block_rows):
         stop = min(start + dataset.block_rows, len(dataset.x))
-        raw = dataset.feature_rows(np.asarray(dataset.x[start:stop]))
+        raw = dataset.feature_rows(read(np.arange(start, stop)))
         with np.errstate(over="ignore", invalid="ignore"):
             z = (raw - mean) / scale
             bad = ~(np.abs(z) <= feature_checks.limit(dtype))
