@@ -257,7 +257,9 @@ def _check_npy_splits(
     part = np.full(len(dataset.x), -1, np.int8)
     for number, index in enumerate(indices):
         part[index] = number
-    read = data_npy.row_reader(dataset.x)  # by system calls, not the mapping: no page stays resident
+    read = data_npy.row_reader(
+        dataset.x
+    )  # by system calls, not the mapping: no page stays resident
     for start in range(0, len(dataset.x), dataset.block_rows):
         stop = min(start + dataset.block_rows, len(dataset.x))
         raw = dataset.feature_rows(read(np.arange(start, stop)))
