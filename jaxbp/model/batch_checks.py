@@ -52,6 +52,17 @@ def check_prediction(
 ) -> None:
     """On shapes alone: the prediction keeps ``x``'s batch, and does not broadcast with ``y``."""
     leaves = jax.tree.leaves(prediction)
+    if not leaves:
+        raise TypeError(
+            f"{where}: the model returned {_kind(prediction)}, no array; it must return the "
+            f"predictions, one per example (shape ({batch}, ...)): is a return statement missing?"
+        )
+    if isinstance(loss, str) and not isinstance(prediction, jax.ShapeDtypeStruct):
+        raise TypeError(
+            f"{where}: the model returned {_kind(prediction)}, but the loss {loss!r} takes one "
+            f"array of predictions; return that array, or pass a callable loss "
+            f"(prediction, y) -> (batch,) that picks it from the {type(prediction).__name__}."
+        )
     if len(leaves) != 1:  # a tree (say a prediction and an auxiliary scalar): one leaf batched
         if leaves and not any(leaf.ndim >= 1 and leaf.shape[0] == batch for leaf in leaves):
             shapes = [tuple(leaf.shape) for leaf in leaves]
@@ -92,6 +103,17 @@ def check_prediction(
         f"to {mixed}, which pairs every prediction with every target. Reshape y to {shape} "
         f"({fix}), or make the model return predictions of shape {target}."
     )
+
+
+def _kind(prediction: Any) -> str:
+    """The words for what a model returned: ``None``, a dict with its keys, a tuple of n."""
+    if prediction is None:
+        return "None"
+    if isinstance(prediction, dict):
+        return f"a dict with keys {sorted(map(str, prediction))}"
+    if isinstance(prediction, list | tuple):
+        return f"a {type(prediction).__name__} of {len(prediction)}"
+    return f"a {type(prediction).__name__}"
 
 
 @jax.jit

@@ -160,6 +160,12 @@ def _ensemble_update(
     dtype = _run_checks.float_dtype(stacked_params)
     if optimizer is not None:
         return np.zeros(num_models, dtype), jax.vmap(optimizer.init)(stacked_params)
+    if callable(lr):
+        raise TypeError(
+            f"{where}: lr is a schedule ({type(lr).__name__}); fit_ensemble's hand-written SGD "
+            f"takes a number or one number per model. For a schedule, pass "
+            f"optimizer=optax.sgd(schedule) (its state counts each model's steps)."
+        )
     _run_checks.check_rate(where, lr, dtype, 0, 1, allow_vector=True)
     if jnp.ndim(lr) == 1 and jnp.shape(lr) != (num_models,):
         raise ValueError(

@@ -235,3 +235,34 @@ def test_a_ragged_batch_is_refused_naming_the_batch() -> None:
     ragged = [[1.0, 2.0, 3.0], [1.0]]
     with pytest.raises(jaxbp.BatchError, match="fit: batch 0 holds a ragged nested list"):
         jaxbp.fit(linear, half_se_sum, params, [(ragged, y[:2])], None, lr=0.1, epochs=1)
+
+
+WRONG_RETURNS = [
+    ("dict", lambda p, x: {"out": x @ p["w"]}, r"the model returned a dict with keys \['out'\], but the loss 'mse' takes one array"),
+    ("tuple", lambda p, x: (x @ p["w"], x @ p["w"]), r"the model returned a tuple of 2, but the loss 'mse' takes one array"),
+    ("none", lambda p, x: None, r"the model returned None, no array.*return statement missing"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("model, message", [case[1:] for case in WRONG_RETURNS], ids=[case[0] for case in WRONG_RETURNS])  # fmt: skip
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_named_loss_refuses_what_is_not_one_array_of_predictions(kind, model, message) -> None:
+    """A named loss compares one array of predictions with y: a dict, a tuple or None from the
+    model is named before compiling (it failed inside the compiled loss with a bare TypeError)."""
+    params, x, y = _problem()
+    with pytest.raises(TypeError, match=message):
+        _train(kind, params, x, y, model=model, loss="mse")
+
+
+def test_fit_ensemble_with_a_schedule_as_lr_says_to_pass_an_optimizer() -> None:
+    params, x, y = _problem()
+    schedule = optax.linear_schedule(0.1, 0.0, 10)
+    with pytest.raises(TypeError, match=r"fit_ensemble: lr is a schedule.*optimizer=optax.sgd\(schedule\)"):  # fmt: skip
+        jaxbp.fit_ensemble(linear, half_se_sum, _stack(params), x, y, lr=schedule, epochs=1)
+    # what the message advises runs, and each model takes the scheduled steps of a plain loop
+    stacked, _ = jaxbp.fit_ensemble(linear, half_se_sum, _stack(params), x, y, optimizer=optax.sgd(schedule), epochs=1, batch_size=32)  # fmt: skip
+    w = params["w"]
+    for step in range(2):
+        xb, yb = x[step * 32 : (step + 1) * 32], y[step * 32 : (step + 1) * 32]
+        w = w - float(schedule(step)) * xb.T @ (xb @ w - yb) / 32
+    np.testing.assert_allclose(np.asarray(stacked["w"]), np.stack([w] * 2), rtol=1e-5)
