@@ -216,6 +216,12 @@ def _refuse_changes(path: Path, saved: config.TrainConfig, asked: config.TrainCo
         before, after = getattr(saved, name), getattr(asked, name)
         if before != after:
             flag = field.metadata.get("flag", config.flag_of(name))
+            if name == "scale_targets" and before:  # a store_true flag: only "on" can be asked
+                raise config.ConfigError(
+                    f"the run in {path.parent} trained on standardised targets (it was started "
+                    f"without --no-scale-targets), and a resumed run keeps its settings: drop "
+                    f"--no-scale-targets, or start a new run with --out"
+                )
             raise config.ConfigError(
                 f"{flag} {_text(name, after)} differs from the checkpoint's {_text(name, before)} "
                 f"({path}); a resumed run keeps its architecture and settings: drop {flag}, or "

@@ -75,6 +75,20 @@ def test_no_scale_targets_trains_on_the_targets_as_given(capsys, tmp_path):
     assert read_metrics(out)["config"]["scale_targets"] is False
 
 
+def test_resuming_a_scaled_run_with_no_scale_targets_says_what_the_run_did(capsys, tmp_path):
+    path, out = _house(tmp_path / "house.csv", rows=200), tmp_path / "run"
+    flags = ["--data", path, "--target", "price", "--task", "regression", "--hidden", "none", "--quiet"]  # fmt: skip
+    code, _, stderr = train(capsys, *flags, "--epochs", "1", "--out", out)
+    assert code == 0, stderr
+    code, _, stderr = train(capsys, *flags, "--epochs", "2", "--resume", out, "--no-scale-targets")
+    assert code == 2
+    assert (
+        f"the run in {out} trained on standardised targets (it was started without "
+        f"--no-scale-targets), and a resumed run keeps its settings: drop --no-scale-targets"
+    ) in stderr
+    assert "False differs" not in stderr
+
+
 def _divergent(tmp_path: Path) -> Path:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 3))
