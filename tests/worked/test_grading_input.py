@@ -59,6 +59,12 @@ def test_a_slice_reduced_by_a_function_is_read() -> None:
     assert parse("max(z1[0, :])").evaluate(NAMES) == 2.0
 
 
+@pytest.mark.parametrize("text", ["sum(W1[::0])", "sum(W1[0, ::0])", "W1[0:2:0]", "max(z1[0, 0:3:-0])"])  # fmt: skip
+def test_a_slice_step_of_zero_is_refused_when_parsed(text) -> None:
+    with pytest.raises(ExpressionError, match="a slice's step cannot be 0"):
+        parse(text)
+
+
 def test_a_slice_then_an_index_is_refused() -> None:
     with pytest.raises(ExpressionError, match="only a name can be indexed"):
         parse("W1[0:1][0]")

@@ -296,6 +296,11 @@ def _check_index(node: ast.expr, text: str) -> None:
         for part in (node.lower, node.upper, node.step):
             if part is not None:
                 _integer(part, text)
+        if node.step is not None and _integer(node.step, text) == 0:
+            raise ExpressionError(
+                f"{text!r}: a slice's step cannot be 0; leave it out (W1[0:2] takes every "
+                f"entry) or give a step such as 1 or -1."
+            )
     else:
         _integer(node, text)
 
