@@ -486,6 +486,31 @@ def test_exit_0_when_every_number_is_right(graded, tmp_path) -> None:
     assert code == 0
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_a_submission_that_is_not_a_file_is_unreadable_not_missing(graded, tmp_path) -> None:
+    """A folder, a named pipe or a link where a student's CSV belongs is named for what it is
+    (the student handed something in), never read or followed; only an absent file is missing."""
+    root = graded["root"]
+    (tmp_path / "roster.csv").write_text("id\ns00\ns01\ns02\ns03\n")
+    assert _run("exercise", "--network", str(root / "base.json"), "--students",
+                str(tmp_path / "roster.csv"), "--out", str(tmp_path / "sheets")) == 0  # fmt: skip
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / "s00.csv").mkdir()
+    os.mkfifo(subs / "s01.csv")  # reading it would block forever
+    (subs / "s02.csv").symlink_to(root / "subs" / "s02.csv")
+    code = _run("grade", str(tmp_path / "sheets"), str(subs), "--out", str(tmp_path / "b.csv"))
+    assert code == 1
+    book = {row["student"]: row for row in csv.DictReader(io.StringIO((tmp_path / "b.csv").read_text()))}  # fmt: skip
+    expected = {
+        "s00": ("unreadable", "s00.csv is a folder, not a file"),
+        "s01": ("unreadable", "s01.csv is a named pipe, not a file"),
+        "s02": ("unreadable", "s02.csv is a symbolic link, not a file"),
+        "s03": ("missing", "no file s03.csv"),
+    }
+    assert {s: (row["status"], row["problem"]) for s, row in book.items()} == expected
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -67,6 +67,17 @@ class Grade:
         return self.count("right", part) / asked if asked else None
 
 
+def _kind(path: Path) -> str:
+    """What a path that is not a regular file is, in words."""
+    if path.is_dir():
+        return "a folder"
+    if path.is_fifo():
+        return "a named pipe"
+    if path.is_socket():
+        return "a socket"
+    return "a device" if path.is_block_device() or path.is_char_device() else "not a regular file"
+
+
 def grade_submission(
     course: Course,
     student: Student,
@@ -85,8 +96,13 @@ def grade_submission(
             file of numbers computed for another student's network.
     """
     blank = _blank_marks(course, trace.names())
-    if not path.is_file() or path.is_symlink():
+    if path.is_symlink():  # never followed: it could point at any file of the grader's
+        return Grade(student, "unreadable", f"{path.name} is a symbolic link, not a file", blank)
+    if not path.exists():
         return Grade(student, "missing", f"no file {path.name}", blank)
+    if not path.is_file():
+        kind = _kind(path)
+        return Grade(student, "unreadable", f"{path.name} is {kind}, not a file", blank)
     try:
         data = read_bounded(path, MAX_BYTES, CourseError, "submission")
     except CourseError as error:
