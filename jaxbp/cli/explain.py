@@ -23,6 +23,7 @@ from jaxbp.worked import grading as worked
 from jaxbp.worked import network_file, render
 from jaxbp.worked.conv_file import CONV_EXAMPLES, CONV_TITLES
 from jaxbp.worked.grading.numbers import NumbersFileError, read_numbers
+from jaxbp.worked.plain import to_plain
 from jaxbp.worked.render.html import page
 from jaxbp.worked.shown import printable
 from jaxbp.worked.trace import Trace, explain
@@ -174,8 +175,9 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         payload = trace.to_dict()
         if rows is not None:
-            payload = {"trace": payload, "published": [row.to_dict() for row in rows]}
-        print(json.dumps(payload, indent=1))
+            published = [to_plain(row.to_dict()) for row in rows]
+            payload = {"trace": payload, "published": published}
+        print(json.dumps(payload, indent=1, allow_nan=False))
     elif args.format == "markdown":
         sys.stdout.write(render.markdown(trace, title, digits, rows))
     elif args.format == "latex":

@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     trace, title = _trace(args)
     digits = args.precision
     if args.format == "json":
-        print(json.dumps(trace.to_dict(), indent=1))
+        print(json.dumps(trace.to_dict(), indent=1, allow_nan=False))
     elif args.format == "markdown":
         sys.stdout.write(_conv.markdown(trace, title, digits))
     else:

@@ -13,6 +13,7 @@
 - :mod:`~jaxbp.worked.diagnostics`: dead units, saturation and vanishing gradients of a trace.
 - :mod:`~jaxbp.worked.render`: the trace as terminal text, Markdown, LaTeX and an interactive HTML
   page.
+- :mod:`~jaxbp.worked.plain`: a trace as JSON-ready data (a number that is not finite as a string).
 - :mod:`~jaxbp.worked.shown`: a user's text (a network's name, a symbol, a student's name) made
   safe to print to a terminal or write into a document.
 """

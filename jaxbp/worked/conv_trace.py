@@ -38,6 +38,7 @@ from jaxbp.worked.conv_steps import (
     sgd,
 )
 from jaxbp.worked.conv_verify import jax_checks
+from jaxbp.worked.plain import to_plain
 from jaxbp.worked.verify import Check
 
 if TYPE_CHECKING:
@@ -86,10 +87,10 @@ class SequentialTrace:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: arrays become nested lists."""
-        return _plain(dataclasses.asdict(self))
+        return to_plain(dataclasses.asdict(self))
 
     def to_json(self, indent: int | None = 1) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SequentialTrace:
@@ -106,7 +107,13 @@ class SequentialTrace:
             )
             for layer in fields["layers"]
         ]
-        fields["checks"] = [Check(**check) for check in fields["checks"]]
+        for key in ("loss", "loss_after"):  # "inf" or "nan" where JSON has no number
+            fields[key] = float(fields[key])
+        fields["history"] = [float(value) for value in fields["history"]]
+        fields["checks"] = [
+            Check(str(c["quantity"]), float(c["max_abs_diff"]), float(c["tolerance"]))
+            for c in fields["checks"]
+        ]
         return cls(**fields)
 
     @classmethod
@@ -122,18 +129,6 @@ class SequentialTrace:
     def _repr_markdown_(self) -> str:
         """Jupyter: the worked example as Markdown."""
         return self.to_markdown()
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    if isinstance(value, np.floating | np.integer):
-        return value.item()
-    return value
 
 
 def _check_data(where: str, spec: Sequential, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:

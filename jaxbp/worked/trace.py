@@ -30,6 +30,7 @@ from jaxbp.model import checks as _checks
 from jaxbp.model.mlp import MLP
 from jaxbp.model.steps import check_batch
 from jaxbp.worked.names import UNIT_NAME, check_frozen
+from jaxbp.worked.plain import to_plain
 from jaxbp.worked.verify import Check, jax_checks
 
 if TYPE_CHECKING:
@@ -148,10 +149,10 @@ class Trace:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: arrays become nested lists."""
-        return _to_plain(dataclasses.asdict(self))
+        return to_plain(dataclasses.asdict(self))
 
     def to_json(self, indent: int | None = 1) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Trace:
@@ -168,7 +169,13 @@ class Trace:
             arrays |= {"index": int(layer["index"]), "activation": str(layer["activation"])}
             layers.append(LayerTrace(**arrays))
         fields["layers"] = layers
-        fields["checks"] = [Check(**check) for check in fields["checks"]]
+        for key in ("loss", "loss_after"):  # "inf" or "nan" where JSON has no number
+            fields[key] = float(fields[key])
+        fields["history"] = [float(value) for value in fields["history"]]
+        fields["checks"] = [
+            Check(str(c["quantity"]), float(c["max_abs_diff"]), float(c["tolerance"]))
+            for c in fields["checks"]
+        ]
         return cls(**fields)
 
     @classmethod
@@ -187,18 +194,6 @@ class Trace:
         from jaxbp.worked.render.html import title_of
 
         return markdown(self, title_of(self))
-
-
-def _to_plain(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, dict):
-        return {key: _to_plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_to_plain(item) for item in value]
-    if isinstance(value, np.floating | np.integer | np.bool_):
-        return value.item()
-    return value
 
 
 def _array(value: Any) -> np.ndarray | None:

@@ -371,3 +371,29 @@ def test_reasons_wrap_in_their_own_column_of_the_terminal_table(capsys, monkeypa
     # the reason goes on under its own column, never under the numbers
     assert continuation[:column].strip() == "" and continuation[column:].strip()
     assert column < 60
+
+
+def _strict_json(text: str) -> dict:
+    """JSON as a browser's JSON.parse reads it: no Infinity or NaN literals."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_of_a_network_that_overflows_is_strict_json_and_reads_back(tmp_path, capsys) -> None:
+    """1e200 * 1e200 overflows float64 (its largest number is about 1.8e308): z1 is inf, and so is
+    the half squared error. JSON has no inf: it is written "inf" and read back as inf."""
+    net = {
+        "name": "overflow", "sizes": [1, 1], "activations": ["linear"], "bias": False,
+        "params": [{"w": [[1e200]]}], "x": [[1e200]], "y": [[0.0]], "loss": "half_se", "lr": 0.1,
+    }  # fmt: skip
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(net))
+    _, out, _ = run(capsys, "--network", str(path), "--format", "json")
+    payload = _strict_json(out)
+    assert payload["layers"][0]["pre_activations"] == [["inf"]]
+    assert payload["loss"] == "inf"
+    trace = Trace.from_dict(payload)
+    assert trace.layers[0].pre_activations[0, 0] == np.inf and trace.loss == np.inf
