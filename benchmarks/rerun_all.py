@@ -72,6 +72,7 @@ JOBS = (
     Job("train-npy-whole", "train_npy.py",
         ("--data", "{data}", "--epochs", "2", "--section", "train-npy-whole"),
         "RESULTS_streaming.md", ("train-npy-whole",), "data"),
+    Job("row-reads", "row_reads.py", (), "RESULTS_streaming.md", ("row-reads",)),
     Job("gpu", "gpu.py", (), "RESULTS_gpu.md", accelerator=True),
 )  # fmt: skip
 DATA_GIB = {"data": 2, "big": 4}

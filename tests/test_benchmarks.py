@@ -14,7 +14,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import _harness, ensemble, gpu, mlp, own_conv, rerun_all, run, tiny_network_steps
+from benchmarks import (
+    _harness,
+    ensemble,
+    gpu,
+    mlp,
+    own_conv,
+    rerun_all,
+    row_reads,
+    run,
+    tiny_network_steps,
+)
 from benchmarks._harness import LoadWatch, Timing, check_same_params, installed, publish, rotation
 from benchmarks.report import Workload, targets
 
@@ -159,3 +169,18 @@ def test_smoke_gpu_script_quick_runs_every_workload_on_any_backend(capsys) -> No
 def test_smoke_own_conv_quick_checks_its_contenders(capsys) -> None:
     assert own_conv.main(["--quick"]) == 0
     assert "every contender computes the same parameters" in capsys.readouterr().out
+
+
+def test_smoke_row_reads_checks_both_readers_give_the_same_rows(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(row_reads, "WORKLOADS", ((4, "shuffled", 64), (40, "contiguous", 128)))
+    results = row_reads.run_workloads(tmp_path, mib=1, rounds=1, reads=2)
+    assert [(r["row_bytes"], r["kind"]) for r in results] == [(16, "shuffled"), (160, "contiguous")]
+    for r in results:
+        assert set(r["mib_s"]) == {"preadv", "mapping"} and min(r["mib_s"].values()) > 0
+
+
+def test_row_reads_refuses_rows_that_differ(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(row_reads, "WORKLOADS", ((4, "shuffled", 64),))
+    monkeypatch.setattr(row_reads, "_mapping", lambda array, rows: np.take(array, rows[::-1], axis=0))  # fmt: skip
+    with pytest.raises(AssertionError, match="preadv and the mapping differ"):
+        row_reads.run_workloads(tmp_path, mib=1, rounds=1, reads=2)
