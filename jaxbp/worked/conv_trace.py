@@ -38,7 +38,7 @@ from jaxbp.worked.conv_steps import (
     sgd,
 )
 from jaxbp.worked.conv_verify import jax_checks
-from jaxbp.worked.plain import to_plain
+from jaxbp.worked.plain import read_numbers, to_plain
 from jaxbp.worked.verify import Check
 
 if TYPE_CHECKING:
@@ -107,13 +107,7 @@ class SequentialTrace:
             )
             for layer in fields["layers"]
         ]
-        for key in ("loss", "loss_after"):  # "inf" or "nan" where JSON has no number
-            fields[key] = float(fields[key])
-        fields["history"] = [float(value) for value in fields["history"]]
-        fields["checks"] = [
-            Check(str(c["quantity"]), float(c["max_abs_diff"]), float(c["tolerance"]))
-            for c in fields["checks"]
-        ]
+        fields |= read_numbers(fields)
         return cls(**fields)
 
     @classmethod

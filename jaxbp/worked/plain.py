@@ -1,4 +1,4 @@
-"""A trace as JSON-ready data: :func:`to_plain`.
+"""A trace as JSON-ready data (:func:`to_plain`) and its numbers read back (:func:`read_numbers`).
 
 JSON has no infinity or NaN (``json.dumps`` would write ``Infinity`` and ``NaN``, which strict
 readers such as a browser's ``JSON.parse`` refuse), and a network whose numbers overflow float64
@@ -12,6 +12,8 @@ import math
 from typing import Any
 
 import numpy as np
+
+from jaxbp.worked.checks import Check
 
 
 def to_plain(value: Any) -> Any:
@@ -28,3 +30,17 @@ def to_plain(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)  # "inf", "-inf" or "nan"
     return value
+
+
+def read_numbers(fields: dict[str, Any]) -> dict[str, Any]:
+    """A trace dict's losses, loss history and checks as numbers and :class:`Check` records
+    (a number written ``"inf"`` or ``"nan"`` read back as one)."""
+    return {
+        "loss": float(fields["loss"]),
+        "loss_after": float(fields["loss_after"]),
+        "history": [float(value) for value in fields["history"]],
+        "checks": [
+            Check(str(c["quantity"]), float(c["max_abs_diff"]), float(c["tolerance"]))
+            for c in fields["checks"]
+        ],
+    }

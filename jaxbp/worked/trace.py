@@ -30,7 +30,7 @@ from jaxbp.model import checks as _checks
 from jaxbp.model.mlp import MLP
 from jaxbp.model.steps import check_batch
 from jaxbp.worked.names import UNIT_NAME, check_frozen
-from jaxbp.worked.plain import to_plain
+from jaxbp.worked.plain import read_numbers, to_plain
 from jaxbp.worked.verify import Check, jax_checks
 
 if TYPE_CHECKING:
@@ -169,13 +169,7 @@ class Trace:
             arrays |= {"index": int(layer["index"]), "activation": str(layer["activation"])}
             layers.append(LayerTrace(**arrays))
         fields["layers"] = layers
-        for key in ("loss", "loss_after"):  # "inf" or "nan" where JSON has no number
-            fields[key] = float(fields[key])
-        fields["history"] = [float(value) for value in fields["history"]]
-        fields["checks"] = [
-            Check(str(c["quantity"]), float(c["max_abs_diff"]), float(c["tolerance"]))
-            for c in fields["checks"]
-        ]
+        fields |= read_numbers(fields)
         return cls(**fields)
 
     @classmethod
