@@ -313,7 +313,7 @@ def test_hostile_submissions_are_graded_as_such_and_shown_escaped(tmp_path, caps
     assert "| &lt;img src=x>\\x1b[2J\\| |" in feedback
     assert "row 3: quantity '1/0': division by zero in the expression" in feedback
     book = (tmp_path / "book.csv").read_text()
-    assert "s02,Bob,missing" in book
+    assert "s02,Bob,unreadable,0,0,25" in book and "s02.csv is a symbolic link, not a file" in book
 
 
 @pytest.mark.parametrize(
