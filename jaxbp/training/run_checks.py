@@ -211,9 +211,23 @@ def check_reference(where: str, reference_loss: Any) -> np.ndarray:
     run's first loss)."""
     if reference_loss is None:
         return np.float32(np.nan)
-    if isinstance(reference_loss, bool) or not np.isfinite(reference_loss):
+    array = np.asarray(reference_loss) if not isinstance(reference_loss, str | bytes) else None
+    if (
+        isinstance(reference_loss, bool)
+        or array is None
+        or array.shape != ()
+        or array.dtype.kind not in "iuf"
+    ):
+        raise TypeError(
+            f"{where}: reference_loss must be one real number (a run's first loss), got "
+            f"{type(reference_loss).__name__} {reference_loss!r:.40}; pass e.g. "
+            f"reference_loss=float(history['loss'][0])."
+        )
+    with np.errstate(over="ignore"):
+        value = np.float32(array)
+    if not np.isfinite(value):
         raise ValueError(
-            f"{where}: reference_loss must be a finite number (a run's first loss), "
+            f"{where}: reference_loss must be a finite number in float32 (a run's first loss), "
             f"got {reference_loss!r}."
         )
-    return np.float32(reference_loss)
+    return value

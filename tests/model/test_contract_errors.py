@@ -59,6 +59,14 @@ FIT_CASES = [
     ("inf-in-y-device", {"y": lambda y: jnp.asarray(y).at[3, 1].set(jnp.inf)}, ValueError,
      "fit: y holds NaN or infinite values"),
     ("reference-loss-nan", {"reference_loss": float("nan")}, ValueError, "reference_loss must be"),
+    ("reference-loss-a-string", {"reference_loss": "1.0"}, TypeError,
+     r"fit: reference_loss must be one real number .* got str '1.0'"),
+    ("reference-loss-an-array", {"reference_loss": np.array([1.0, 2.0])}, TypeError,
+     r"reference_loss must be one real number .* got ndarray"),
+    ("reference-loss-a-list", {"reference_loss": [1.0]}, TypeError,
+     r"reference_loss must be one real number .* got list \[1.0\]"),
+    ("reference-loss-overflows-float32", {"reference_loss": 1e300}, ValueError,
+     "reference_loss must be a finite number in float32"),
 ]  # fmt: skip
 
 
