@@ -81,6 +81,11 @@ def check_stacked(where: str, stacked_params: Any) -> int:
     leaves = jax.tree.leaves(stacked_params)
     sizes = [np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in leaves]
     if leaves and None not in sizes and len(set(sizes)) == 1:
+        if sizes[0] == 0:
+            raise ValueError(
+                f"{where}: stacked_params holds 0 models (a leading model axis of size 0 on "
+                f"every leaf); stack at least one: jax.vmap(init)(jax.random.split(key, M)), M >= 1."
+            )
         return int(sizes[0])  # type: ignore[arg-type]
     shapes = ", ".join(
         f"{path}: {tuple(np.shape(leaf))}"

@@ -120,6 +120,13 @@ def test_optax_step_refuses_the_state_of_another_optimizer() -> None:
         jaxbp.optax_step(model, l2, optax.adam(0.1), params, optax.sgd(0.1).init(params), x, y)
 
 
+def test_fit_ensemble_refuses_zero_models() -> None:
+    params, x, y = _problem()
+    empty = jax.tree.map(lambda a: jnp.zeros((0, *a.shape), a.dtype), params)
+    with pytest.raises(ValueError, match="fit_ensemble: stacked_params holds 0 models"):
+        jaxbp.fit_ensemble(model, l2, empty, x, y, lr=0.1, epochs=1)
+
+
 def test_fit_ensemble_refuses_nan_data_and_a_bad_key() -> None:
     params, x, y = _problem()
     stacked = jax.tree.map(lambda a: jnp.stack([a, a]), params)
