@@ -127,7 +127,8 @@ def save(
     inside an epoch), which goes into the file name (:func:`path_for`).
 
     Raises:
-        ValueError: an array holds a NaN or an infinity (nothing is written).
+        ValueError: an array holds a NaN or an infinity, or a file that is not a checkpoint
+            has the name (nothing is written).
         jaxbp.training.files.WriteError: the file system refused the write; earlier files are intact.
     """
     arrays: dict[str, np.ndarray] = {"key": np.asarray(checkpoint.key)}
@@ -148,6 +149,13 @@ def save(
         "config": checkpoint.config,
         "metrics": checkpoint.metrics,
     }
+    target = path_for(directory, checkpoint.epoch, step_in_epoch)
+    if os.path.lexists(target) and not _written_by_jaxbp(target):
+        raise ValueError(
+            f"checkpoint.save: {target} exists and is not a jaxbp checkpoint (not a regular file "
+            f"starting with the JAXBPCKPT header); move it away or save into another folder, so "
+            f"nothing was written"
+        )
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, allow_pickle=False, **arrays)
@@ -158,7 +166,7 @@ def save(
         "payload_sha256": hashlib.sha256(payload).hexdigest(),
     }
     path = _files.atomic_write(
-        path_for(directory, checkpoint.epoch, step_in_epoch),
+        target,
         MAGIC + json.dumps(header).encode() + b"\n" + payload,
     )
     for old in list_checkpoints(directory)[:-keep]:

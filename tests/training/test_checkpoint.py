@@ -165,6 +165,26 @@ def test_rotation_never_deletes_a_users_file_that_only_has_the_name(tmp_path, ke
     assert (tmp_path / "checkpoint-00000004.jaxbp").exists()
 
 
+def test_a_users_file_with_a_checkpoints_name_is_never_overwritten(tmp_path, key):
+    params = SPEC.init(key)
+    notes = tmp_path / "checkpoint-00000002.jaxbp"
+    notes.write_text("my notes, not a checkpoint\n")
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("a file the link points to\n")
+    (tmp_path / "checkpoint-00000003.jaxbp").symlink_to(target)
+    for epoch in (2, 3):
+        with pytest.raises(ValueError, match=r"checkpoint-0000000\d.jaxbp exists and is not a jaxbp checkpoint"):  # fmt: skip
+            checkpoint.save(tmp_path, make_checkpoint(params, epoch), keep=1)
+    assert notes.read_text() == "my notes, not a checkpoint\n"
+    assert (tmp_path / "checkpoint-00000003.jaxbp").is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "checkpoint-00000002.jaxbp", "checkpoint-00000003.jaxbp", "elsewhere.txt",
+    ]  # fmt: skip
+    checkpoint.save(tmp_path, make_checkpoint(params, 4), keep=1)  # its own name: written
+    checkpoint.save(tmp_path, make_checkpoint(params, 4), keep=1)  # and replaced by the next
+    assert checkpoint.load(tmp_path / "checkpoint-00000004.jaxbp").epoch == 4
+
+
 def test_a_crash_while_writing_leaves_the_previous_checkpoint(tmp_path, key, monkeypatch):
     params = SPEC.init(key)
     path = checkpoint.save(tmp_path, make_checkpoint(params, 1), keep=3)
