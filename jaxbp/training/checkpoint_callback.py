@@ -65,6 +65,25 @@ def save_checkpoint(
     return checkpoint.save(directory, state, keep=keep, step_in_epoch=int(position[1]))
 
 
+def check_directory(directory: Path, initial: int) -> None:
+    """Refuse, before the run, a ``directory`` that is not a folder, and one that holds another
+    run's checkpoints past the start when this run starts afresh (``initial`` 0): its files would
+    be overwritten by name, or outrank this run's newest and have it pruned."""
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(
+            f"Checkpoints: {directory} is not a folder (a file is there); pass the path of a "
+            f"folder, new or empty."
+        )
+    found = checkpoint.list_checkpoints(directory)
+    later = [path for path in found if checkpoint.order_key(path) > (0, 0)]
+    if initial == 0 and later:
+        raise ValueError(
+            f"Checkpoints: {directory} already holds {len(later)} checkpoint(s) of an earlier run "
+            f"(newest: {later[-1].name}); a new run would overwrite them by name or have its own "
+            f"pruned in their favour. Pass a new folder, or initial=<that run's step> to continue it."
+        )
+
+
 class Checkpoints:
     """Save a checkpoint at the first chunk end at or after every multiple of ``every`` steps,
     and, where asked, every ``minutes`` (inside an epoch if need be) and when ``stop()`` asks the
@@ -119,6 +138,7 @@ class Checkpoints:
             raise ValueError(f"Checkpoints: minutes must be a number >= 0, got {minutes!r}.")
         if isinstance(initial, bool) or not isinstance(initial, int) or initial < 0:
             raise ValueError(f"Checkpoints: initial must be an int >= 0, got {initial!r}.")
+        check_directory(Path(directory), initial)
         self.directory, self.every, self.model, self.key, self.keep = (
             Path(directory), every, model, key, keep,
         )  # fmt: skip

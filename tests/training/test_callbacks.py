@@ -217,6 +217,30 @@ def test_checkpoints_refuses_bad_arguments(tmp_path, kwargs, message):
         Checkpoints(tmp_path, **{"every": 1, "model": SPEC, **kwargs})
 
 
+def test_checkpoints_refuses_a_file_for_a_folder_before_the_run(tmp_path):
+    mine = tmp_path / "notes"
+    mine.write_text("mine")
+    with pytest.raises(ValueError, match=r"Checkpoints: .*notes is not a folder \(a file is there\)"):  # fmt: skip
+        Checkpoints(mine, every=1, model=SPEC)
+    assert mine.read_text() == "mine"
+
+
+def test_checkpoints_refuses_a_folder_of_an_earlier_run_and_leaves_it(tmp_path):
+    params, x, y = _fit_data()  # 5 steps per epoch
+    first = Checkpoints(tmp_path / "run", every=5, model=SPEC, keep=3)
+    jaxbp.fit(SPEC, "mse", params, x, y, lr=0.1, epochs=3, batch_size=2, callbacks=[first])
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()}
+    assert sorted(before) == [f"checkpoint-0000000{e}.jaxbp" for e in (1, 2, 3)]
+    # a second run from scratch would overwrite epochs 1 and 2, then be pruned below epoch 3
+    with pytest.raises(ValueError, match=r"already holds 3 checkpoint\(s\) of an earlier run \(newest: checkpoint-00000003.jaxbp\)"):  # fmt: skip
+        Checkpoints(tmp_path / "run", every=5, model=SPEC, keep=3)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()} == before
+    # continuing that run is allowed, and so is a folder holding only a step-0 checkpoint
+    Checkpoints(tmp_path / "run", every=5, model=SPEC, initial=15)
+    Checkpoints(tmp_path / "run0", every=5, model=SPEC).save(0, params, {})
+    Checkpoints(tmp_path / "run0", every=5, model=SPEC)
+
+
 # --- checked before the first step ---------------------------------------------------------------
 
 
