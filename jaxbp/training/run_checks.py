@@ -176,7 +176,21 @@ def _check_schedule(where: str, lr: Any, first: int, steps: int) -> None:
             raise ValueError
     except Exception:  # a schedule written for one step at a time (Python control flow)
         points = np.unique(np.linspace(first, first + steps - 1, min(count, 1000)).round())
-        values = np.array([np.asarray(lr(jnp.int32(p))) for p in points.astype(np.int32)])
+        try:
+            each = [np.asarray(lr(jnp.int32(p))) for p in points.astype(np.int32)]
+        except Exception as error:
+            raise TypeError(
+                f"{where}: lr is a function, but calling it with a step number failed "
+                f"({type(error).__name__}: {error}); a learning-rate schedule is a function of "
+                f"the int32 step count, e.g. optax.cosine_decay_schedule(0.1, decay_steps)."
+            ) from error
+        shape = next((value.shape for value in each if value.shape != ()), None)
+        if shape is not None:
+            raise ValueError(
+                f"{where}: the learning-rate schedule gives values of shape {shape} for one "
+                f"step; it must give one number per step."
+            ) from None
+        values = np.array(each)
     bad = ~np.isfinite(values) | (values < 0)
     if bad.any():
         index = int(np.argmax(bad))
