@@ -135,12 +135,21 @@ def check_target(where: str, spec: MLP, x: Any, y: Any) -> jax.Array | np.ndarra
     return y
 
 
-def check_learning_rate(where: str, lr: Any, *, allow_vector: bool = False) -> None:
-    """Check a concrete learning rate is finite and positive (a traced one is not checked)."""
+def check_learning_rate(
+    where: str, lr: Any, *, allow_vector: bool = False, allow_schedule: bool = False
+) -> None:
+    """Check a concrete learning rate is finite and positive (a traced one is not checked); a
+    function (a schedule) only with ``allow_schedule``, where there is a step count to call it."""
     if isinstance(lr, jax.core.Tracer):
         return
-    if callable(lr):  # an optax schedule: checked by optax when it is called
-        return
+    if callable(lr):
+        if allow_schedule:  # an optax schedule: checked where the run's steps are known
+            return
+        raise TypeError(
+            f"{where}: learning rate must be a number, got a function ({type(lr).__name__}); "
+            f"one step has no step count to call a schedule with: pass its value, "
+            f"lr=schedule(step), or train with jaxbp.fit(..., lr=schedule)."
+        )
     array = np.asarray(lr)
     if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
         raise TypeError(f"{where}: learning rate must be a real number, got {lr!r}.")

@@ -43,7 +43,7 @@ def sgd_transformation(
         TypeError, ValueError: a concrete rate that is not one finite number > 0 (a negative
             one would climb the loss), as for ``fit``'s ``lr``.
     """
-    _checks.check_learning_rate("sgd_transformation", learning_rate)
+    _checks.check_learning_rate("sgd_transformation", learning_rate, allow_schedule=True)
     return unchecked_sgd_transformation(learning_rate)
 
 

@@ -154,7 +154,7 @@ def check_rate(
     The schedule is evaluated on the host, before compiling, on every step of the run when it has
     at most ``SCHEDULE_CHECK_POINTS`` steps, else on that many evenly spaced steps.
     """
-    _checks.check_learning_rate(where, lr, allow_vector=allow_vector)
+    _checks.check_learning_rate(where, lr, allow_vector=allow_vector, allow_schedule=True)
     if not callable(lr):
         with np.errstate(over="ignore"):
             cast = np.asarray(lr, dtype)

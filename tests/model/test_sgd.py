@@ -66,6 +66,17 @@ def test_sgd_transformation_refuses_a_rate_fit_would_refuse(rate, error, pattern
         jaxbp.sgd_transformation(rate)
 
 
+def test_one_step_refuses_a_schedule_it_has_no_step_count_for(data) -> None:
+    # sgd used to call the schedule at step 0 silently; train_step failed deep inside jit
+    params, x, y = data
+    schedule = optax.linear_schedule(0.5, 0.0, 10)
+    _, grads = jaxbp.loss_and_grad(SPEC, "mse", params, x, y)
+    with pytest.raises(TypeError, match=r"sgd: learning rate must be a number, got a function"):
+        jaxbp.sgd(params, grads, schedule)
+    with pytest.raises(TypeError, match=r"train_step: learning rate must be a number.*lr=schedule\(step\)"):  # fmt: skip
+        jaxbp.train_step(SPEC, "mse", params, x, y, schedule)
+
+
 def test_sgd_transformation_takes_a_schedule_and_a_traced_rate(data) -> None:
     params, x, y = data
     _, grads = jaxbp.loss_and_grad(SPEC, "mse", params, x, y)
