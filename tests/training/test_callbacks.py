@@ -217,6 +217,36 @@ def test_checkpoints_refuses_bad_arguments(tmp_path, kwargs, message):
         Checkpoints(tmp_path, **{"every": 1, "model": SPEC, **kwargs})
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"key": 3}, TypeError, r"Checkpoints: key must be one PRNG key.*got int 3"),
+        (
+            {"config": {"f": object()}},
+            TypeError,
+            r"config must be a dict of JSON values .* object is not JSON serializable",
+        ),
+        ({"arrays": [1, 2]}, TypeError, "arrays must be a dict of named arrays, got list"),
+        ({"arrays": {"mean": np.array([np.nan])}}, ValueError, r"arrays\['mean'\] holds NaN"),
+        ({"arrays": {"names": np.array(["a"])}}, TypeError, r"arrays\['names'\] .* real numbers"),
+        ({"directory": None}, TypeError, "directory must be a path, got NoneType"),
+    ],
+    ids=[
+        "key-an-int",
+        "config-not-json",
+        "arrays-a-list",
+        "arrays-nan",
+        "arrays-strings",
+        "no-directory",
+    ],
+)
+def test_checkpoints_refuses_what_its_first_save_would_fail_on(tmp_path, kwargs, error, message):
+    # each used to raise at the first save, after training had started
+    with pytest.raises(error, match=message):
+        Checkpoints(**{"directory": tmp_path / "run", "every": 1, "model": SPEC, **kwargs})
+    assert not (tmp_path / "run").exists()
+
+
 def test_checkpoints_refuses_a_file_for_a_folder_before_the_run(tmp_path):
     mine = tmp_path / "notes"
     mine.write_text("mine")
