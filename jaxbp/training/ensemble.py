@@ -116,6 +116,7 @@ def fit_ensemble(
     num_models, first = _check_stacked(where, stacked_params)
     _checks.check_positive_int(where, "epochs", epochs)
     _run_checks.check_key(where, key)
+    _inputs.check_in_memory(where, x, y)
     stacked_params = _inputs.check_ensemble_params(where, model, stacked_params, first, x)
     data = _inputs.DeviceSource(where, *_inputs.check_arrays(where, model, loss, first, x, y, mesh))
     _inputs.check_ensemble_losses(where, model, loss, stacked_params, data.x, data.y)

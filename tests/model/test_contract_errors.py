@@ -124,6 +124,17 @@ def test_optax_step_refuses_the_state_of_another_optimizer() -> None:
         jaxbp.optax_step(model, l2, optax.adam(0.1), params, optax.sgd(0.1).init(params), x, y)
 
 
+def test_fit_ensemble_refuses_streamed_data_naming_it() -> None:
+    # a Rows view was blamed on stacked_params ("stack them"); batches were called ragged
+    params, x, y = _problem()
+    stacked = jax.tree.map(lambda a: jnp.stack([a, a]), params)
+    view = jaxbp.Rows(np.asarray(x), np.arange(6))
+    with pytest.raises(TypeError, match=r"fit_ensemble: x is a jaxbp.Rows view .*x.read\(np.arange\(len\(x\)\)\)"):  # fmt: skip
+        jaxbp.fit_ensemble(model, l2, stacked, view, y[:6], lr=0.1, epochs=1)
+    with pytest.raises(TypeError, match=r"fit_ensemble: y is None; .* not on an iterable of batches"):  # fmt: skip
+        jaxbp.fit_ensemble(model, l2, stacked, [(x[:4], y[:4])], None, lr=0.1, epochs=1)
+
+
 def test_fit_ensemble_refuses_zero_models() -> None:
     params, x, y = _problem()
     empty = jax.tree.map(lambda a: jnp.zeros((0, *a.shape), a.dtype), params)
