@@ -184,6 +184,20 @@ def check_same_structure(where: str, name_a: str, a: Any, name_b: str, b: Any) -
             )
 
 
+def check_init_key(where: str, key: Any) -> None:
+    """Check an ``init`` key is one ``jax.random.key`` (shape ``()``) or a legacy uint32 ``(2,)``."""
+    if isinstance(key, jax.Array | np.ndarray):
+        if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ():
+            return
+        if key.dtype == np.uint32 and key.shape == (2,):
+            return
+    shape = f" of shape {tuple(key.shape)}" if hasattr(key, "shape") else ""
+    raise TypeError(
+        f"{where}: key must be one PRNG key, jax.random.key(seed), got "
+        f"{type(key).__name__} {key!r:.40}{shape}; pass e.g. jax.random.key(0)."
+    )
+
+
 def check_positive_int(where: str, name: str, value: Any) -> int:
     """Check ``value`` is an int >= 1 (bools are refused) and return it."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer):

@@ -35,6 +35,7 @@ def init_ensemble(spec: MLP, key: Array, num_models: int, dtype: Any = jnp.float
     params of your own ``init(key)`` the same way.
     """
     _checks.check_positive_int("init_ensemble", "num_models", num_models)
+    _checks.check_init_key("init_ensemble", key)
     return _init_ensemble(spec, key, num_models, jnp.dtype(dtype))
 
 
