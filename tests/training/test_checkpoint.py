@@ -229,6 +229,36 @@ def test_non_finite_state_is_never_written(tmp_path, key):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_dtype_load_cannot_read_is_never_written(tmp_path, key):
+    # bfloat16 was written as raw void bytes that load refused: a run's checkpoints unloadable
+    params = jax.tree.map(lambda leaf: leaf.astype(jnp.bfloat16), SPEC.init(key))
+    with pytest.raises(ValueError, match=r"checkpoint.save: params\[0\]\['b'\] has dtype bfloat16, which load cannot read"):  # fmt: skip
+        checkpoint.save(tmp_path, make_checkpoint(params), keep=1)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("epoch", "options", "message"),
+    [
+        (10**8, {}, "epoch must be an int 0 to 99999999"),
+        (-1, {}, "epoch must be an int 0 to 99999999"),
+        (2, {"step_in_epoch": -3}, "step_in_epoch must be an int 0 to 2147483647"),
+        (2, {"keep": 0}, "keep must be an int >= 1"),
+        (2, {"keep": -1}, "keep must be an int >= 1"),
+    ],
+    ids=["epoch-beyond-the-name", "epoch-negative", "step-negative", "keep-0", "keep-negative"],
+)
+def test_a_position_or_keep_no_name_can_hold_is_refused(tmp_path, key, epoch, options, message):
+    # checkpoint-100000000.jaxbp was written but never listed, so never resolved nor rotated;
+    # keep=-1 deleted the oldest file, keep=0 kept all
+    params = SPEC.init(key)
+    checkpoint.save(tmp_path, make_checkpoint(params, 1), keep=1)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(ValueError, match=f"checkpoint.save: {message}"):
+        checkpoint.save(tmp_path, make_checkpoint(params, epoch), **{"keep": 1, **options})
+    assert sorted(p.name for p in tmp_path.iterdir()) == before == ["checkpoint-00000001.jaxbp"]
+
+
 def _damage(data: bytes) -> dict[str, bytes]:
     header_end = data.index(b"\n", len(checkpoint.MAGIC)) + 1
     header = json.loads(data[len(checkpoint.MAGIC) : header_end])
