@@ -163,6 +163,12 @@ def check_rate(
                 f"{where}: learning rate {lr!r} overflows the params' dtype {np.dtype(dtype)}; "
                 f"pass a smaller one."
             )
+        if not np.all(cast > 0):
+            raise ValueError(
+                f"{where}: learning rate {lr!r} is 0 in the params' dtype {np.dtype(dtype)} "
+                f"(smallest: {np.finfo(dtype).smallest_subnormal:.3g}), so no step would change "
+                f"the params; pass a larger one."
+            )
     elif steps is not None:
         _check_schedule(where, lr, first, steps)
 

@@ -53,6 +53,8 @@ FIT_CASES = [
      r"fit: lr is a function, but calling it with a step number failed \(TypeError: .*takes 0 positional"),
     ("lr-overflows-float32", {"lr": 1e300, "params": lambda p: jax.tree.map(lambda a: a.astype(jnp.float32), p)},
      ValueError, "overflows the params' dtype float32"),
+    ("lr-underflows-float32", {"lr": 1e-50, "params": lambda p: jax.tree.map(lambda a: a.astype(jnp.float32), p)},
+     ValueError, r"learning rate 1e-50 is 0 in the params' dtype float32 \(smallest: 1.4e-45\)"),
     ("opt-state-of-another-optimizer", {"lr": None, "optimizer": optax.adam(0.1), "opt_state": "sgd-momentum"},
      ValueError, "opt_state does not fit this optimizer"),
     # 3 steps per epoch (12 examples, batch 4): at most (2**31 - 1) // 3 = 715827882 epochs
