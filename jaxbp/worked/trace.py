@@ -27,6 +27,7 @@ import numpy as np
 
 from jaxbp import manual
 from jaxbp.model import checks as _checks
+from jaxbp.model.losses import LOSSES
 from jaxbp.model.mlp import MLP
 from jaxbp.model.steps import check_batch
 from jaxbp.worked.names import UNIT_NAME, check_frozen
@@ -246,6 +247,13 @@ def explain(
         ValueError, TypeError: on a bad spec/params/x/y combination, learning rate, steps or units.
     """
     where = "explain"
+    if not isinstance(spec, MLP):
+        raise TypeError(
+            f"explain: spec must be a jaxbp.MLP, got {type(spec).__name__}; for a layer network "
+            f"use jaxbp.explain_sequential, for your own model jaxbp.loss_and_grad."
+        )
+    _checks.check_name(where, "loss", loss, LOSSES)
+    check_on_step(where, on_step)
     check_batch(where, spec, loss, params, x, y)
     _checks.check_learning_rate(where, lr)
     steps = _checks.check_positive_int(where, "steps", steps)
@@ -332,6 +340,15 @@ def _layer(
         pre_activations_after=after.pre_activations[index],
         activations_after=after.activations[index],
     )
+
+
+def check_on_step(where: str, on_step: Any) -> None:
+    """``on_step``: ``None`` or a function ``on_step(step, loss)``."""
+    if on_step is not None and not callable(on_step):
+        raise TypeError(
+            f"{where}: on_step must be a function on_step(step, loss) or None, got "
+            f"{type(on_step).__name__} {on_step!r:.40}."
+        )
 
 
 def _history(
