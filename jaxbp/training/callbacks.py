@@ -228,6 +228,48 @@ class Validation:
 LINE_SECONDS = 30.0
 
 
+def check_progress_arguments(
+    total: Any,
+    initial: Any,
+    steps_per_epoch: Any,
+    lines: Any,
+    line_seconds: Any,
+    number_format: Any,
+    examples_per_step: Any,
+) -> None:
+    """Refuse, before the run, what :class:`ProgressBar` would fail on or show wrongly after the
+    first chunk: counts that are not ints in range, a ``lines`` without ``write``, a bad format."""
+    for name, value, low in (
+        ("total", total, 0),
+        ("initial", initial, 0),
+        ("steps_per_epoch", steps_per_epoch, 1),
+        ("examples_per_step", examples_per_step, 1),
+    ):
+        if value is None and name != "initial":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+            none = "" if name == "initial" else " (or None)"
+            raise ValueError(f"ProgressBar: {name} must be an int >= {low}{none}, got {value!r}.")
+    if lines is not None and not callable(getattr(lines, "write", None)):
+        raise TypeError(
+            f"ProgressBar: lines must be a text stream with write() (sys.stdout, an open file), "
+            f"got {type(lines).__name__} {lines!r:.40}."
+        )
+    if line_seconds is not None and (
+        isinstance(line_seconds, bool)
+        or not isinstance(line_seconds, int | float)
+        or not line_seconds >= 0
+    ):
+        raise ValueError(f"ProgressBar: line_seconds must be a number >= 0, got {line_seconds!r}.")  # fmt: skip
+    try:
+        format(1.0, number_format)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"ProgressBar: number_format must be a format spec for floats, such as '.4g', "
+            f"got {number_format!r}."
+        ) from None
+
+
 class ProgressBar:
     """A tqdm bar over the run's steps with the latest losses; off when stderr is not a terminal
     (or tqdm is not installed), so logs and pipes stay clean, or plain lines there instead.
@@ -266,6 +308,7 @@ class ProgressBar:
         desc: str = "fit",
         examples_per_step: int | None = None,
     ):
+        check_progress_arguments(total, initial, steps_per_epoch, lines, line_seconds, number_format, examples_per_step)  # fmt: skip
         self.bar: Any = None
         self.last = initial
         self.total, self.examples_per_step = total, examples_per_step

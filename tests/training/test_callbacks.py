@@ -120,6 +120,34 @@ def test_progress_prints_nothing_without_lines_or_without_an_epoch_length(capsys
     assert stream.getvalue() == "" and capsys.readouterr() == ("", "")
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"number_format": "xyz"}, ValueError, "number_format must be a format spec for floats"),
+        ({"lines": "out.txt"}, TypeError, r"lines must be a text stream with write\(\).*got str"),
+        ({"total": -1}, ValueError, r"total must be an int >= 0 \(or None\), got -1"),
+        ({"steps_per_epoch": -4}, ValueError, r"steps_per_epoch must be an int >= 1 \(or None\)"),
+        ({"initial": 1.5}, ValueError, "initial must be an int >= 0, got 1.5"),
+        ({"line_seconds": -1}, ValueError, "line_seconds must be a number >= 0, got -1"),
+        ({"examples_per_step": 0}, ValueError, "examples_per_step must be an int >= 1"),
+    ],
+    ids=[
+        "format",
+        "lines-a-path",
+        "total",
+        "steps-per-epoch",
+        "initial",
+        "line-seconds",
+        "examples",
+    ],
+)
+def test_progress_refuses_what_it_would_fail_on_or_show_wrongly(kwargs, error, message):
+    # a bad format or a path as lines raised after the first chunk; negative counts printed
+    # "epoch -1/-2"
+    with pytest.raises(error, match=f"ProgressBar: {message}"):
+        ProgressBar(**{"total": 8, "steps_per_epoch": 4, "lines": io.StringIO(), **kwargs})
+
+
 # --- Checkpoints -----------------------------------------------------------------------------------
 
 
