@@ -153,6 +153,8 @@ class EarlyStopping:
             raise ValueError(f"EarlyStopping: mode must be 'min' or 'max', got {mode!r}.")
         if not (isinstance(min_delta, int | float) and min_delta >= 0):
             raise ValueError(f"EarlyStopping: min_delta must be a number >= 0, got {min_delta!r}.")
+        if not isinstance(metric, str):
+            raise TypeError(f"EarlyStopping: metric must be the name of a metric, such as 'val_loss', got {metric!r:.40}.")  # fmt: skip
         self.patience, self.metric, self.min_delta, self.mode = patience, metric, min_delta, mode
         self.best = math.inf if mode == "min" else -math.inf
         self.best_step: int | None = None
@@ -163,7 +165,7 @@ class EarlyStopping:
         if self.metric not in metrics:
             return None
         value = metrics[self.metric]
-        if not hasattr(value, "__float__"):  # None (not computed), a string, a list
+        if not hasattr(value, "__float__") or np.ndim(value) != 0:  # None, a string, an array
             raise TypeError(
                 f"EarlyStopping: metrics[{self.metric!r}] is {type(value).__name__} {value!r:.40} "
                 f"after step {step}, not a number; watch a metric that every evaluation gives as "
@@ -209,6 +211,14 @@ class Validation:
             raise TypeError(f"Validation: evaluate must be a function of the params, got {evaluate!r}.")  # fmt: skip
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"Validation: every must be an int >= 1, got {every!r}.")
+        if metrics_added is not None and (
+            isinstance(metrics_added, str)
+            or not all(isinstance(name, str) for name in metrics_added)
+        ):
+            raise TypeError(
+                f"Validation: metrics_added must be a tuple of metric names, such as "
+                f"('val_loss',), got {metrics_added!r:.60}."
+            )
         self.evaluate, self.every, self.total = evaluate, every, total
         self.metrics_added = None if metrics_added is None else tuple(metrics_added)
 

@@ -18,7 +18,7 @@ import optax
 import pytest
 
 import jaxbp
-from jaxbp.callbacks import Checkpoints, ProgressBar, Validation
+from jaxbp.callbacks import Checkpoints, EarlyStopping, ProgressBar, Validation
 from jaxbp.layers import presets
 from jaxbp.training import callbacks, checkpoint, checkpoint_callback
 
@@ -146,6 +146,22 @@ def test_progress_refuses_what_it_would_fail_on_or_show_wrongly(kwargs, error, m
     # "epoch -1/-2"
     with pytest.raises(error, match=f"ProgressBar: {message}"):
         ProgressBar(**{"total": 8, "steps_per_epoch": 4, "lines": io.StringIO(), **kwargs})
+
+
+def test_validation_and_early_stopping_refuse_names_that_are_not_names():
+    # a string as metrics_added was split into letters ("its metrics: '_', 'a', ...")
+    with pytest.raises(TypeError, match=r"Validation: metrics_added must be a tuple of metric names"):  # fmt: skip
+        Validation(lambda p: {"val_loss": 1.0}, 2, metrics_added="val_loss")
+    with pytest.raises(TypeError, match="EarlyStopping: metric must be the name of a metric"):
+        EarlyStopping(2, metric=3)
+
+
+def test_early_stopping_names_a_metric_that_is_an_array():
+    # was NumPy's "only 0-dimensional arrays can be converted to Python scalars"
+    stopper = EarlyStopping(2)
+    with pytest.raises(TypeError, match=r"metrics\['val_loss'\] is ndarray .* after step 4, not a number"):  # fmt: skip
+        stopper(4, None, {"val_loss": np.array([1.0, 2.0])})
+    assert stopper(4, None, {"val_loss": np.float32(1.0)}) is None and stopper.best == 1.0
 
 
 # --- Checkpoints -----------------------------------------------------------------------------------
