@@ -198,6 +198,15 @@ def check_init_key(where: str, key: Any) -> None:
     )
 
 
+def check_on_step(where: str, on_step: Any) -> None:
+    """``on_step``: ``None`` or a function ``on_step(step, loss)``."""
+    if on_step is not None and not callable(on_step):
+        raise TypeError(
+            f"{where}: on_step must be a function on_step(step, loss) or None, got "
+            f"{type(on_step).__name__} {on_step!r:.40}."
+        )
+
+
 def check_positive_int(where: str, name: str, value: Any) -> int:
     """Check ``value`` is an int >= 1 (bools are refused) and return it."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer):

@@ -39,7 +39,6 @@ from jaxbp.worked.conv_steps import (
 )
 from jaxbp.worked.conv_verify import jax_checks
 from jaxbp.worked.plain import to_plain
-from jaxbp.worked.trace import check_on_step
 from jaxbp.worked.verify import Check
 
 if TYPE_CHECKING:
@@ -198,7 +197,7 @@ def explain_sequential(
     _checks.check_name(where, "loss", loss, LOSSES)
     _checks.check_learning_rate(where, lr)
     steps = _checks.check_positive_int(where, "steps", steps)
-    check_on_step(where, on_step)
+    _checks.check_on_step(where, on_step)
     x64, y64 = _check_data(where, spec, x, y)
     params64 = [{k: np.asarray(v, np.float64) for k, v in layer.items()} for layer in params]
     with np.errstate(all="ignore"):

@@ -253,7 +253,7 @@ def explain(
             f"use jaxbp.explain_sequential, for your own model jaxbp.loss_and_grad."
         )
     _checks.check_name(where, "loss", loss, LOSSES)
-    check_on_step(where, on_step)
+    _checks.check_on_step(where, on_step)
     check_batch(where, spec, loss, params, x, y)
     _checks.check_learning_rate(where, lr)
     steps = _checks.check_positive_int(where, "steps", steps)
@@ -340,15 +340,6 @@ def _layer(
         pre_activations_after=after.pre_activations[index],
         activations_after=after.activations[index],
     )
-
-
-def check_on_step(where: str, on_step: Any) -> None:
-    """``on_step``: ``None`` or a function ``on_step(step, loss)``."""
-    if on_step is not None and not callable(on_step):
-        raise TypeError(
-            f"{where}: on_step must be a function on_step(step, loss) or None, got "
-            f"{type(on_step).__name__} {on_step!r:.40}."
-        )
 
 
 def _history(
