@@ -117,6 +117,7 @@ class Sequential:
         """
         if not jnp.issubdtype(dtype, jnp.floating):
             raise TypeError(f"Sequential.init: dtype must be floating, got {dtype}.")
+        _checks.check_init_key("Sequential.init", key)
         return _init_layers(self.layers, self.shapes, key, dtype)
 
     def init_state(self, dtype: Any = jnp.float32) -> Params:

@@ -135,12 +135,21 @@ def check_target(where: str, spec: MLP, x: Any, y: Any) -> jax.Array | np.ndarra
     return y
 
 
-def check_learning_rate(where: str, lr: Any, *, allow_vector: bool = False) -> None:
-    """Check a concrete learning rate is finite and positive (a traced one is not checked)."""
+def check_learning_rate(
+    where: str, lr: Any, *, allow_vector: bool = False, allow_schedule: bool = False
+) -> None:
+    """Check a concrete learning rate is finite and positive (a traced one is not checked); a
+    function (a schedule) only with ``allow_schedule``, where there is a step count to call it."""
     if isinstance(lr, jax.core.Tracer):
         return
-    if callable(lr):  # an optax schedule: checked by optax when it is called
-        return
+    if callable(lr):
+        if allow_schedule:  # an optax schedule: checked where the run's steps are known
+            return
+        raise TypeError(
+            f"{where}: learning rate must be a number, got a function ({type(lr).__name__}); "
+            f"one step has no step count to call a schedule with: pass its value, "
+            f"lr=schedule(step), or train with jaxbp.fit(..., lr=schedule)."
+        )
     array = np.asarray(lr)
     if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
         raise TypeError(f"{where}: learning rate must be a real number, got {lr!r}.")
@@ -173,6 +182,29 @@ def check_same_structure(where: str, name_a: str, a: Any, name_b: str, b: Any) -
                 f"{where}: {name_a}{location} has shape {np.shape(leaf_a)} but "
                 f"{name_b}{location} has shape {np.shape(leaf_b)}."
             )
+
+
+def check_init_key(where: str, key: Any) -> None:
+    """Check an ``init`` key is one ``jax.random.key`` (shape ``()``) or a legacy uint32 ``(2,)``."""
+    if isinstance(key, jax.Array | np.ndarray):
+        if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ():
+            return
+        if key.dtype == np.uint32 and key.shape == (2,):
+            return
+    shape = f" of shape {tuple(key.shape)}" if hasattr(key, "shape") else ""
+    raise TypeError(
+        f"{where}: key must be one PRNG key, jax.random.key(seed), got "
+        f"{type(key).__name__} {key!r:.40}{shape}; pass e.g. jax.random.key(0)."
+    )
+
+
+def check_on_step(where: str, on_step: Any) -> None:
+    """``on_step``: ``None`` or a function ``on_step(step, loss)``."""
+    if on_step is not None and not callable(on_step):
+        raise TypeError(
+            f"{where}: on_step must be a function on_step(step, loss) or None, got "
+            f"{type(on_step).__name__} {on_step!r:.40}."
+        )
 
 
 def check_positive_int(where: str, name: str, value: Any) -> int:

@@ -156,6 +156,7 @@ class MLP:
         """
         if not jnp.issubdtype(dtype, jnp.floating):
             raise TypeError(f"MLP.init: dtype must be floating, got {dtype}.")
+        _checks.check_init_key("MLP.init", key)
         keys = jax.random.split(key, self.num_layers)
         params: Params = []
         for layer_key, shape, has_bias, scheme in zip(

@@ -38,7 +38,19 @@ def sgd_transformation(
     Returns:
         An ``optax.GradientTransformation``; its state counts steps, so a schedule can follow
         them. ``optax.apply_updates(params, updates)`` gives ``p - lr * g``.
+
+    Raises:
+        TypeError, ValueError: a concrete rate that is not one finite number > 0 (a negative
+            one would climb the loss), as for ``fit``'s ``lr``.
     """
+    _checks.check_learning_rate("sgd_transformation", learning_rate, allow_schedule=True)
+    return unchecked_sgd_transformation(learning_rate)
+
+
+def unchecked_sgd_transformation(
+    learning_rate: ArrayLike | Callable[[Array], Array],
+) -> optax.GradientTransformation:
+    """:func:`sgd_transformation` without checking the rate (``fit`` checks it once)."""
 
     def init(params: Params) -> SgdState:
         del params
@@ -73,6 +85,6 @@ def sgd(params: Params, grads: Grads, lr: ArrayLike) -> Params:
 
 def apply_sgd(params: Params, grads: Grads, lr: ArrayLike) -> Params:
     """``sgd`` without validation: one step of ``sgd_transformation(lr)``."""
-    transformation = sgd_transformation(lr)
+    transformation = unchecked_sgd_transformation(lr)
     updates, _ = transformation.update(grads, transformation.init(params))
     return optax.apply_updates(params, updates)

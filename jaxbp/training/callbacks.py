@@ -153,6 +153,8 @@ class EarlyStopping:
             raise ValueError(f"EarlyStopping: mode must be 'min' or 'max', got {mode!r}.")
         if not (isinstance(min_delta, int | float) and min_delta >= 0):
             raise ValueError(f"EarlyStopping: min_delta must be a number >= 0, got {min_delta!r}.")
+        if not isinstance(metric, str):
+            raise TypeError(f"EarlyStopping: metric must be the name of a metric, such as 'val_loss', got {metric!r:.40}.")  # fmt: skip
         self.patience, self.metric, self.min_delta, self.mode = patience, metric, min_delta, mode
         self.best = math.inf if mode == "min" else -math.inf
         self.best_step: int | None = None
@@ -163,7 +165,7 @@ class EarlyStopping:
         if self.metric not in metrics:
             return None
         value = metrics[self.metric]
-        if not hasattr(value, "__float__"):  # None (not computed), a string, a list
+        if not hasattr(value, "__float__") or np.ndim(value) != 0:  # None, a string, an array
             raise TypeError(
                 f"EarlyStopping: metrics[{self.metric!r}] is {type(value).__name__} {value!r:.40} "
                 f"after step {step}, not a number; watch a metric that every evaluation gives as "
@@ -209,6 +211,14 @@ class Validation:
             raise TypeError(f"Validation: evaluate must be a function of the params, got {evaluate!r}.")  # fmt: skip
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"Validation: every must be an int >= 1, got {every!r}.")
+        if metrics_added is not None and (
+            isinstance(metrics_added, str)
+            or not all(isinstance(name, str) for name in metrics_added)
+        ):
+            raise TypeError(
+                f"Validation: metrics_added must be a tuple of metric names, such as "
+                f"('val_loss',), got {metrics_added!r:.60}."
+            )
         self.evaluate, self.every, self.total = evaluate, every, total
         self.metrics_added = None if metrics_added is None else tuple(metrics_added)
 
@@ -226,6 +236,48 @@ class Validation:
 
 #: Without a terminal, the longest time between two lines of a running epoch (``ProgressBar``).
 LINE_SECONDS = 30.0
+
+
+def check_progress_arguments(
+    total: Any,
+    initial: Any,
+    steps_per_epoch: Any,
+    lines: Any,
+    line_seconds: Any,
+    number_format: Any,
+    examples_per_step: Any,
+) -> None:
+    """Refuse, before the run, what :class:`ProgressBar` would fail on or show wrongly after the
+    first chunk: counts that are not ints in range, a ``lines`` without ``write``, a bad format."""
+    for name, value, low in (
+        ("total", total, 0),
+        ("initial", initial, 0),
+        ("steps_per_epoch", steps_per_epoch, 1),
+        ("examples_per_step", examples_per_step, 1),
+    ):
+        if value is None and name != "initial":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+            none = "" if name == "initial" else " (or None)"
+            raise ValueError(f"ProgressBar: {name} must be an int >= {low}{none}, got {value!r}.")
+    if lines is not None and not callable(getattr(lines, "write", None)):
+        raise TypeError(
+            f"ProgressBar: lines must be a text stream with write() (sys.stdout, an open file), "
+            f"got {type(lines).__name__} {lines!r:.40}."
+        )
+    if line_seconds is not None and (
+        isinstance(line_seconds, bool)
+        or not isinstance(line_seconds, int | float)
+        or not line_seconds >= 0
+    ):
+        raise ValueError(f"ProgressBar: line_seconds must be a number >= 0, got {line_seconds!r}.")  # fmt: skip
+    try:
+        format(1.0, number_format)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"ProgressBar: number_format must be a format spec for floats, such as '.4g', "
+            f"got {number_format!r}."
+        ) from None
 
 
 class ProgressBar:
@@ -266,6 +318,7 @@ class ProgressBar:
         desc: str = "fit",
         examples_per_step: int | None = None,
     ):
+        check_progress_arguments(total, initial, steps_per_epoch, lines, line_seconds, number_format, examples_per_step)  # fmt: skip
         self.bar: Any = None
         self.last = initial
         self.total, self.examples_per_step = total, examples_per_step

@@ -127,15 +127,23 @@ def save(
     inside an epoch), which goes into the file name (:func:`path_for`).
 
     Raises:
-        ValueError: an array holds a NaN or an infinity (nothing is written).
+        ValueError: an array holds a NaN or an infinity, or a file that is not a checkpoint
+            has the name (nothing is written).
         jaxbp.training.files.WriteError: the file system refused the write; earlier files are intact.
     """
+    check_position(checkpoint.epoch, checkpoint.step, step_in_epoch, keep)
     arrays: dict[str, np.ndarray] = {"key": np.asarray(checkpoint.key)}
     arrays.update(checkpoint_format.flatten("params", checkpoint.params))
     arrays.update(checkpoint_format.flatten("opt_state", checkpoint.opt_state))
     for name, value in checkpoint.arrays.items():
         arrays[f"arrays/{name}"] = np.asarray(value)
     for name, array in arrays.items():
+        if array.dtype.kind not in checkpoint_format.DTYPE_KINDS or array.dtype.fields:
+            raise ValueError(
+                f"checkpoint.save: {name} has dtype {array.dtype}, which load cannot read (plain "
+                f"NumPy bool, int or float only; bfloat16 is not one): cast it, e.g. "
+                f"jax.tree.map(lambda p: p.astype(jnp.float32), params), so nothing was written"
+            )
         if array.dtype.kind == "f" and not np.isfinite(array).all():
             raise ValueError(
                 f"checkpoint.save: {name} holds NaN or infinite values; a checkpoint keeps only "
@@ -148,6 +156,13 @@ def save(
         "config": checkpoint.config,
         "metrics": checkpoint.metrics,
     }
+    target = path_for(directory, checkpoint.epoch, step_in_epoch)
+    if os.path.lexists(target) and not _written_by_jaxbp(target):
+        raise ValueError(
+            f"checkpoint.save: {target} exists and is not a jaxbp checkpoint (not a regular file "
+            f"starting with the JAXBPCKPT header); move it away or save into another folder, so "
+            f"nothing was written"
+        )
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, allow_pickle=False, **arrays)
@@ -158,7 +173,7 @@ def save(
         "payload_sha256": hashlib.sha256(payload).hexdigest(),
     }
     path = _files.atomic_write(
-        path_for(directory, checkpoint.epoch, step_in_epoch),
+        target,
         MAGIC + json.dumps(header).encode() + b"\n" + payload,
     )
     for old in list_checkpoints(directory)[:-keep]:
@@ -167,6 +182,28 @@ def save(
                 old.unlink()
     _files.fsync_directory(directory)
     return path
+
+
+def check_position(epoch: Any, step: Any, step_in_epoch: Any, keep: Any) -> None:
+    """What a file name and :func:`load` can hold: epoch 0 to ``MAX_EPOCH``, step and step in
+    the epoch 0 to ``MAX_STEPS``; and ``keep``, at least 1 file to keep."""
+    for name, value, low, high in (
+        ("epoch", epoch, 0, MAX_EPOCH),
+        ("step", step, 0, MAX_STEPS),
+        ("step_in_epoch", step_in_epoch, 0, MAX_STEPS),
+        ("keep", keep, 1, None),
+    ):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | np.integer)
+            or value < low
+            or (high is not None and value > high)
+        ):
+            bound = f"{low} to {high}" if high is not None else f">= {low}"
+            raise ValueError(
+                f"checkpoint.save: {name} must be an int {bound} (what a checkpoint's file name "
+                f"and load hold), got {value!r}, so nothing was written"
+            )
 
 
 def resolve(location: str | os.PathLike[str]) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from jaxbp.layers.sequential import Sequential
 from jaxbp.model.mlp import MLP
 from jaxbp.model.updates import SgdState
 from jaxbp.training import checkpoint
+from jaxbp.training import run_checks as _run_checks
 
 if TYPE_CHECKING:
     from jaxbp._types import Params
@@ -63,6 +65,55 @@ def save_checkpoint(
         spec=model if isinstance(model, MLP | Sequential) else None,
     )
     return checkpoint.save(directory, state, keep=keep, step_in_epoch=int(position[1]))
+
+
+def check_directory(directory: Path, initial: int) -> None:
+    """Refuse, before the run, a ``directory`` that is not a folder, and one that holds another
+    run's checkpoints past the start when this run starts afresh (``initial`` 0): its files would
+    be overwritten by name, or outrank this run's newest and have it pruned."""
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(
+            f"Checkpoints: {directory} is not a folder (a file is there); pass the path of a "
+            f"folder, new or empty."
+        )
+    found = checkpoint.list_checkpoints(directory)
+    later = [path for path in found if checkpoint.order_key(path) > (0, 0)]
+    if initial == 0 and later:
+        raise ValueError(
+            f"Checkpoints: {directory} already holds {len(later)} checkpoint(s) of an earlier run "
+            f"(newest: {later[-1].name}); a new run would overwrite them by name or have its own "
+            f"pruned in their favour. Pass a new folder, or initial=<that run's step> to continue it."
+        )
+
+
+def check_contents(key: Any, config: Any, arrays: Any) -> None:
+    """Refuse, before the run, what the first save would fail on: a key that is not one PRNG key,
+    a ``config`` that JSON cannot write, ``arrays`` that are not named finite real arrays."""
+    _run_checks.check_key("Checkpoints", key)
+    if config is not None:
+        try:
+            json.dumps(config)
+        except (TypeError, ValueError) as error:
+            raise TypeError(
+                f"Checkpoints: config must be a dict of JSON values (it is written into every "
+                f"checkpoint), but {error}."
+            ) from None
+    if arrays is None:
+        return
+    if not isinstance(arrays, dict):
+        raise TypeError(f"Checkpoints: arrays must be a dict of named arrays, got {type(arrays).__name__}.")  # fmt: skip
+    for name, value in arrays.items():
+        array = np.asarray(value)
+        if not isinstance(name, str) or array.dtype.kind not in "biuf":
+            raise TypeError(
+                f"Checkpoints: arrays[{name!r}] must be named by a string and hold real numbers, "
+                f"got dtype {array.dtype}."
+            )
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise ValueError(
+                f"Checkpoints: arrays[{name!r}] holds NaN or infinite values; a checkpoint keeps "
+                f"only finite state."
+            )
 
 
 class Checkpoints:
@@ -119,6 +170,10 @@ class Checkpoints:
             raise ValueError(f"Checkpoints: minutes must be a number >= 0, got {minutes!r}.")
         if isinstance(initial, bool) or not isinstance(initial, int) or initial < 0:
             raise ValueError(f"Checkpoints: initial must be an int >= 0, got {initial!r}.")
+        if not isinstance(directory, str | os.PathLike):
+            raise TypeError(f"Checkpoints: directory must be a path, got {type(directory).__name__} {directory!r:.40}.")  # fmt: skip
+        check_directory(Path(directory), initial)
+        check_contents(key, config, arrays)
         self.directory, self.every, self.model, self.key, self.keep = (
             Path(directory), every, model, key, keep,
         )  # fmt: skip

@@ -23,7 +23,7 @@ import numpy as np
 
 MAX_MEMBERS = 100_000
 MAX_META_BYTES = 64 * 2**20
-_DTYPE_KINDS = "biuf"
+DTYPE_KINDS = "biuf"
 _KEY = re.compile(r"\[(\d+|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")\]")
 
 
@@ -151,7 +151,7 @@ def _read_array(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, nam
                 else np.lib.format.read_array_header_2_0
             )
             shape, fortran, dtype = read_header(file)
-            if dtype.kind not in _DTYPE_KINDS or dtype.hasobject or dtype.fields:
+            if dtype.kind not in DTYPE_KINDS or dtype.hasobject or dtype.fields:
                 raise CheckpointError(f"{where} has dtype {dtype}; only numbers are read")
             count = int(np.prod(shape, dtype=object))
             remaining = info.file_size - file.tell()

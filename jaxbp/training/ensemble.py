@@ -35,6 +35,7 @@ def init_ensemble(spec: MLP, key: Array, num_models: int, dtype: Any = jnp.float
     params of your own ``init(key)`` the same way.
     """
     _checks.check_positive_int("init_ensemble", "num_models", num_models)
+    _checks.check_init_key("init_ensemble", key)
     return _init_ensemble(spec, key, num_models, jnp.dtype(dtype))
 
 
@@ -116,6 +117,7 @@ def fit_ensemble(
     num_models, first = _check_stacked(where, stacked_params)
     _checks.check_positive_int(where, "epochs", epochs)
     _run_checks.check_key(where, key)
+    _inputs.check_in_memory(where, x, y)
     stacked_params = _inputs.check_ensemble_params(where, model, stacked_params, first, x)
     data = _inputs.DeviceSource(where, *_inputs.check_arrays(where, model, loss, first, x, y, mesh))
     _inputs.check_ensemble_losses(where, model, loss, stacked_params, data.x, data.y)

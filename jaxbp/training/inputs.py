@@ -71,6 +71,24 @@ def check_arrays(
     return x, y
 
 
+def check_in_memory(where: str, x: Any, y: Any) -> None:
+    """``fit_ensemble``'s data: arrays x and y; a :class:`~jaxbp.data.sources.Rows` view or an
+    iterable of batches (``y`` is ``None``) is refused, saying how to read it or stream it."""
+    for name, value in (("x", x), ("y", y)):
+        if isinstance(value, Rows):
+            raise TypeError(
+                f"{where}: {name} is a jaxbp.Rows view ({value!r}); {where} trains on arrays in "
+                f"memory: read it whole with {name}.read(np.arange(len({name}))), or train one "
+                f"model at a time with jaxbp.fit, which streams it."
+            )
+    if y is None:
+        raise TypeError(
+            f"{where}: y is None; {where} trains on arrays x and y, not on an iterable of "
+            f"batches: pass both arrays, or train one model at a time with jaxbp.fit, which "
+            f"streams batches."
+        )
+
+
 def check_ensemble_params(
     where: str, model: Model, stacked_params: Params, first: Params, x: Any
 ) -> Params:

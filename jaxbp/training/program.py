@@ -22,7 +22,7 @@ import numpy as np
 import optax
 
 from jaxbp.model.steps import batch_loss
-from jaxbp.model.updates import SgdState, sgd_transformation
+from jaxbp.model.updates import SgdState, unchecked_sgd_transformation
 
 if TYPE_CHECKING:
     from jaxbp._types import Array, Loss, Model, Params
@@ -57,7 +57,7 @@ class UpdateRule:
         """``optimizer``, or the hand-written SGD at ``lr`` (traced) or following ``schedule``."""
         if self.optimizer is not None:
             return self.optimizer
-        return sgd_transformation(lr if self.schedule is None else self.schedule)
+        return unchecked_sgd_transformation(lr if self.schedule is None else self.schedule)
 
     def update(self, lr: Array) -> Update:
         """The step's update: the transformation's updates, applied to the params."""
@@ -74,7 +74,7 @@ class UpdateRule:
 def sgd_start_state(params: Params, first_step: int) -> SgdState:
     """The hand-written SGD's state before global step ``first_step``: it counts steps from the
     run's start (epoch 0), so a schedule sees the same step on every path and after a resume."""
-    return sgd_transformation(0.0).init(params)._replace(steps=np.int32(first_step))
+    return unchecked_sgd_transformation(0.0).init(params)._replace(steps=np.int32(first_step))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -81,6 +81,11 @@ def check_stacked(where: str, stacked_params: Any) -> int:
     leaves = jax.tree.leaves(stacked_params)
     sizes = [np.shape(leaf)[0] if np.ndim(leaf) else None for leaf in leaves]
     if leaves and None not in sizes and len(set(sizes)) == 1:
+        if sizes[0] == 0:
+            raise ValueError(
+                f"{where}: stacked_params holds 0 models (a leading model axis of size 0 on "
+                f"every leaf); stack at least one: jax.vmap(init)(jax.random.split(key, M)), M >= 1."
+            )
         return int(sizes[0])  # type: ignore[arg-type]
     shapes = ", ".join(
         f"{path}: {tuple(np.shape(leaf))}"
@@ -149,7 +154,7 @@ def check_rate(
     The schedule is evaluated on the host, before compiling, on every step of the run when it has
     at most ``SCHEDULE_CHECK_POINTS`` steps, else on that many evenly spaced steps.
     """
-    _checks.check_learning_rate(where, lr, allow_vector=allow_vector)
+    _checks.check_learning_rate(where, lr, allow_vector=allow_vector, allow_schedule=True)
     if not callable(lr):
         with np.errstate(over="ignore"):
             cast = np.asarray(lr, dtype)
@@ -157,6 +162,12 @@ def check_rate(
             raise ValueError(
                 f"{where}: learning rate {lr!r} overflows the params' dtype {np.dtype(dtype)}; "
                 f"pass a smaller one."
+            )
+        if not np.all(cast > 0):
+            raise ValueError(
+                f"{where}: learning rate {lr!r} is 0 in the params' dtype {np.dtype(dtype)} "
+                f"(smallest: {np.finfo(dtype).smallest_subnormal:.3g}), so no step would change "
+                f"the params; pass a larger one."
             )
     elif steps is not None:
         _check_schedule(where, lr, first, steps)
@@ -171,7 +182,21 @@ def _check_schedule(where: str, lr: Any, first: int, steps: int) -> None:
             raise ValueError
     except Exception:  # a schedule written for one step at a time (Python control flow)
         points = np.unique(np.linspace(first, first + steps - 1, min(count, 1000)).round())
-        values = np.array([np.asarray(lr(jnp.int32(p))) for p in points.astype(np.int32)])
+        try:
+            each = [np.asarray(lr(jnp.int32(p))) for p in points.astype(np.int32)]
+        except Exception as error:
+            raise TypeError(
+                f"{where}: lr is a function, but calling it with a step number failed "
+                f"({type(error).__name__}: {error}); a learning-rate schedule is a function of "
+                f"the int32 step count, e.g. optax.cosine_decay_schedule(0.1, decay_steps)."
+            ) from error
+        shape = next((value.shape for value in each if value.shape != ()), None)
+        if shape is not None:
+            raise ValueError(
+                f"{where}: the learning-rate schedule gives values of shape {shape} for one "
+                f"step; it must give one number per step."
+            ) from None
+        values = np.array(each)
     bad = ~np.isfinite(values) | (values < 0)
     if bad.any():
         index = int(np.argmax(bad))
@@ -211,9 +236,23 @@ def check_reference(where: str, reference_loss: Any) -> np.ndarray:
     run's first loss)."""
     if reference_loss is None:
         return np.float32(np.nan)
-    if isinstance(reference_loss, bool) or not np.isfinite(reference_loss):
+    array = np.asarray(reference_loss) if not isinstance(reference_loss, str | bytes) else None
+    if (
+        isinstance(reference_loss, bool)
+        or array is None
+        or array.shape != ()
+        or array.dtype.kind not in "iuf"
+    ):
+        raise TypeError(
+            f"{where}: reference_loss must be one real number (a run's first loss), got "
+            f"{type(reference_loss).__name__} {reference_loss!r:.40}; pass e.g. "
+            f"reference_loss=float(history['loss'][0])."
+        )
+    with np.errstate(over="ignore"):
+        value = np.float32(array)
+    if not np.isfinite(value):
         raise ValueError(
-            f"{where}: reference_loss must be a finite number (a run's first loss), "
+            f"{where}: reference_loss must be a finite number in float32 (a run's first loss), "
             f"got {reference_loss!r}."
         )
-    return np.float32(reference_loss)
+    return value

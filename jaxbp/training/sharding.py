@@ -37,6 +37,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jaxbp.model import checks as _checks
+
 if TYPE_CHECKING:
     from jaxbp._types import Array, Params
 
@@ -95,9 +97,19 @@ def shard_batch(mesh: Mesh, x: Any, y: Any, *, where: str = "shard_batch") -> tu
         ``(x, y)`` as global ``jax.Array``s split by rows.
 
     Raises:
-        ValueError: when the rows do not divide by the data axis size.
+        ValueError: when the rows do not divide by the data axis size, or x and y have different
+            numbers of rows; TypeError: when x or y is not an array (``None``, a path).
     """
     mesh = check_mesh(where, mesh)
+    x, y = _checks.as_array(where, "x", x), _checks.as_array(where, "y", y)
+    for name, value in (("x", x), ("y", y)):
+        if value.ndim < 1:
+            raise ValueError(f"{where}: {name} has shape (); it needs a leading batch axis of rows.")  # fmt: skip
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"{where}: x has {x.shape[0]} rows (shape {tuple(x.shape)}) but y has {y.shape[0]} "
+            f"(shape {tuple(y.shape)}); pass one target per example."
+        )
     return _place_rows(where, "x", mesh, x), _place_rows(where, "y", mesh, y)
 
 

@@ -191,6 +191,7 @@ def explain_sequential(
     _checks.check_name(where, "loss", loss, LOSSES)
     _checks.check_learning_rate(where, lr)
     steps = _checks.check_positive_int(where, "steps", steps)
+    _checks.check_on_step(where, on_step)
     x64, y64 = _check_data(where, spec, x, y)
     params64 = [{k: np.asarray(v, np.float64) for k, v in layer.items()} for layer in params]
     with np.errstate(all="ignore"):

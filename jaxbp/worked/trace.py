@@ -27,6 +27,7 @@ import numpy as np
 
 from jaxbp import manual
 from jaxbp.model import checks as _checks
+from jaxbp.model.losses import LOSSES
 from jaxbp.model.mlp import MLP
 from jaxbp.model.steps import check_batch
 from jaxbp.worked.names import UNIT_NAME, check_frozen
@@ -240,6 +241,13 @@ def explain(
         ValueError, TypeError: on a bad spec/params/x/y combination, learning rate, steps or units.
     """
     where = "explain"
+    if not isinstance(spec, MLP):
+        raise TypeError(
+            f"explain: spec must be a jaxbp.MLP, got {type(spec).__name__}; for a layer network "
+            f"use jaxbp.explain_sequential, for your own model jaxbp.loss_and_grad."
+        )
+    _checks.check_name(where, "loss", loss, LOSSES)
+    _checks.check_on_step(where, on_step)
     check_batch(where, spec, loss, params, x, y)
     _checks.check_learning_rate(where, lr)
     steps = _checks.check_positive_int(where, "steps", steps)

@@ -47,8 +47,14 @@ FIT_CASES = [
     ("key-two-keys", {"key": jax.random.split(jax.random.key(0))}, TypeError, r"shape \(2,\)"),
     ("negative-schedule", {"lr": optax.linear_schedule(0.1, -0.1, 2)}, ValueError,
      r"schedule gives -0.1 at step 2; it must be finite and >= 0 on every step of the run \(0 to 2\)"),
+    ("schedule-of-vectors", {"lr": lambda step: jnp.full(2, 0.1)}, ValueError,
+     r"fit: the learning-rate schedule gives values of shape \(2,\) for one step; it must give one number"),
+    ("schedule-without-a-step", {"lr": lambda: 0.1}, TypeError,
+     r"fit: lr is a function, but calling it with a step number failed \(TypeError: .*takes 0 positional"),
     ("lr-overflows-float32", {"lr": 1e300, "params": lambda p: jax.tree.map(lambda a: a.astype(jnp.float32), p)},
      ValueError, "overflows the params' dtype float32"),
+    ("lr-underflows-float32", {"lr": 1e-50, "params": lambda p: jax.tree.map(lambda a: a.astype(jnp.float32), p)},
+     ValueError, r"learning rate 1e-50 is 0 in the params' dtype float32 \(smallest: 1.4e-45\)"),
     ("opt-state-of-another-optimizer", {"lr": None, "optimizer": optax.adam(0.1), "opt_state": "sgd-momentum"},
      ValueError, "opt_state does not fit this optimizer"),
     # 3 steps per epoch (12 examples, batch 4): at most (2**31 - 1) // 3 = 715827882 epochs
@@ -59,6 +65,14 @@ FIT_CASES = [
     ("inf-in-y-device", {"y": lambda y: jnp.asarray(y).at[3, 1].set(jnp.inf)}, ValueError,
      "fit: y holds NaN or infinite values"),
     ("reference-loss-nan", {"reference_loss": float("nan")}, ValueError, "reference_loss must be"),
+    ("reference-loss-a-string", {"reference_loss": "1.0"}, TypeError,
+     r"fit: reference_loss must be one real number .* got str '1.0'"),
+    ("reference-loss-an-array", {"reference_loss": np.array([1.0, 2.0])}, TypeError,
+     r"reference_loss must be one real number .* got ndarray"),
+    ("reference-loss-a-list", {"reference_loss": [1.0]}, TypeError,
+     r"reference_loss must be one real number .* got list \[1.0\]"),
+    ("reference-loss-overflows-float32", {"reference_loss": 1e300}, ValueError,
+     "reference_loss must be a finite number in float32"),
 ]  # fmt: skip
 
 
@@ -110,6 +124,24 @@ def test_optax_step_refuses_the_state_of_another_optimizer() -> None:
     params, x, y = _problem()
     with pytest.raises(ValueError, match="opt_state does not fit this optimizer"):
         jaxbp.optax_step(model, l2, optax.adam(0.1), params, optax.sgd(0.1).init(params), x, y)
+
+
+def test_fit_ensemble_refuses_streamed_data_naming_it() -> None:
+    # a Rows view was blamed on stacked_params ("stack them"); batches were called ragged
+    params, x, y = _problem()
+    stacked = jax.tree.map(lambda a: jnp.stack([a, a]), params)
+    view = jaxbp.Rows(np.asarray(x), np.arange(6))
+    with pytest.raises(TypeError, match=r"fit_ensemble: x is a jaxbp.Rows view .*x.read\(np.arange\(len\(x\)\)\)"):  # fmt: skip
+        jaxbp.fit_ensemble(model, l2, stacked, view, y[:6], lr=0.1, epochs=1)
+    with pytest.raises(TypeError, match=r"fit_ensemble: y is None; .* not on an iterable of batches"):  # fmt: skip
+        jaxbp.fit_ensemble(model, l2, stacked, [(x[:4], y[:4])], None, lr=0.1, epochs=1)
+
+
+def test_fit_ensemble_refuses_zero_models() -> None:
+    params, x, y = _problem()
+    empty = jax.tree.map(lambda a: jnp.zeros((0, *a.shape), a.dtype), params)
+    with pytest.raises(ValueError, match="fit_ensemble: stacked_params holds 0 models"):
+        jaxbp.fit_ensemble(model, l2, empty, x, y, lr=0.1, epochs=1)
 
 
 def test_fit_ensemble_refuses_nan_data_and_a_bad_key() -> None:

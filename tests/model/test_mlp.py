@@ -59,6 +59,28 @@ def test_init_is_deterministic_in_the_key_and_differs_between_keys() -> None:
     assert not np.allclose(one[0]["w"], spec.init(jax.random.key(2))[0]["w"])
 
 
+@pytest.mark.parametrize(
+    "init",
+    [
+        lambda spec, key: spec.init(key),
+        lambda spec, key: jaxbp.init_ensemble(spec, key, 2),
+        lambda spec, key: jaxbp.presets.PRESETS["logistic"].network.init(key),
+    ],
+    ids=["MLP.init", "init_ensemble", "Sequential.init"],
+)
+@pytest.mark.parametrize("key", [0, jax.random.split(jax.random.key(0))], ids=["int", "two-keys"])
+def test_init_refuses_a_key_that_is_not_one_prng_key(init, key) -> None:
+    # was JAX's "invalid PRNG key data" (an int) or a batch of params (two keys)
+    spec = jaxbp.MLP(sizes=(2, 4, 1), activations=("tanh", "linear"))
+    with pytest.raises(TypeError, match=r"init(_ensemble)?: key must be one PRNG key"):
+        init(spec, key)
+
+
+def test_init_takes_a_legacy_uint32_key() -> None:
+    spec = jaxbp.MLP(sizes=(2, 4, 1), activations=("tanh", "linear"))
+    assert spec.init(jax.random.PRNGKey(0))[0]["w"].shape == (2, 4)
+
+
 def test_params_from_and_apply_compute_z_equals_x_w_plus_b() -> None:
     spec = jaxbp.MLP(sizes=(2, 2, 1), activations=("relu", "linear"), bias=(True, False))
     params = spec.params_from([[[1.0, -1.0], [2.0, 0.5]], [[3.0], [4.0]]], [[0.5, -5.0], None])

@@ -52,6 +52,46 @@ def test_hand_written_sgd_equals_optax_sgd_step_for_step(data) -> None:
         assert_close(theirs, mine)
 
 
+@pytest.mark.parametrize(
+    ("rate", "error", "pattern"),
+    [
+        (-0.1, ValueError, r"sgd_transformation: learning rate must be finite and > 0, got -0.1"),
+        (float("nan"), ValueError, "sgd_transformation: learning rate must be finite and > 0"),
+        ("0.1", TypeError, "sgd_transformation: learning rate must be a real number, got '0.1'"),
+    ],
+)
+def test_sgd_transformation_refuses_a_rate_fit_would_refuse(rate, error, pattern) -> None:
+    # a negative rate would be gradient ascent through fit(optimizer=...), where lr= refuses it
+    with pytest.raises(error, match=pattern):
+        jaxbp.sgd_transformation(rate)
+
+
+def test_one_step_refuses_a_schedule_it_has_no_step_count_for(data) -> None:
+    # sgd used to call the schedule at step 0 silently; train_step failed deep inside jit
+    params, x, y = data
+    schedule = optax.linear_schedule(0.5, 0.0, 10)
+    _, grads = jaxbp.loss_and_grad(SPEC, "mse", params, x, y)
+    with pytest.raises(TypeError, match=r"sgd: learning rate must be a number, got a function"):
+        jaxbp.sgd(params, grads, schedule)
+    with pytest.raises(TypeError, match=r"train_step: learning rate must be a number.*lr=schedule\(step\)"):  # fmt: skip
+        jaxbp.train_step(SPEC, "mse", params, x, y, schedule)
+
+
+def test_sgd_transformation_takes_a_schedule_and_a_traced_rate(data) -> None:
+    params, x, y = data
+    _, grads = jaxbp.loss_and_grad(SPEC, "mse", params, x, y)
+    schedule = jaxbp.sgd_transformation(optax.constant_schedule(0.3))
+    updates, _ = schedule.update(grads, schedule.init(params))
+    assert_close(updates, jax.tree.map(lambda g: -0.3 * np.asarray(g), grads))
+
+    @jax.jit
+    def traced(rate):
+        transformation = jaxbp.sgd_transformation(rate)
+        return transformation.update(grads, transformation.init(params))[0]
+
+    assert_close(traced(0.3), jax.tree.map(lambda g: -0.3 * np.asarray(g), grads))
+
+
 def test_optax_step_with_adam_equals_plain_optax_loop(data) -> None:
     params, x, y = data
     optimizer = optax.adam(1e-2)

@@ -18,7 +18,7 @@ import optax
 import pytest
 
 import jaxbp
-from jaxbp.callbacks import Checkpoints, ProgressBar, Validation
+from jaxbp.callbacks import Checkpoints, EarlyStopping, ProgressBar, Validation
 from jaxbp.layers import presets
 from jaxbp.training import callbacks, checkpoint, checkpoint_callback
 
@@ -120,6 +120,50 @@ def test_progress_prints_nothing_without_lines_or_without_an_epoch_length(capsys
     assert stream.getvalue() == "" and capsys.readouterr() == ("", "")
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"number_format": "xyz"}, ValueError, "number_format must be a format spec for floats"),
+        ({"lines": "out.txt"}, TypeError, r"lines must be a text stream with write\(\).*got str"),
+        ({"total": -1}, ValueError, r"total must be an int >= 0 \(or None\), got -1"),
+        ({"steps_per_epoch": -4}, ValueError, r"steps_per_epoch must be an int >= 1 \(or None\)"),
+        ({"initial": 1.5}, ValueError, "initial must be an int >= 0, got 1.5"),
+        ({"line_seconds": -1}, ValueError, "line_seconds must be a number >= 0, got -1"),
+        ({"examples_per_step": 0}, ValueError, "examples_per_step must be an int >= 1"),
+    ],
+    ids=[
+        "format",
+        "lines-a-path",
+        "total",
+        "steps-per-epoch",
+        "initial",
+        "line-seconds",
+        "examples",
+    ],
+)
+def test_progress_refuses_what_it_would_fail_on_or_show_wrongly(kwargs, error, message):
+    # a bad format or a path as lines raised after the first chunk; negative counts printed
+    # "epoch -1/-2"
+    with pytest.raises(error, match=f"ProgressBar: {message}"):
+        ProgressBar(**{"total": 8, "steps_per_epoch": 4, "lines": io.StringIO(), **kwargs})
+
+
+def test_validation_and_early_stopping_refuse_names_that_are_not_names():
+    # a string as metrics_added was split into letters ("its metrics: '_', 'a', ...")
+    with pytest.raises(TypeError, match=r"Validation: metrics_added must be a tuple of metric names"):  # fmt: skip
+        Validation(lambda p: {"val_loss": 1.0}, 2, metrics_added="val_loss")
+    with pytest.raises(TypeError, match="EarlyStopping: metric must be the name of a metric"):
+        EarlyStopping(2, metric=3)
+
+
+def test_early_stopping_names_a_metric_that_is_an_array():
+    # was NumPy's "only 0-dimensional arrays can be converted to Python scalars"
+    stopper = EarlyStopping(2)
+    with pytest.raises(TypeError, match=r"metrics\['val_loss'\] is ndarray .* after step 4, not a number"):  # fmt: skip
+        stopper(4, None, {"val_loss": np.array([1.0, 2.0])})
+    assert stopper(4, None, {"val_loss": np.float32(1.0)}) is None and stopper.best == 1.0
+
+
 # --- Checkpoints -----------------------------------------------------------------------------------
 
 
@@ -215,6 +259,60 @@ def test_a_layer_network_is_saved_with_its_description(tmp_path):
 def test_checkpoints_refuses_bad_arguments(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
         Checkpoints(tmp_path, **{"every": 1, "model": SPEC, **kwargs})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"key": 3}, TypeError, r"Checkpoints: key must be one PRNG key.*got int 3"),
+        (
+            {"config": {"f": object()}},
+            TypeError,
+            r"config must be a dict of JSON values .* object is not JSON serializable",
+        ),
+        ({"arrays": [1, 2]}, TypeError, "arrays must be a dict of named arrays, got list"),
+        ({"arrays": {"mean": np.array([np.nan])}}, ValueError, r"arrays\['mean'\] holds NaN"),
+        ({"arrays": {"names": np.array(["a"])}}, TypeError, r"arrays\['names'\] .* real numbers"),
+        ({"directory": None}, TypeError, "directory must be a path, got NoneType"),
+    ],
+    ids=[
+        "key-an-int",
+        "config-not-json",
+        "arrays-a-list",
+        "arrays-nan",
+        "arrays-strings",
+        "no-directory",
+    ],
+)
+def test_checkpoints_refuses_what_its_first_save_would_fail_on(tmp_path, kwargs, error, message):
+    # each used to raise at the first save, after training had started
+    with pytest.raises(error, match=message):
+        Checkpoints(**{"directory": tmp_path / "run", "every": 1, "model": SPEC, **kwargs})
+    assert not (tmp_path / "run").exists()
+
+
+def test_checkpoints_refuses_a_file_for_a_folder_before_the_run(tmp_path):
+    mine = tmp_path / "notes"
+    mine.write_text("mine")
+    with pytest.raises(ValueError, match=r"Checkpoints: .*notes is not a folder \(a file is there\)"):  # fmt: skip
+        Checkpoints(mine, every=1, model=SPEC)
+    assert mine.read_text() == "mine"
+
+
+def test_checkpoints_refuses_a_folder_of_an_earlier_run_and_leaves_it(tmp_path):
+    params, x, y = _fit_data()  # 5 steps per epoch
+    first = Checkpoints(tmp_path / "run", every=5, model=SPEC, keep=3)
+    jaxbp.fit(SPEC, "mse", params, x, y, lr=0.1, epochs=3, batch_size=2, callbacks=[first])
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()}
+    assert sorted(before) == [f"checkpoint-0000000{e}.jaxbp" for e in (1, 2, 3)]
+    # a second run from scratch would overwrite epochs 1 and 2, then be pruned below epoch 3
+    with pytest.raises(ValueError, match=r"already holds 3 checkpoint\(s\) of an earlier run \(newest: checkpoint-00000003.jaxbp\)"):  # fmt: skip
+        Checkpoints(tmp_path / "run", every=5, model=SPEC, keep=3)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()} == before
+    # continuing that run is allowed, and so is a folder holding only a step-0 checkpoint
+    Checkpoints(tmp_path / "run", every=5, model=SPEC, initial=15)
+    Checkpoints(tmp_path / "run0", every=5, model=SPEC).save(0, params, {})
+    Checkpoints(tmp_path / "run0", every=5, model=SPEC)
 
 
 # --- checked before the first step ---------------------------------------------------------------

@@ -165,6 +165,26 @@ def test_rotation_never_deletes_a_users_file_that_only_has_the_name(tmp_path, ke
     assert (tmp_path / "checkpoint-00000004.jaxbp").exists()
 
 
+def test_a_users_file_with_a_checkpoints_name_is_never_overwritten(tmp_path, key):
+    params = SPEC.init(key)
+    notes = tmp_path / "checkpoint-00000002.jaxbp"
+    notes.write_text("my notes, not a checkpoint\n")
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("a file the link points to\n")
+    (tmp_path / "checkpoint-00000003.jaxbp").symlink_to(target)
+    for epoch in (2, 3):
+        with pytest.raises(ValueError, match=r"checkpoint-0000000\d.jaxbp exists and is not a jaxbp checkpoint"):  # fmt: skip
+            checkpoint.save(tmp_path, make_checkpoint(params, epoch), keep=1)
+    assert notes.read_text() == "my notes, not a checkpoint\n"
+    assert (tmp_path / "checkpoint-00000003.jaxbp").is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "checkpoint-00000002.jaxbp", "checkpoint-00000003.jaxbp", "elsewhere.txt",
+    ]  # fmt: skip
+    checkpoint.save(tmp_path, make_checkpoint(params, 4), keep=1)  # its own name: written
+    checkpoint.save(tmp_path, make_checkpoint(params, 4), keep=1)  # and replaced by the next
+    assert checkpoint.load(tmp_path / "checkpoint-00000004.jaxbp").epoch == 4
+
+
 def test_a_crash_while_writing_leaves_the_previous_checkpoint(tmp_path, key, monkeypatch):
     params = SPEC.init(key)
     path = checkpoint.save(tmp_path, make_checkpoint(params, 1), keep=3)
@@ -207,6 +227,36 @@ def test_non_finite_state_is_never_written(tmp_path, key):
     with pytest.raises(ValueError, match=r"checkpoint.save: params\[1\]\['b'\] holds NaN or infinite"):  # fmt: skip
         checkpoint.save(tmp_path, make_checkpoint(params), keep=1)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_dtype_load_cannot_read_is_never_written(tmp_path, key):
+    # bfloat16 was written as raw void bytes that load refused: a run's checkpoints unloadable
+    params = jax.tree.map(lambda leaf: leaf.astype(jnp.bfloat16), SPEC.init(key))
+    with pytest.raises(ValueError, match=r"checkpoint.save: params\[0\]\['b'\] has dtype bfloat16, which load cannot read"):  # fmt: skip
+        checkpoint.save(tmp_path, make_checkpoint(params), keep=1)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("epoch", "options", "message"),
+    [
+        (10**8, {}, "epoch must be an int 0 to 99999999"),
+        (-1, {}, "epoch must be an int 0 to 99999999"),
+        (2, {"step_in_epoch": -3}, "step_in_epoch must be an int 0 to 2147483647"),
+        (2, {"keep": 0}, "keep must be an int >= 1"),
+        (2, {"keep": -1}, "keep must be an int >= 1"),
+    ],
+    ids=["epoch-beyond-the-name", "epoch-negative", "step-negative", "keep-0", "keep-negative"],
+)
+def test_a_position_or_keep_no_name_can_hold_is_refused(tmp_path, key, epoch, options, message):
+    # checkpoint-100000000.jaxbp was written but never listed, so never resolved nor rotated;
+    # keep=-1 deleted the oldest file, keep=0 kept all
+    params = SPEC.init(key)
+    checkpoint.save(tmp_path, make_checkpoint(params, 1), keep=1)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(ValueError, match=f"checkpoint.save: {message}"):
+        checkpoint.save(tmp_path, make_checkpoint(params, epoch), **{"keep": 1, **options})
+    assert sorted(p.name for p in tmp_path.iterdir()) == before == ["checkpoint-00000001.jaxbp"]
 
 
 def _damage(data: bytes) -> dict[str, bytes]:

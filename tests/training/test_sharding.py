@@ -203,6 +203,20 @@ def test_the_data_axis_is_the_first_axis_not_named_model(
     assert jaxbp.training.sharding.data_axis(mesh) == expected
 
 
+def test_shard_batch_refuses_data_that_is_not_a_batch_of_pairs() -> None:
+    # rows that differ were placed silently; None was an IndexError, a ragged list NumPy's error
+    mesh = jax.make_mesh((1,), ("data",))
+    x, y = np.zeros((4, 3), np.float32), np.zeros((4, 1), np.float32)
+    with pytest.raises(ValueError, match=r"shard_batch: x has 4 rows \(shape \(4, 3\)\) but y has 3"):  # fmt: skip
+        jaxbp.shard_batch(mesh, x, y[:3])
+    with pytest.raises(TypeError, match=r"shard_batch: y is None; pass an array"):
+        jaxbp.shard_batch(mesh, x, None)
+    with pytest.raises(ValueError, match=r"shard_batch: x is a ragged nested sequence"):
+        jaxbp.shard_batch(mesh, [[1.0], [1.0, 2.0]], y[:2])
+    placed_x, placed_y = jaxbp.shard_batch(mesh, x, y)
+    assert placed_x.shape == (4, 3) and placed_y.shape == (4, 1)
+
+
 def test_a_mesh_that_is_not_a_mesh_is_refused() -> None:
     case = worker.CASES["full"]
     params, x, y = worker.problem(case)

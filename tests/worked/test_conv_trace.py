@@ -188,6 +188,12 @@ def test_bad_input_is_refused_by_name(change, match) -> None:
         explain_sequential(**arguments, steps=steps)
 
 
+def test_an_on_step_that_is_not_a_function_is_refused_before_any_step() -> None:
+    spec, _, params, x, y, loss, lr = _builtin()
+    with pytest.raises(TypeError, match=r"explain_sequential: on_step must be a function"):
+        explain_sequential(spec, loss, params, x, y, lr, on_step="progress")
+
+
 def test_unsupported_layers_are_refused() -> None:
     from jaxbp.layers import Conv2D
 

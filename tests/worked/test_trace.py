@@ -208,6 +208,26 @@ def test_bad_input_is_refused_with_a_clear_message(kwargs, match) -> None:
         )
 
 
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        ({"spec": lambda p, x: x}, TypeError, r"explain: spec must be a jaxbp.MLP, got function"),
+        ({"loss": lambda p, t: (p - t) ** 2}, ValueError, r"^explain: unknown loss <function"),
+        ({"on_step": 3}, TypeError, r"explain: on_step must be a function on_step\(step, loss\)"),
+    ],
+    ids=["own-model", "callable-loss", "on-step-not-callable"],
+)
+def test_what_only_fit_takes_is_refused_naming_explain(change, error, match) -> None:
+    # an own model was blamed on y's shape, a callable loss on manual.backward, and a number as
+    # on_step failed with "'int' object is not callable" after the first step
+    example = worked.EXAMPLES["relu-2-2-1"]
+    spec, params, x, y = _example_inputs(example)
+    arguments = {"spec": spec, "loss": "half_se", "params": params, "x": x, "y": y, "lr": 0.05}
+    on_step = change.pop("on_step", None)
+    with pytest.raises(error, match=match):
+        jaxbp.explain(*(arguments | change).values(), on_step=on_step)
+
+
 def test_default_units_follow_the_documents() -> None:
     assert default_units(3) == ("i", "j", "k", "o")  # documents 000, 002, 004
     assert default_units(2) == ("i", "h", "o")  # documents 001, 003
