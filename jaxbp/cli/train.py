@@ -108,10 +108,14 @@ def _write_failed(problem: str, run: Prepared | None, error: OSError | None = No
     free = f"free at least {size}" if needed else "free some space"
     if error is not None and error.errno not in _DISK_FULL:
         free = "fix the folder's permissions or mount"
+    if isinstance(error, checkpoint.NameTakenError):
+        free = "move that file out of the run folder"
     if run is None:
         print(f"jaxbp train: error: {problem}; {free} and run again", file=sys.stderr)
         return EXIT_WRITE_FAILED
     saved = checkpoint.list_checkpoints(run.out)
+    if isinstance(error, checkpoint.NameTakenError):  # not a checkpoint, though named as one
+        saved = [path for path in saved if str(path) != str(error.filename)]
     then = (
         f"jaxbp train --resume {run.out} --epochs {run.config.epochs}"
         if saved

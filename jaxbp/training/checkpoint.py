@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import io
 import json
@@ -114,6 +115,23 @@ def _written_by_jaxbp(path: Path) -> bool:
         return False
 
 
+class NameTakenError(_files.WriteError, ValueError):
+    """A file that is not a jaxbp checkpoint (a user's file, a symbolic link) has the name a
+    checkpoint is to be saved under; nothing was written. An ``OSError`` (``EEXIST``), as any
+    failed write, and a ``ValueError``."""
+
+    def __init__(self, path: Path) -> None:
+        reason = OSError(errno.EEXIST, "exists and is not a jaxbp checkpoint")
+        super().__init__(path, 0, reason)
+
+    def __str__(self) -> str:
+        return (
+            f"checkpoint.save: {self.filename} exists and is not a jaxbp checkpoint (not a "
+            f"regular file starting with the JAXBPCKPT header); move it away or save into "
+            f"another folder, so nothing was written"
+        )
+
+
 def save(
     directory: str | os.PathLike[str],
     checkpoint: Checkpoint,
@@ -158,11 +176,7 @@ def save(
     }
     target = path_for(directory, checkpoint.epoch, step_in_epoch)
     if os.path.lexists(target) and not _written_by_jaxbp(target):
-        raise ValueError(
-            f"checkpoint.save: {target} exists and is not a jaxbp checkpoint (not a regular file "
-            f"starting with the JAXBPCKPT header); move it away or save into another folder, so "
-            f"nothing was written"
-        )
+        raise NameTakenError(target)
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, allow_pickle=False, **arrays)

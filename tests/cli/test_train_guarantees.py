@@ -216,6 +216,29 @@ def test_a_full_disk_gives_one_line_exit_4_and_keeps_the_saved_checkpoints(capsy
     assert checkpoint.load(checkpoint.resolve(out)).epoch == 1
 
 
+def test_a_users_file_at_a_checkpoints_name_mid_run_is_kept_and_named(capsys, tmp_path, monkeypatch):  # fmt: skip
+    """A file that is not a checkpoint, put at the name of the next one while the run goes on, is
+    never replaced: one line (no traceback), exit 4, the checkpoints saved before intact."""
+    real_save = checkpoint.save
+
+    def save(directory, state, *, keep, step_in_epoch=0):
+        if state.epoch == 2:  # the user writes a file there between the epochs
+            checkpoint.path_for(directory, 2).write_text("my notes")
+        return real_save(directory, state, keep=keep, step_in_epoch=step_in_epoch)
+
+    monkeypatch.setattr(checkpoint, "save", save)
+    out = tmp_path / "run"
+    code, _, stderr = train(capsys, *TINY, "--epochs", "4", "--out", out)
+    assert code == train_command.EXIT_WRITE_FAILED == 4
+    assert stderr == (
+        f"jaxbp train: cannot write {out / 'checkpoint-00000002.jaxbp'} (exists and is not a "
+        f"jaxbp checkpoint); move that file out of the run folder, then: jaxbp train --resume "
+        f"{out} --epochs 4; the saved checkpoint-00000001.jaxbp is intact\n"
+    )
+    assert (out / "checkpoint-00000002.jaxbp").read_text() == "my notes"
+    assert checkpoint.load(checkpoint.path_for(out, 1)).epoch == 1
+
+
 def test_a_full_disk_when_creating_the_folder_gives_exit_4(capsys, tmp_path, monkeypatch):
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
