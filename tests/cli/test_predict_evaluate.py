@@ -200,6 +200,24 @@ def test_predict_never_replaces_a_users_file_or_follows_a_link(capsys, tmp_path,
     assert code == 0 and mine.read_text().startswith("prediction\n")
 
 
+def test_predict_never_replaces_a_named_pipe_or_a_device_even_with_force(capsys, tmp_path, house_run):  # fmt: skip
+    import os
+
+    path = tmp_path / "new.csv"
+    path.write_text("a,b\n1,2\n")
+    pipe = tmp_path / "pipe.csv"
+    os.mkfifo(pipe)
+    code, _, stderr = run_command(capsys, "predict", "--run", house_run, "--data", path, "--out", pipe, "--force")  # fmt: skip
+    assert code == 2 and "is a named pipe, not a file" in stderr and stderr.count("\n") == 1, stderr
+    assert pipe.is_fifo()
+    if os.geteuid() == 0:  # only root may make a device node: a copy of /dev/null
+        device = tmp_path / "null.csv"
+        os.mknod(device, 0o666 | __import__("stat").S_IFCHR, os.makedev(1, 3))
+        code, _, stderr = run_command(capsys, "predict", "--run", house_run, "--data", path, "--out", device, "--force")  # fmt: skip
+        assert code == 2 and "is a device, not a file" in stderr, stderr
+        assert device.is_char_device()
+
+
 def test_predict_into_a_read_only_folder_exits_4_and_writes_nothing(capsys, tmp_path, house_run):
     import os
 
