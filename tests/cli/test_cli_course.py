@@ -470,6 +470,26 @@ def test_grade_refuses_bad_folders_and_an_existing_gradebook(graded, tmp_path, c
     assert "exists" in capsys.readouterr().err and book.read_bytes() == before
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_a_gradebook_or_sheet_that_is_a_named_pipe_is_never_replaced(graded, tmp_path, capsys) -> None:  # fmt: skip
+    root = graded["root"]
+    book = tmp_path / "book.csv"
+    os.mkfifo(book)
+    args = ["grade", str(root / "sheets"), str(root / "subs"), "--out", str(book), "--force"]
+    assert _run(*args) == 2
+    err = capsys.readouterr().err
+    assert "is a named pipe" in err and err.count("\n") == 1 and book.is_fifo(), err
+    assert not (tmp_path / "feedback").exists()
+    (tmp_path / "roster.csv").write_text("id\ns01\n")
+    (tmp_path / "sheets/students/s01").mkdir(parents=True)
+    os.mkfifo(tmp_path / "sheets/students/s01/blank.csv")
+    assert _run("exercise", "--network", str(root / "base.json"), "--students",
+                str(tmp_path / "roster.csv"), "--out", str(tmp_path / "sheets"), "--force") == 2  # fmt: skip
+    assert "is a named pipe" in capsys.readouterr().err
+    assert (tmp_path / "sheets/students/s01/blank.csv").is_fifo()
+    assert not (tmp_path / "sheets/teacher").exists()
+
+
 def test_exit_0_when_every_number_is_right(graded, tmp_path) -> None:
     root = graded["root"]
     (tmp_path / "roster.csv").write_text("id\ns00\ns01\n")

@@ -41,8 +41,9 @@ def check_folder(path: Path, what: str, create: bool = False) -> None:
 
 
 def plan(root: Path, paths: Iterable[Path], force: bool, flag: str) -> None:
-    """Refuse, before anything is written, any target that is a symbolic link or a folder (or has
-    a symbolic link on its way from ``root``), or that exists without ``force``.
+    """Refuse, before anything is written, any target that is a symbolic link, a folder, a named
+    pipe or a device (or has a symbolic link on its way from ``root``), or that exists without
+    ``force``.
 
     Args:
         root: the output folder (checked by :func:`check_folder`).
@@ -66,6 +67,11 @@ def plan(root: Path, paths: Iterable[Path], force: bool, flag: str) -> None:
             raise CourseError(f"{flag}: {path} is a symbolic link; it is never replaced.")
         if path.is_dir():
             raise CourseError(f"{flag}: {path} is a folder where a file is to be written.")
+        if path.exists() and not path.is_file():  # never replaced, even with force
+            kind = (
+                "a named pipe" if path.is_fifo() else "a socket" if path.is_socket() else "a device"
+            )
+            raise CourseError(f"{flag}: {path} is {kind} where a file is to be written; it is never replaced.")  # fmt: skip
         if path.exists():
             existing.append(path)
     if existing and not force:
