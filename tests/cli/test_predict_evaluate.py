@@ -165,6 +165,20 @@ def test_an_unknown_class_in_evaluate_is_named(capsys, tmp_path, iris_run):
     assert code == 2 and "t.csv line 3, column 'species': class 'daisy' is not one the run was trained on" in stderr  # fmt: skip
 
 
+def test_evaluate_names_a_text_label_given_to_a_run_of_numbered_classes(capsys, tmp_path):
+    x = np.random.default_rng(0).normal(size=(40, 2))
+    data = tmp_path / "numbered.csv"
+    _write(data, x, [str(i % 2) for i in range(40)], header="a,b,target")
+    run = tmp_path / "run"
+    flags = ["--data", data, "--hidden", "4", "--epochs", "1", "--batch-size", "full", "--quiet"]
+    assert run_command(capsys, "train", *flags, "--out", run)[0] == 0
+    test = tmp_path / "test.csv"
+    test.write_text("a,b,target\n1,2,1\n3,4,cat\n")
+    code, _, stderr = run_command(capsys, "evaluate", "--run", run, "--data", test)
+    assert code == 2 and stderr.count("\n") == 1, stderr
+    assert "test.csv line 3, column 'target': 'cat' is not a number; the run's labels are the numbers 0 to 1" in stderr  # fmt: skip
+
+
 def test_no_run_and_no_checkpoint_are_refused(capsys, tmp_path):
     path = tmp_path / "new.csv"
     path.write_text("a,b\n1,2\n")
