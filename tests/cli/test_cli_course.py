@@ -490,6 +490,24 @@ def test_a_gradebook_or_sheet_that_is_a_named_pipe_is_never_replaced(graded, tmp
     assert not (tmp_path / "sheets/teacher").exists()
 
 
+def test_the_gradebook_never_replaces_a_submission_or_a_sheet(graded, capsys) -> None:
+    root = graded["root"]
+    subs, sheets = root / "subs", root / "sheets"
+    submission = next(p for p in sorted(subs.glob("*.csv")))
+    key = next(iter(sorted((sheets / "teacher").glob("*.answers.csv"))))
+    before = {path: path.read_bytes() for path in (submission, key)}
+    for out, match in (
+        (submission, "is a student's submission"),
+        (subs / submission.name.upper(), "is a student's submission"),
+        (key, "is inside"),
+    ):
+        assert _run("grade", str(sheets), str(subs), "--out", str(out), "--force") == 2
+        err = capsys.readouterr().err
+        assert match in err and err.count("\n") == 1, err
+    assert {path: path.read_bytes() for path in before} == before
+    assert not (subs / "feedback").exists() and not (sheets / "teacher/feedback").exists()
+
+
 def test_exit_0_when_every_number_is_right(graded, tmp_path) -> None:
     root = graded["root"]
     (tmp_path / "roster.csv").write_text("id\ns00\ns01\n")
