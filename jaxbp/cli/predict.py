@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         if out is not None:
             check_out(out, Path(args.data), force=args.force)
         model = trained.load(args.run_folder)
+        if out is not None and out.exists() and os.path.samefile(out, model.path):
+            raise DataError(f"--out {out} is the checkpoint --run loads; pass another --out")
         inputs = trained.read_inputs(model, args.data, None)
     except trained.INPUT_ERRORS as error:
         raise UsageError(str(error)) from None

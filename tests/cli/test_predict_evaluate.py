@@ -232,6 +232,17 @@ def test_predict_never_replaces_a_named_pipe_or_a_device_even_with_force(capsys,
         assert device.is_char_device()
 
 
+def test_predict_never_replaces_the_checkpoint_it_loads(capsys, tmp_path, house_run):
+    path = tmp_path / "new.csv"
+    path.write_text("a,b\n1,2\n")
+    loose = tmp_path / "model.jaxbp"  # a checkpoint copied out of its run folder
+    loose.write_bytes(checkpoint.resolve(house_run).read_bytes())
+    before = loose.read_bytes()
+    code, _, stderr = run_command(capsys, "predict", "--run", loose, "--data", path, "--out", loose, "--force")  # fmt: skip
+    assert code == 2 and "is the checkpoint --run loads" in stderr and stderr.count("\n") == 1
+    assert loose.read_bytes() == before
+
+
 def test_predict_into_a_read_only_folder_exits_4_and_writes_nothing(capsys, tmp_path, house_run):
     import os
 
