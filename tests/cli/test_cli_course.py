@@ -508,6 +508,35 @@ def test_the_gradebook_never_replaces_a_submission_or_a_sheet(graded, capsys) ->
     assert not (subs / "feedback").exists() and not (sheets / "teacher/feedback").exists()
 
 
+def test_a_full_disk_while_writing_sheets_leaves_no_half_set(graded, tmp_path, capsys, monkeypatch) -> None:  # fmt: skip
+    import errno
+
+    from jaxbp.worked.course import files as course_files
+
+    root = graded["root"]
+    (tmp_path / "roster.csv").write_text("id\ns01\ns02\n")
+    out = tmp_path / "sheets"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    replace, calls = os.replace, []
+
+    def full_disk(source, target):  # the fourth file finds the disk full
+        calls.append(target)
+        if len(calls) == 4:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        replace(source, target)
+
+    monkeypatch.setattr(course_files.os, "replace", full_disk)
+    args = ["exercise", "--network", str(root / "base.json"), "--students",
+            str(tmp_path / "roster.csv"), "--out", str(out)]  # fmt: skip
+    assert _run(*args) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and err.count("\n") == 1, err
+    assert sorted(p.name for p in out.rglob("*")) == ["notes.txt"]  # only the user's file
+    monkeypatch.setattr(course_files.os, "replace", replace)
+    assert _run(*args) == 0  # once there is room, no --force is needed
+
+
 def test_exit_0_when_every_number_is_right(graded, tmp_path) -> None:
     root = graded["root"]
     (tmp_path / "roster.csv").write_text("id\ns00\ns01\n")
