@@ -13,7 +13,6 @@ their id, none of its quantities degenerate): ``sheets/students/<id>/`` holds wh
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 from pathlib import Path
 
@@ -90,22 +89,9 @@ def run(args: argparse.Namespace) -> int:
     contents[out / sheet.MANIFEST] = sheet.manifest(course)  # last: grade reads it
     try:
         files.plan(out, contents, args.force, "--out")
+        files.write_all(contents)  # a full disk: the files made before are removed
     except files.CourseError as error:
         raise UsageError(str(error)) from None
-    folders = {folder for path in contents for folder in (path.parent, *path.parent.parents)}
-    new = [path for path in contents if not path.exists()]
-    new_folders = sorted((f for f in folders if not f.exists()), key=lambda f: -len(f.parts))
-    try:
-        for path, text in contents.items():
-            files.write(path, text)
-    except files.CourseError as error:  # a full disk: take back the files this run made
-        for path in new:
-            with contextlib.suppress(OSError):
-                path.unlink()
-        for folder in new_folders:
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise UsageError(f"{error} The files this run made were removed.") from None
     print(
         f"jaxbp exercise: wrote {out} for {len(students)} students, {len(questions)} numbers "
         f"each: hand out {out / 'students'}/<id>/, keep {out / 'teacher'}/ (networks and "

@@ -72,9 +72,10 @@ def run(args: argparse.Namespace) -> int:
         for s in course.students
     ]
     try:
-        files.write(out, gradebook(grades))
+        written = {out: gradebook(grades)}
         for grade, target in zip(grades, targets, strict=True):
-            files.write(target, feedback(course, grade))
+            written[target] = feedback(course, grade)
+        files.write_all(written)  # a full disk: the files made before are removed
     except files.CourseError as error:
         raise UsageError(str(error)) from None
     _summary(course, grades, out, folder, unmatched(submissions, course.students))

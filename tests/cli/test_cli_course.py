@@ -508,7 +508,7 @@ def test_the_gradebook_never_replaces_a_submission_or_a_sheet(graded, capsys) ->
     assert not (subs / "feedback").exists() and not (sheets / "teacher/feedback").exists()
 
 
-def test_a_full_disk_while_writing_sheets_leaves_no_half_set(graded, tmp_path, capsys, monkeypatch) -> None:  # fmt: skip
+def test_a_full_disk_while_writing_sheets_or_grades_leaves_no_half_set(graded, tmp_path, capsys, monkeypatch) -> None:  # fmt: skip
     import errno
 
     from jaxbp.worked.course import files as course_files
@@ -535,6 +535,12 @@ def test_a_full_disk_while_writing_sheets_leaves_no_half_set(graded, tmp_path, c
     assert sorted(p.name for p in out.rglob("*")) == ["notes.txt"]  # only the user's file
     monkeypatch.setattr(course_files.os, "replace", replace)
     assert _run(*args) == 0  # once there is room, no --force is needed
+    book, calls[:] = tmp_path / "book.csv", []  # grade: the gradebook, then the feedback
+    monkeypatch.setattr(course_files.os, "replace", full_disk)
+    graded_args = ["grade", str(root / "sheets"), str(root / "subs"), "--out", str(book)]
+    assert _run(*graded_args) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["roster.csv", "sheets"]
 
 
 def test_exit_0_when_every_number_is_right(graded, tmp_path) -> None:

@@ -110,6 +110,29 @@ def write(path: Path, data: str | bytes) -> None:
         raise CourseError(f"cannot write {path}: {error.strerror}.") from None
 
 
+def write_all(contents: dict[Path, str]) -> None:
+    """:func:`write` every file of ``contents``; when one cannot be written (a full disk), remove
+    the files and folders this call made before raising, so no half set is left.
+
+    Raises:
+        CourseError: naming the file that could not be written.
+    """
+    folders = {folder for path in contents for folder in (path.parent, *path.parent.parents)}
+    new = [path for path in contents if not path.exists()]
+    new_folders = sorted((f for f in folders if not f.exists()), key=lambda f: -len(f.parts))
+    try:
+        for path, data in contents.items():
+            write(path, data)
+    except CourseError as error:
+        for path in new:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        for folder in new_folders:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise CourseError(f"{error} The files this run made were removed.") from None
+
+
 def _make_folders(folder: Path) -> None:
     missing = []
     while not folder.exists() and not folder.is_symlink():
