@@ -58,12 +58,13 @@ def _truth(model: trained.Trained, inputs: trained.Inputs, target: str) -> np.nd
     """The labels (int) or the regression targets ``(rows, outputs)``, checked."""
     raw = inputs.targets
     if isinstance(raw, table.Table):
-        if model.config.task == "classification" and (model.class_names is not None or not table.is_numeric(raw.target or ())):  # fmt: skip
-            return table.encode_labels(raw, target, model.class_names or ())[0]
+        if model.config.task == "classification" and model.class_names is not None:
+            return table.encode_labels(raw, target, model.class_names)[0]
         if not table.is_numeric(raw.target or ()):
             cells = raw.target or ()
             line, cell = next((ln, c) for ln, c in zip(raw.lines, cells, strict=True) if not table.is_numeric([c]))  # fmt: skip
-            raise data.DataError(f"{inputs.name} line {line}, column {target!r}: {cell[:40]!r} is not a number")  # fmt: skip
+            labels = f"; the run's labels are the numbers 0 to {model.outputs - 1}" if model.config.task == "classification" else ""  # fmt: skip
+            raise data.DataError(f"{inputs.name} line {line}, column {target!r}: {cell[:40]!r} is not a number{labels}")  # fmt: skip
         y = np.array([float(c) for c in raw.target or ()], np.float64)
     else:
         y = np.asarray(raw, np.float64)

@@ -67,7 +67,8 @@ def _parts(text: str) -> tuple[str, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Write every student's sheets; 0 when written, 2 on bad input (nothing written then)."""
+    """Write every student's sheets; 0 when written, 2 on bad input (nothing written then) or a
+    write that fails (the files made before it are removed)."""
     if not 1 <= args.decimals <= 8:
         raise UsageError(f"--decimals must be between 1 and 8, got {args.decimals}.")
     parts = _parts(args.parts)
@@ -88,8 +89,7 @@ def run(args: argparse.Namespace) -> int:
     contents[out / sheet.MANIFEST] = sheet.manifest(course)  # last: grade reads it
     try:
         files.plan(out, contents, args.force, "--out")
-        for path, text in contents.items():
-            files.write(path, text)
+        files.write_all(contents)  # a full disk: the files made before are removed
     except files.CourseError as error:
         raise UsageError(str(error)) from None
     print(

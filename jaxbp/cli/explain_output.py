@@ -63,7 +63,8 @@ def check_step_and_outputs(args: argparse.Namespace) -> None:
 def check_output(path_text: str, flag: str, suffixes: tuple[str, ...]) -> None:
     """Refuse an output path that cannot be written as asked, before anything is computed: a
     folder, a wrong suffix, a missing folder, no permission, a name too long for the file system
-    (with the temporary name it is first written to), or a symbolic link."""
+    (with the temporary name it is first written to), a symbolic link, or a named pipe or a
+    device."""
     try:
         _check_place(Path(path_text), path_text, flag, suffixes)
     except OSError as error:  # a path too long, a loop of links, a folder we may not look in
@@ -102,6 +103,9 @@ def _check_place(path: Path, path_text: str, flag: str, suffixes: tuple[str, ...
             f"{flag} {path_text} is a symbolic link; it is never written through (it may point "
             f"at one of your files): remove it or choose another name."
         )
+    if path.exists() and not path.is_file():  # a named pipe, a device: never replaced
+        kind = "a named pipe" if path.is_fifo() else "a socket" if path.is_socket() else "a device"
+        raise UsageError(f"{flag} {path_text} is {kind}, not a file; it is never replaced: choose another name.")  # fmt: skip
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise UsageError(f"{flag} {path_text}: no permission to write there.")
 

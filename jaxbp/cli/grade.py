@@ -13,6 +13,7 @@ nothing is written). A bad submission is graded as such, with its status, never 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -57,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         if out.suffix.lower() != ".csv":
             raise files.CourseError(f"--out {out}: a gradebook is a .csv file.")
         files.check_folder(out.parent, "--out's folder")
+        _check_not_an_input(out, sheets, submissions, course)
         files.check_folder(folder, "--feedback", create=True)
         targets = [folder / f"{student.id}.md" for student in course.students]
         files.plan(out.parent, [out], args.force, "--out")
@@ -70,14 +72,33 @@ def run(args: argparse.Namespace) -> int:
         for s in course.students
     ]
     try:
-        files.write(out, gradebook(grades))
+        written = {out: gradebook(grades)}
         for grade, target in zip(grades, targets, strict=True):
-            files.write(target, feedback(course, grade))
+            written[target] = feedback(course, grade)
+        files.write_all(written)  # a full disk: the files made before are removed
     except files.CourseError as error:
         raise UsageError(str(error)) from None
     _summary(course, grades, out, folder, unmatched(submissions, course.students))
     perfect = all(g.status == GRADED and g.count("right") == len(g.marks) for g in grades)
     return 0 if perfect else 1
+
+
+def _check_not_an_input(out: Path, sheets: Path, submissions: Path, course: Course) -> None:
+    """Refuse a gradebook path that is a file grade reads: a student's submission, or a file
+    of the sheets' ``teacher`` or ``students`` folders (even with ``--force``)."""
+    place = Path(os.path.realpath(out.parent)) / out.name
+    ids = {f"{student.id.lower()}.csv" for student in course.students}
+    if place.parent == Path(os.path.realpath(submissions)) and out.name.lower() in ids:
+        raise files.CourseError(
+            f"--out {out} is a student's submission in {submissions}, which grade reads; "
+            "pass another --out."
+        )
+    for part in ("teacher", "students"):
+        if Path(os.path.realpath(sheets / part)) in (place.parent, *place.parent.parents):
+            raise files.CourseError(
+                f"--out {out} is inside {sheets / part}, the sheets jaxbp exercise wrote; "
+                "pass another --out."
+            )
 
 
 def _trace(sheets: Path, student_id: str) -> Trace:

@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         if out is not None:
             check_out(out, Path(args.data), force=args.force)
         model = trained.load(args.run_folder)
+        if out is not None and out.exists() and os.path.samefile(out, model.path):
+            raise DataError(f"--out {out} is the checkpoint --run loads; pass another --out")
         inputs = trained.read_inputs(model, args.data, None)
     except trained.INPUT_ERRORS as error:
         raise UsageError(str(error)) from None
@@ -79,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def check_out(out: Path, data: Path, *, force: bool) -> None:
-    """Refuse an ``--out`` that is a link, a folder, the ``--data`` file, a file in a run
+    """Refuse an ``--out`` that is a link, a folder, a named pipe or a device, the ``--data`` file, a file in a run
     folder, an existing file without ``force``, or in a folder that does not exist.
 
     Raises:
@@ -93,6 +95,9 @@ def check_out(out: Path, data: Path, *, force: bool) -> None:
         raise DataError(f"--out {out}: the folder {out.parent} does not exist; create it first")
     if run_folder.is_run(out.parent):
         raise DataError(f"--out {out} is inside the run folder {out.parent}, whose files are the run's own; pass a path outside it")  # fmt: skip
+    if out.exists() and not out.is_file():  # a named pipe, a device, a socket
+        kind = "a named pipe" if out.is_fifo() else "a socket" if out.is_socket() else "a device"
+        raise DataError(f"--out {out} is {kind}, not a file; it is never replaced: pass the path of a plain file")  # fmt: skip
     if out.exists() and data.exists() and os.path.samefile(out, data):
         raise DataError(f"--out {out} is the --data file; pass another --out")
     if out.exists() and not force:

@@ -126,13 +126,16 @@ def encode_labels(
     sorted distinct names.
 
     Raises:
-        DataError: an empty cell, or a name that is not one of ``classes``.
+        DataError: an empty cell, a name that is not one of ``classes``, or (without
+            ``classes``) one number written two ways, such as ``1`` and ``1.0``.
     """
     cells, name = table.target or (), table.name
     for line, cell in zip(table.lines, cells, strict=True):
         if not cell:
             raise DataError(f"{name} line {line}, column {target!r}: the class label is empty")
     names = tuple(sorted(set(cells))) if classes is None else tuple(classes)
+    if classes is None:
+        _refuse_one_number_written_two_ways(table, target, names)
     code = {label: i for i, label in enumerate(names)}
     unknown = [(line, cell) for line, cell in zip(table.lines, cells, strict=True) if cell not in code]  # fmt: skip
     if unknown:
@@ -143,3 +146,25 @@ def encode_labels(
             f"was trained on ({shown})"
         )
     return np.array([code[cell] for cell in cells], np.int64), names
+
+
+def _refuse_one_number_written_two_ways(table: Table, target: str, names: Sequence[str]) -> None:
+    """Text labels that mix numbers and names (``0``, ``1``, ``1.0``, ``cat``) are compared as
+    text, so ``1`` and ``1.0`` would be two classes; refuse that, naming both and their lines."""
+    first: dict[float, str] = {}
+    for label in names:
+        try:
+            value = float(label)
+        except ValueError:
+            continue
+        if value in first:
+            lines: dict[str, int] = {}
+            for line, cell in zip(table.lines, table.target or (), strict=True):
+                lines.setdefault(cell, line)
+            one, two = sorted((first[value], label), key=lines.__getitem__)
+            raise DataError(
+                f"{table.name} line {lines[two]}, column {target!r}: the class labels "
+                f"{one[:40]!r} (line {lines[one]}) and {two[:40]!r} are one number written two "
+                "ways; as text they would be two classes: write each class one way"
+            )
+        first[value] = label

@@ -470,6 +470,79 @@ def test_grade_refuses_bad_folders_and_an_existing_gradebook(graded, tmp_path, c
     assert "exists" in capsys.readouterr().err and book.read_bytes() == before
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_a_gradebook_or_sheet_that_is_a_named_pipe_is_never_replaced(graded, tmp_path, capsys) -> None:  # fmt: skip
+    root = graded["root"]
+    book = tmp_path / "book.csv"
+    os.mkfifo(book)
+    args = ["grade", str(root / "sheets"), str(root / "subs"), "--out", str(book), "--force"]
+    assert _run(*args) == 2
+    err = capsys.readouterr().err
+    assert "is a named pipe" in err and err.count("\n") == 1 and book.is_fifo(), err
+    assert not (tmp_path / "feedback").exists()
+    (tmp_path / "roster.csv").write_text("id\ns01\n")
+    (tmp_path / "sheets/students/s01").mkdir(parents=True)
+    os.mkfifo(tmp_path / "sheets/students/s01/blank.csv")
+    assert _run("exercise", "--network", str(root / "base.json"), "--students",
+                str(tmp_path / "roster.csv"), "--out", str(tmp_path / "sheets"), "--force") == 2  # fmt: skip
+    assert "is a named pipe" in capsys.readouterr().err
+    assert (tmp_path / "sheets/students/s01/blank.csv").is_fifo()
+    assert not (tmp_path / "sheets/teacher").exists()
+
+
+def test_the_gradebook_never_replaces_a_submission_or_a_sheet(graded, capsys) -> None:
+    root = graded["root"]
+    subs, sheets = root / "subs", root / "sheets"
+    submission = next(p for p in sorted(subs.glob("*.csv")))
+    key = next(iter(sorted((sheets / "teacher").glob("*.answers.csv"))))
+    before = {path: path.read_bytes() for path in (submission, key)}
+    for out, match in (
+        (submission, "is a student's submission"),
+        (subs / submission.name.upper(), "is a student's submission"),
+        (key, "is inside"),
+    ):
+        assert _run("grade", str(sheets), str(subs), "--out", str(out), "--force") == 2
+        err = capsys.readouterr().err
+        assert match in err and err.count("\n") == 1, err
+    assert {path: path.read_bytes() for path in before} == before
+    assert not (subs / "feedback").exists() and not (sheets / "teacher/feedback").exists()
+
+
+def test_a_full_disk_while_writing_sheets_or_grades_leaves_no_half_set(graded, tmp_path, capsys, monkeypatch) -> None:  # fmt: skip
+    import errno
+
+    from jaxbp.worked.course import files as course_files
+
+    root = graded["root"]
+    (tmp_path / "roster.csv").write_text("id\ns01\ns02\n")
+    out = tmp_path / "sheets"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    replace, calls = os.replace, []
+
+    def full_disk(source, target):  # the fourth file finds the disk full
+        calls.append(target)
+        if len(calls) == 4:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        replace(source, target)
+
+    monkeypatch.setattr(course_files.os, "replace", full_disk)
+    args = ["exercise", "--network", str(root / "base.json"), "--students",
+            str(tmp_path / "roster.csv"), "--out", str(out)]  # fmt: skip
+    assert _run(*args) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and err.count("\n") == 1, err
+    assert sorted(p.name for p in out.rglob("*")) == ["notes.txt"]  # only the user's file
+    monkeypatch.setattr(course_files.os, "replace", replace)
+    assert _run(*args) == 0  # once there is room, no --force is needed
+    book, calls[:] = tmp_path / "book.csv", []  # grade: the gradebook, then the feedback
+    monkeypatch.setattr(course_files.os, "replace", full_disk)
+    graded_args = ["grade", str(root / "sheets"), str(root / "subs"), "--out", str(book)]
+    assert _run(*graded_args) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["roster.csv", "sheets"]
+
+
 def test_exit_0_when_every_number_is_right(graded, tmp_path) -> None:
     root = graded["root"]
     (tmp_path / "roster.csv").write_text("id\ns00\ns01\n")

@@ -498,6 +498,16 @@ def test_more_malformed_network_files_name_the_file(text, message, tmp_path, cap
     assert err.startswith(f"jaxbp explain: error: {path}") and message in err, err
 
 
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="named pipes")
+def test_a_plot_that_is_a_named_pipe_is_never_replaced(tmp_path, capsys) -> None:
+    import os
+
+    pipe = tmp_path / "loss.png"
+    os.mkfifo(pipe)
+    err = _one_error_line(capsys, "relu-2-2-1", "--plot", str(pipe))
+    assert "is a named pipe, not a file" in err and pipe.is_fifo(), err
+
+
 def test_an_unwritable_plot_folder_is_refused_before_computing(tmp_path, capsys) -> None:
     import os
 

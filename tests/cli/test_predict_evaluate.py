@@ -165,6 +165,20 @@ def test_an_unknown_class_in_evaluate_is_named(capsys, tmp_path, iris_run):
     assert code == 2 and "t.csv line 3, column 'species': class 'daisy' is not one the run was trained on" in stderr  # fmt: skip
 
 
+def test_evaluate_names_a_text_label_given_to_a_run_of_numbered_classes(capsys, tmp_path):
+    x = np.random.default_rng(0).normal(size=(40, 2))
+    data = tmp_path / "numbered.csv"
+    _write(data, x, [str(i % 2) for i in range(40)], header="a,b,target")
+    run = tmp_path / "run"
+    flags = ["--data", data, "--hidden", "4", "--epochs", "1", "--batch-size", "full", "--quiet"]
+    assert run_command(capsys, "train", *flags, "--out", run)[0] == 0
+    test = tmp_path / "test.csv"
+    test.write_text("a,b,target\n1,2,1\n3,4,cat\n")
+    code, _, stderr = run_command(capsys, "evaluate", "--run", run, "--data", test)
+    assert code == 2 and stderr.count("\n") == 1, stderr
+    assert "test.csv line 3, column 'target': 'cat' is not a number; the run's labels are the numbers 0 to 1" in stderr  # fmt: skip
+
+
 def test_no_run_and_no_checkpoint_are_refused(capsys, tmp_path):
     path = tmp_path / "new.csv"
     path.write_text("a,b\n1,2\n")
@@ -198,6 +212,35 @@ def test_predict_never_replaces_a_users_file_or_follows_a_link(capsys, tmp_path,
     )
     code, _, _ = run_command(capsys, "predict", "--run", house_run, "--data", path, "--out", mine, "--force")  # fmt: skip
     assert code == 0 and mine.read_text().startswith("prediction\n")
+
+
+def test_predict_never_replaces_a_named_pipe_or_a_device_even_with_force(capsys, tmp_path, house_run):  # fmt: skip
+    import os
+
+    path = tmp_path / "new.csv"
+    path.write_text("a,b\n1,2\n")
+    pipe = tmp_path / "pipe.csv"
+    os.mkfifo(pipe)
+    code, _, stderr = run_command(capsys, "predict", "--run", house_run, "--data", path, "--out", pipe, "--force")  # fmt: skip
+    assert code == 2 and "is a named pipe, not a file" in stderr and stderr.count("\n") == 1, stderr
+    assert pipe.is_fifo()
+    if os.geteuid() == 0:  # only root may make a device node: a copy of /dev/null
+        device = tmp_path / "null.csv"
+        os.mknod(device, 0o666 | __import__("stat").S_IFCHR, os.makedev(1, 3))
+        code, _, stderr = run_command(capsys, "predict", "--run", house_run, "--data", path, "--out", device, "--force")  # fmt: skip
+        assert code == 2 and "is a device, not a file" in stderr, stderr
+        assert device.is_char_device()
+
+
+def test_predict_never_replaces_the_checkpoint_it_loads(capsys, tmp_path, house_run):
+    path = tmp_path / "new.csv"
+    path.write_text("a,b\n1,2\n")
+    loose = tmp_path / "model.jaxbp"  # a checkpoint copied out of its run folder
+    loose.write_bytes(checkpoint.resolve(house_run).read_bytes())
+    before = loose.read_bytes()
+    code, _, stderr = run_command(capsys, "predict", "--run", loose, "--data", path, "--out", loose, "--force")  # fmt: skip
+    assert code == 2 and "is the checkpoint --run loads" in stderr and stderr.count("\n") == 1
+    assert loose.read_bytes() == before
 
 
 def test_predict_into_a_read_only_folder_exits_4_and_writes_nothing(capsys, tmp_path, house_run):

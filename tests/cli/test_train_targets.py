@@ -170,3 +170,13 @@ def test_an_empty_class_label_is_refused(capsys, tmp_path):
     path.write_text("a,species\n1,cat\n2,\n3,dog\n")
     code, _, stderr = train(capsys, "--data", path, "--target", "species", "--out", tmp_path / "r")
     assert code == 2 and "gap.csv line 3, column 'species': the class label is empty" in stderr
+
+
+def test_one_number_written_two_ways_among_text_labels_is_refused(capsys, tmp_path):
+    # with a name in the column the labels are text, so '1' and '1.0' would be two classes
+    path = tmp_path / "mixed.csv"
+    path.write_text("a,label\n" + "".join(f"{i},{('0', '1', 'cat', '1.0')[i % 4]}\n" for i in range(40)))  # fmt: skip
+    out = tmp_path / "r"
+    code, _, stderr = train(capsys, "--data", path, "--target", "label", "--out", out)
+    assert code == 2 and stderr.count("\n") == 1 and not out.exists(), stderr
+    assert "mixed.csv line 5, column 'label': the class labels '1' (line 3) and '1.0' are one number written two ways" in stderr  # fmt: skip

@@ -40,6 +40,8 @@ def test_a_roster_is_read_with_any_usual_separator() -> None:
         (b"id\n../etc\n", r"row 2: id '../etc' must be a letter or digit"),
         (b"id\ns01\nS01\n", r"row 3: id 'S01' repeats row 2"),
         (b"id\n", "no students"),
+        (b"name,id,id\nAda,s1,s2\n", r"row 1: 2 columns are named 'id' \(columns 2, 3\)"),
+        (b"id;name;Name\ns1;Ada;Alan\n", r"row 1: 2 columns are named 'name' \(columns 2, 3\)"),
         (b"id\n\x00\x01", "NUL bytes"),
         (b"\x89PNG\r\n\x1a\n\xff", "not a UTF-8 text file"),
     ],

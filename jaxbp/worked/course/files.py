@@ -41,8 +41,9 @@ def check_folder(path: Path, what: str, create: bool = False) -> None:
 
 
 def plan(root: Path, paths: Iterable[Path], force: bool, flag: str) -> None:
-    """Refuse, before anything is written, any target that is a symbolic link or a folder (or has
-    a symbolic link on its way from ``root``), or that exists without ``force``.
+    """Refuse, before anything is written, any target that is a symbolic link, a folder, a named
+    pipe or a device (or has a symbolic link on its way from ``root``), or that exists without
+    ``force``.
 
     Args:
         root: the output folder (checked by :func:`check_folder`).
@@ -66,6 +67,11 @@ def plan(root: Path, paths: Iterable[Path], force: bool, flag: str) -> None:
             raise CourseError(f"{flag}: {path} is a symbolic link; it is never replaced.")
         if path.is_dir():
             raise CourseError(f"{flag}: {path} is a folder where a file is to be written.")
+        if path.exists() and not path.is_file():  # never replaced, even with force
+            kind = (
+                "a named pipe" if path.is_fifo() else "a socket" if path.is_socket() else "a device"
+            )
+            raise CourseError(f"{flag}: {path} is {kind} where a file is to be written; it is never replaced.")  # fmt: skip
         if path.exists():
             existing.append(path)
     if existing and not force:
@@ -102,6 +108,29 @@ def write(path: Path, data: str | bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise CourseError(f"cannot write {path}: {error.strerror}.") from None
+
+
+def write_all(contents: dict[Path, str]) -> None:
+    """:func:`write` every file of ``contents``; when one cannot be written (a full disk), remove
+    the files and folders this call made before raising, so no half set is left.
+
+    Raises:
+        CourseError: naming the file that could not be written.
+    """
+    folders = {folder for path in contents for folder in (path.parent, *path.parent.parents)}
+    new = [path for path in contents if not path.exists()]
+    new_folders = sorted((f for f in folders if not f.exists()), key=lambda f: -len(f.parts))
+    try:
+        for path, data in contents.items():
+            write(path, data)
+    except CourseError as error:
+        for path in new:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        for folder in new_folders:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise CourseError(f"{error} The files this run made were removed.") from None
 
 
 def _make_folders(folder: Path) -> None:

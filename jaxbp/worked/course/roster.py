@@ -47,7 +47,8 @@ def read_roster(path: str | Path) -> tuple[Student, ...]:
     """The students of a roster file, in file order.
 
     Raises:
-        CourseError: on an unreadable file, no ``id`` column, a bad, repeated or missing id.
+        CourseError: on an unreadable file, no ``id`` column (or two), a bad, repeated or
+            missing id.
     """
     path = Path(path)
     data = read_bounded(path, MAX_BYTES, CourseError, "roster")
@@ -76,6 +77,13 @@ def parse_roster(data: bytes, where: str) -> tuple[Student, ...]:
     if not rows or "id" not in [c.strip().lower() for c in rows[0]]:
         raise CourseError(f"{where}, row 1: no id column; a roster's header is id,name.")
     header = [c.strip().lower() for c in rows[0]]
+    for column in ("id", "name"):
+        if header.count(column) > 1:
+            places = ", ".join(str(i + 1) for i, c in enumerate(header) if c == column)
+            raise CourseError(
+                f"{where}, row 1: {header.count(column)} columns are named {column!r} (columns "
+                f"{places}); which one counts would be a guess: keep one."
+            )
     students: list[Student] = []
     seen: dict[str, int] = {}
     for line, row in enumerate(rows[1:], start=2):
