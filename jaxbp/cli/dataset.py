@@ -188,7 +188,7 @@ def _targets(
     else:
         targets = data.regression_targets(y)
         outputs = targets.shape[1]
-        _check_targets(name, cfg, targets)
+        check_targets(name, cfg, targets)
         if network is not None:
             check_fits(network, choice, name, features, outputs)
     limits.check_size(cfg, features, outputs)
@@ -310,7 +310,9 @@ def _npy_stats(
     return data_npy.train_stats(dataset, train)
 
 
-def _check_targets(name: str, cfg: TrainConfig, targets: np.ndarray) -> None:
+def check_targets(name: str, cfg: TrainConfig, targets: np.ndarray) -> None:
+    """Refuse regression targets whose losses would overflow ``cfg.dtype``, or outside [0, 1]
+    for ``binary_cross_entropy`` (training's data, and ``jaxbp evaluate``'s)."""
     largest = float(np.max(np.abs(targets))) if targets.size else 0.0
     if largest > float(np.finfo(np.dtype(cfg.dtype)).max) / 4:
         raise data.DataError(

@@ -158,6 +158,15 @@ def test_bad_new_data_gets_one_line_and_exit_2(capsys, tmp_path, house_run, case
     assert not out.exists() and stdout == ""
 
 
+@pytest.mark.parametrize("price", ["1e38", "1e300"])  # float32's largest / 4 is 8.5e37
+def test_evaluate_refuses_a_target_whose_error_would_overflow(capsys, tmp_path, house_run, price):
+    path = tmp_path / "t.csv"
+    path.write_text(f"a,b,price\n1,2,50000\n1,2,{price}\n")
+    code, stdout, stderr = run_command(capsys, "evaluate", "--run", house_run, "--data", path)
+    assert (code, stdout) == (2, "") and stderr.count("\n") == 1, stderr
+    assert f"t.csv: a target of size {float(price):.3g} does not fit --dtype float32" in stderr
+
+
 def test_an_unknown_class_in_evaluate_is_named(capsys, tmp_path, iris_run):
     path = tmp_path / "t.csv"
     path.write_text("sepal_length,sepal_width,species\n1,2,setosa\n1,2,daisy\n")
