@@ -133,6 +133,8 @@ def _read(cfg: TrainConfig, resumed: Resumed | None) -> tuple[data.Dataset, tupl
             raise first
         raise data.DataError(f"{cfg.data}: no target column {cfg.target!r}; the columns are {', '.join(read.columns)}; pass --target NAME")  # fmt: skip
     labels, names = table.encode_labels(read, cfg.target, saved)
+    if len(names) > limits.MAX_CLASSES:
+        raise data.DataError(f"{cfg.data}: the column {cfg.target!r} holds {len(names):,} different class names; the limit is {limits.MAX_CLASSES:,} classes")  # fmt: skip
     return data.Dataset(read.x, labels.astype(np.float64), read.name, read.columns), names
 
 

@@ -180,3 +180,11 @@ def test_one_number_written_two_ways_among_text_labels_is_refused(capsys, tmp_pa
     code, _, stderr = train(capsys, "--data", path, "--target", "label", "--out", out)
     assert code == 2 and stderr.count("\n") == 1 and not out.exists(), stderr
     assert "mixed.csv line 5, column 'label': the class labels '1' (line 3) and '1.0' are one number written two ways" in stderr  # fmt: skip
+
+
+def test_more_class_names_than_the_limit_are_counted_as_names(capsys, tmp_path):
+    path = tmp_path / "many.csv"
+    path.write_text("a,label\n" + "".join(f"{i},c{i}\n" for i in range(10_001)))
+    code, _, stderr = train(capsys, "--data", path, "--target", "label", "--out", tmp_path / "r")
+    assert code == 2 and stderr.count("\n") == 1, stderr
+    assert "the column 'label' holds 10,001 different class names; the limit is 10,000 classes" in stderr  # fmt: skip
