@@ -174,6 +174,8 @@ def resolve(location: str | os.PathLike[str]) -> Path:
     location = Path(location)
     if location.is_file():
         return location
+    if location.exists() and not location.is_dir():  # a named pipe, a device, a socket
+        raise CheckpointError(f"{location}: not a regular file nor a directory; give a run directory or a checkpoint file")  # fmt: skip
     if not location.is_dir():
         raise CheckpointError(f"{location}: no such run directory or checkpoint file")
     found = list_checkpoints(location)

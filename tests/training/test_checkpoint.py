@@ -150,6 +150,15 @@ def test_a_checkpoint_renamed_to_another_epoch_is_refused(tmp_path, key):
     assert checkpoint.load(renamed.rename(elsewhere)).epoch == 2
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_resolving_a_named_pipe_says_what_it_is(tmp_path):
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(checkpoint.CheckpointError, match=r"pipe: not a regular file nor a directory"):  # fmt: skip
+        checkpoint.resolve(tmp_path / "pipe")
+    with pytest.raises(checkpoint.CheckpointError, match=r"no such run directory or checkpoint file"):  # fmt: skip
+        checkpoint.resolve(tmp_path / "missing")
+
+
 def test_keeps_only_the_last_k(tmp_path, key):
     params = SPEC.init(key)
     for epoch in range(5):
