@@ -22,7 +22,8 @@ from jaxbp.worked import network_file
 from jaxbp.worked.course import files
 from jaxbp.worked.course.grade import GRADED, Grade, grade_submission, unmatched
 from jaxbp.worked.course.report import feedback, gradebook
-from jaxbp.worked.course.sheet import Course, read_manifest
+from jaxbp.worked.course.sheet import MANIFEST, Course, read_manifest
+from jaxbp.worked.grading.expression import parse
 from jaxbp.worked.shown import printable
 from jaxbp.worked.trace import Trace, explain
 
@@ -64,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         files.plan(out.parent, [out], args.force, "--out")
         files.plan(folder, targets, args.force, "--feedback")
         traces = {student.id: _trace(sheets, student.id) for student in course.students}
+        _check_asked(sheets, course, traces)
     except (files.CourseError, network_file.NetworkFileError) as error:
         raise UsageError(str(error)) from None
     names = {sid: trace.names() for sid, trace in traces.items()}
@@ -99,6 +101,20 @@ def _check_not_an_input(out: Path, sheets: Path, submissions: Path, course: Cour
                 f"--out {out} is inside {sheets / part}, the sheets jaxbp exercise wrote; "
                 "pass another --out."
             )
+
+
+def _check_asked(sheets: Path, course: Course, traces: dict[str, Trace]) -> None:
+    """Every number the manifest asks is one of every student's network (an edited manifest
+    may ask ``W1[9,9]`` of a 2-by-2 ``W1``)."""
+    for student_id, trace in traces.items():
+        names = trace.names()
+        for _, quantity in course.asked:
+            try:
+                parse(quantity).evaluate(names)
+            except ValueError as error:
+                raise files.CourseError(
+                    f"{sheets / MANIFEST}: for student {student_id}, the number asked {error}"
+                ) from None
 
 
 def _trace(sheets: Path, student_id: str) -> Trace:
