@@ -17,6 +17,7 @@ import os
 import sys
 from pathlib import Path
 
+from jaxbp.cli import signals as _signals
 from jaxbp.cli.errors import UsageError
 from jaxbp.worked import network_file
 from jaxbp.worked.course import files
@@ -50,7 +51,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Grade the class; 0 when every number is right, 1 when not, 2 on bad input."""
+    """Grade the class; 0 when every number is right, 1 when not, 2 on bad input, 130/143 on a
+    signal while writing (the files made before it are removed)."""
+    stopper: _signals.Stopper = getattr(args, "stopper", None) or _signals.Stopper("jaxbp grade")  # fmt: skip
     sheets, submissions, out = Path(args.sheets), Path(args.submissions), Path(args.out)
     folder = Path(args.feedback) if args.feedback else out.parent / "feedback"
     try:
@@ -77,9 +80,13 @@ def run(args: argparse.Namespace) -> int:
         written = {out: gradebook(grades)}
         for grade, target in zip(grades, targets, strict=True):
             written[target] = feedback(course, grade)
-        files.write_all(written)  # a full disk: the files made before are removed
+        with stopper.deferring("the feedback may be a half set: rerun with --force"):
+            whole = files.write_all(written, lambda: stopper.requested)  # else: removed
     except files.CourseError as error:
         raise UsageError(str(error)) from None
+    if not whole:
+        print(f"jaxbp grade: stopped by {stopper.name}; the files this run made were removed", file=sys.stderr)  # fmt: skip
+        return stopper.exit_code
     _summary(course, grades, out, folder, unmatched(submissions, course.students))
     perfect = all(g.status == GRADED and g.count("right") == len(g.marks) for g in grades)
     return 0 if perfect else 1

@@ -543,6 +543,34 @@ def test_a_full_disk_while_writing_sheets_or_grades_leaves_no_half_set(graded, t
     assert sorted(p.name for p in tmp_path.iterdir()) == ["roster.csv", "sheets"]
 
 
+def test_ctrl_c_while_writing_sheets_or_grades_leaves_no_half_set(graded, tmp_path, capsys, monkeypatch) -> None:  # fmt: skip
+    import signal
+
+    from jaxbp.worked.course import files as course_files
+
+    root = graded["root"]
+    (tmp_path / "roster.csv").write_text("id\ns01\ns02\n")
+    out = tmp_path / "sheets"
+    replace, calls = os.replace, []
+
+    def interrupted(source, target):  # Ctrl-C arrives while the third file is written
+        calls.append(target)
+        replace(source, target)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(course_files.os, "replace", interrupted)
+    args = ["exercise", "--network", str(root / "base.json"), "--students",
+            str(tmp_path / "roster.csv"), "--out", str(out)]  # fmt: skip
+    assert _run(*args) == 130
+    assert "stopped by Ctrl-C; the files this run made were removed" in capsys.readouterr().err
+    assert not out.exists() and len(calls) == 3
+    book, calls[:] = tmp_path / "book.csv", []
+    assert _run("grade", str(root / "sheets"), str(root / "subs"), "--out", str(book)) == 130
+    assert "stopped by Ctrl-C" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["roster.csv"]
+
+
 EDITED_MANIFESTS = [
     ("out-of-range", lambda m: m["asked"].append(["forward", "W1[99,99]"]), "for student s00, the number asked 'W1[99,99]': index [99, 99] is out of range"),
     ("not-an-expression", lambda m: m["asked"].append(["forward", "z1[0,0]+"]), "asked quantity 'z1[0,0]+' is not an expression"),
