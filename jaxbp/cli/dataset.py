@@ -75,6 +75,7 @@ def load_data(cfg: TrainConfig, network: Sequential | None, resumed: Resumed | N
     else:
         dataset, names = _read(cfg, resumed)
         features = dataset.x.shape[1]
+        _check_resumed_columns(cfg, dataset, resumed)
     targets, outputs = _targets(cfg, dataset.name, dataset.y, features, network, resumed)
     fractions: dict[str, Any] = dict(
         seed=cfg.seed,
@@ -105,6 +106,21 @@ def load_data(cfg: TrainConfig, network: Sequential | None, resumed: Resumed | N
     train, val, test = parts
     return Data(dataset.name, fingerprint, features, outputs, mean, scale, train, val, test,
                 columns, names, target_mean, target_scale)  # fmt: skip
+
+
+def _check_resumed_columns(cfg: TrainConfig, dataset: data.Dataset, resumed: Resumed | None) -> None:  # fmt: skip
+    """A resumed run's weights belong to its features by position: a CSV must give the run's
+    feature columns by the same names in the same order (``b, a`` for ``a, b`` would feed each
+    weight the other feature)."""
+    saved = resumed.saved.metrics.get("columns") if resumed is not None else None
+    if not saved or not dataset.columns or list(dataset.columns) == list(saved):
+        return
+    same = sorted(dataset.columns) == sorted(map(str, saved))
+    fix = " (in that order): put the columns in the run's order" if same else ": resume with data of the run's columns"  # fmt: skip
+    raise data.DataError(
+        f"{cfg.data}: the feature columns are {', '.join(dataset.columns)} but the run was "
+        f"trained on {', '.join(map(str, saved))}{fix}"
+    )
 
 
 def _read(cfg: TrainConfig, resumed: Resumed | None) -> tuple[data.Dataset, tuple[str, ...] | None]:  # fmt: skip
