@@ -252,6 +252,15 @@ def test_predict_never_replaces_the_checkpoint_it_loads(capsys, tmp_path, house_
     assert loose.read_bytes() == before
 
 
+def test_predict_with_stdout_closed_asks_for_out(capsys, tmp_path, house_run, monkeypatch):
+    path = tmp_path / "new.csv"
+    path.write_text("a,b\n1,2\n")
+    monkeypatch.setattr("sys.stdout", None)  # what Python sets when started with `>&-`
+    code = cli.main(["predict", "--run", str(house_run), "--data", str(path)])
+    stderr = capsys.readouterr().err
+    assert code == 2 and "standard output is closed" in stderr and stderr.count("\n") == 1
+
+
 def test_predict_into_a_read_only_folder_exits_4_and_writes_nothing(capsys, tmp_path, house_run):
     import os
 
