@@ -75,6 +75,7 @@ def load_data(cfg: TrainConfig, network: Sequential | None, resumed: Resumed | N
     else:
         dataset, names = _read(cfg, resumed)
         features = dataset.x.shape[1]
+        _check_resumed_columns(cfg, dataset, resumed)
     targets, outputs = _targets(cfg, dataset.name, dataset.y, features, network, resumed)
     fractions: dict[str, Any] = dict(
         seed=cfg.seed,
@@ -107,6 +108,21 @@ def load_data(cfg: TrainConfig, network: Sequential | None, resumed: Resumed | N
                 columns, names, target_mean, target_scale)  # fmt: skip
 
 
+def _check_resumed_columns(cfg: TrainConfig, dataset: data.Dataset, resumed: Resumed | None) -> None:  # fmt: skip
+    """A resumed run's weights belong to its features by position: a CSV must give the run's
+    feature columns by the same names in the same order (``b, a`` for ``a, b`` would feed each
+    weight the other feature)."""
+    saved = resumed.saved.metrics.get("columns") if resumed is not None else None
+    if not saved or not dataset.columns or list(dataset.columns) == list(saved):
+        return
+    same = sorted(dataset.columns) == sorted(map(str, saved))
+    fix = " (in that order): put the columns in the run's order" if same else ": resume with data of the run's columns"  # fmt: skip
+    raise data.DataError(
+        f"{cfg.data}: the feature columns are {', '.join(dataset.columns)} but the run was "
+        f"trained on {', '.join(map(str, saved))}{fix}"
+    )
+
+
 def _read(cfg: TrainConfig, resumed: Resumed | None) -> tuple[data.Dataset, tuple[str, ...] | None]:  # fmt: skip
     """A CSV, ``.npz`` or built-in data set; for classification, a CSV's target column may hold
     class names (a resumed run maps them with its own names, whatever the new file holds)."""
@@ -133,6 +149,8 @@ def _read(cfg: TrainConfig, resumed: Resumed | None) -> tuple[data.Dataset, tupl
             raise first
         raise data.DataError(f"{cfg.data}: no target column {cfg.target!r}; the columns are {', '.join(read.columns)}; pass --target NAME")  # fmt: skip
     labels, names = table.encode_labels(read, cfg.target, saved)
+    if len(names) > limits.MAX_CLASSES:
+        raise data.DataError(f"{cfg.data}: the column {cfg.target!r} holds {len(names):,} different class names; the limit is {limits.MAX_CLASSES:,} classes")  # fmt: skip
     return data.Dataset(read.x, labels.astype(np.float64), read.name, read.columns), names
 
 
@@ -188,7 +206,7 @@ def _targets(
     else:
         targets = data.regression_targets(y)
         outputs = targets.shape[1]
-        _check_targets(name, cfg, targets)
+        check_targets(name, cfg, targets)
         if network is not None:
             check_fits(network, choice, name, features, outputs)
     limits.check_size(cfg, features, outputs)
@@ -310,7 +328,9 @@ def _npy_stats(
     return data_npy.train_stats(dataset, train)
 
 
-def _check_targets(name: str, cfg: TrainConfig, targets: np.ndarray) -> None:
+def check_targets(name: str, cfg: TrainConfig, targets: np.ndarray) -> None:
+    """Refuse regression targets whose losses would overflow ``cfg.dtype``, or outside [0, 1]
+    for ``binary_cross_entropy`` (training's data, and ``jaxbp evaluate``'s)."""
     largest = float(np.max(np.abs(targets))) if targets.size else 0.0
     if largest > float(np.finfo(np.dtype(cfg.dtype)).max) / 4:
         raise data.DataError(

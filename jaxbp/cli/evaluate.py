@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxbp.cli import table, trained
+from jaxbp.cli import dataset, table, trained
 from jaxbp.cli.errors import UsageError
 from jaxbp.data import files as data
 
@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         _print_classification(model, values, truth)
     else:
         difference = values - truth
-        mse, mae = float(np.mean(difference**2)), float(np.mean(np.abs(difference)))
+        with np.errstate(over="ignore"):  # a float64 run's error may square past 1.8e308: inf
+            mse, mae = float(np.mean(difference**2)), float(np.mean(np.abs(difference)))
         print(f"mse {mse:.6g}, mae {mae:.6g} on {count} examples (in the targets' units)")
     return 0
 
@@ -75,6 +76,7 @@ def _truth(model: trained.Trained, inputs: trained.Inputs, target: str) -> np.nd
     y = data.regression_targets(y)
     if y.shape[1] != model.outputs:
         raise data.DataError(f"{inputs.name}: {y.shape[1]} targets per example but the run predicts {model.outputs}")  # fmt: skip
+    dataset.check_targets(inputs.name, model.config, y)
     return y
 
 

@@ -16,6 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from jaxbp.cli import signals as _signals
 from jaxbp.cli.errors import UsageError
 from jaxbp.worked import network_file
 from jaxbp.worked.course import files, sheet, variant, worksheet
@@ -68,7 +69,8 @@ def _parts(text: str) -> tuple[str, ...]:
 
 def run(args: argparse.Namespace) -> int:
     """Write every student's sheets; 0 when written, 2 on bad input (nothing written then) or a
-    write that fails (the files made before it are removed)."""
+    write that fails, 130/143 on a signal while writing (the files made before either are
+    removed)."""
     if not 1 <= args.decimals <= 8:
         raise UsageError(f"--decimals must be between 1 and 8, got {args.decimals}.")
     parts = _parts(args.parts)
@@ -87,11 +89,16 @@ def run(args: argparse.Namespace) -> int:
     title = net.name
     course = sheet.Course(title, args.seed, args.decimals, parts, students, questions)
     contents[out / sheet.MANIFEST] = sheet.manifest(course)  # last: grade reads it
+    stopper: _signals.Stopper = getattr(args, "stopper", None) or _signals.Stopper("jaxbp exercise")  # fmt: skip
     try:
         files.plan(out, contents, args.force, "--out")
-        files.write_all(contents)  # a full disk: the files made before are removed
+        with stopper.deferring("the sheets may be a half set: rerun with --force"):
+            whole = files.write_all(contents, lambda: stopper.requested)  # else: removed
     except files.CourseError as error:
         raise UsageError(str(error)) from None
+    if not whole:
+        print(f"jaxbp exercise: stopped by {stopper.name}; the files this run made were removed", file=sys.stderr)  # fmt: skip
+        return stopper.exit_code
     print(
         f"jaxbp exercise: wrote {out} for {len(students)} students, {len(questions)} numbers "
         f"each: hand out {out / 'students'}/<id>/, keep {out / 'teacher'}/ (networks and "

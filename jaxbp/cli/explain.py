@@ -207,11 +207,11 @@ def _read_numbers(path: str) -> tuple[worked.Published, ...]:
 
 def _print_text(trace: Trace, title: str, digits: int, rows: list[render.Row] | None) -> None:
     try:
-        from rich.console import Console
+        console = explain_output.console()
     except ImportError:
         print(
             "(rich is not installed: pip install 'jaxbp[cli]'; showing Markdown)", file=sys.stderr
         )
         sys.stdout.write(render.markdown(trace, title, digits, rows))
         return
-    render.print_text(Console(highlight=False), trace, title, digits, rows)
+    render.print_text(console, trace, title, digits, rows)

@@ -84,8 +84,9 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(_conv.markdown(trace, title, digits))
     else:
         try:
-            from rich.console import Console
             from rich.markdown import Markdown
+
+            console = explain_output.console()
         except ImportError:
             print(
                 "(rich is not installed: pip install 'jaxbp[cli]'; showing Markdown)",
@@ -93,5 +94,5 @@ def run(args: argparse.Namespace) -> int:
             )
             sys.stdout.write(_conv.markdown(trace, title, digits))
         else:
-            Console(highlight=False).print(Markdown(_conv.markdown(trace, title, digits)))
+            console.print(Markdown(_conv.markdown(trace, title, digits)))
     return 0 if explain_output.plot_and_check(args, trace, title) else 1

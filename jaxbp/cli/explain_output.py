@@ -60,6 +60,24 @@ def check_step_and_outputs(args: argparse.Namespace) -> None:
             ) from None
 
 
+def console() -> Any:
+    """A rich ``Console`` for the terminal document whose broken pipe (``jaxbp explain | head``)
+    ends as every command's does (one line, exit code 141), not with rich's silent exit code 1,
+    which ``jaxbp explain`` uses for "not verified".
+
+    Raises:
+        ImportError: when rich is not installed.
+    """
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError
+
+    return _Console(highlight=False)
+
+
 def check_output(path_text: str, flag: str, suffixes: tuple[str, ...]) -> None:
     """Refuse an output path that cannot be written as asked, before anything is computed: a
     folder, a wrong suffix, a missing folder, no permission, a name too long for the file system

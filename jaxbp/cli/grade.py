@@ -17,12 +17,14 @@ import os
 import sys
 from pathlib import Path
 
+from jaxbp.cli import signals as _signals
 from jaxbp.cli.errors import UsageError
 from jaxbp.worked import network_file
 from jaxbp.worked.course import files
 from jaxbp.worked.course.grade import GRADED, Grade, grade_submission, unmatched
 from jaxbp.worked.course.report import feedback, gradebook
-from jaxbp.worked.course.sheet import Course, read_manifest
+from jaxbp.worked.course.sheet import MANIFEST, Course, read_manifest
+from jaxbp.worked.grading.expression import parse
 from jaxbp.worked.shown import printable
 from jaxbp.worked.trace import Trace, explain
 
@@ -49,7 +51,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Grade the class; 0 when every number is right, 1 when not, 2 on bad input."""
+    """Grade the class; 0 when every number is right, 1 when not, 2 on bad input, 130/143 on a
+    signal while writing (the files made before it are removed)."""
+    stopper: _signals.Stopper = getattr(args, "stopper", None) or _signals.Stopper("jaxbp grade")  # fmt: skip
     sheets, submissions, out = Path(args.sheets), Path(args.submissions), Path(args.out)
     folder = Path(args.feedback) if args.feedback else out.parent / "feedback"
     try:
@@ -64,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         files.plan(out.parent, [out], args.force, "--out")
         files.plan(folder, targets, args.force, "--feedback")
         traces = {student.id: _trace(sheets, student.id) for student in course.students}
+        _check_asked(sheets, course, traces)
     except (files.CourseError, network_file.NetworkFileError) as error:
         raise UsageError(str(error)) from None
     names = {sid: trace.names() for sid, trace in traces.items()}
@@ -75,9 +80,13 @@ def run(args: argparse.Namespace) -> int:
         written = {out: gradebook(grades)}
         for grade, target in zip(grades, targets, strict=True):
             written[target] = feedback(course, grade)
-        files.write_all(written)  # a full disk: the files made before are removed
+        with stopper.deferring("the feedback may be a half set: rerun with --force"):
+            whole = files.write_all(written, lambda: stopper.requested)  # else: removed
     except files.CourseError as error:
         raise UsageError(str(error)) from None
+    if not whole:
+        print(f"jaxbp grade: stopped by {stopper.name}; the files this run made were removed", file=sys.stderr)  # fmt: skip
+        return stopper.exit_code
     _summary(course, grades, out, folder, unmatched(submissions, course.students))
     perfect = all(g.status == GRADED and g.count("right") == len(g.marks) for g in grades)
     return 0 if perfect else 1
@@ -99,6 +108,20 @@ def _check_not_an_input(out: Path, sheets: Path, submissions: Path, course: Cour
                 f"--out {out} is inside {sheets / part}, the sheets jaxbp exercise wrote; "
                 "pass another --out."
             )
+
+
+def _check_asked(sheets: Path, course: Course, traces: dict[str, Trace]) -> None:
+    """Every number the manifest asks is one of every student's network (an edited manifest
+    may ask ``W1[9,9]`` of a 2-by-2 ``W1``)."""
+    for student_id, trace in traces.items():
+        names = trace.names()
+        for _, quantity in course.asked:
+            try:
+                parse(quantity).evaluate(names)
+            except ValueError as error:
+                raise files.CourseError(
+                    f"{sheets / MANIFEST}: for student {student_id}, the number asked {error}"
+                ) from None
 
 
 def _trace(sheets: Path, student_id: str) -> Trace:

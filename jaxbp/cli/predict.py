@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     stopper: _signals.Stopper = getattr(args, "stopper", None) or _signals.Stopper("jaxbp predict")  # fmt: skip
     stopper.exit_note = "nothing was written"
     out = None if args.out is None else Path(args.out)
+    if out is None and sys.stdout is None:  # started with stdout closed (`>&-`)
+        raise UsageError("standard output is closed, so the predictions have nowhere to go; pass --out FILE")  # fmt: skip
     try:
         if out is not None:
             check_out(out, Path(args.data), force=args.force)

@@ -168,6 +168,8 @@ def _read_csv(path: Path, target: str) -> tuple[np.ndarray, np.ndarray, tuple[st
     if not rows:
         raise DataError(f"{path}: the file is empty; it needs a header row and data rows")
     header = [name.strip() for name in rows[0]]
+    if not any(header):
+        raise DataError(f"{path} line 1 is empty; the first line must be the header (the column names)")  # fmt: skip
     if target not in header:
         raise DataError(
             f"{path}: no target column {target!r}; the columns are {', '.join(header)}; "

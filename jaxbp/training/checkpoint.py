@@ -225,6 +225,8 @@ def resolve(location: str | os.PathLike[str]) -> Path:
     location = Path(location)
     if location.is_file():
         return location
+    if location.exists() and not location.is_dir():  # a named pipe, a device, a socket
+        raise CheckpointError(f"{location}: not a regular file nor a directory; give a run directory or a checkpoint file")  # fmt: skip
     if not location.is_dir():
         raise CheckpointError(f"{location}: no such run directory or checkpoint file")
     found = list_checkpoints(location)
@@ -262,6 +264,14 @@ def load(
     payload = _verified_payload(path, _read_file(path, max_bytes))
     members = checkpoint_format.read_members(path, payload)
     meta = checkpoint_format.read_meta(path, members.pop("meta", None), MAX_EPOCH, MAX_STEPS)
+    named = _NAME.match(path.name)
+    if named is not None and int(named.group(1)) != meta["epoch"]:  # the newest is found by name
+        raise CheckpointError(
+            f"{path}: its name says epoch {int(named.group(1))} but it holds the state after "
+            f"epoch {meta['epoch']} (renamed or copied?); checkpoints are ordered by name, so it "
+            f"would be taken for another: move it aside, or name it for its epoch "
+            f"({path_for('', meta['epoch']).name})"
+        )
     meta["spec"] = None if meta.get("spec") is None else spec_from_json(path, meta["spec"])
     key = _shuffling_key(path, members.pop("key", None))
     arrays = {name[7:]: members.pop(name) for name in list(members) if name.startswith("arrays/")}

@@ -543,6 +543,61 @@ def test_a_full_disk_while_writing_sheets_or_grades_leaves_no_half_set(graded, t
     assert sorted(p.name for p in tmp_path.iterdir()) == ["roster.csv", "sheets"]
 
 
+def test_ctrl_c_while_writing_sheets_or_grades_leaves_no_half_set(graded, tmp_path, capsys, monkeypatch) -> None:  # fmt: skip
+    import signal
+
+    from jaxbp.worked.course import files as course_files
+
+    root = graded["root"]
+    (tmp_path / "roster.csv").write_text("id\ns01\ns02\n")
+    out = tmp_path / "sheets"
+    replace, calls = os.replace, []
+
+    def interrupted(source, target):  # Ctrl-C arrives while the third file is written
+        calls.append(target)
+        replace(source, target)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(course_files.os, "replace", interrupted)
+    args = ["exercise", "--network", str(root / "base.json"), "--students",
+            str(tmp_path / "roster.csv"), "--out", str(out)]  # fmt: skip
+    assert _run(*args) == 130
+    assert "stopped by Ctrl-C; the files this run made were removed" in capsys.readouterr().err
+    assert not out.exists() and len(calls) == 3
+    book, calls[:] = tmp_path / "book.csv", []
+    assert _run("grade", str(root / "sheets"), str(root / "subs"), "--out", str(book)) == 130
+    assert "stopped by Ctrl-C" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["roster.csv"]
+
+
+EDITED_MANIFESTS = [
+    ("out-of-range", lambda m: m["asked"].append(["forward", "W1[99,99]"]), "for student s00, the number asked 'W1[99,99]': index [99, 99] is out of range"),
+    ("not-an-expression", lambda m: m["asked"].append(["forward", "z1[0,0]+"]), "asked quantity 'z1[0,0]+' is not an expression"),
+    ("unknown-part", lambda m: m["parts"].append("bogus"), "unknown part 'bogus'"),
+    ("part-not-given", lambda m: m["asked"].append(["bogus", "z1[0,0]"]), "'z1[0,0]' is asked in part 'bogus', which is not one of its parts"),
+    ("no-students", lambda m: m.update(students=[]), "no students"),
+    ("nothing-asked", lambda m: m.update(asked=[]), "no numbers asked"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "edit", "message"), EDITED_MANIFESTS, ids=[c[0] for c in EDITED_MANIFESTS])  # fmt: skip
+def test_an_edited_manifest_gets_one_line_not_a_traceback(graded, tmp_path, capsys, case, edit, message) -> None:  # fmt: skip
+    import shutil
+
+    root = graded["root"]
+    sheets = tmp_path / "sheets"
+    shutil.copytree(root / "sheets", sheets)
+    manifest = json.loads((sheets / "course.json").read_text())
+    edit(manifest)
+    (sheets / "course.json").write_text(json.dumps(manifest))
+    book = tmp_path / "book.csv"
+    assert _run("grade", str(sheets), str(root / "subs"), "--out", str(book)) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "course.json" in err, err
+    assert not book.exists() and not (tmp_path / "feedback").exists()
+
+
 def test_exit_0_when_every_number_is_right(graded, tmp_path) -> None:
     root = graded["root"]
     (tmp_path / "roster.csv").write_text("id\ns00\ns01\n")

@@ -521,3 +521,21 @@ def test_an_unwritable_plot_folder_is_refused_before_computing(tmp_path, capsys)
         assert "no permission to write there" in err
     finally:
         folder.chmod(0o700)
+
+
+def test_a_reader_that_goes_away_gets_the_broken_pipe_line_not_exit_1() -> None:
+    # rich's own handling exits 1 in silence, and 1 means "not verified" to jaxbp explain
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jaxbp", "explain", "relu-2-2-1"],
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # `jaxbp explain | head -0`: the reader is gone before the first line
+    with process.stderr:
+        err = process.stderr.read()
+    assert process.wait(timeout=120) == 141, err
+    assert err == "jaxbp explain: output closed (broken pipe); stopped, saved files whole\n", err

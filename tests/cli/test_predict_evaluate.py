@@ -158,6 +158,15 @@ def test_bad_new_data_gets_one_line_and_exit_2(capsys, tmp_path, house_run, case
     assert not out.exists() and stdout == ""
 
 
+@pytest.mark.parametrize("price", ["1e38", "1e300"])  # float32's largest / 4 is 8.5e37
+def test_evaluate_refuses_a_target_whose_error_would_overflow(capsys, tmp_path, house_run, price):
+    path = tmp_path / "t.csv"
+    path.write_text(f"a,b,price\n1,2,50000\n1,2,{price}\n")
+    code, stdout, stderr = run_command(capsys, "evaluate", "--run", house_run, "--data", path)
+    assert (code, stdout) == (2, "") and stderr.count("\n") == 1, stderr
+    assert f"t.csv: a target of size {float(price):.3g} does not fit --dtype float32" in stderr
+
+
 def test_an_unknown_class_in_evaluate_is_named(capsys, tmp_path, iris_run):
     path = tmp_path / "t.csv"
     path.write_text("sepal_length,sepal_width,species\n1,2,setosa\n1,2,daisy\n")
@@ -241,6 +250,15 @@ def test_predict_never_replaces_the_checkpoint_it_loads(capsys, tmp_path, house_
     code, _, stderr = run_command(capsys, "predict", "--run", loose, "--data", path, "--out", loose, "--force")  # fmt: skip
     assert code == 2 and "is the checkpoint --run loads" in stderr and stderr.count("\n") == 1
     assert loose.read_bytes() == before
+
+
+def test_predict_with_stdout_closed_asks_for_out(capsys, tmp_path, house_run, monkeypatch):
+    path = tmp_path / "new.csv"
+    path.write_text("a,b\n1,2\n")
+    monkeypatch.setattr("sys.stdout", None)  # what Python sets when started with `>&-`
+    code = cli.main(["predict", "--run", str(house_run), "--data", str(path)])
+    stderr = capsys.readouterr().err
+    assert code == 2 and "standard output is closed" in stderr and stderr.count("\n") == 1
 
 
 def test_predict_into_a_read_only_folder_exits_4_and_writes_nothing(capsys, tmp_path, house_run):

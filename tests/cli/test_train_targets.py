@@ -180,3 +180,32 @@ def test_one_number_written_two_ways_among_text_labels_is_refused(capsys, tmp_pa
     code, _, stderr = train(capsys, "--data", path, "--target", "label", "--out", out)
     assert code == 2 and stderr.count("\n") == 1 and not out.exists(), stderr
     assert "mixed.csv line 5, column 'label': the class labels '1' (line 3) and '1.0' are one number written two ways" in stderr  # fmt: skip
+
+
+def test_more_class_names_than_the_limit_are_counted_as_names(capsys, tmp_path):
+    path = tmp_path / "many.csv"
+    path.write_text("a,label\n" + "".join(f"{i},c{i}\n" for i in range(10_001)))
+    code, _, stderr = train(capsys, "--data", path, "--target", "label", "--out", tmp_path / "r")
+    assert code == 2 and stderr.count("\n") == 1, stderr
+    assert "the column 'label' holds 10,001 different class names; the limit is 10,000 classes" in stderr  # fmt: skip
+
+
+def test_a_resumed_run_refuses_its_columns_swapped_or_renamed(capsys, tmp_path):
+    # the weights belong to the features by position: 'sepal_width, sepal_length' would feed
+    # each first-layer weight the other feature
+    path, out = _iris(tmp_path / "iris.csv"), tmp_path / "run"
+    flags = ["--data", path, "--target", "species", "--hidden", "8", "--epochs", "1", "--quiet"]
+    assert train(capsys, *flags, "--out", out)[0] == 0
+    lines = path.read_text().splitlines()
+    swapped, renamed = tmp_path / "swapped.csv", tmp_path / "renamed.csv"
+    swapped.write_text("".join(f"{b},{a},{s}\n" for a, b, s in (line.split(",") for line in lines)))  # fmt: skip
+    renamed.write_text("\n".join(["length,width,species", *lines[1:]]) + "\n")
+    before = sorted(p.name for p in out.iterdir())
+    for other, message in (
+        (swapped, "the feature columns are sepal_width, sepal_length but the run was trained on sepal_length, sepal_width (in that order)"),
+        (renamed, "the feature columns are length, width but the run was trained on sepal_length, sepal_width: resume"),
+    ):  # fmt: skip
+        code, _, stderr = train(capsys, "--resume", out, "--data", other, "--epochs", "2")
+        assert code == 2 and message in stderr and stderr.count("\n") == 1, stderr
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert train(capsys, "--resume", out, "--data", path, "--epochs", "2", "--quiet")[0] == 0

@@ -42,6 +42,11 @@ def test_npz_with_x_and_y(tmp_path):
         ),
         ("header-only", "a,target\n", r"holds no examples"),
         ("empty-file", "", r"the file is empty"),
+        (
+            "blank-line-1",
+            "\na,target\n1,0\n",
+            r"line 1 is empty; the first line must be the header",
+        ),
         ("ragged", "a,target\n1,0,5\n", r"line 2: 3 cells but the header has 2 columns"),
         (
             "nan-feature",

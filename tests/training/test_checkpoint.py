@@ -138,6 +138,27 @@ def test_n_steps_save_restore_m_steps_equals_n_plus_m_straight(tmp_path, key, op
     assert not trees_bitwise_equal(first, straight)  # the continuation really trained
 
 
+def test_a_checkpoint_renamed_to_another_epoch_is_refused(tmp_path, key):
+    # the newest checkpoint is found by name: epoch 2's state named epoch 9 would shadow later ones
+    params = SPEC.init(key)
+    saved = checkpoint.save(tmp_path, make_checkpoint(params, 2), keep=3)
+    renamed = saved.rename(tmp_path / "checkpoint-00000009.jaxbp")
+    assert checkpoint.resolve(tmp_path) == renamed
+    with pytest.raises(checkpoint.CheckpointError, match=r"checkpoint-00000009.jaxbp: its name says epoch 9 but it holds the state after epoch 2"):  # fmt: skip
+        checkpoint.load(renamed)
+    elsewhere = (tmp_path / "sub").mkdir() or tmp_path / "sub" / "model.jaxbp"  # another name: kept
+    assert checkpoint.load(renamed.rename(elsewhere)).epoch == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes")
+def test_resolving_a_named_pipe_says_what_it_is(tmp_path):
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(checkpoint.CheckpointError, match=r"pipe: not a regular file nor a directory"):  # fmt: skip
+        checkpoint.resolve(tmp_path / "pipe")
+    with pytest.raises(checkpoint.CheckpointError, match=r"no such run directory or checkpoint file"):  # fmt: skip
+        checkpoint.resolve(tmp_path / "missing")
+
+
 def test_keeps_only_the_last_k(tmp_path, key):
     params = SPEC.init(key)
     for epoch in range(5):

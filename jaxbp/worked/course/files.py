@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 
@@ -110,9 +110,13 @@ def write(path: Path, data: str | bytes) -> None:
         raise CourseError(f"cannot write {path}: {error.strerror}.") from None
 
 
-def write_all(contents: dict[Path, str]) -> None:
-    """:func:`write` every file of ``contents``; when one cannot be written (a full disk), remove
-    the files and folders this call made before raising, so no half set is left.
+def write_all(contents: dict[Path, str], stop: Callable[[], bool] = lambda: False) -> bool:
+    """:func:`write` every file of ``contents``; when one cannot be written (a full disk), or
+    ``stop()`` turns true between two files (Ctrl-C), remove the files and folders this call
+    made, so no half set is left.
+
+    Returns:
+        True when every file was written, False when ``stop`` stopped it.
 
     Raises:
         CourseError: naming the file that could not be written.
@@ -120,17 +124,25 @@ def write_all(contents: dict[Path, str]) -> None:
     folders = {folder for path in contents for folder in (path.parent, *path.parent.parents)}
     new = [path for path in contents if not path.exists()]
     new_folders = sorted((f for f in folders if not f.exists()), key=lambda f: -len(f.parts))
-    try:
-        for path, data in contents.items():
-            write(path, data)
-    except CourseError as error:
+
+    def take_back() -> None:
         for path in new:
             with contextlib.suppress(OSError):
                 path.unlink()
         for folder in new_folders:
             with contextlib.suppress(OSError):
                 folder.rmdir()
+
+    try:
+        for path, data in contents.items():
+            if stop():
+                take_back()
+                return False
+            write(path, data)
+    except CourseError as error:
+        take_back()
         raise CourseError(f"{error} The files this run made were removed.") from None
+    return True
 
 
 def _make_folders(folder: Path) -> None:

@@ -206,6 +206,18 @@ def read_manifest(folder: Path) -> Course:
         raise CourseError(f"{path}: not a {FORMAT} manifest written by jaxbp exercise.")
     if not 1 <= course.decimals <= 10:
         raise CourseError(f"{path}: decimals {course.decimals} is not between 1 and 10.")
+    if not course.students or not course.asked:
+        raise CourseError(f"{path}: no {'students' if not course.students else 'numbers asked'}; not a manifest jaxbp exercise writes.")  # fmt: skip
+    for part in course.parts:
+        if part not in PARTS:
+            raise CourseError(f"{path}: unknown part {part[:40]!r}; the parts are {', '.join(PARTS)}.")  # fmt: skip
+    for part, quantity in course.asked:
+        if part not in course.parts:
+            raise CourseError(f"{path}: {quantity[:40]!r} is asked in part {part[:40]!r}, which is not one of its parts.")  # fmt: skip
+        try:
+            parse(quantity)
+        except ValueError as error:
+            raise CourseError(f"{path}: asked quantity {error}") from None
     return course
 
 
