@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jaxbp.cli.errors import UsageError
+from jaxbp.worked.checks import MAX_STEPS
 
 if TYPE_CHECKING:
     from jaxbp.worked.conv_trace import SequentialTrace
     from jaxbp.worked.trace import Trace
 
-MAX_STEPS = 100_000
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 PROGRESS_FROM = 1000
 

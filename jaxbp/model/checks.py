@@ -207,12 +207,14 @@ def check_on_step(where: str, on_step: Any) -> None:
         )
 
 
-def check_positive_int(where: str, name: str, value: Any) -> int:
-    """Check ``value`` is an int >= 1 (bools are refused) and return it."""
+def check_positive_int(where: str, name: str, value: Any, most: int | None = None) -> int:
+    """Check ``value`` is an int >= 1 (bools are refused), and at most ``most`` when given; return it."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{where}: {name} must be an int, got {value!r}.")
+        raise TypeError(f"{where}: {name} must be an int, got {value!r:.60}.")
     if value < 1:
         raise ValueError(f"{where}: {name} must be >= 1, got {value}.")
+    if most is not None and value > most:
+        raise ValueError(f"{where}: {name} must be at most {most:,}, got {value:,}.")
     return int(value)
 
 

@@ -11,6 +11,10 @@ import numpy as np
 #: Relative and absolute round-off allowed between two float64 computations of one quantity.
 RTOL, ATOL = 1e-10, 1e-12
 
+#: The most SGD steps a worked example's ``history`` records: one float a step, held in memory and
+#: written to every format (``jaxbp explain --steps`` has the same limit).
+MAX_STEPS = 100_000
+
 
 @dataclasses.dataclass
 class Check:

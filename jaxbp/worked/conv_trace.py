@@ -28,6 +28,7 @@ import numpy as np
 from jaxbp.layers.sequential import Sequential, check_params
 from jaxbp.model import checks as _checks
 from jaxbp.model.losses import LOSSES
+from jaxbp.worked.checks import MAX_STEPS
 from jaxbp.worked.conv_steps import (
     LayerStep,
     after_step,
@@ -166,7 +167,8 @@ def explain_sequential(
         x: ``(batch, *spec.input_shape)`` or one example ``spec.input_shape``.
         y: ``(batch, outputs)`` or ``(outputs,)``.
         lr: the SGD learning rate, finite and > 0.
-        steps: how many SGD steps ``history`` records (the trace details the first).
+        steps: how many SGD steps ``history`` records (the trace details the first), at most
+            :data:`jaxbp.worked.checks.MAX_STEPS`.
         on_step: called as ``on_step(step, loss)`` after each of the ``steps`` SGD steps (a
             long run's progress).
 
@@ -190,7 +192,7 @@ def explain_sequential(
     check_params(where, spec, params)
     _checks.check_name(where, "loss", loss, LOSSES)
     _checks.check_learning_rate(where, lr)
-    steps = _checks.check_positive_int(where, "steps", steps)
+    steps = _checks.check_positive_int(where, "steps", steps, MAX_STEPS)
     _checks.check_on_step(where, on_step)
     x64, y64 = _check_data(where, spec, x, y)
     params64 = [{k: np.asarray(v, np.float64) for k, v in layer.items()} for layer in params]

@@ -30,6 +30,7 @@ from jaxbp.model import checks as _checks
 from jaxbp.model.losses import LOSSES
 from jaxbp.model.mlp import MLP
 from jaxbp.model.steps import check_batch
+from jaxbp.worked.checks import MAX_STEPS
 from jaxbp.worked.names import UNIT_NAME, check_frozen
 from jaxbp.worked.plain import read_numbers, to_plain
 from jaxbp.worked.verify import Check, jax_checks
@@ -228,7 +229,8 @@ def explain(
         x: float array ``(batch, sizes[0])`` or ``(sizes[0],)``.
         y: float array ``(batch, sizes[-1])`` or ``(sizes[-1],)``.
         lr: the SGD learning rate, finite and > 0.
-        steps: how many SGD steps ``history`` records (the trace details the first).
+        steps: how many SGD steps ``history`` records (the trace details the first), at most
+            :data:`jaxbp.worked.checks.MAX_STEPS`.
         units: one name per layer of units for the documents' notation; default :func:`default_units`.
         frozen: parameters that take no update, named ``"W1"``, ``"b2"``, ... (layer ``l`` from 1).
         on_step: called as ``on_step(step, loss)`` after each of the ``steps`` SGD steps (a
@@ -250,7 +252,7 @@ def explain(
     _checks.check_on_step(where, on_step)
     check_batch(where, spec, loss, params, x, y)
     _checks.check_learning_rate(where, lr)
-    steps = _checks.check_positive_int(where, "steps", steps)
+    steps = _checks.check_positive_int(where, "steps", steps, MAX_STEPS)
     units = default_units(spec.num_layers) if units is None else tuple(units)
     if len(units) != len(spec.sizes) or not all(
         isinstance(u, str) and UNIT_NAME.fullmatch(u) for u in units

@@ -176,12 +176,14 @@ def test_json_holds_the_numbers() -> None:
         ({"x": np.zeros((1, 5, 1))}, "x has shape"),
         ({"y": np.zeros((1, 2))}, "y has shape"),
         ({"steps": 0}, "steps"),
+        ({"steps": 100_001}, r"explain_sequential: steps must be at most 100,000, got 100,001"),
     ],
-    ids=["mlp", "loss", "lr", "x", "y", "steps"],
+    ids=["mlp", "loss", "lr", "x", "y", "steps", "too-many-steps"],
 )
 def test_bad_input_is_refused_by_name(change, match) -> None:
     spec, _, params, x, y, loss, lr = _builtin()
     arguments = {"spec": spec, "loss": loss, "params": params, "x": x, "y": y, "lr": lr}
+    change = dict(change)
     steps = change.pop("steps", 1)
     arguments |= change
     with pytest.raises((ValueError, TypeError), match=match):

@@ -184,12 +184,22 @@ def test_float32_params_are_explained_in_float64() -> None:
         ({"lr": 0.0}, "learning rate"),
         ({"lr": float("nan")}, "learning rate"),
         ({"steps": 0}, "steps"),
+        ({"steps": 100_001}, r"explain: steps must be at most 100,000, got 100,001"),
         ({"units": ("i", "o")}, "units"),
         ({"loss": "hinge"}, "loss"),
         ({"x": np.ones((1, 3))}, "x has shape"),
         ({"y": np.ones((1, 2))}, "y has shape"),
     ],
-    ids=["zero-lr", "nan-lr", "zero-steps", "units", "loss", "x-shape", "y-shape"],
+    ids=[
+        "zero-lr",
+        "nan-lr",
+        "zero-steps",
+        "too-many-steps",
+        "units",
+        "loss",
+        "x-shape",
+        "y-shape",
+    ],
 )
 def test_bad_input_is_refused_with_a_clear_message(kwargs, match) -> None:
     example = worked.EXAMPLES["relu-2-2-1"]
