@@ -29,8 +29,20 @@ PROBE_EXAMPLES = 3
 
 def native_params(where: str, params: Any, name: str = "params") -> Any:
     """``params`` with every NumPy leaf in native byte order; a Python number inside a list or
-    tuple (a nested list where an array was meant) is refused, naming its path."""
-    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+    tuple (a nested list where an array was meant) is refused, naming its path; so is a dict whose
+    keys cannot be sorted (JAX sorts them to flatten it)."""
+    try:
+        flat = jax.tree_util.tree_flatten_with_path(params)[0]
+    except (ValueError, TypeError) as error:
+        found = _unsortable_keys(params, name)
+        if found is None:
+            raise
+        raise TypeError(
+            f"{where}: {found[0]} is a dict with keys of different types ({found[1]}) that cannot "
+            f"be sorted, and JAX sorts a dict's keys to flatten it; use keys of one type, e.g. "
+            f"all strings."
+        ) from error
+    for path, leaf in flat:
         in_sequence = any(isinstance(key, jax.tree_util.SequenceKey) for key in path[-1:])
         if isinstance(leaf, int | float) and in_sequence:
             raise TypeError(
@@ -45,6 +57,28 @@ def native_params(where: str, params: Any, name: str = "params") -> Any:
         return leaf
 
     return jax.tree.map(convert, params)
+
+
+def _unsortable_keys(tree: Any, where: str) -> tuple[str, str] | None:
+    """The first dict in ``tree`` (nested dicts, lists and tuples) whose keys ``sorted`` refuses:
+    its path and two of its keys of different types."""
+    if isinstance(tree, dict):
+        try:
+            sorted(tree)
+        except TypeError:
+            kinds = {type(key): key for key in tree}
+            shown = ", ".join(repr(key)[:30] for key in list(kinds.values())[:2])
+            return where, shown
+        items = [(f"{where}[{key!r:.30}]", value) for key, value in tree.items()]
+    elif isinstance(tree, list | tuple):
+        items = [(f"{where}[{index}]", value) for index, value in enumerate(tree)]
+    else:
+        return None
+    for path, value in items:
+        found = _unsortable_keys(value, path)
+        if found is not None:
+            return found
+    return None
 
 
 def check_prediction(

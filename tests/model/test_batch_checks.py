@@ -192,6 +192,22 @@ def test_a_nested_list_as_a_parameter_is_refused_naming_its_path() -> None:
 
 
 @pytest.mark.parametrize(
+    "run",
+    [
+        lambda p, x, y: jaxbp.loss_and_grad(linear, half_se_sum, p, x, y),
+        lambda p, x, y: jaxbp.train_step(linear, half_se_sum, p, x, y, 0.1),
+        lambda p, x, y: jaxbp.fit(linear, half_se_sum, p, x, y, lr=0.1, epochs=1, batch_size=N),
+    ],
+    ids=["loss_and_grad", "train_step", "fit"],
+)
+def test_a_dict_whose_keys_cannot_be_sorted_is_refused_naming_its_path(run) -> None:
+    params, x, y = _problem()
+    nested = {"layer": {"w": params["w"], 1: params["b"]}}  # JAX sorts keys: 'w' < 1 fails
+    with pytest.raises(TypeError, match=r"params\['layer'\] is a dict with keys of different"):
+        run(nested, x, y)
+
+
+@pytest.mark.parametrize(
     ("convert", "error", "pattern"),
     [
         (lambda a: a.astype(object), TypeError, "x has dtype object"),
