@@ -105,6 +105,19 @@ class Sequential:
         """The shape of one example's prediction."""
         return self.shapes[-1]
 
+    @property
+    def output_activation(self) -> str | None:
+        """The activation the predictions come out of (``Flatten`` and ``Reshape`` looked through):
+        an ``Activation`` layer's name, or a ``Dense`` or convolution's ``activation``; ``None``
+        when the last layer is of another kind (a norm, a pool, a residual block)."""
+        layers = [layer for layer in self.layers if not isinstance(layer, specs.Flatten | specs.Reshape)]  # fmt: skip
+        last = layers[-1] if layers else None
+        if isinstance(last, specs.Activation):
+            return last.name
+        if isinstance(last, specs.Dense | specs.Conv1D | specs.Conv2D):
+            return last.activation
+        return None
+
     def init(self, key: Array, dtype: Any = jnp.float32) -> Params:
         """Random initial parameters: weights by ``init_scheme`` (He for relu, else Glorot), zero biases.
 

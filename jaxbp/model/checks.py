@@ -219,6 +219,44 @@ def check_positive_int(where: str, name: str, value: Any, most: int | None = Non
 
 
 # --- the model and loss contract: any pure model, any loss, any params pytree ---------------
+#: Named losses that take probabilities, and the output activations that give them.
+_PROBABILITY_LOSSES = {
+    "cross_entropy": ("softmax", "sigmoid"),
+    "binary_cross_entropy": ("sigmoid", "softmax"),
+}
+
+
+def check_output_pairing(where: str, model: Any, loss: Any) -> None:
+    """Refuse a named loss whose input the model's output activation does not give: a softmax
+    before ``softmax_cross_entropy`` (applied twice: a flatter, wrong loss that trains silently),
+    or an unbounded output (``linear``, ``relu``, ...) before a loss of probabilities (the log of
+    a value outside (0, 1]: NaN from the first step). Models that name no output activation (an
+    ``output_activation`` attribute, as ``MLP`` and ``Sequential`` have) are not checked."""
+    output = getattr(model, "output_activation", None)
+    if not isinstance(loss, str) or not isinstance(output, str):
+        return
+    if loss == "softmax_cross_entropy" and output == "softmax":
+        raise ValueError(
+            f"{where}: the model ends in a softmax, and the loss 'softmax_cross_entropy' applies "
+            f"the softmax itself (it would be applied twice, training silently on a flatter, wrong "
+            f"loss); end the model with 'linear' so it gives logits, or use loss 'cross_entropy' "
+            f"on its probabilities."
+        )
+    wanted = _PROBABILITY_LOSSES.get(loss)
+    if wanted is not None and output not in wanted:
+        advice = (
+            "end the model with 'softmax' (one class per example), or keep the logits and use "
+            "loss 'softmax_cross_entropy'"
+            if loss == "cross_entropy"
+            else "end the model with 'sigmoid' (one probability per output)"
+        )
+        raise ValueError(
+            f"{where}: the loss {loss!r} takes probabilities in (0, 1), but the model's output "
+            f"activation is {output!r}, whose values can fall outside them (log gives NaN from "
+            f"the first step); {advice}."
+        )
+
+
 def check_model(where: str, model: Any) -> None:
     """Check ``model`` is a callable ``(params, x) -> prediction`` (a ``jaxbp.MLP`` is one)."""
     if isinstance(model, str) or not callable(model):

@@ -137,6 +137,11 @@ class MLP:
         return self.bias if isinstance(self.bias, tuple) else (self.bias,) * self.num_layers
 
     @property
+    def output_activation(self) -> str:
+        """The last layer's activation: what the predictions are (``"softmax"``: probabilities)."""
+        return self.activations[-1]
+
+    @property
     def layer_init(self) -> tuple[str, ...]:
         """The initialiser name used for each layer."""
         if isinstance(self.init_scheme, tuple):

@@ -47,7 +47,15 @@ def batch_loss(model: Model, loss: Loss, params: Params, x: Array, y: Array) -> 
 
 
 def check_batch(
-    where: str, model: Model, loss: Loss, params: Params, x: Any, y: Any, *, values: bool = False
+    where: str,
+    model: Model,
+    loss: Loss,
+    params: Params,
+    x: Any,
+    y: Any,
+    *,
+    values: bool = False,
+    pairing: bool = True,
 ) -> tuple[Params, Any, Any]:
     """Validate a (model, loss, params, x, y) call before anything runs or compiles; return
     ``params, x, y`` as arrays (lists converted, NumPy data in native byte order).
@@ -58,9 +66,13 @@ def check_batch(
     broadcast against ``y`` and a loss of shape ``(batch,)``, checked once with
     ``jax.eval_shape`` (no compilation). With ``values`` (real arrays, not shape stand-ins), also
     :func:`~jaxbp.model.batch_checks.check_values`: finite params, and each example's loss its own.
+    With ``pairing`` (training; a worked example shows what a bad pairing does instead), the
+    model's output activation must suit a named loss (:func:`~jaxbp.model.checks.check_output_pairing`).
     """
     _checks.check_model(where, model)
     _checks.check_loss(where, loss, LOSSES)
+    if pairing:
+        _checks.check_output_pairing(where, model, loss)
     params = _batch_checks.native_params(where, params)
     if isinstance(model, MLP):
         _checks.check_params(where, model, params)

@@ -67,7 +67,7 @@ def layer_quantities(
     Returns:
         ``(loss, layers)`` with ``layers[l - 1]`` for layer ``l``.
     """
-    check_batch("layer_quantities", spec, loss, params, x, y)
+    check_batch("layer_quantities", spec, loss, params, x, y, pairing=False)
     x, y = jnp.atleast_2d(jnp.asarray(x)), jnp.atleast_2d(jnp.asarray(y))
     dtype = jnp.result_type(x, *(leaf for layer in params for leaf in layer.values()))
     zeros = [jnp.zeros((x.shape[0], size), dtype) for size in spec.sizes[1:]]

@@ -250,7 +250,7 @@ def explain(
         )
     _checks.check_name(where, "loss", loss, LOSSES)
     _checks.check_on_step(where, on_step)
-    check_batch(where, spec, loss, params, x, y)
+    check_batch(where, spec, loss, params, x, y, pairing=False)
     _checks.check_learning_rate(where, lr)
     steps = _checks.check_positive_int(where, "steps", steps, MAX_STEPS)
     units = default_units(spec.num_layers) if units is None else tuple(units)

@@ -301,3 +301,64 @@ def test_check_values_false_checks_shapes_only_and_steps_on_the_values_as_given(
         jaxbp.train_step(linear, half_se_sum, params, x, y[:, 0], 0.1, check_values=False)
     with pytest.raises(TypeError, match="check_values must be True or False"):
         jaxbp.loss_and_grad(linear, half_se_sum, params, x, y, check_values="no")
+
+
+def _classes() -> tuple[np.ndarray, np.ndarray]:
+    x = np.linspace(-1.0, 1.0, N * 3).reshape(N, 3)
+    return x, np.eye(3)[np.arange(N) % 3]
+
+
+PAIRING_MODELS = {
+    "mlp": lambda last: jaxbp.MLP(sizes=(3, 4, 3), activations=("tanh", last)),
+    "sequential-dense": lambda last: jaxbp.Sequential(
+        (jaxbp.layers.Dense(4, "tanh"), jaxbp.layers.Dense(3, last)), input_shape=(3,)
+    ),
+    "sequential-activation-flatten": lambda last: jaxbp.Sequential(
+        (jaxbp.layers.Dense(3), jaxbp.layers.Activation(last), jaxbp.layers.Flatten()),
+        input_shape=(3,),
+    ),
+}
+PAIRING_RUNS = {
+    "loss_and_grad": lambda m, loss, p, x, y: jaxbp.loss_and_grad(m, loss, p, x, y),
+    "train_step": lambda m, loss, p, x, y: jaxbp.train_step(m, loss, p, x, y, 0.1),
+    "fit": lambda m, loss, p, x, y: jaxbp.fit(m, loss, p, x, y, lr=0.1, epochs=1, batch_size=N),
+}
+
+
+@pytest.mark.parametrize("run", list(PAIRING_RUNS.values()), ids=list(PAIRING_RUNS))
+@pytest.mark.parametrize("make", list(PAIRING_MODELS.values()), ids=list(PAIRING_MODELS))
+@pytest.mark.parametrize(
+    ("last", "loss", "pattern"),
+    [
+        ("softmax", "softmax_cross_entropy", r"ends in a softmax.*applied twice"),
+        ("linear", "cross_entropy", r"'cross_entropy' takes probabilities.*activation is 'linear'"),
+        ("relu", "binary_cross_entropy", r"'binary_cross_entropy' takes .*activation is 'relu'"),
+    ],
+    ids=["double-softmax", "linear-ce", "relu-bce"],
+)
+def test_an_output_activation_the_named_loss_cannot_take_is_refused(
+    make, run, last, loss, pattern
+) -> None:
+    model = make(last)
+    x, y = _classes()
+    params = model.init(jax.random.key(0), jnp.float64)
+    with pytest.raises(ValueError, match=pattern):
+        run(model, loss, params, x, y)
+
+
+@pytest.mark.parametrize("make", list(PAIRING_MODELS.values()), ids=list(PAIRING_MODELS))
+@pytest.mark.parametrize(
+    ("last", "loss"),
+    [
+        ("softmax", "cross_entropy"),
+        ("linear", "softmax_cross_entropy"),
+        ("sigmoid", "binary_cross_entropy"),
+    ],
+)
+def test_an_output_activation_that_suits_the_loss_trains_to_a_finite_loss(make, last, loss) -> None:
+    model = make(last)
+    x, y = _classes()
+    params = model.init(jax.random.key(0), jnp.float64)
+    new_params, new_loss = jaxbp.train_step(model, loss, params, x, y, 0.1)
+    assert np.isfinite(float(new_loss))
+    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(new_params))
