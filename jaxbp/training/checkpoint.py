@@ -150,7 +150,10 @@ def save(
         jaxbp.training.files.WriteError: the file system refused the write; earlier files are intact.
     """
     check_position(checkpoint.epoch, checkpoint.step, step_in_epoch, keep)
-    arrays: dict[str, np.ndarray] = {"key": np.asarray(checkpoint.key)}
+    key = checkpoint.key
+    if isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jax.random.key_data(key)  # a typed key is stored as its data, as load gives it
+    arrays: dict[str, np.ndarray] = {"key": np.asarray(key)}
     arrays.update(checkpoint_format.flatten("params", checkpoint.params))
     arrays.update(checkpoint_format.flatten("opt_state", checkpoint.opt_state))
     for name, value in checkpoint.arrays.items():
@@ -174,10 +177,11 @@ def save(
         "config": checkpoint.config,
         "metrics": checkpoint.metrics,
     }
+    meta_text = _meta_json(meta)
     target = path_for(directory, checkpoint.epoch, step_in_epoch)
     if os.path.lexists(target) and not _written_by_jaxbp(target):
         raise NameTakenError(target)
-    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    arrays["meta"] = np.frombuffer(meta_text.encode(), np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, allow_pickle=False, **arrays)
     payload = buffer.getvalue()
@@ -196,6 +200,27 @@ def save(
                 old.unlink()
     _files.fsync_directory(directory)
     return path
+
+
+def _meta_json(meta: dict[str, Any]) -> str:
+    """``meta`` as JSON; a NumPy or JAX number (``np.float32(0.5)``, a 0-d array) is written as the
+    Python number it holds, anything else JSON cannot hold is refused naming its type."""
+
+    def number(value: Any) -> Any:
+        if isinstance(value, np.generic | np.ndarray | jax.Array) and np.ndim(value) == 0:
+            item = np.asarray(value).item()
+            if isinstance(item, bool | int | float | str):
+                return item
+        raise TypeError(f"found a {type(value).__name__} ({value!r:.40})")
+
+    try:
+        return json.dumps(meta, default=number)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"checkpoint.save: config and metrics must be JSON (numbers, strings, bools, None, "
+            f"lists, dicts with string keys); {error}: convert it (e.g. float(value)); nothing "
+            f"was written"
+        ) from None
 
 
 def check_position(epoch: Any, step: Any, step_in_epoch: Any, keep: Any) -> None:

@@ -3,6 +3,7 @@ damage, and refusal of edited contents whose checksum was recomputed (every fiel
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import io
@@ -255,6 +256,36 @@ def test_a_dtype_load_cannot_read_is_never_written(tmp_path, key):
     params = jax.tree.map(lambda leaf: leaf.astype(jnp.bfloat16), SPEC.init(key))
     with pytest.raises(ValueError, match=r"checkpoint.save: params\[0\]\['b'\] has dtype bfloat16, which load cannot read"):  # fmt: skip
         checkpoint.save(tmp_path, make_checkpoint(params), keep=1)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_typed_key_and_numpy_numbers_in_metrics_are_saved_as_plain_values(tmp_path, key):
+    state = make_checkpoint(SPEC.init(key))
+    state = dataclasses.replace(
+        state,
+        key=jax.random.key(7),  # typed, not its key_data
+        metrics={"loss": np.float32(0.5), "epoch": np.int64(3), "done": np.bool_(True)},
+        config={"lr": jnp.float32(0.25)},
+    )
+    loaded = checkpoint.load(checkpoint.save(tmp_path, state, keep=1))
+    np.testing.assert_array_equal(loaded.key, jax.random.key_data(jax.random.key(7)))
+    assert loaded.metrics == {"loss": 0.5, "epoch": 3, "done": True}
+    assert loaded.config == {"lr": 0.25}
+
+
+@pytest.mark.parametrize(
+    ("metrics", "found"),
+    [
+        ({"loss": np.zeros(3)}, r"found a ndarray"),
+        ({"loss": object()}, r"found a object"),
+        ({(1, 2): 0.5}, r"keys must be str"),
+    ],
+    ids=["array", "object", "tuple-key"],
+)
+def test_metrics_json_cannot_hold_are_refused_and_nothing_is_written(tmp_path, key, metrics, found):
+    state = dataclasses.replace(make_checkpoint(SPEC.init(key)), metrics=metrics)
+    with pytest.raises(TypeError, match=rf"checkpoint.save: config and metrics must be JSON.*{found}"):  # fmt: skip
+        checkpoint.save(tmp_path, state, keep=1)
     assert list(tmp_path.iterdir()) == []
 
 
