@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 
 class TrainingWarning(RuntimeWarning):
-    """A training run ended with a result that is probably not what was asked for."""
+    """A training run that probably does not do what was asked for: said before it starts (rows
+    never trained on) or when it ends (a result that did not change or is not finite)."""
 
 
 class NonFiniteWarning(TrainingWarning):

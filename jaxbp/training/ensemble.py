@@ -122,6 +122,7 @@ def fit_ensemble(
     data = _inputs.DeviceSource(where, *_inputs.check_arrays(where, model, loss, first, x, y, mesh))
     _inputs.check_ensemble_losses(where, model, loss, stacked_params, data.x, data.y)
     _inputs.plan(where, data, epochs=epochs, batch_size=batch_size, key=key, start_epoch=0, start_step=0)  # fmt: skip
+    _inputs.warn_unused_rows(where, data, batch_size, key, stacklevel=2)
     lr, opt_state = _ensemble_update(where, stacked_params, num_models, lr, optimizer)
     batch_sharding = None
     if mesh is not None:

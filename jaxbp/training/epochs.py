@@ -6,7 +6,9 @@ Batching (``n`` examples):
 - ``batch_size=1``: stochastic gradient descent, ``n`` steps per epoch.
 - otherwise mini-batch: ``n // batch_size`` steps per epoch. The remaining ``n % batch_size``
   examples of each epoch's order are left out of that epoch (with shuffling, a different set
-  every epoch), so every step sees a full batch and one program serves every epoch.
+  every epoch), so every step sees a full batch and one program serves every epoch. Without a
+  key the same rows would be left out of every epoch: ``fit`` and ``fit_ensemble`` warn
+  (:func:`jaxbp.training.inputs.warn_unused_rows`).
 
 With a ``key``, every epoch's order is a fresh permutation drawn inside the program by
 :func:`jaxbp.data.order.epoch_permutation` (the function the streamed path draws it with); without

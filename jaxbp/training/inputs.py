@@ -12,6 +12,7 @@ beyond the int32 step counter, a start outside an epoch.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -24,6 +25,7 @@ from jaxbp.model import checks as _checks
 from jaxbp.model.steps import check_batch
 from jaxbp.training import run_checks as _run_checks
 from jaxbp.training import sharding as _sharding
+from jaxbp.training.end_checks import TrainingWarning
 
 if TYPE_CHECKING:
     from jaxbp._types import Array, Loss, Model, Params
@@ -303,6 +305,26 @@ def plan(
     first = int(start_epoch) * steps + int(start_step)
     rows = source.n if batch_size is None else batch_size
     return Span(steps, first, (int(start_epoch) + epochs) * steps, rows)
+
+
+def warn_unused_rows(
+    where: str, source: Source, batch_size: int | None, key: Any, stacklevel: int
+) -> None:
+    """Without a key the data keeps its order, so a batch size that does not divide ``n`` leaves
+    the same last rows out of every epoch: they would never be trained on. Say so (a
+    :class:`~jaxbp.training.end_checks.TrainingWarning`) before anything compiles."""
+    if key is not None or batch_size is None or isinstance(source, IterableSource):
+        return
+    left = source.n % batch_size
+    if left:
+        warnings.warn(
+            f"{where}: without a key the data keeps its order, so batch_size {batch_size} leaves "
+            f"the last {left} of the {source.n} examples out of every epoch: they are never "
+            f"trained on. Pass key=jax.random.key(0) to shuffle every epoch (a different "
+            f"{left} left out each time), or a batch_size that divides {source.n}.",
+            TrainingWarning,
+            stacklevel=stacklevel + 1,
+        )
 
 
 def _plan_iterable(

@@ -150,6 +150,7 @@ def describe_run(
         where, source, epochs=epochs, batch_size=batch_size, key=key,
         start_epoch=start_epoch, start_step=start_step,
     )  # fmt: skip
+    _inputs.warn_unused_rows(where, source, batch_size, key, stacklevel=3)
     stream = None
     if streamed:
         stream = describe_stream(

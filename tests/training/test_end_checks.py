@@ -10,7 +10,9 @@ With ``lr = 3`` the loss of step ``t``, ``(2^t)^2 / 2``, first overflows float32
 from __future__ import annotations
 
 import re
+import warnings
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -113,3 +115,37 @@ def test_an_update_that_overflows_on_the_last_step_warns_even_with_the_guard():
             model, linear, _params(-3e38), X, Y, lr=1e38, epochs=1, stop_on_nonfinite=True
         )
     assert params["w"] == -np.inf and history["stop_step"] == -1
+
+
+def _ten_rows() -> tuple[np.ndarray, np.ndarray]:
+    x = np.arange(10, dtype=np.float32)[:, None] / 10
+    return x, 0.5 * x
+
+
+@pytest.mark.parametrize("ensemble", [False, True], ids=["fit", "fit_ensemble"])
+def test_rows_never_trained_on_without_a_key_are_warned_before_training(ensemble) -> None:
+    # 10 rows in their own order, batches of 4: rows 8 and 9 are in no batch of any epoch
+    x, y = _ten_rows()
+    where = "fit_ensemble" if ensemble else "fit"
+    pattern = (
+        rf"{where}: without a key the data keeps its order, so batch_size 4 leaves the last 2 of "
+        rf"the 10 examples out of every epoch: they are never trained on"
+    )
+    with pytest.warns(jaxbp.TrainingWarning, match=pattern) as record:
+        if ensemble:
+            jaxbp.fit_ensemble(model, loss, {"w": np.ones((2, 1), np.float32)}, x, y, lr=0.1, epochs=1, batch_size=4)  # fmt: skip
+        else:
+            jaxbp.fit(model, loss, {"w": np.ones(1, np.float32)}, x, y, lr=0.1, epochs=1, batch_size=4)  # fmt: skip
+    assert len(record) == 1 and record[0].filename == __file__  # points at the caller's line
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"batch_size": 5}, {"batch_size": 4, "key": jax.random.key(0)}, {"batch_size": None}],
+    ids=["batch-divides-n", "shuffled", "full-batch"],
+)
+def test_every_row_in_some_epoch_gives_no_warning(options) -> None:
+    x, y = _ten_rows()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the suite's settings let this one warning pass
+        jaxbp.fit(model, loss, {"w": np.ones(1, np.float32)}, x, y, lr=0.1, epochs=1, **options)
