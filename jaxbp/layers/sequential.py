@@ -146,6 +146,12 @@ class Sequential:
         :meth:`apply_with_state`."""
         return _has(self.layers, modern.BatchNorm)
 
+    @property
+    def uses_dropout(self) -> bool:
+        """Whether a Dropout with a rate above zero is in the network, so that training it needs
+        a random key (:meth:`apply` with ``key``)."""
+        return _has_dropout(self.layers)
+
     def apply(self, params: Params, x: ArrayLike, *, key: Array | None = None) -> Array:
         """The forward pass.
 
@@ -231,6 +237,14 @@ class Sequential:
 def _has(layers: tuple[Any, ...], kind: type) -> bool:
     return any(
         isinstance(layer, kind) or (isinstance(layer, specs.Residual) and _has(layer.layers, kind))
+        for layer in layers
+    )
+
+
+def _has_dropout(layers: tuple[Any, ...]) -> bool:
+    return any(
+        (isinstance(layer, modern.Dropout) and layer.rate > 0)
+        or (isinstance(layer, specs.Residual) and _has_dropout(layer.layers))
         for layer in layers
     )
 

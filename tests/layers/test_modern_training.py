@@ -1,0 +1,68 @@
+"""The training functions on networks with Dropout or BatchNorm: they call ``model(params, x)``,
+with no key and no running state, so such a network is refused by name rather than trained with
+dropout silently off or failing deep inside; a Dropout of rate 0, and a user's own function
+around ``net.apply``, still train."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxbp
+from jaxbp.layers import BatchNorm, Dense, Dropout, Residual, Sequential
+
+X = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
+Y = np.eye(2, dtype=np.float32)[np.arange(8) % 2]
+
+
+def _net(*middle) -> Sequential:
+    return Sequential(layers=(Dense(4, activation="relu"), *middle, Dense(2)), input_shape=(3,))
+
+
+def _calls(net: Sequential):
+    params = net.init(jax.random.key(0))
+    stacked = jax.tree.map(lambda a: jnp.stack([a, a]), params)
+    loss = "softmax_cross_entropy"
+    return {
+        "fit": lambda: jaxbp.fit(net, loss, params, X, Y, lr=0.1, epochs=1, batch_size=4),
+        "train_step": lambda: jaxbp.train_step(net, loss, params, X, Y, 0.1),
+        "loss_and_grad": lambda: jaxbp.loss_and_grad(net, loss, params, X, Y),
+        "optax_step": lambda: jaxbp.optax_step(
+            net, loss, optax.sgd(0.1), params, optax.sgd(0.1).init(params), X, Y
+        ),
+        "fit_ensemble": lambda: jaxbp.fit_ensemble(
+            net, loss, stacked, X, Y, lr=0.1, epochs=1, batch_size=4
+        ),
+    }
+
+
+@pytest.mark.parametrize("where", ["fit", "train_step", "loss_and_grad", "optax_step", "fit_ensemble"])  # fmt: skip
+def test_a_dropout_network_is_refused_not_trained_with_dropout_off(where) -> None:
+    for net in (_net(Dropout(0.5)), _net(Residual((Dense(4), Dropout(0.1))))):
+        assert net.uses_dropout
+        with pytest.raises(ValueError, match=rf"^{where}: the network has a Dropout.*key=step_key"):
+            _calls(net)[where]()
+
+
+@pytest.mark.parametrize("where", ["fit", "train_step", "loss_and_grad", "optax_step", "fit_ensemble"])  # fmt: skip
+def test_a_batch_norm_network_is_refused_naming_apply_with_state(where) -> None:
+    net = _net(BatchNorm())
+    with pytest.raises(ValueError, match=rf"^{where}: the network has a BatchNorm.*does not carry"):
+        _calls(net)[where]()
+
+
+def test_dropout_of_rate_zero_and_a_function_of_ones_own_still_train() -> None:
+    net = _net(Dropout(0.0))
+    assert not net.uses_dropout
+    params = net.init(jax.random.key(0))
+    new, _ = jaxbp.train_step(net, "softmax_cross_entropy", params, X, Y, 0.1)
+    plain = _net()  # the same layers without the Dropout: Dropout(0) is the identity
+    without = [params[0], params[2]]
+    expected, _ = jaxbp.train_step(plain, "softmax_cross_entropy", without, X, Y, 0.1)
+    np.testing.assert_array_equal(new[0]["w"], expected[0]["w"])
+    dropping = _net(Dropout(0.5))
+    model = lambda p, x: dropping.apply(p, x)  # noqa: E731  (dropout off, explicitly)
+    jaxbp.train_step(model, "softmax_cross_entropy", params, X, Y, 0.1)
