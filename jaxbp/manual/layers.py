@@ -350,13 +350,13 @@ def backward(
             f"manual_layers.backward: the network's predictions have shape {prediction.shape}; "
             f"the losses take (batch, outputs), so end the network with Flatten() or Dense."
         )
-    labels, outputs = np.asarray(y), prediction.shape[-1]
+    labels, classes = np.asarray(y), prediction.shape[-1]
     is_labels = np.issubdtype(labels.dtype, np.integer) and labels.ndim == 1 and labels.size > 0
-    if is_labels and (labels.min() < 0 or labels.max() >= outputs):  # np.eye would wrap -1
+    if is_labels and (labels.min() < 0 or labels.max() >= classes):  # np.eye would wrap -1
         bad = labels.min() if labels.min() < 0 else labels.max()
         raise ValueError(
-            f"manual_layers.backward: y holds the label {bad} but the network has {outputs} "
-            f"outputs; labels must lie in [0, {outputs})."
+            f"manual_layers.backward: y holds the label {bad} but the network has {classes} "
+            f"outputs; labels must lie in [0, {classes})."
         )
     target = targets(loss, y, prediction.shape[-1])
     if target.shape != prediction.shape:
