@@ -66,3 +66,35 @@ def test_dropout_of_rate_zero_and_a_function_of_ones_own_still_train() -> None:
     dropping = _net(Dropout(0.5))
     model = lambda p, x: dropping.apply(p, x)  # noqa: E731  (dropout off, explicitly)
     jaxbp.train_step(model, "softmax_cross_entropy", params, X, Y, 0.1)
+
+
+@pytest.mark.parametrize(
+    ("layers", "shape", "label"),
+    [((Dense(3), BatchNorm()), (2,), "layer 1"),
+     ((Dense(3), Residual((BatchNorm(),))), (2,), "layer 1, inner layer 0"),
+     ((BatchNorm(),), (1, 2), "layer 0")],
+    ids=["flat", "in-a-residual-block", "sequence-of-one"],
+)  # fmt: skip
+def test_batch_norm_training_on_one_value_per_channel_is_refused(layers, shape, label) -> None:
+    # mean of one value is the value: x - mean = 0, the output the bias whatever x is
+    net = Sequential(layers=layers, input_shape=shape)
+    params, state = net.init(jax.random.key(0)), net.init_state()
+    x = np.arange(1.0, 1.0 + np.prod(shape)).reshape(shape)
+    for one in (x, x[None]):  # one example, with or without its batch axis
+        with pytest.raises(ValueError, match=rf"^Sequential.apply_with_state: {label} \(BatchNorm\) in training.*one value per channel"):  # fmt: skip
+            net.apply_with_state(params, state, one)
+    out, same = net.apply_with_state(params, state, x, training=False)  # running statistics
+    assert jax.tree.all(jax.tree.map(lambda a, b: bool((a == b).all()), same, state))
+    assert out.shape == net.output_shape
+    _, new = net.apply_with_state(params, state, np.stack([x, 2 * x]))  # two examples: fine
+    assert np.all(np.isfinite(jax.tree.leaves(new)[0]))
+
+
+def test_batch_norm_over_positions_takes_one_example() -> None:
+    # a sequence of 3 positions gives 3 values per channel even for one example
+    net = Sequential(layers=(BatchNorm(momentum=0.0),), input_shape=(3, 1))
+    params, state = net.init(jax.random.key(0)), net.init_state()
+    out, new = net.apply_with_state(params, state, np.array([[1.0], [2.0], [3.0]]))
+    np.testing.assert_allclose(new[0]["mean"], [2.0])  # (1 + 2 + 3) / 3
+    np.testing.assert_allclose(new[0]["var"], [2.0 / 3.0], rtol=1e-6)  # (1 + 0 + 1) / 3
+    np.testing.assert_allclose(out[:, 0], np.array([-1.0, 0.0, 1.0]) / np.sqrt(2 / 3 + 1e-5), rtol=1e-5)  # fmt: skip
