@@ -12,7 +12,7 @@ import optax
 import pytest
 
 import jaxbp
-from jaxbp.layers import BatchNorm, Dense, Dropout, Residual, Sequential
+from jaxbp.layers import BatchNorm, Dense, Dropout, LayerNorm, Residual, Sequential
 
 X = np.random.default_rng(0).normal(size=(8, 3)).astype(np.float32)
 Y = np.eye(2, dtype=np.float32)[np.arange(8) % 2]
@@ -98,3 +98,13 @@ def test_batch_norm_over_positions_takes_one_example() -> None:
     np.testing.assert_allclose(new[0]["mean"], [2.0])  # (1 + 2 + 3) / 3
     np.testing.assert_allclose(new[0]["var"], [2.0 / 3.0], rtol=1e-6)  # (1 + 0 + 1) / 3
     np.testing.assert_allclose(out[:, 0], np.array([-1.0, 0.0, 1.0]) / np.sqrt(2 / 3 + 1e-5), rtol=1e-5)  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", [(40, 1), (1,), (2, 3, 1)])
+def test_layer_norm_over_one_feature_is_refused(shape) -> None:
+    # the mean of one value is the value: the output would be the bias for every input
+    with pytest.raises(ValueError, match=r"layer 0 \(LayerNorm\): LayerNorm normalises over the last axis, which has 1 feature"):  # fmt: skip
+        Sequential(layers=(LayerNorm(),), input_shape=shape)
+    with pytest.raises(ValueError, match=r"layer 1 \(Residual\), inner layer 0.*1 feature"):
+        Sequential(layers=(Dense(1), Residual((LayerNorm(),))), input_shape=(3,))
+    Sequential(layers=(LayerNorm(),), input_shape=(*shape[:-1], 2))  # two features: fine
