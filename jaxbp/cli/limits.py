@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from jaxbp.cli.flags import ConfigError, as_flag_text
 from jaxbp.layers import specs
+from jaxbp.layers.modern import SelfAttention
 from jaxbp.training.run_checks import MAX_STEPS, most_epochs
 
 if TYPE_CHECKING:
@@ -52,7 +53,8 @@ def check_parameter_count(config: TrainConfig, count: int) -> None:
 
 def activation_sizes(network: Sequential) -> list[tuple[str, tuple[int, ...]]]:
     """Every layer's per-example output shape, inner layers of a residual block included, with
-    the layer's name (``layer 0 (Conv1D)``): worked out from the shapes alone."""
+    the layer's name (``layer 0 (Conv1D)``), and before a SelfAttention's output its attention
+    scores and weights, ``(2, heads, length, length)``: worked out from the shapes alone."""
     return _activations(network.layers, network.input_shape, "layer")
 
 
@@ -64,6 +66,9 @@ def _activations(
         name = f"{label} {index} ({type(layer).__name__})"
         if isinstance(layer, specs.Residual):
             sizes += _activations(layer.layers, shape, f"{name}, inner layer")
+        if isinstance(layer, SelfAttention):  # scores and their softmax, per head: (T, T) each
+            length = shape[0]
+            sizes.append((f"{name} attention (scores and weights)", (2, layer.heads, length, length)))  # fmt: skip
         shape = specs.output_shape(layer, shape, name)
         sizes.append((name, shape))
     return sizes

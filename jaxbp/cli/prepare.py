@@ -28,7 +28,7 @@ from jaxbp.cli.build import Model, build_model
 from jaxbp.cli.config import RunOptions, TrainConfig
 from jaxbp.cli.dataset import Data, load_data
 from jaxbp.cli.state import State, initial_state
-from jaxbp.layers import Activation, Flatten, Reshape
+from jaxbp.layers import Activation, Embedding, Flatten, Reshape
 from jaxbp.layers.sequential import Sequential
 from jaxbp.training import checkpoint
 
@@ -175,9 +175,36 @@ def _network(cfg: config.TrainConfig, resumed: Resumed | None) -> Sequential:
             f"checkpoint holds no layer network"
         )
     limits.check_parameter_count(cfg, train_model.parameter_count(network))
+    _refuse_untrainable(cfg, network)
     if resumed is None:
         _refuse_double_softmax(cfg, network)
     return network
+
+
+def _refuse_untrainable(cfg: config.TrainConfig, network: Sequential) -> None:
+    """Layers ``jaxbp train`` cannot train as the layer means: an Embedding takes integer tokens
+    (the run feeds standardised float features), a Dropout is on only with a random key and a
+    BatchNorm needs running state (the run calls the network as ``(params, x)``, with neither)."""
+    name = Path(cfg.model or "").name
+    if isinstance(network.layers[0], Embedding):
+        raise config.ConfigError(
+            f"--model {name} starts with an Embedding, which takes integer tokens, but jaxbp "
+            f"train gives the network standardised float features; train a token model from "
+            f"Python (docs/layers.md), or start the network with a Dense or Reshape layer"
+        )
+    if network.stateful or network.uses_dropout:
+        kind = "a BatchNorm" if network.stateful else "a Dropout"
+        why = (
+            "whose running statistics are state that jaxbp train does not carry"
+            if network.stateful
+            else "which is on only with a random key that jaxbp train does not pass (it would "
+            "train with dropout silently off)"
+        )
+        fix = "use LayerNorm" if network.stateful else "remove it or set its rate to 0"
+        raise config.ConfigError(
+            f"--model {name} has {kind}, {why}; {fix}, or train the network from Python with a "
+            f"step of your own (docs/layers.md)"
+        )
 
 
 #: Layers that only move values around, looked through for the network's last activation.

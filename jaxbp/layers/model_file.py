@@ -33,6 +33,9 @@ from jaxbp.layers import specs
 from jaxbp.layers.sequential import Sequential
 
 LAYERS = {layer_type.__name__: layer_type for layer_type in specs.LAYER_TYPES}
+#: The deepest nesting of residual blocks a description may have: building, initialising and
+#: running a network recurse once per level, within Python's recursion limit.
+MAX_RESIDUAL_DEPTH = 100
 
 
 class ModelFileError(ValueError):
@@ -95,13 +98,19 @@ def _tuple(value: Any) -> Any:
     return tuple(_tuple(v) for v in value) if isinstance(value, list) else value
 
 
-def _layers(value: Any, where: str) -> tuple[Any, ...]:
+def _layers(value: Any, where: str, depth: int = 0) -> tuple[Any, ...]:
+    if depth > MAX_RESIDUAL_DEPTH:
+        outermost = where.split(".layers")[0]  # the path would repeat .layers a hundred times
+        raise ModelFileError(
+            f"{outermost}: residual blocks nested too deeply, more than {MAX_RESIDUAL_DEPTH} "
+            f"levels; put blocks one after another rather than inside each other"
+        )
     if not isinstance(value, list) or not value:
         raise ModelFileError(f"{where} must be a non-empty list of layer objects, got {value!r}.")
     layers = []
     for index, entry in enumerate(value):
         label = f"{where}[{index}]"
-        if not isinstance(entry, dict) or entry.get("type") not in LAYERS:
+        if not isinstance(entry, dict) or not isinstance(entry.get("type"), str) or entry["type"] not in LAYERS:  # fmt: skip
             got = entry.get("type") if isinstance(entry, dict) else entry
             raise ModelFileError(
                 f'{label}: expected an object with "type" one of {", ".join(sorted(LAYERS))}, '
@@ -116,7 +125,7 @@ def _layers(value: Any, where: str) -> tuple[Any, ...]:
                     f"{label}: {entry['type']} has no argument {key!r}; valid: {', '.join(valid)}."
                 )
         if layer_type is specs.Residual and isinstance(entry.get("layers"), list):
-            arguments["layers"] = _layers(entry["layers"], f"{label}.layers")
+            arguments["layers"] = _layers(entry["layers"], f"{label}.layers", depth + 1)
         try:
             layers.append(layer_type(**arguments))
         except (ValueError, TypeError) as error:
@@ -133,7 +142,8 @@ def load(path: str | Path) -> Sequential:
     """Read a model description file.
 
     Raises:
-        ModelFileError: on a missing file, invalid JSON, or any problem :func:`from_dict` finds.
+        ModelFileError: on a missing file, invalid JSON, JSON nested too deeply for Python, or
+            any problem :func:`from_dict` finds.
     """
     path = Path(path)
     try:
@@ -150,6 +160,11 @@ def load(path: str | Path) -> Sequential:
         ) from None
     except ValueError as error:  # a NaN, a repeated key, an int of thousands of digits
         raise ModelFileError(f"{path}: {error}") from None
+    except RecursionError:  # Python's json decoder recurses once per nested list or object
+        raise ModelFileError(
+            f"{path}: nested too deeply for Python's JSON reader; a model description nests "
+            f"residual blocks a few hundred deep at most"
+        ) from None
     return from_dict(data, where=str(path))
 
 

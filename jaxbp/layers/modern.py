@@ -222,6 +222,13 @@ def output_shape(layer: Any, shape: Shape, where: str) -> Shape:
                 f"features evenly; use a number of heads that divides {shape[1]}."
             )
         return shape
+    if isinstance(layer, LayerNorm) and shape[-1] == 1:
+        raise ValueError(
+            f"{where}: LayerNorm normalises over the last axis, which has 1 feature here "
+            f"(examples of shape {shape}): x - mean is 0, so its output would be its bias "
+            f"whatever the input. Normalise more than one feature (for channels of a signal, "
+            f"BatchNorm normalises each over the batch and positions)."
+        )
     return shape  # LayerNorm, Dropout, BatchNorm keep the shape
 
 

@@ -14,6 +14,7 @@ running statistics through ``state``, a list in the layout of the params.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import TYPE_CHECKING, Any
 
 import jax
@@ -146,6 +147,12 @@ class Sequential:
         :meth:`apply_with_state`."""
         return _has(self.layers, modern.BatchNorm)
 
+    @property
+    def uses_dropout(self) -> bool:
+        """Whether a Dropout with a rate above zero is in the network, so that training it needs
+        a random key (:meth:`apply` with ``key``)."""
+        return _has_dropout(self.layers)
+
     def apply(self, params: Params, x: ArrayLike, *, key: Array | None = None) -> Array:
         """The forward pass.
 
@@ -206,6 +213,8 @@ class Sequential:
         if not isinstance(training, bool):
             raise TypeError(f"{where}: training must be True or False, got {training!r}.")
         batch, single = self._batch(where, x, key)
+        if training and batch.shape[0] == 1:
+            _refuse_one_value_per_channel(where, self.layers, self.shapes)
         out, new_state = run_layers(
             self.layers, params, state, batch, self.conv_impl, key, training
         )
@@ -231,6 +240,36 @@ class Sequential:
 def _has(layers: tuple[Any, ...], kind: type) -> bool:
     return any(
         isinstance(layer, kind) or (isinstance(layer, specs.Residual) and _has(layer.layers, kind))
+        for layer in layers
+    )
+
+
+def _refuse_one_value_per_channel(
+    where: str, layers: tuple[Any, ...], shapes: Any, label: str = "layer"
+) -> None:
+    """A BatchNorm in training on one example whose channels have one position each normalises
+    every channel over a single value: ``x - mean`` is 0, so its output is its bias whatever the
+    input, and the running variance moves towards 0."""
+    for index, (layer, shape) in enumerate(zip(layers, shapes, strict=False)):
+        if isinstance(layer, specs.Residual):
+            inner = _inner_shapes(layer, shape)
+            _refuse_one_value_per_channel(
+                where, layer.layers, inner, f"{label} {index}, inner layer"
+            )
+        elif isinstance(layer, modern.BatchNorm) and math.prod(shape[:-1]) == 1:
+            raise ValueError(
+                f"{where}: {label} {index} (BatchNorm) in training normalises each "
+                f"channel over the batch, and one example of shape {shape} gives it one value "
+                f"per channel: its output would be its bias whatever x is, and the running "
+                f"variance would move towards 0. Pass a batch of at least 2 examples, or "
+                f"training=False to use the running statistics."
+            )
+
+
+def _has_dropout(layers: tuple[Any, ...]) -> bool:
+    return any(
+        (isinstance(layer, modern.Dropout) and layer.rate > 0)
+        or (isinstance(layer, specs.Residual) and _has_dropout(layer.layers))
         for layer in layers
     )
 

@@ -70,6 +70,11 @@ def layer_forward(
     ``mask``: the entries a Dropout keeps (``None``: no dropout), a list for a residual block;
     ``state``: BatchNorm's running statistics, needed with ``training=False``.
     """
+    if mask is not None and _kind(layer) not in ("Dropout", "Residual"):
+        raise ValueError(
+            f"manual_layers: a mask for a {type(layer).__name__}, which drops nothing: masks go "
+            f"at the Dropout layers (None elsewhere); take them from spec.dropout_masks(key, batch)."
+        )
     if _kind(layer) in modern.KINDS:
         return modern.layer_forward(layer, params, x, mask, state, training)
     if _kind(layer) == "Dense":
@@ -246,6 +251,35 @@ class Backward:
     state: Any = None
 
 
+def _check_shapes(name: str, tree: Any, expected: Any, path: str = "") -> None:
+    """``tree`` has exactly the keys and shapes of ``expected`` (``spec.param_shapes`` or
+    ``spec.state_shapes``: one dict per layer, ``{"layers": [...]}`` for a residual block)."""
+    label = f"{name}{path}"
+    if isinstance(expected, list):
+        if not isinstance(tree, list | tuple) or len(tree) != len(expected):
+            got = f"{len(tree)} entries" if isinstance(tree, list | tuple) else type(tree).__name__
+            raise ValueError(
+                f"manual_layers.backward: {label} must be a list of {len(expected)} entries, one "
+                f"per layer, got {got}."
+            )
+        for index, (entry, shapes) in enumerate(zip(tree, expected, strict=True)):
+            _check_shapes(name, entry, shapes, f"{path}[{index}]")
+        return
+    if not isinstance(tree, dict) or set(tree) != set(expected):
+        keys = sorted(tree) if isinstance(tree, dict) else type(tree).__name__
+        raise ValueError(
+            f"manual_layers.backward: {label} must have keys {sorted(expected)}, got {keys}."
+        )
+    for key, shape in expected.items():
+        if key == "layers" and isinstance(shape, list):
+            _check_shapes(name, tree[key], shape, f'{path}["layers"]')
+        elif np.shape(tree[key]) != tuple(shape):
+            raise ValueError(
+                f'manual_layers.backward: {label}["{key}"] has shape {np.shape(tree[key])} but '
+                f"the network expects {tuple(shape)}."
+            )
+
+
 def _float64(params: Any) -> Any:
     if isinstance(params, dict):
         return {key: _float64(value) for key, value in params.items()}
@@ -293,8 +327,20 @@ def backward(
             f"manual_layers.backward: unknown loss {loss!r}; valid names are "
             f"{', '.join(sorted(manual.PER_EXAMPLE_LOSSES))}."
         )
+    if not isinstance(training, bool):
+        raise TypeError(f"manual_layers.backward: training must be True or False, got {training!r:.40}.")  # fmt: skip
     params = _float64(params)
     x = np.asarray(x) if _kind(spec.layers[0]) == "Embedding" else np.asarray(x, np.float64)
+    if x.shape[1:] != tuple(spec.input_shape):
+        raise ValueError(
+            f"manual_layers.backward: x has shape {x.shape} but the network takes a batch of "
+            f"examples of shape {tuple(spec.input_shape)}: pass x of shape (batch, "
+            f"{', '.join(map(str, spec.input_shape))})."
+        )
+    # numpy would broadcast a (1,) scale or a one-row table without a word: shapes first
+    _check_shapes("params", params, spec.param_shapes)
+    if state is not None:
+        _check_shapes("state", state, spec.state_shapes)
     outputs, caches = forward_layers(
         spec.layers, params, x, masks=masks, state=state, training=training
     )
@@ -303,6 +349,14 @@ def backward(
         raise ValueError(
             f"manual_layers.backward: the network's predictions have shape {prediction.shape}; "
             f"the losses take (batch, outputs), so end the network with Flatten() or Dense."
+        )
+    labels, classes = np.asarray(y), prediction.shape[-1]
+    is_labels = np.issubdtype(labels.dtype, np.integer) and labels.ndim == 1 and labels.size > 0
+    if is_labels and (labels.min() < 0 or labels.max() >= classes):  # np.eye would wrap -1
+        bad = labels.min() if labels.min() < 0 else labels.max()
+        raise ValueError(
+            f"manual_layers.backward: y holds the label {bad} but the network has {classes} "
+            f"outputs; labels must lie in [0, {classes})."
         )
     target = targets(loss, y, prediction.shape[-1])
     if target.shape != prediction.shape:

@@ -217,4 +217,10 @@ def _mask(layer: Any, mask: Any, shape: tuple[int, ...]) -> Matrix:
             f"manual_layers: a mask of shape {keep.shape} for a Dropout whose input has shape "
             f"{shape}; take the masks from spec.dropout_masks(key, batch)."
         )
+    if keep.dtype != np.bool_ and not np.isin(keep, (0, 1)).all():
+        raise ValueError(
+            f"manual_layers: a Dropout mask holds values other than 0 and 1 (from {keep.min()} "
+            f"to {keep.max()}); a mask says which entries are kept, True or False, and the "
+            f"layer scales by 1 / (1 - rate) itself."
+        )
     return keep.astype(np.float64)

@@ -257,6 +257,29 @@ def check_output_pairing(where: str, model: Any, loss: Any) -> None:
         )
 
 
+def check_trainable(where: str, model: Any) -> None:
+    """Refuse a network that the training functions, which call ``model(params, x)``, would train
+    wrongly: one with running state (``stateful``: a BatchNorm, which ``model(params, x)`` cannot
+    update) or with dropout (``uses_dropout``: on only with a random key, which they never pass,
+    so the network would train silently with dropout off). Models without these attributes (an
+    ``MLP``, a user's function) are not checked."""
+    if getattr(model, "stateful", False) is True:
+        raise ValueError(
+            f"{where}: the network has a BatchNorm, whose running statistics are state that "
+            f"{where} does not carry (it calls the model as (params, x)); train it with a step "
+            f"of your own around net.apply_with_state(params, state, x, training=True), which "
+            f"returns the new state (see docs/layers.md), or use LayerNorm, which has no state."
+        )
+    if getattr(model, "uses_dropout", False) is True:
+        raise ValueError(
+            f"{where}: the network has a Dropout, which is on only with a random key, and "
+            f"{where} calls the model as (params, x) without one: it would train with dropout "
+            f"silently off. Train it with a step of your own that passes a fresh key each step, "
+            f"net.apply(params, x, key=step_key) (see docs/layers.md); or, to train without "
+            f"dropout, remove the Dropout layers (or set their rate to 0)."
+        )
+
+
 def check_model(where: str, model: Any) -> None:
     """Check ``model`` is a callable ``(params, x) -> prediction`` (a ``jaxbp.MLP`` is one)."""
     if isinstance(model, str) or not callable(model):

@@ -72,6 +72,7 @@ def check_batch(
     _checks.check_model(where, model)
     _checks.check_loss(where, loss, LOSSES)
     if pairing:
+        _checks.check_trainable(where, model)
         _checks.check_output_pairing(where, model, loss)
     params = _batch_checks.native_params(where, params)
     if isinstance(model, MLP):

@@ -114,6 +114,7 @@ def fit_ensemble(
         ``jaxbp.TrainingWarning`` those whose params did not change at all.
     """
     where = "fit_ensemble"
+    _checks.check_trainable(where, model)
     num_models, first = _check_stacked(where, stacked_params)
     _checks.check_positive_int(where, "epochs", epochs)
     _run_checks.check_key(where, key)

@@ -14,7 +14,17 @@ import pytest
 
 from jaxbp.cli import run_folder
 from jaxbp.data import files as data
-from jaxbp.layers import Activation, Dense, Flatten, Sequential, model_file
+from jaxbp.layers import (
+    Activation,
+    BatchNorm,
+    Dense,
+    Dropout,
+    Embedding,
+    Flatten,
+    Residual,
+    Sequential,
+    model_file,
+)
 from tests.helpers import train
 
 
@@ -118,3 +128,30 @@ def test_a_value_beyond_the_overflow_limit_in_a_npy_test_row_is_refused(capsys, 
     assert (
         f"far.npy: test row {row} (from 0), feature column 0 (from 0): the value -1e+30" in stderr
     )
+
+
+# --- layers jaxbp train cannot train as they mean ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("layers", "said"),
+    [((Embedding(10, 2), Flatten(), Dense(3)), "starts with an Embedding, which takes integer tokens"),
+     ((Dense(8, activation="relu"), Dropout(0.5), Dense(3)), "has a Dropout, which is on only with a random key"),
+     ((Dense(8), Residual((Dropout(0.1),)), Dense(3)), "has a Dropout"),
+     ((Dense(8), BatchNorm(), Dense(3)), "has a BatchNorm, whose running statistics are state")],
+    ids=["embedding", "dropout", "dropout-in-residual", "batch-norm"],
+)  # fmt: skip
+def test_a_model_with_tokens_dropout_or_batch_norm_is_refused_before_any_file(capsys, tmp_path, small_npz, layers, said):  # fmt: skip
+    path = tmp_path / "net.json"
+    model_file.save(path, Sequential(layers, input_shape=(4,)))
+    code, _, stderr = train(capsys, "--data", small_npz, "--model", path, "--out", tmp_path / "run")
+    assert code == 2
+    assert f"--model net.json {said}" in stderr and "Traceback" not in stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_model_with_dropout_of_rate_zero_still_trains(capsys, tmp_path, small_npz):
+    path = tmp_path / "net.json"
+    model_file.save(path, Sequential((Dense(8), Dropout(0.0), Dense(3)), input_shape=(4,)))
+    flags = ["--data", small_npz, "--model", path, "--epochs", "1", "--quiet"]
+    assert train(capsys, *flags, "--out", tmp_path / "run")[0] == 0

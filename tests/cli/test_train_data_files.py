@@ -166,3 +166,36 @@ def test_an_unreadable_data_file_is_refused_naming_the_permission(capsys, tmp_pa
         pytest.skip("running as a user who reads files without read permission")
     code, _, err = train(capsys, "--data", path, "--quiet", "--out", tmp_path / "run")
     assert code == 2 and f"{path}: no permission to read it" in err
+
+
+# Attention keeps a (length x length) score matrix and its softmax per head: quadratic in the
+# length, while the layer's output is linear in it. Here 26 + 120,650 parameters and outputs of
+# 12,064 values, but 2 x 1 x 12,064**2 = 291,080,192 attention values per example.
+_LONG_ATTENTION = {
+    "input_shape": [64],
+    "layers": [
+        {"type": "Reshape", "shape": [64, 1]},
+        {"type": "Conv1D", "features": 1, "kernel_size": 1, "padding": 6000},
+        {"type": "SelfAttention", "heads": 1},
+        {"type": "Flatten"},
+        {"type": "Dense", "features": 10},
+    ],
+}
+
+
+def test_attention_scores_count_towards_the_activation_limit(capsys, tmp_path):
+    from jaxbp.cli import limits
+    from jaxbp.layers import model_file
+    from tests.helpers import train
+
+    (tmp_path / "long.json").write_text(json.dumps(_LONG_ATTENTION))
+    sizes = limits.activation_sizes(model_file.load(tmp_path / "long.json"))
+    assert sizes[2] == ("layer 2 (SelfAttention) attention (scores and weights)", (2, 1, 12064, 12064))  # fmt: skip
+    assert [shape for _, shape in sizes[3:]] == [(12064, 1), (12064,), (10,)]
+    code, _, err = train(capsys, "--model", tmp_path / "long.json", "--batch-size", "1",
+                         "--val-fraction", "0", "--test-fraction", "0", "--epochs", "1", "--quiet", "--out", tmp_path / "run")  # fmt: skip
+    assert code == 2 and "Traceback" not in err
+    total = 64 + 12064 + 2 * 12064**2  # the Reshape, the Conv1D, then the attention values
+    assert "outputs 291,080,192 values per example (shape (2, 1, 12064, 12064))" in err
+    assert f"are {total:,} values; the limit is 268,435,456" in err
+    assert not (tmp_path / "run").exists()

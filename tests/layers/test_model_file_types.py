@@ -108,3 +108,22 @@ def test_an_int_of_thousands_of_digits_is_refused_by_its_length(tmp_path):
     text = json.dumps(BASE).replace('"features": 3', '"features": ' + "9" * 5000)
     with pytest.raises(model_file.ModelFileError, match="an integer of 5000 digits; sizes are at most 2,147,483,647"):  # fmt: skip
         load(tmp_path, text=text)
+
+
+@pytest.mark.parametrize("value", [["Dense"], {"name": "Dense"}, 3, None, True], ids=repr)
+def test_a_type_that_is_not_a_string_is_refused_naming_the_layer(tmp_path, value):
+    data = with_field(3, "type", value)
+    with pytest.raises(model_file.ModelFileError, match=r'layers\[3\]: expected an object with "type" one of'):  # fmt: skip
+        load(tmp_path, data)
+
+
+@pytest.mark.parametrize("depth", [100, 101, 400, 2000, 100_000])
+def test_residual_blocks_nested_too_deeply_are_a_model_file_error(tmp_path, depth):
+    block = '{"type": "Dense", "features": 8}'
+    text = '{"input_shape": [8], "layers": [' + '{"type": "Residual", "layers": [' * depth
+    text += block + "]}" * depth + "]}"
+    if depth == 100:  # a deep but sane nesting still loads
+        assert load(tmp_path, text=text).shapes[-1] == (8,)
+        return
+    with pytest.raises(model_file.ModelFileError, match=r"m.json: (layers\[0\]: residual blocks )?nested too deeply"):  # fmt: skip
+        load(tmp_path, text=text)  # 101 and 400 (read, but each level recurses again): the limit
