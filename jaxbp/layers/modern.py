@@ -22,6 +22,8 @@ import dataclasses
 import math
 from typing import Any
 
+import numpy as np
+
 Shape = tuple[int, ...]
 #: The largest size, window, stride or padding a layer takes: array dimensions are int32 in XLA.
 MAX_SIZE = 2**31 - 1
@@ -40,20 +42,31 @@ def short_repr(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _fraction(where: str, name: str, value: Any, high: float, closed: bool) -> None:
-    """``0 <= value < high`` (``<= high`` when ``closed``), a real number."""
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or value > high or (value == high and not closed):
+def _real(value: Any) -> float | None:
+    """``value`` as a Python float when it is a finite real number (a NumPy scalar too, not a
+    bool), else None."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.integer | np.floating):  # fmt: skip
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _fraction(where: str, name: str, value: Any, high: float, closed: bool) -> float:
+    """``0 <= value < high`` (``<= high`` when ``closed``), a real number; returned as a float."""
+    number = _real(value)
+    if number is None or number < 0 or number > high or (number == high and not closed):
         bound = f"<= {high}" if closed else f"< {high}"
         raise ValueError(
             f"{where}: {name} must be a number with 0 <= {name} {bound}, got {value!r}."
         )
+    return number
 
 
-def _epsilon(where: str, value: Any) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value <= 0:
+def _epsilon(where: str, value: Any) -> float:
+    number = _real(value)
+    if number is None or number <= 0:
         raise ValueError(f"{where}: epsilon must be a positive number like 1e-5, got {value!r}.")
+    return number
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +113,7 @@ class LayerNorm:
     epsilon: float = 1e-5
 
     def __post_init__(self) -> None:
-        _epsilon("LayerNorm", self.epsilon)
+        object.__setattr__(self, "epsilon", _epsilon("LayerNorm", self.epsilon))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,7 +155,7 @@ class Dropout:
     rate: float
 
     def __post_init__(self) -> None:
-        _fraction("Dropout", "rate", self.rate, 1.0, closed=False)
+        object.__setattr__(self, "rate", _fraction("Dropout", "rate", self.rate, 1.0, closed=False))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,8 +177,9 @@ class BatchNorm:
     epsilon: float = 1e-5
 
     def __post_init__(self) -> None:
-        _fraction("BatchNorm", "momentum", self.momentum, 1.0, closed=True)
-        _epsilon("BatchNorm", self.epsilon)
+        momentum = _fraction("BatchNorm", "momentum", self.momentum, 1.0, closed=True)
+        object.__setattr__(self, "momentum", momentum)
+        object.__setattr__(self, "epsilon", _epsilon("BatchNorm", self.epsilon))
 
 
 MODERN_TYPES: tuple[type, ...] = (

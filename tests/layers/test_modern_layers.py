@@ -231,6 +231,16 @@ def test_model_files_take_the_new_layers(tmp_path) -> None:
         model_file.from_dict({"input_shape": [3], "layers": [{"type": "Dropout", "rate": 1.0}]})
 
 
+def test_numpy_numbers_set_a_layers_rate_momentum_and_epsilon_as_python_floats() -> None:
+    # the value a user computed with NumPy is the same setting, one hash and one file form
+    assert Dropout(np.float32(0.5)) == Dropout(0.5) and type(Dropout(np.float32(0.5)).rate) is float
+    assert hash(BatchNorm(np.float64(0.9), np.float64(1e-3))) == hash(BatchNorm(0.9, 1e-3))
+    assert LayerNorm(np.float64(1e-5)).epsilon == 1e-5
+    for bad in (np.float32("nan"), np.bool_(True), "0.5"):
+        with pytest.raises(ValueError, match=r"Dropout: rate must be a number"):
+            Dropout(bad)
+
+
 @pytest.mark.parametrize(
     ("build", "error", "match"),
     [
