@@ -132,6 +132,8 @@ class Sequential:
         if not jnp.issubdtype(dtype, jnp.floating):
             raise TypeError(f"Sequential.init: dtype must be floating, got {dtype}.")
         _checks.check_init_key("Sequential.init", key)
+        shapes = jax.tree.leaves(self.param_shapes, is_leaf=lambda leaf: isinstance(leaf, tuple))
+        _checks.check_param_memory("Sequential.init", shapes, dtype)
         return _init_layers(self.layers, self.shapes, key, dtype)
 
     def init_state(self, dtype: Any = jnp.float32) -> Params:

@@ -9,6 +9,8 @@ pass through untouched, so the checks also run, once, while a function is being 
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -182,6 +184,34 @@ def check_same_structure(where: str, name_a: str, a: Any, name_b: str, b: Any) -
                 f"{where}: {name_a}{location} has shape {np.shape(leaf_a)} but "
                 f"{name_b}{location} has shape {np.shape(leaf_b)}."
             )
+
+
+def device_memory_bytes() -> tuple[str, int | None]:
+    """The default device's name and its memory in bytes (an accelerator's limit, the host's
+    physical memory for the CPU); ``None`` when it cannot be told."""
+    device = jax.devices()[0]
+    stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+    if stats and "bytes_limit" in stats:
+        return str(device), int(stats["bytes_limit"])
+    try:
+        return str(device), os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # no sysconf (Windows)
+        return str(device), None
+
+
+def check_param_memory(where: str, shapes: Iterable[tuple[int, ...]], dtype: Any) -> None:
+    """Refuse parameters of these shapes that would not fit in the default device's memory,
+    before anything is allocated (an absurd shape would otherwise abort XLA, or be allocated
+    lazily and fail later)."""
+    count = sum(math.prod(shape) for shape in shapes)
+    need = count * np.dtype(dtype).itemsize
+    device, limit = device_memory_bytes()
+    if limit is not None and need > limit:
+        raise ValueError(
+            f"{where}: the parameters would take {need / 2**30:,.1f} GiB ({count:,} "
+            f"{np.dtype(dtype).name} values), more than the {limit / 2**30:,.1f} GiB of memory of "
+            f"{device}; use smaller layers."
+        )
 
 
 def check_init_key(where: str, key: Any) -> None:

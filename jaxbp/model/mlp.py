@@ -162,6 +162,8 @@ class MLP:
         if not jnp.issubdtype(dtype, jnp.floating):
             raise TypeError(f"MLP.init: dtype must be floating, got {dtype}.")
         _checks.check_init_key("MLP.init", key)
+        shapes = [(i * o + (o if bias else 0),) for (i, o), bias in zip(self.layer_shapes, self.layer_bias, strict=True)]  # fmt: skip
+        _checks.check_param_memory("MLP.init", shapes, dtype)
         keys = jax.random.split(key, self.num_layers)
         params: Params = []
         for layer_key, shape, has_bias, scheme in zip(

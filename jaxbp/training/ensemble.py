@@ -36,6 +36,10 @@ def init_ensemble(spec: MLP, key: Array, num_models: int, dtype: Any = jnp.float
     """
     _checks.check_positive_int("init_ensemble", "num_models", num_models)
     _checks.check_init_key("init_ensemble", key)
+    one = jax.eval_shape(lambda k: spec.init(k, dtype), key)  # spec.init checks one model's size
+    _checks.check_param_memory(
+        "init_ensemble", [(num_models, *leaf.shape) for leaf in jax.tree.leaves(one)], dtype
+    )
     return _init_ensemble(spec, key, num_models, jnp.dtype(dtype))
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -113,3 +115,44 @@ def test_vmap_over_models(key) -> None:
     for m in range(5):
         single = jax.tree.map(lambda leaf, m=m: leaf[m], stacked)
         np.testing.assert_allclose(out[m], spec.apply(single, x), rtol=1e-6)
+
+
+def test_params_larger_than_the_devices_memory_are_refused_before_any_allocation(monkeypatch, key):
+    from jaxbp.layers import Dense
+
+    monkeypatch.setattr(jaxbp.model.checks, "device_memory_bytes", lambda: ("cpu:0", 1000))
+    small = jaxbp.MLP(
+        sizes=(3, 5, 2), activations=("relu", "linear")
+    )  # (15 + 5 + 10 + 2) x 4 bytes
+    assert [layer["w"].shape for layer in small.init(key)] == [(3, 5), (5, 2)]
+    wide = jaxbp.MLP(sizes=(16, 16), activations=("linear",))  # (256 + 16) x 4 = 1,088 bytes
+    with pytest.raises(ValueError, match=r"MLP.init: the parameters would take 0.0 GiB \(272 float32 values\), more than the 0.0 GiB of memory of cpu:0"):  # fmt: skip
+        wide.init(key)
+    net = jaxbp.Sequential((Dense(16),), input_shape=(16,))
+    with pytest.raises(ValueError, match=r"Sequential.init: .*\(272 float64 values\)"):
+        net.init(key, jnp.float64)
+
+
+def test_a_layer_whose_size_overflows_is_refused_not_an_abort() -> None:
+    # XLA aborted the process: "overflow in static extent product" for (2**31 - 1, 2**31 - 1)
+    script = (
+        "import jax, jaxbp\n"
+        "spec = jaxbp.MLP(sizes=(2**31 - 1, 2**31 - 1), activations=('linear',))\n"
+        "try:\n"
+        "    spec.init(jax.random.key(0))\n"
+        "except ValueError as error:\n"
+        "    print(error)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)  # fmt: skip
+    count = (2**31 - 1) * (2**31 - 1) + (2**31 - 1)
+    assert result.returncode == 0, result.stderr[-500:]
+    assert "MLP.init: the parameters would take" in result.stdout
+    assert f"({count:,} float32 values)" in result.stdout
+
+
+def test_an_ensemble_larger_than_the_devices_memory_is_refused(monkeypatch, key) -> None:
+    monkeypatch.setattr(jaxbp.model.checks, "device_memory_bytes", lambda: ("cpu:0", 1000))
+    spec = jaxbp.MLP(sizes=(3, 2), activations=("linear",))  # 6 + 2 values, 32 bytes a model
+    assert jaxbp.init_ensemble(spec, key, 31)[0]["w"].shape == (31, 3, 2)  # 992 bytes
+    with pytest.raises(ValueError, match=r"init_ensemble: the parameters would take .*\(256 float32 values\)"):  # fmt: skip
+        jaxbp.init_ensemble(spec, key, 32)
