@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from jaxbp.cli.config import TrainConfig
 
 #: The largest model description file read.
-MAX_MODEL_FILE_BYTES = 2**20
+MAX_MODEL_FILE_BYTES = model_file.MAX_FILE_BYTES
 
 
 def load_network(choice: str) -> Sequential:

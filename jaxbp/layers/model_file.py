@@ -26,16 +26,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import stat
 from pathlib import Path
 from typing import Any
 
 from jaxbp.layers import specs
 from jaxbp.layers.sequential import Sequential
+from jaxbp.training import files as _files
 
 LAYERS = {layer_type.__name__: layer_type for layer_type in specs.LAYER_TYPES}
 #: The deepest nesting of residual blocks a description may have: building, initialising and
 #: running a network recurse once per level, within Python's recursion limit.
 MAX_RESIDUAL_DEPTH = 100
+#: The largest model description file read (a description is a few KiB).
+MAX_FILE_BYTES = 2**20
 
 
 class ModelFileError(ValueError):
@@ -134,8 +138,13 @@ def _layers(value: Any, where: str, depth: int = 0) -> tuple[Any, ...]:
 
 
 def save(path: str | Path, spec: Sequential) -> None:
-    """Write ``spec``'s description to ``path`` as indented JSON."""
-    Path(path).write_text(json.dumps(to_dict(spec), indent=2) + "\n")
+    """Write ``spec``'s description to ``path`` as indented JSON, atomically: a file already at
+    ``path`` is replaced whole or, when the write fails, left as it was.
+
+    Raises:
+        jaxbp.training.files.WriteError: the file system refused the write.
+    """
+    _files.atomic_write(path, (json.dumps(to_dict(spec), indent=2) + "\n").encode())
 
 
 def load(path: str | Path) -> Sequential:
@@ -147,9 +156,21 @@ def load(path: str | Path) -> Sequential:
     """
     path = Path(path)
     try:
-        text = path.read_text()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ModelFileError(f"{path} is not a regular file; pass a .json model description.")
+        if info.st_size > MAX_FILE_BYTES:
+            raise ModelFileError(
+                f"{path} has {info.st_size:,} bytes; a model description is a few KiB of JSON "
+                f"(at most {MAX_FILE_BYTES:,} bytes)."
+            )
+        text = path.read_bytes()[: MAX_FILE_BYTES + 1].decode("utf-8-sig")  # a BOM is allowed
     except OSError as error:
         raise ModelFileError(f"cannot read model file {path}: {error.strerror}.") from None
+    except UnicodeDecodeError as error:
+        raise ModelFileError(
+            f"{path} is not UTF-8 text (byte {error.start}); pass a .json model description."
+        ) from None
     try:
         data = json.loads(
             text, parse_constant=_no_constant, parse_int=_int, object_pairs_hook=_unique_keys

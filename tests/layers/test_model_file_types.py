@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 
 import pytest
 
@@ -125,5 +126,52 @@ def test_residual_blocks_nested_too_deeply_are_a_model_file_error(tmp_path, dept
     if depth == 100:  # a deep but sane nesting still loads
         assert load(tmp_path, text=text).shapes[-1] == (8,)
         return
-    with pytest.raises(model_file.ModelFileError, match=r"m.json: (layers\[0\]: residual blocks )?nested too deeply"):  # fmt: skip
+    with pytest.raises(model_file.ModelFileError, match=r"m.json(: (layers\[0\]: residual blocks )?nested too deeply| has [\d,]+ bytes)"):  # fmt: skip
         load(tmp_path, text=text)  # 101 and 400 (read, but each level recurses again): the limit
+
+
+def test_a_byte_order_mark_is_read_as_the_text_after_it(tmp_path):
+    path = tmp_path / "m.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(BASE).encode())  # as some Windows editors save
+    assert model_file.load(path) == load(tmp_path, BASE)
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (
+            lambda p: p.write_bytes(b'{"input_shape": [8\xff]}'),
+            r"m.json is not UTF-8 text \(byte 18\)",
+        ),
+        (lambda p: p.mkdir(), r"m.json is not a regular file"),
+        (lambda p: os.mkfifo(p), r"m.json is not a regular file"),  # would block a read forever
+        (
+            lambda p: p.write_bytes(b" " * (2**20 + 1)),
+            r"m.json has 1,048,577 bytes; a model description is a few KiB",
+        ),
+    ],
+    ids=["not-utf8", "folder", "fifo", "too-large"],
+)
+def test_a_file_that_is_no_description_is_a_model_file_error(tmp_path, make, match):
+    path = tmp_path / "m.json"
+    make(path)
+    with pytest.raises(model_file.ModelFileError, match=match):
+        model_file.load(path)
+
+
+def test_save_replaces_a_file_whole_and_keeps_it_when_the_write_fails(tmp_path, monkeypatch):
+    path = tmp_path / "m.json"
+    net = load(tmp_path, BASE)
+    path.write_text("my notes")
+    model_file.save(path, net)
+    assert model_file.load(path) == net and [p.name for p in tmp_path.iterdir()] == ["m.json"]
+    before = path.read_bytes()
+
+    def full_disk(fd):
+        raise OSError(28, "No space left on device")
+
+    other = model_file.from_dict({**BASE, "layers": BASE["layers"][:2]})
+    monkeypatch.setattr(os, "fsync", full_disk)  # the bytes written, then the disk refuses them
+    with pytest.raises(OSError, match="No space left on device"):
+        model_file.save(path, other)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["m.json"]
