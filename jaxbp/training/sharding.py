@@ -50,11 +50,22 @@ MODEL_AXIS = "model"
 
 
 def check_mesh(where: str, mesh: Any) -> Mesh:
-    """Return ``mesh`` with every axis ``Auto``; raise a TypeError if it is not a ``Mesh``."""
+    """Return ``mesh`` with every axis ``Auto``; raise a TypeError if it is not a ``Mesh`` and a
+    ValueError if it lists a device more than once (``Mesh`` itself accepts that, and JAX then
+    fails deep inside ``device_put`` with an unrelated message)."""
     if not isinstance(mesh, Mesh):
         raise TypeError(
             f"{where}: mesh must be a jax.sharding.Mesh, got {type(mesh).__name__}; "
             f'build one with jax.make_mesh((jax.device_count(),), ("data",)).'
+        )
+    devices = list(mesh.devices.flat)
+    if len(set(devices)) != len(devices):
+        repeated = next(d for d in devices if devices.count(d) > 1)
+        raise ValueError(
+            f"{where}: mesh lists device {repeated} {devices.count(repeated)} times (its "
+            f"{len(devices)} entries are {len(set(devices))} distinct devices); each device must "
+            f"appear once: use a mesh of distinct devices, e.g. "
+            f'jax.make_mesh((jax.device_count(),), ("data",)).'
         )
     if _AXIS_TYPE is None or all(t == _AXIS_TYPE.Auto for t in mesh.axis_types):
         return mesh

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from jax.sharding import Mesh
 
 import jaxbp
 from tests import sharding_worker as worker
@@ -223,6 +224,35 @@ def test_a_mesh_that_is_not_a_mesh_is_refused() -> None:
     spec = jaxbp.MLP(case["sizes"], worker.ACTIVATIONS[2])
     with pytest.raises(TypeError, match=r"fit: mesh must be a jax.sharding.Mesh, got list"):
         jaxbp.fit(spec, worker.LOSS, params, x, y, lr=0.1, epochs=1, mesh=jax.devices())
+
+
+def test_a_mesh_that_lists_a_device_twice_is_refused_before_anything_is_placed(
+    tmp_path: Path,
+) -> None:
+    # jax.sharding.Mesh accepts [d, d]; before, shard_batch failed in JAX's device_put with
+    # "safe_zip() argument 1 has length 2 but argument 0 has length 1" and fit with a bare
+    # AssertionError
+    device = jax.devices()[0]
+    case = worker.CASES["full"]
+    params, x, y = worker.problem(case)
+    spec = jaxbp.MLP(case["sizes"], worker.ACTIVATIONS[2])
+    twice = r"mesh lists device .* 2 times \(its 2 entries are 1 distinct devices\)"
+    data = Mesh(np.array([device, device]), ("data",))
+    with pytest.raises(ValueError, match="shard_batch: " + twice):
+        jaxbp.shard_batch(data, x, y)
+    with pytest.raises(ValueError, match="fit: " + twice):
+        jaxbp.fit(spec, worker.LOSS, params, x, y, lr=0.1, epochs=1, mesh=data)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    with pytest.raises(ValueError, match="fit: " + twice):
+        jaxbp.fit(
+            spec, worker.LOSS, params, str(tmp_path / "x.npy"), str(tmp_path / "y.npy"),
+            lr=0.1, epochs=1, mesh=data,
+        )  # fmt: skip
+    stacked = jaxbp.init_ensemble(spec, jax.random.key(0), 2)
+    models = Mesh(np.array([device, device]), ("model",))
+    with pytest.raises(ValueError, match="fit_ensemble: " + twice):
+        jaxbp.fit_ensemble(spec, worker.LOSS, stacked, x, y, lr=0.1, epochs=1, mesh=models)
 
 
 def test_two_processes_feed_their_slices_and_train_like_one_process(tmp_path: Path) -> None:
