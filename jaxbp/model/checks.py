@@ -153,7 +153,8 @@ def check_learning_rate(
             f"lr=schedule(step), or train with jaxbp.fit(..., lr=schedule)."
         )
     array = np.asarray(lr)
-    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+    # jnp.issubdtype: NumPy's own does not count bfloat16 (an ml_dtypes type) as floating
+    if not (jnp.issubdtype(array.dtype, jnp.floating) or jnp.issubdtype(array.dtype, jnp.integer)):
         raise TypeError(f"{where}: learning rate must be a real number, got {lr!r}.")
     if array.ndim > (1 if allow_vector else 0):
         shape_text = "a scalar or a vector (one per model)" if allow_vector else "a scalar"

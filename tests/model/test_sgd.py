@@ -7,6 +7,7 @@ import importlib
 import chex
 import jax
 import jax.numpy as jnp
+import ml_dtypes
 import numpy as np
 import optax
 import pytest
@@ -64,6 +65,25 @@ def test_sgd_transformation_refuses_a_rate_fit_would_refuse(rate, error, pattern
     # a negative rate would be gradient ascent through fit(optimizer=...), where lr= refuses it
     with pytest.raises(error, match=pattern):
         jaxbp.sgd_transformation(rate)
+
+
+@pytest.mark.parametrize("dtype", [jnp.bfloat16, ml_dtypes.bfloat16, jnp.float16])
+def test_a_bfloat16_or_float16_learning_rate_is_a_number(data, dtype) -> None:
+    # np.issubdtype does not count bfloat16 as floating: train_step, fit and fit_ensemble
+    # refused lr=jnp.array(0.5, jnp.bfloat16) as "learning rate must be a real number"
+    params, x, y = data
+    lr = jnp.array(0.5, dtype) if dtype is not ml_dtypes.bfloat16 else np.array(0.5, dtype)
+    _, grads = jaxbp.loss_and_grad(SPEC, "half_se", params, x, y)
+    expected = jax.tree.map(lambda p, g: np.asarray(p) - 0.5 * np.asarray(g), params, grads)
+    stepped, _ = jaxbp.train_step(SPEC, "half_se", params, x, y, lr)
+    assert_close(stepped, expected)
+    fitted, _ = jaxbp.fit(SPEC, "half_se", params, x, y, lr=lr, epochs=1)
+    assert_close(fitted, expected)
+    stacked = jax.tree.map(lambda leaf: jnp.stack([leaf, leaf]), params)
+    ensemble, _ = jaxbp.fit_ensemble(SPEC, "half_se", stacked, x, y, lr=lr, epochs=1)
+    assert_close(jax.tree.map(lambda leaf: leaf[1], ensemble), expected)
+    with pytest.raises(ValueError, match=r"train_step: learning rate must be finite and > 0"):
+        jaxbp.train_step(SPEC, "half_se", params, x, y, -lr)
 
 
 def test_one_step_refuses_a_schedule_it_has_no_step_count_for(data) -> None:
