@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxbp.data.sources import BatchError, Chunk
@@ -127,7 +128,8 @@ def check_finite_chunks(where: str, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
     (``fit`` refuses such data on the device path too)."""
     for chunk in chunks:
         for name, array in (("x", chunk.x), ("y", chunk.y)):
-            if array is None or not np.issubdtype(array.dtype, np.floating):
+            # jnp.issubdtype: NumPy's own does not count bfloat16 (ml_dtypes) as floating
+            if array is None or not jnp.issubdtype(array.dtype, jnp.floating):
                 continue
             finite = np.isfinite(array).reshape(chunk.steps, -1).all(axis=1)
             if not finite.all():

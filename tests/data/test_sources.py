@@ -455,6 +455,21 @@ def test_fit_on_rows_refuses_a_non_finite_transformed_chunk():
         jaxbp.fit(spec, "mse", params, view, y, lr=0.1, epochs=1, batch_size=8)
 
 
+def test_fit_refuses_a_non_finite_bfloat16_batch_as_it_does_a_float32_one():
+    # the check skipped bfloat16 (np.issubdtype does not count it as floating): an iterable of
+    # bfloat16 batches with a NaN trained on it and ended with NaN params and a warning
+    import ml_dtypes
+
+    x = np.ones((8, FEATURES), ml_dtypes.bfloat16)
+    y = np.ones((8, 1), ml_dtypes.bfloat16)
+    x[5, 1] = np.nan
+    spec = jaxbp.MLP(sizes=(FEATURES, 1), activations=("linear",))
+    params = spec.init(jax.random.key(0), jax.numpy.bfloat16)
+    batches = [(x[i : i + 2], y[i : i + 2]) for i in range(0, 8, 2)]
+    with pytest.raises(BatchError, match=r"fit: batch 2 holds NaN or infinite values in x"):
+        jaxbp.fit(spec, "mse", params, batches, None, lr=0.1, epochs=1)
+
+
 def test_a_validation_set_as_rows_or_a_path_is_read_once_and_gives_the_arrays_losses(tmp_path):
     rng = np.random.default_rng(3)
     x = rng.normal(size=(40, 3))
