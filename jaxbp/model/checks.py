@@ -425,6 +425,13 @@ def check_optimizer(where: str, optimizer: Any) -> None:
     """Check ``optimizer`` is an optax ``GradientTransformation``."""
     import optax
 
+    if isinstance(optimizer, optax.MultiSteps):
+        # a wrapper object, not a GradientTransformation; it only hinted at optax.adam(1e-3)
+        raise TypeError(
+            f"{where}: optimizer must be an optax.GradientTransformation, got an "
+            f"optax.MultiSteps object; pass its transformation: "
+            f"optax.MultiSteps(...).gradient_transformation()."
+        )
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError(
             f"{where}: optimizer must be an optax.GradientTransformation, got "

@@ -86,6 +86,28 @@ def test_a_bfloat16_or_float16_learning_rate_is_a_number(data, dtype) -> None:
         jaxbp.train_step(SPEC, "half_se", params, x, y, -lr)
 
 
+def test_an_optax_multisteps_object_is_refused_naming_its_gradient_transformation(data) -> None:
+    # MultiSteps is a wrapper with init/update but not a GradientTransformation; the message
+    # said "pass e.g. optax.adam(1e-3)". Its gradient_transformation() trains like a plain loop.
+    params, x, y = data
+    wrapper = optax.MultiSteps(optax.sgd(0.1), every_k_schedule=2)
+    hint = r"optimizer must be .*, got an optax.MultiSteps object; pass its transformation: .*gradient_transformation\(\)"
+    with pytest.raises(TypeError, match="optax_step: " + hint):
+        jaxbp.optax_step(SPEC, "half_se", wrapper, params, wrapper.init(params), x, y)
+    with pytest.raises(TypeError, match="fit: " + hint):
+        jaxbp.fit(SPEC, "half_se", params, x, y, optimizer=wrapper, epochs=1)
+    stacked = jax.tree.map(lambda leaf: jnp.stack([leaf, leaf]), params)
+    with pytest.raises(TypeError, match="fit_ensemble: " + hint):
+        jaxbp.fit_ensemble(SPEC, "half_se", stacked, x, y, optimizer=wrapper, epochs=1)
+    # two accumulated steps: one SGD update with the mean of the two gradients
+    got, _ = jaxbp.fit(
+        SPEC, "half_se", params, x, y, optimizer=wrapper.gradient_transformation(), epochs=2
+    )
+    _, grads = jaxbp.loss_and_grad(SPEC, "half_se", params, x, y)
+    expected = jax.tree.map(lambda p, g: np.asarray(p) - 0.1 * np.asarray(g), params, grads)
+    assert_close(got, expected, jnp.float32)  # MultiSteps averages with a float32 step count
+
+
 def test_one_step_refuses_a_schedule_it_has_no_step_count_for(data) -> None:
     # sgd used to call the schedule at step 0 silently; train_step failed deep inside jit
     params, x, y = data
