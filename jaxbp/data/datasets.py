@@ -40,7 +40,8 @@ def mnist1d(seed: int = 42, num_samples: int = 5000, train_split: float = 0.8) -
 
     Args:
         seed: the generator's seed (42 is the published data set).
-        num_samples: examples in all, split into training and test sets.
+        num_samples: examples in all, a multiple of the 10 classes, split into training and
+            test sets.
         train_split: fraction of the examples used for training.
 
     Returns:
@@ -48,12 +49,38 @@ def mnist1d(seed: int = 42, num_samples: int = 5000, train_split: float = 0.8) -
 
     Raises:
         ImportError: when the ``mnist1d`` package is not installed.
-        ValueError: on a non-positive ``num_samples`` or a ``train_split`` outside (0, 1).
+        ValueError: on a ``seed`` outside [0, 2**32 - 1], a ``num_samples`` below 10 or not a
+            multiple of the 10 classes (``make_dataset`` draws ``num_samples // 10`` per class),
+            or a ``train_split`` outside (0, 1) or that leaves the training set empty.
+        TypeError: on a ``seed``, ``num_samples`` or ``train_split`` that is not a number.
     """
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 10:
-        raise ValueError(f"mnist1d: num_samples must be an int >= 10, got {num_samples!r}.")
+    checked_seed = _check_seed(seed)
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int | np.integer):
+        raise TypeError(f"mnist1d: num_samples must be an int >= 10, got {num_samples!r:.40}.")
+    num_samples = int(num_samples)
+    if num_samples < 10 or num_samples % 10:
+        # make_dataset draws num_samples // 10 examples per class: 15 gave 10 examples
+        nearest = sorted(
+            {max(num_samples - num_samples % 10, 10), num_samples - num_samples % 10 + 10}
+        )
+        raise ValueError(
+            f"mnist1d: num_samples must be a multiple of the 10 classes, at least 10, got "
+            f"{num_samples} (the generator draws num_samples // 10 examples of each class, so "
+            f"it would return {num_samples // 10 * 10}); use {' or '.join(map(str, nearest))}."
+        )
+    if isinstance(train_split, bool) or not isinstance(train_split, float | int | np.floating):
+        raise TypeError(
+            f"mnist1d: train_split must be a number in (0, 1), got {train_split!r:.40}."
+        )
     if not 0.0 < train_split < 1.0:
         raise ValueError(f"mnist1d: train_split must be in (0, 1), got {train_split!r}.")
+    n_train = int(num_samples * train_split)  # as make_dataset splits
+    if n_train == 0:
+        raise ValueError(
+            f"mnist1d: train_split {train_split!r} of {num_samples} examples leaves no training "
+            f"example (int({num_samples} * {train_split!r}) is 0); use a larger train_split or "
+            f"more examples."
+        )
     try:
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError as error:
@@ -61,7 +88,7 @@ def mnist1d(seed: int = 42, num_samples: int = 5000, train_split: float = 0.8) -
             "mnist1d: the mnist1d package is not installed; pip install 'jaxbp[data]'."
         ) from error
     args = get_dataset_args()
-    args.seed, args.num_samples, args.train_split = seed, num_samples, train_split
+    args.seed, args.num_samples, args.train_split = checked_seed, num_samples, train_split
     python_state, numpy_state = random.getstate(), np.random.get_state()
     try:
         data = make_dataset(args)
@@ -74,3 +101,18 @@ def mnist1d(seed: int = 42, num_samples: int = 5000, train_split: float = 0.8) -
         x_test=np.asarray(data["x_test"], np.float32),
         y_test=np.asarray(data["y_test"], np.int32),
     )
+
+
+def _check_seed(seed: object) -> int | None:
+    """``seed`` as ``make_dataset`` takes it: an int in [0, 2**32 - 1] (a NumPy integer is
+    converted: Python's ``random.seed`` refuses one), or ``None`` for fresh entropy."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise TypeError(
+            f"mnist1d: seed must be an int in [0, 2**32 - 1] (42 is the published data set), "
+            f"got {seed!r:.40}."
+        )
+    if not 0 <= int(seed) < 2**32:
+        raise ValueError(f"mnist1d: seed must be in [0, 2**32 - 1], got {int(seed)}.")
+    return int(seed)

@@ -57,3 +57,39 @@ def test_mnist1d_is_generated_offline_and_leaves_global_rngs_alone(monkeypatch) 
 def test_bad_arguments_raise(kwargs, match) -> None:
     with pytest.raises(ValueError, match=match):
         datasets.mnist1d(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        # make_dataset draws num_samples // 10 per class: 15 silently gave 10 examples
+        ({"num_samples": 15}, ValueError, r"mnist1d: num_samples must be a multiple of the 10 "
+         r"classes, at least 10, got 15 \(.* it would return 10\); use 10 or 20\."),
+        ({"num_samples": 5}, ValueError, r"mnist1d: num_samples .* got 5 .* use 10\."),
+        ({"num_samples": 20.0}, TypeError, r"mnist1d: num_samples must be an int >= 10, got 20\.0"),
+        # int(20 * 0.01) == 0: an empty training set came back silently
+        ({"num_samples": 20, "train_split": 0.01}, ValueError,
+         r"mnist1d: train_split 0\.01 of 20 examples leaves no training example"),
+        # these were NumPy's or Python's errors without the function's name
+        ({"train_split": "0.5"}, TypeError, r"mnist1d: train_split must be a number in \(0, 1\), got '0\.5'"),
+        ({"train_split": None}, TypeError, r"mnist1d: train_split must be a number .*got None"),
+        ({"seed": -1}, ValueError, r"mnist1d: seed must be in \[0, 2\*\*32 - 1\], got -1"),
+        ({"seed": 2**40}, ValueError, r"mnist1d: seed must be in \[0, 2\*\*32 - 1\]"),
+        ({"seed": 1.5}, TypeError, r"mnist1d: seed must be an int in \[0, 2\*\*32 - 1\] .*got 1\.5"),
+        ({"seed": True}, TypeError, r"mnist1d: seed must be an int .*got True"),
+    ],
+    ids=["samples15", "samples5", "samples-float", "empty-train", "split-str", "split-none",
+         "seed-negative", "seed-big", "seed-float", "seed-bool"],
+)  # fmt: skip
+def test_mnist1d_refuses_what_it_would_mishandle_naming_itself(kwargs, error, match) -> None:
+    with pytest.raises(error, match=match):
+        datasets.mnist1d(**kwargs)
+
+
+def test_mnist1d_takes_numpy_integers_for_seed_and_num_samples() -> None:
+    # np.int64 was refused as "num_samples must be an int", and random.seed refused it as a seed
+    got = datasets.mnist1d(seed=np.int64(1), num_samples=np.int64(20), train_split=0.5)
+    expected = datasets.mnist1d(seed=1, num_samples=20, train_split=0.5)
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert got.x_train.shape == (10, 40) and got.x_test.shape == (10, 40)
