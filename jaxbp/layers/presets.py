@@ -15,6 +15,7 @@ with a residual convolution after each of the first two strided ones). Every pre
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 from jaxbp.layers import model_file
@@ -129,10 +130,24 @@ def network(name_or_path: str | Path) -> Sequential:
     """A preset's network by name, or the network described by a JSON model file.
 
     Raises:
-        ValueError: on a name that is neither a preset nor an existing ``.json`` file.
+        ValueError: on a name that is neither a preset nor an existing ``.json`` file, or empty.
+        TypeError: on anything but a ``str`` or a path.
     """
+    if not isinstance(name_or_path, str | os.PathLike):
+        # str(None) was looked up as a preset, then Path(None) raised TypeError without a name
+        raise TypeError(
+            f"presets.network: name_or_path must be a preset name ({', '.join(PRESETS)}) or "
+            f"the path of a .json model file, got {type(name_or_path).__name__} "
+            f"{name_or_path!r:.40}."
+        )
     if str(name_or_path) in PRESETS:
         return PRESETS[str(name_or_path)].network
+    if not str(name_or_path):
+        # Path("") is the current folder: the error was ". is not a regular file"
+        raise ValueError(
+            f"presets.network: the name is empty; pass a preset ({', '.join(PRESETS)}) or the "
+            f"path of a .json model file."
+        )
     path = Path(name_or_path)
     if path.suffix == ".json" or path.exists():
         return model_file.load(path)

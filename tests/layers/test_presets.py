@@ -170,6 +170,19 @@ def test_model_file_read_errors(tmp_path) -> None:
         presets.network("resnet")
 
 
+@pytest.mark.parametrize("bad", [None, 3, ["mlp"]])
+def test_network_refuses_a_name_that_is_not_text_or_a_path(bad) -> None:
+    # was Path(None)'s "expected str, bytes or os.PathLike object, not NoneType"
+    with pytest.raises(TypeError, match=r"presets.network: name_or_path must be a preset name \("):
+        presets.network(bad)
+
+
+def test_network_refuses_an_empty_name() -> None:
+    # Path("") is ".", so the error was ModelFileError ". is not a regular file"
+    with pytest.raises(ValueError, match=r"presets.network: the name is empty; pass a preset"):
+        presets.network("")
+
+
 def test_docstring_examples_run() -> None:
     import doctest
 
