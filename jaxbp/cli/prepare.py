@@ -28,7 +28,7 @@ from jaxbp.cli.build import Model, build_model
 from jaxbp.cli.config import RunOptions, TrainConfig
 from jaxbp.cli.dataset import Data, load_data
 from jaxbp.cli.state import State, initial_state
-from jaxbp.layers import Activation, Embedding, Flatten, Reshape
+from jaxbp.layers import Embedding
 from jaxbp.layers.sequential import Sequential
 from jaxbp.training import checkpoint
 
@@ -207,19 +207,12 @@ def _refuse_untrainable(cfg: config.TrainConfig, network: Sequential) -> None:
         )
 
 
-#: Layers that only move values around, looked through for the network's last activation.
-_SHAPE_ONLY = (Flatten, Reshape)
-
-
 def _refuse_double_softmax(cfg: config.TrainConfig, network: Sequential) -> None:
     """``softmax_cross_entropy`` applies the softmax itself: a network that already ends in one
     would train on the softmax of probabilities (a flatter, wrong loss)."""
     if cfg.loss != "softmax_cross_entropy":
         return
-    layers = [layer for layer in network.layers if not isinstance(layer, _SHAPE_ONLY)]
-    last = layers[-1] if layers else None
-    name = last.name if isinstance(last, Activation) else getattr(last, "activation", None)
-    if name == "softmax":
+    if network.output_activation == "softmax":
         raise config.ConfigError(
             f"--model {Path(cfg.model or '').name} ends in a softmax, and --loss "
             f"softmax_cross_entropy applies the softmax itself (it would be applied twice); "

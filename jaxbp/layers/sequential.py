@@ -28,6 +28,8 @@ from jaxbp.model.activations import ACTIVATIONS
 from jaxbp.model.mlp import DEFAULT_INITIALIZER, INITIALIZERS
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from jaxbp._types import Array, ArrayLike, Params
 
 
@@ -147,13 +149,13 @@ class Sequential:
     def stateful(self) -> bool:
         """Whether a layer keeps running state (BatchNorm), so the network needs
         :meth:`apply_with_state`."""
-        return _has(self.layers, modern.BatchNorm)
+        return _has(self.layers, lambda layer: isinstance(layer, modern.BatchNorm))
 
     @property
     def uses_dropout(self) -> bool:
         """Whether a Dropout with a rate above zero is in the network, so that training it needs
         a random key (:meth:`apply` with ``key``)."""
-        return _has_dropout(self.layers)
+        return _has(self.layers, lambda layer: isinstance(layer, modern.Dropout) and layer.rate > 0)
 
     def apply(self, params: Params, x: ArrayLike, *, key: Array | None = None) -> Array:
         """The forward pass.
@@ -239,9 +241,10 @@ class Sequential:
         return dropout_masks(self.layers, self.shapes, key, batch)
 
 
-def _has(layers: tuple[Any, ...], kind: type) -> bool:
+def _has(layers: tuple[Any, ...], test: Callable[[Any], bool]) -> bool:
+    """Whether a layer, at the top or inside a residual block, passes ``test``."""
     return any(
-        isinstance(layer, kind) or (isinstance(layer, specs.Residual) and _has(layer.layers, kind))
+        test(layer) or (isinstance(layer, specs.Residual) and _has(layer.layers, test))
         for layer in layers
     )
 
@@ -266,14 +269,6 @@ def _refuse_one_value_per_channel(
                 f"variance would move towards 0. Pass a batch of at least 2 examples, or "
                 f"training=False to use the running statistics."
             )
-
-
-def _has_dropout(layers: tuple[Any, ...]) -> bool:
-    return any(
-        (isinstance(layer, modern.Dropout) and layer.rate > 0)
-        or (isinstance(layer, specs.Residual) and _has_dropout(layer.layers))
-        for layer in layers
-    )
 
 
 def _inner_shapes(layer: Any, shape: Any) -> list[Any]:
